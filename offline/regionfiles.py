@@ -1,0 +1,269 @@
+"""Readers for the public files a region is made of. They parse and validate; they never write.
+
+Accepted inputs (any municipality can be loaded, not only the sample regions):
+- GSI 指定緊急避難場所 / 指定避難所 as GeoJSON (as in ../shared/data) or as GSI's CSV download
+  (UTF-8 with or without BOM, or Shift_JIS);
+- 国土数値情報 P20 避難施設 as a zipped shapefile (capacity P20_005);
+- an osmnx-style walking network: GeoJSON LineStrings with u, v, key, length and elevations;
+- a 国土数値情報 N03 boundary polygon.
+
+Every problem raises ``RegionFileError`` naming the file and the feature or line.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import shapefile
+
+from app.models import HazardType, RoadEdge, Shelter, ShelterKind
+
+
+class RegionFileError(ValueError):
+    """A region file that cannot be read. ``where`` is 'feature 12', 'line 7', …"""
+
+    def __init__(self, path: Path | str, where: str, problem: str):
+        self.path, self.where, self.problem = Path(path), where, problem
+        super().__init__(f"{Path(path).name}: {where}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class P20Site:
+    name: str
+    address: str
+    lat: float
+    lon: float
+    capacity: int | None
+
+
+_SAME_ADDRESS = {ShelterKind.EMERGENCY_SITE: "指定避難所との住所同一", ShelterKind.DESIGNATED_SHELTER: "指定緊急避難場所との住所同一"}
+
+
+def read_shelters(path: str | Path) -> list[Shelter]:
+    """Read a GSI shelter file (GeoJSON or CSV); the kind is told by its columns."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        rows = _csv_rows(path)
+    else:
+        rows = _geojson_point_rows(path)
+    shelters: list[Shelter] = []
+    seen: set[str] = set()
+    for where, props, lat, lon in rows:
+        shelter = _shelter_from_row(path, where, props, lat, lon)
+        if shelter.id in seen:
+            raise RegionFileError(path, where, f"共通ID {shelter.id} appears twice")
+        seen.add(shelter.id)
+        shelters.append(shelter)
+    if not shelters:
+        raise RegionFileError(path, "file", "no shelters in file")
+    return shelters
+
+
+def _shelter_from_row(path: Path, where: str, props: dict[str, Any], lat: float, lon: float) -> Shelter:
+    def text(key: str) -> str:
+        value = props.get(key)
+        return "" if value is None else str(value).strip()
+
+    if not text("共通ID"):
+        raise RegionFileError(path, where, "missing 共通ID")
+    if not text("施設・場所名"):
+        raise RegionFileError(path, where, "missing 施設・場所名 (name)")
+    is_site = HazardType.FLOOD.gsi_column in props
+    kind = ShelterKind.EMERGENCY_SITE if is_site else ShelterKind.DESIGNATED_SHELTER
+    hazards: set[HazardType] = set()
+    if is_site:
+        for hazard in HazardType:
+            flag = text(hazard.gsi_column)
+            if flag not in ("", "0", "1"):
+                raise RegionFileError(path, where, f"{hazard.gsi_column} must be 1 or empty, got {flag!r}")
+            if flag == "1":
+                hazards.add(hazard)
+    return Shelter(
+        id=text("共通ID"),
+        kind=kind,
+        name=text("施設・場所名"),
+        address=text("住所"),
+        lat=lat,
+        lon=lon,
+        hazards=frozenset(hazards),
+        accepts=text("受入対象者") or None,
+        note=text("備考"),
+        same_address_as_other_kind=text(_SAME_ADDRESS[kind]) == "1",
+        source=path.name,
+    )
+
+
+def _coordinate(path: Path, where: str, lat: Any, lon: Any) -> tuple[float, float]:
+    try:
+        lat_f, lon_f = float(lat), float(lon)
+    except (TypeError, ValueError):
+        raise RegionFileError(path, where, f"coordinates are not numbers: lat={lat!r} lon={lon!r}") from None
+    # Japan lies within 20–46°N, 122–154°E; anything else is a swapped or broken coordinate.
+    if not (20 <= lat_f <= 46 and 122 <= lon_f <= 154):
+        raise RegionFileError(path, where, f"coordinates outside Japan: lat={lat_f} lon={lon_f}")
+    return lat_f, lon_f
+
+
+def _load_geojson(path: Path) -> list[dict[str, Any]]:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data = json.load(fh)
+    except UnicodeDecodeError as exc:
+        raise RegionFileError(path, f"byte {exc.start}", "not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise RegionFileError(path, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
+        raise RegionFileError(path, "file", "not a GeoJSON FeatureCollection")
+    return data["features"]
+
+
+def _features(path: Path, geometry_types: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    for index, feature in enumerate(_load_geojson(path)):
+        where = f"feature {index}"
+        geometry = feature.get("geometry") if isinstance(feature, dict) else None
+        if not isinstance(geometry, dict) or geometry.get("type") not in geometry_types:
+            raise RegionFileError(path, where, f"geometry must be {' or '.join(geometry_types)}")
+        props = feature.get("properties")
+        if not isinstance(props, dict):
+            raise RegionFileError(path, where, "missing properties")
+        yield where, props, geometry.get("coordinates")
+
+
+def _geojson_point_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], float, float]]:
+    for where, props, coords in _features(path, ("Point",)):
+        if not isinstance(coords, list) or len(coords) < 2:
+            raise RegionFileError(path, where, "Point needs [longitude, latitude]")
+        lat, lon = _coordinate(path, where, coords[1], coords[0])
+        yield where, props, lat, lon
+
+
+def _decode_csv(path: Path) -> str:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp932"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise RegionFileError(path, "file", "text is neither UTF-8 nor Shift_JIS")
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], float, float]]:
+    reader = csv.DictReader(io.StringIO(_decode_csv(path)))
+    missing = {"共通ID", "施設・場所名", "緯度", "経度"} - set(reader.fieldnames or ())
+    if missing:
+        raise RegionFileError(path, "line 1", f"header lacks {', '.join(sorted(missing))}")
+    for row in reader:
+        where = f"line {reader.line_num}"
+        if None in row:
+            raise RegionFileError(path, where, "more fields than the header has")
+        lat, lon = _coordinate(path, where, row["緯度"], row["経度"])
+        yield where, row, lat, lon
+
+
+def read_p20_capacities(path: str | Path) -> list[P20Site]:
+    """Read 国土数値情報 P20 避難施設 (zipped shapefile): name, address, point and capacity."""
+    path = Path(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise RegionFileError(path, "file", f"not a readable zip archive ({exc})") from None
+    with archive:
+        names = archive.namelist()
+        stem = next((n[:-4] for n in names if n.lower().endswith(".shp")), None)
+        if stem is None or f"{stem}.dbf" not in names:
+            raise RegionFileError(path, "file", "zip holds no .shp with its .dbf")
+        encoding = archive.read(f"{stem}.cpg").decode().strip() if f"{stem}.cpg" in names else "cp932"
+        try:
+            reader = shapefile.Reader(
+                shp=io.BytesIO(archive.read(f"{stem}.shp")),
+                dbf=io.BytesIO(archive.read(f"{stem}.dbf")),
+                encoding=encoding,
+            )
+            records = list(reader.iterShapeRecords())
+        except Exception as exc:  # pyshp raises bare Exceptions for damaged files
+            raise RegionFileError(path, f"{stem}.shp", f"damaged shapefile ({exc})") from None
+    fields = [f[0] for f in reader.fields[1:]]
+    if not {"P20_002", "P20_005"} <= set(fields):
+        raise RegionFileError(path, f"{stem}.dbf", "not P20 data: no P20_002/P20_005 fields")
+    sites = []
+    for index, shape_record in enumerate(records):
+        where = f"record {index}"
+        record = dict(zip(fields, shape_record.record))
+        if not shape_record.shape.points:
+            raise RegionFileError(path, where, "record has no point")
+        lon, lat = shape_record.shape.points[0]
+        lat, lon = _coordinate(path, where, lat, lon)
+        capacity = record.get("P20_005")
+        sites.append(
+            P20Site(
+                name=str(record["P20_002"]).strip(),
+                address=str(record.get("P20_003") or "").strip(),
+                lat=lat,
+                lon=lon,
+                capacity=int(capacity) if isinstance(capacity, (int, float)) and capacity > 0 else None,
+            )
+        )
+    return sites
+
+
+def read_road_edges(path: str | Path) -> Iterator[RoadEdge]:
+    """Stream the directed edges of an osmnx-style walking network."""
+    path = Path(path)
+    for where, props, coords in _features(path, ("LineString",)):
+        try:
+            u, v = int(props["u"]), int(props["v"])
+            length = float(props["length"])
+        except (KeyError, TypeError, ValueError):
+            raise RegionFileError(path, where, "edge needs integer u, v and a numeric length") from None
+        if not (length >= 0):
+            raise RegionFileError(path, where, f"negative or NaN length {length}")
+        if not isinstance(coords, list) or len(coords) < 2:
+            raise RegionFileError(path, where, "LineString needs at least two positions")
+        points = []
+        for position in coords:
+            lat, lon = _coordinate(path, where, *(position[1::-1] if isinstance(position, list) else (None, None)))
+            points.append((lon, lat))
+        yield RoadEdge(
+            u=u,
+            v=v,
+            key=int(props.get("key") or 0),
+            length_m=length,
+            highway=str(props.get("highway") or ""),
+            name=str(props.get("name") or ""),
+            elev_u=_optional_float(props.get("elev_start_m")),
+            elev_v=_optional_float(props.get("elev_end_m")),
+            coords=points,
+        )
+
+
+def _optional_float(value: Any) -> float | None:
+    try:
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def read_boundary(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """Read a 国土数値情報 N03 boundary: (municipality name, GeoJSON geometry)."""
+    path = Path(path)
+    features = list(_features(path, ("Polygon", "MultiPolygon")))
+    if not features:
+        raise RegionFileError(path, "file", "no boundary polygon")
+    where, props, coords = features[0]
+    name = str(props.get("N03_004") or props.get("name") or "")
+    geometry_type = "MultiPolygon" if _depth(coords) == 4 else "Polygon"
+    return name, {"type": geometry_type, "coordinates": coords}
+
+
+def _depth(value: Any) -> int:
+    depth = 0
+    while isinstance(value, list) and value:
+        value, depth = value[0], depth + 1
+    return depth
+

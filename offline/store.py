@@ -1,0 +1,44 @@
+"""The local SQLite store: opening it and bringing its schema up to date.
+
+Every screen reads from here, so the app works with no network. Schema changes are
+named migrations applied once each, in list order, and recorded in ``_migrations``.
+A module that owns tables adds its migrations to ``MIGRATIONS`` in ``offline/schema.py``.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from offline.schema import MIGRATIONS
+from offline.sql import utc_now
+
+
+def open_store(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the store at ``path`` and apply pending migrations."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    migrate(db)
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied now."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        with db.atomic():  # one migration, one transaction
+            step(db)
+            db.execute("INSERT INTO _migrations VALUES (?, ?)", [name, utc_now()])
+        applied.append(name)
+    return applied
+

@@ -65,6 +65,7 @@ class Shelter:
     note: str = ""
     same_address_as_other_kind: bool = False
     source: str = ""
+    municipality: str = ""  # 都道府県名及び市町村名, e.g. 山口県宇部市
 
     def suits(self, hazard: HazardType) -> bool:
         return hazard in self.hazards

@@ -72,6 +72,8 @@ def import_shelters(
             "INSERT INTO shelter_rtree SELECT rowid, lat, lat, lon, lon FROM shelter WHERE region = ? AND kind = ?",
             [region, kind.value],
         )
+        if shelters[0].municipality:
+            db["region_info"].upsert({"region": region, "name": shelters[0].municipality}, pk="region")
         _record(db, info)
     return info
 

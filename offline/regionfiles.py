@@ -96,6 +96,7 @@ def _shelter_from_row(path: Path, where: str, props: dict[str, Any], lat: float,
         note=text("備考"),
         same_address_as_other_kind=text(_SAME_ADDRESS[kind]) == "1",
         source=path.name,
+        municipality=text("都道府県名及び市町村名"),
     )
 
 

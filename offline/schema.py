@@ -39,6 +39,7 @@ def _region_tables(db: sqlite_utils.Database) -> None:
             elev_u REAL, elev_v REAL, coords TEXT NOT NULL,
             PRIMARY KEY (region, u, v, key)
         );
+        CREATE TABLE region_info (region TEXT PRIMARY KEY, name TEXT NOT NULL);
         CREATE TABLE boundary (
             region TEXT PRIMARY KEY, name TEXT NOT NULL, geometry TEXT NOT NULL
         );
@@ -50,3 +51,107 @@ def _region_tables(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Migration] = [
     ("0001_region_tables", _region_tables),
 ]
+
+
+def _sync_tables(db: sqlite_utils.Database) -> None:
+    """Outbox, pull cursors, pulled public entities and the local consent ledger.
+
+    Outbox payloads are AES-GCM ciphertext and ``idem_key``/``entity_ref`` are hashes, so
+    nothing personal is readable from the file. ``categories`` lists every consent the
+    write needs, comma-wrapped (",safety_status,location,") so a revoke can purge by one.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE sync_outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            idem_key TEXT NOT NULL UNIQUE,
+            op TEXT NOT NULL CHECK (op IN ('upsert', 'consent')),
+            categories TEXT NOT NULL, entity_type TEXT NOT NULL, entity_ref TEXT NOT NULL,
+            nonce BLOB NOT NULL, payload BLOB NOT NULL,
+            created_at TEXT NOT NULL, rejected TEXT
+        );
+        CREATE INDEX sync_outbox_ref ON sync_outbox (entity_ref);
+        CREATE TABLE sync_dataset (
+            name TEXT PRIMARY KEY, cursor TEXT,
+            last_success_at TEXT, last_attempt_at TEXT, last_error TEXT,
+            entity_count INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE sync_entity (
+            id TEXT PRIMARY KEY, dataset TEXT NOT NULL, entity_type TEXT NOT NULL,
+            modified_at TEXT, data TEXT NOT NULL
+        );
+        CREATE INDEX sync_entity_dataset ON sync_entity (dataset, entity_type);
+        CREATE TABLE sync_status (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE consent_state (
+            category TEXT PRIMARY KEY, granted INTEGER NOT NULL, changed_at TEXT NOT NULL
+        );
+        CREATE TABLE consent_event (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, category TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('grant', 'revoke')),
+            purpose TEXT NOT NULL, recipient TEXT NOT NULL, at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS.append(("sync_0001_outbox_consent", _sync_tables))
+
+
+def _hazard_tables(db: sqlite_utils.Database) -> None:
+    """Hazard layers (official A31/A33/A40 imports and derived scenarios) with an R*Tree on areas.
+
+    ``is_scenario`` = 1 marks a layer derived by the app (e.g. from road elevations); the UI
+    must label it as a scenario, never as an official hazard map.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE hazard_layer (
+            id INTEGER PRIMARY KEY,
+            region TEXT NOT NULL, hazard TEXT NOT NULL, name TEXT NOT NULL,
+            is_scenario INTEGER NOT NULL, level_scheme TEXT NOT NULL,
+            description_ja TEXT NOT NULL, description_en TEXT NOT NULL,
+            source TEXT NOT NULL, licence TEXT NOT NULL, params TEXT NOT NULL DEFAULT '{}',
+            area_count INTEGER NOT NULL, created_at TEXT NOT NULL,
+            UNIQUE (region, hazard, name)
+        );
+        CREATE TABLE hazard_area (
+            rowid INTEGER PRIMARY KEY,
+            layer_id INTEGER NOT NULL REFERENCES hazard_layer(id) ON DELETE CASCADE,
+            level INTEGER NOT NULL, name TEXT NOT NULL DEFAULT '',
+            polygons TEXT NOT NULL
+        );
+        CREATE INDEX hazard_area_layer ON hazard_area (layer_id);
+        CREATE VIRTUAL TABLE hazard_area_rtree USING rtree(rowid, min_lat, max_lat, min_lon, max_lon);
+        """
+    )
+
+
+def _household_tables(db: sqlite_utils.Database) -> None:
+    """Household profile, plan and supply ticks: one AES-GCM sealed JSON record per household.
+
+    The key lives in the platform's secure storage, never here, so the file holds no readable
+    personal data (ages, medication, allergies, contacts, home position).
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE household (
+            id TEXT PRIMARY KEY, nonce BLOB NOT NULL, sealed BLOB NOT NULL, updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS.append(("hazard_0001_layers_areas", _hazard_tables))
+MIGRATIONS.append(("household_0001_sealed_profile", _household_tables))
+
+
+def _checkin_tables(db: sqlite_utils.Database) -> None:
+    from offline.checkin_store import migrate_0001  # the check-in module owns its DDL
+
+    migrate_0001(db)
+
+
+MIGRATIONS.append(("checkin_0001_cards_events_desk", _checkin_tables))

@@ -1,0 +1,92 @@
+"""The application service the views talk to: one per running app, no Flet inside.
+
+Views render from it and call its methods; it owns the store, the region, the
+resident's preferences and the translator, and it is what the view tests build screens from.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from app.i18n import Translator
+from app.mapdata import RoadStrokes, load_road_strokes
+from app.models import DatasetInfo, HazardType, LatLon
+from app.preferences import Preferences, load_preferences, save_preferences
+from app.regions import Region, find_region
+from app.shelters import ShelterDirectory
+from offline.region_import import datasets, import_region
+
+
+@dataclass(slots=True)
+class RegionSummary:
+    code: str
+    name: str  # as the data names it, e.g. 山口県宇部市
+    name_en: str
+    datasets: list[DatasetInfo]
+
+
+class Mamori:
+    def __init__(self, db: sqlite_utils.Database, region: Region, data_dir: Path | None = None, language: str | None = None):
+        self.db = db
+        self.data_dir = data_dir
+        self.region = region
+        self.shelters = ShelterDirectory(db, region.code)
+        self.prefs = load_preferences(db)
+        if language and language != self.prefs.language:
+            self.update_prefs(language=language)
+        self.t = Translator(self.prefs.language)
+        self._roads: RoadStrokes | None = None
+        self.picked_point: LatLon | None = None  # a point picked on the map, for distance sorting
+
+    # ---- data ----
+    def ensure_imported(self, force: bool = False, progress: Callable[[str], None] | None = None) -> list[DatasetInfo]:
+        """Import the region on first start (or when asked); return what was imported now."""
+        if force or not datasets(self.db, self.region.code):
+            self._roads = None
+            return import_region(self.db, self.region, progress)
+        return []
+
+    def switch_region(self, code: str) -> list[DatasetInfo]:
+        """Show another region from the data folder, importing it on first use."""
+        self.region = find_region(self.data_dir, code)
+        self.shelters = ShelterDirectory(self.db, self.region.code)
+        self.picked_point = None
+        self._roads = None
+        self.update_prefs(region=self.region.code)
+        return self.ensure_imported()
+
+    def summary(self) -> RegionSummary:
+        row = self.db.execute("SELECT name FROM region_info WHERE region = ?", [self.region.code]).fetchone()
+        name = row[0] if row else self.region.name_en
+        return RegionSummary(self.region.code, name, self.region.name_en, datasets(self.db, self.region.code))
+
+    def roads(self) -> RoadStrokes:
+        if self._roads is None:
+            self._roads = load_road_strokes(self.db, self.region.code)
+        return self._roads
+
+    def boundary(self) -> dict | None:
+        row = self.db.execute("SELECT geometry FROM boundary WHERE region = ?", [self.region.code]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # ---- preferences ----
+    def update_prefs(self, **changes: object) -> Preferences:
+        self.prefs = self.prefs.with_(**changes)
+        save_preferences(self.db, self.prefs)
+        if "language" in changes:
+            self.t = Translator(self.prefs.language)
+        return self.prefs
+
+    def set_home(self, point: LatLon | None) -> None:
+        self.update_prefs(home=point)
+
+    def set_hazard(self, hazard: HazardType) -> None:
+        self.update_prefs(hazard=hazard)
+
+    def distance_origin(self) -> LatLon | None:
+        """Where 'distance' is measured from: a point picked on the map, else home."""
+        return self.picked_point or self.prefs.home

@@ -1,0 +1,57 @@
+"""Mamori (守り) entry point: parse flags, open the local store, import the region on first
+start, and serve the app in web mode on 127.0.0.1 with the Flet web client bundled (no CDN)."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import flet as ft
+
+from app.config import Config, parse_args
+from app.preferences import load_preferences
+from app.regions import DEFAULT_REGION, RegionNotFound, find_region
+from app.state import Mamori
+from offline.regionfiles import RegionFileError
+from offline.store import open_store
+from views.shell import Shell
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+log = logging.getLogger("mamori")
+
+
+def build_app(config: Config) -> Mamori:
+    db = open_store(config.store_path)
+    region = find_region(config.data_dir, config.region or load_preferences(db).region or DEFAULT_REGION)
+    app = Mamori(db, region, config.data_dir, config.language)
+    try:
+        for info in app.ensure_imported(force=config.reimport, progress=lambda name: log.info("importing %s", name)):
+            log.info("imported %s: %d features from %s", info.dataset, info.feature_count, info.source_file)
+    except RegionFileError as exc:
+        # The previously imported data (if any) is intact; the app runs on it.
+        log.error("region import failed, keeping previous data: %s", exc)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = parse_args(argv)
+    try:
+        app = build_app(config)
+    except RegionNotFound as exc:
+        print(f"mamori: {exc}. Pass --data-dir (or MAMORI_DATA_DIR) pointing at the folder that holds regions/.", file=sys.stderr)
+        return 2
+    log.info("Mamori on http://%s:%d (region %s, store %s)", config.host, config.port, app.region.code, config.store_path)
+    ft.run(
+        lambda page: Shell(page, app).start(),
+        view=ft.AppView.WEB_BROWSER,
+        host=config.host,
+        port=config.port,
+        assets_dir=str(ASSETS),
+        no_cdn=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

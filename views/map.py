@@ -1,0 +1,194 @@
+"""The shelter map: flet-map vector layers only (no internet tiles): boundary, roads,
+shelters coloured by suitability for the chosen hazard, home and a picked point.
+
+Tapping a shelter opens it; tapping the map offers to make that spot home, or to sort
+shelters by distance from it. The screen object keeps its Map so that taps and hazard
+changes update only the markers and never reset where the resident has panned to.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flet as ft
+import flet_map as fm
+
+from app.models import HazardType, LatLon, Shelter, ShelterKind
+from app.state import Mamori
+from views import theme
+from views.widgets import icon_action
+
+ROADS_NEAR_M = 1500.0  # minor roads are drawn within this distance of the focus point
+
+
+def _ll(lat: float, lon: float) -> fm.MapLatitudeLongitude:
+    return fm.MapLatitudeLongitude(latitude=lat, longitude=lon)
+
+
+class MapScreen:
+    def __init__(self, app: Mamori, navigate: Callable[[str], None], focus: Shelter | None = None):
+        self.app, self.navigate, self.focus = app, navigate, focus
+        self.tapped: LatLon | None = None
+        self.markers = fm.MarkerLayer(markers=[])
+        self.panel = ft.Column([], key="map-panel")
+        self.chips = ft.Row([], wrap=True)
+        centre = self._centre()
+        self.map = fm.Map(
+            key="shelter-map",
+            expand=True,
+            initial_center=_ll(centre.lat, centre.lon),
+            initial_zoom=15 if focus or app.prefs.home else 13,
+            on_tap=self._on_tap,
+            layers=[*self._static_layers(centre), self.markers],
+        )
+        self._refresh()
+
+    def controls(self) -> list[ft.Control]:
+        t = self.app.t
+        legend = ft.Row(
+            [
+                self._legend_item(True, t("map.legend.suitable")),
+                self._legend_item(False, t("map.legend.unsuitable")),
+                self._legend_item(None, t("map.legend.not_assessed")),
+                ft.Row([ft.Icon(ft.Icons.HOME, color=theme.HOME), ft.Text(t("map.legend.home"))], tight=True),
+            ],
+            wrap=True,
+        )
+        return [
+            ft.Text(t("map.hint")),
+            self.chips,
+            legend,
+            ft.Container(self.map, expand=True, border=ft.Border.all(1, ft.Colors.OUTLINE)),
+            self.panel,
+            ft.Text(t("map.credit"), theme_style=ft.TextThemeStyle.BODY_SMALL),
+        ]
+
+    def _legend_item(self, suitable: bool | None, label: str) -> ft.Control:
+        return ft.Row([ft.Icon(theme.suitability_icon(suitable), color=theme.suitability_colour(suitable, self.app.prefs)), ft.Text(label)], tight=True)
+
+    def _centre(self) -> LatLon:
+        if self.focus:
+            return LatLon(self.focus.lat, self.focus.lon)
+        if self.app.prefs.home:
+            return self.app.prefs.home
+        bounds = self.app.shelters.bounds()
+        if bounds:
+            return LatLon((bounds[0].lat + bounds[1].lat) / 2, (bounds[0].lon + bounds[1].lon) / 2)
+        return LatLon(35.68, 139.76)
+
+    def _static_layers(self, centre: LatLon) -> list[fm.MapLayer]:
+        layers: list[fm.MapLayer] = []
+        boundary = self.app.boundary()
+        if boundary:
+            polygons = boundary["coordinates"] if boundary["type"] == "MultiPolygon" else [boundary["coordinates"]]
+            layers.append(
+                fm.PolygonLayer(
+                    polygons=[
+                        fm.PolygonMarker(
+                            coordinates=[_ll(lat, lon) for lon, lat in polygon[0]],
+                            color=ft.Colors.TRANSPARENT,
+                            border_color=theme.BOUNDARY,
+                            border_stroke_width=2,
+                        )
+                        for polygon in polygons
+                    ]
+                )
+            )
+        roads = self.app.roads()
+        lines = [(s, theme.ROAD_MAJOR, 2.5) for s in roads.major()] + [(s, theme.ROAD_MINOR, 1.2) for s in roads.minor_near(centre, ROADS_NEAR_M)]
+        if lines:
+            layers.append(
+                fm.PolylineLayer(
+                    polylines=[
+                        fm.PolylineMarker(coordinates=[_ll(lat, lon) for lat, lon in s.points], color=colour, stroke_width=width)
+                        for s, colour, width in lines
+                    ]
+                )
+            )
+        return layers
+
+    # ---- state that changes while the screen is open ----
+    def _refresh(self) -> None:
+        app, t = self.app, self.app.t
+        hazard = app.prefs.hazard
+        self.chips.controls = [
+            ft.Chip(label=ft.Text(t(f"hazard.{h.value}")), selected=h is hazard, on_select=lambda e, h=h: self._set_hazard(h))
+            for h in HazardType
+        ]
+        markers = [self._shelter_marker(hit.shelter, hazard) for hit in app.shelters.search()]
+        if app.prefs.home:
+            markers.append(self._point_marker(app.prefs.home, ft.Icons.HOME, theme.HOME, t("map.home_marker")))
+        if self.tapped:
+            markers.append(self._point_marker(self.tapped, ft.Icons.ADD_LOCATION_ALT, theme.PICKED, t("map.picked_marker")))
+        self.markers.markers = markers
+        self.panel.controls = self._panel()
+
+    def _shelter_marker(self, shelter: Shelter, hazard: HazardType) -> fm.Marker:
+        suitable = shelter.suits(hazard) if shelter.kind is ShelterKind.EMERGENCY_SITE else None
+        t = self.app.t
+        state = {True: "map.legend.suitable", False: "map.legend.unsuitable", None: "map.legend.not_assessed"}[suitable]
+        label = f"{shelter.name} ({t(state)})"
+        return fm.Marker(
+            coordinates=_ll(shelter.lat, shelter.lon),
+            width=34,
+            height=34,
+            content=ft.Semantics(
+                label=label,
+                button=True,
+                content=ft.GestureDetector(
+                    content=ft.Icon(theme.suitability_icon(suitable), color=theme.suitability_colour(suitable, self.app.prefs), size=30),
+                    on_tap=lambda e: self.navigate(f"/shelters/{shelter.kind.value}/{shelter.id}"),
+                ),
+            ),
+        )
+
+    @staticmethod
+    def _point_marker(point: LatLon, icon: str, colour: str, label: str) -> fm.Marker:
+        return fm.Marker(
+            coordinates=_ll(point.lat, point.lon),
+            width=34,
+            height=34,
+            content=ft.Semantics(label=label, content=ft.Icon(icon, color=colour, size=32)),
+        )
+
+    def _panel(self) -> list[ft.Control]:
+        t = self.app.t
+        if not self.tapped:
+            return []
+        where = f"{self.tapped.lat:.5f}, {self.tapped.lon:.5f}"
+        return [
+            ft.Text(t("map.tapped", where=where), key="tapped-point"),
+            ft.Row(
+                [
+                    ft.Button(t("map.set_home"), icon=ft.Icons.HOME, on_click=lambda e: self._set_home()),
+                    ft.Button(t("map.sort_from_here"), icon=ft.Icons.SORT, on_click=lambda e: self._sort_from_here()),
+                    icon_action(ft.Icons.CLOSE, t("common.close"), lambda e: self._clear_tap()),
+                ],
+                wrap=True,
+            ),
+        ]
+
+    def _update(self) -> None:
+        self._refresh()
+        if self.map.page:
+            self.map.page.update()
+
+    def _on_tap(self, e: fm.MapTapEvent) -> None:
+        self.tapped = LatLon(e.coordinates.latitude, e.coordinates.longitude)
+        self._update()
+
+    def _set_hazard(self, hazard: HazardType) -> None:
+        self.app.set_hazard(hazard)
+        self._update()
+
+    def _set_home(self) -> None:
+        self.app.set_home(self.tapped)
+        self.tapped = None
+        self._update()
+
+    def _sort_from_here(self) -> None:
+        self.app.picked_point = self.tapped
+        self.navigate("/shelters")
+
+    def _clear_tap(self) -> None:
+        self.tapped = None
+        self._update()

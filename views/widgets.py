@@ -1,0 +1,53 @@
+"""Small building blocks shared by the screens. Every interactive one carries a label."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import flet as ft
+
+from app.state import Mamori
+
+
+def icon_action(icon: str, label: str, on_click: Callable) -> ft.Control:
+    """An icon button a screen reader (and Playwright's get_by_role) can name."""
+    return ft.Semantics(label=label, button=True, container=True, content=ft.IconButton(icon, on_click=on_click))
+
+
+def heading(text: str) -> ft.Text:
+    return ft.Text(text, theme_style=ft.TextThemeStyle.TITLE_LARGE, weight=ft.FontWeight.BOLD)
+
+
+def notice(text: str, icon: str = ft.Icons.INFO_OUTLINE, *, key: str | None = None) -> ft.Control:
+    """A boxed message: honest statements such as 'not built yet' or 'no alerts'."""
+    return ft.Container(
+        key=key,
+        content=ft.Row([ft.Icon(icon), ft.Text(text, expand=True)], vertical_alignment=ft.CrossAxisAlignment.START),
+        padding=12,
+        border=ft.Border.all(1, ft.Colors.OUTLINE),
+        border_radius=8,
+    )
+
+
+def not_built(app: Mamori, feature: str) -> list[ft.Control]:
+    """What an unbuilt tab shows: its purpose and a plain statement that it is not available yet."""
+    t = app.t
+    return [
+        heading(t(f"{feature}.title")),
+        ft.Text(t(f"{feature}.purpose")),
+        notice(t("common.not_built"), ft.Icons.CONSTRUCTION, key=f"not-built-{feature}"),
+        *([ft.Text(t(f"{feature}.meanwhile"))] if t.has(f"{feature}.meanwhile") else []),
+    ]
+
+
+def local_time(iso_utc: str) -> str:
+    """'2026-11-22T02:10:48+00:00' → '2026-11-22 11:10' in the device's time zone."""
+    return datetime.fromisoformat(iso_utc).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def format_distance(app: Mamori, metres: float | None) -> str:
+    if metres is None:
+        return ""
+    if metres < 1000:
+        return app.t("unit.m", n=round(metres))
+    return app.t("unit.km", n=f"{metres / 1000:.1f}")

@@ -32,6 +32,13 @@ class Stroke:
 class RoadStrokes:
     strokes: tuple[Stroke, ...]
 
+    def centre(self) -> LatLon | None:
+        if not self.strokes:
+            return None
+        lats = [v for s in self.strokes for v in (s.bbox[0], s.bbox[2])]
+        lons = [v for s in self.strokes for v in (s.bbox[1], s.bbox[3])]
+        return LatLon((min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2)
+
     def major(self) -> list[Stroke]:
         return [s for s in self.strokes if s.major]
 

@@ -89,6 +89,15 @@ class ShelterDirectory:
         ).fetchone()
         return _shelter(row) if row else None
 
+    def same_place(self, shelter: Shelter) -> Shelter | None:
+        """The record of the other kind for the same facility (GSI lists sites and shelters apart)."""
+        other = ShelterKind.DESIGNATED_SHELTER if shelter.kind is ShelterKind.EMERGENCY_SITE else ShelterKind.EMERGENCY_SITE
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM shelter WHERE region = ? AND kind = ? AND name = ? AND (address = ? OR abs(lat - ?) + abs(lon - ?) < 0.0005)",
+            [self.region, other.value, shelter.name, shelter.address, shelter.lat, shelter.lon],
+        ).fetchone()
+        return _shelter(row) if row else None
+
     def nearest(self, origin: LatLon, n: int = 10, hazard: HazardType | None = None) -> list[ShelterHit]:
         """The ``n`` nearest shelters (suitable for ``hazard`` if given), via the R*Tree."""
         where, params = self._where(hazard, None, "")

@@ -25,8 +25,14 @@ def _ll(lat: float, lon: float) -> fm.MapLatitudeLongitude:
 
 
 class MapScreen:
-    def __init__(self, app: Mamori, navigate: Callable[[str], None], focus: Shelter | None = None):
-        self.app, self.navigate, self.focus = app, navigate, focus
+    def __init__(
+        self,
+        app: Mamori,
+        navigate: Callable[[str], None],
+        redraw: Callable[[], None],
+        focus: Shelter | None = None,
+    ):
+        self.app, self.navigate, self.redraw, self.focus = app, navigate, redraw, focus
         self.tapped: LatLon | None = None
         self.markers = fm.MarkerLayer(markers=[])
         self.panel = ft.Column([], key="map-panel")
@@ -70,6 +76,9 @@ class MapScreen:
             return LatLon(self.focus.lat, self.focus.lon)
         if self.app.prefs.home:
             return self.app.prefs.home
+        roads = self.app.roads().centre()
+        if roads:
+            return roads  # where the network (and most residents) are
         bounds = self.app.shelters.bounds()
         if bounds:
             return LatLon((bounds[0].lat + bounds[1].lat) / 2, (bounds[0].lon + bounds[1].lon) / 2)
@@ -169,8 +178,7 @@ class MapScreen:
 
     def _update(self) -> None:
         self._refresh()
-        if self.map.page:
-            self.map.page.update()
+        self.redraw()
 
     def _on_tap(self, e: fm.MapTapEvent) -> None:
         self.tapped = LatLon(e.coordinates.latitude, e.coordinates.longitude)

@@ -130,7 +130,7 @@ class Shell:
         if parts[:2] == ["shelters", "map"]:
             if self.map_screen is None:
                 focus = self._shelter(parts[2:4]) if len(parts) == 4 else None
-                self.map_screen = MapScreen(self.app, self.navigate, focus)
+                self.map_screen = MapScreen(self.app, self.navigate, self.page.update, focus)
             return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("map.title"))), controls=self.map_screen.controls())
         if parts[0] == "shelters" and len(parts) == 3:
             shelter = self._shelter(parts[1:3])

@@ -161,7 +161,16 @@ def build_detail(app: Mamori, shelter: Shelter, navigate: Callable[[str], None])
     ]
     if shelter.note:
         rows.append(ft.Text(t("detail.note", note=shelter.note)))
-    if shelter.same_address_as_other_kind:
+    twin = app.shelters.same_place(shelter)
+    if twin:
+        rows.append(
+            ft.Button(
+                t(f"detail.open_as.{twin.kind.value}"),
+                icon=ft.Icons.SWAP_HORIZ,
+                on_click=lambda e: navigate(f"/shelters/{twin.kind.value}/{twin.id}"),
+            )
+        )
+    elif shelter.same_address_as_other_kind:
         rows.append(ft.Text(t("detail.same_address")))
     rows += [
         ft.Text(t("detail.source", source=shelter.source, id=shelter.id), theme_style=ft.TextThemeStyle.BODY_SMALL),

@@ -8,7 +8,7 @@ from app.preferences import Preferences
 LARGE_TEXT_SCALE = 1.4
 # Bundled (assets/fonts): offline, Flutter cannot fetch a CJK fallback font.
 FONT_FAMILY = "NotoSansJP"
-FONTS = {FONT_FAMILY: "fonts/NotoSansJP-Mamori.otf"}
+FONTS = {FONT_FAMILY: "fonts/NotoSansJP-Mamori.ttf"}
 
 # Base sizes (logical pixels) of Material 3's text roles.
 _ROLE_SIZES = {

@@ -1,0 +1,109 @@
+"""The foundation, used the way a resident uses it, in real Chromium."""
+from __future__ import annotations
+
+import json
+
+from app.regions import default_data_dir, find_region
+from tests.browser.conftest import snap
+
+
+def tsunami_site_count() -> int:
+    region = find_region(default_data_dir(), "352021")
+    features = json.loads(region.emergency_sites_file.read_text(encoding="utf-8"))["features"]
+    return sum(1 for f in features if f["properties"]["津波"] == "1")
+
+
+def empty_map_spot(page) -> tuple[float, float]:
+    """A point on the map far from every shelter marker, so a tap lands on the map itself."""
+    top = page.get_by_text("自宅", exact=True).first.bounding_box()
+    bottom = page.get_by_text("© OpenStreetMap contributors", exact=False).bounding_box()
+    markers = [b for b in (m.bounding_box() for m in page.get_by_role("button", name=")").all()) if b]
+    centres = [(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2) for b in markers]
+    width = page.viewport_size["width"]
+    spots = [(x, y) for x in range(30, width - 30, 20) for y in range(int(top["y"] + 60), int(bottom["y"] - 20), 20)]
+    return max(spots, key=lambda p: min(((p[0] - c[0]) ** 2 + (p[1] - c[1]) ** 2 for c in centres), default=1e9))
+
+
+def test_start_shows_home_in_japanese(page):
+    page.get_by_role("tab", name="ホーム").wait_for()
+    page.get_by_text("山口県宇部市").first.wait_for()
+    page.get_by_text("避難情報・警報").wait_for()
+    snap(page, "home-ja")
+
+
+def test_switch_language_to_english_and_back(page):
+    page.get_by_role("tab", name="設定").click()
+    page.get_by_role("radio", name="English").click()
+    page.get_by_role("tab", name="Settings").wait_for()
+    page.get_by_role("tab", name="Shelters").wait_for()
+    snap(page, "settings-en")
+    page.get_by_role("radio", name="やさしい にほんご").click()
+    page.get_by_role("tab", name="ひなんじょ").wait_for()
+    snap(page, "settings-ja-easy")
+    page.get_by_role("radio", name="日本語").click()
+    page.get_by_role("tab", name="避難所").wait_for()
+
+
+def test_filter_shelters_by_tsunami_matches_the_data(page):
+    page.get_by_role("tab", name="避難所").click()
+    page.get_by_text("170件", exact=True).wait_for()
+    page.get_by_role("checkbox", name="津波").click()
+    page.get_by_text(f"{tsunami_site_count()}件", exact=True).wait_for()
+    snap(page, "shelters-tsunami")
+
+
+def test_search_and_open_a_shelter_detail(page):
+    page.get_by_role("tab", name="避難所").click()
+    search = page.get_by_role("textbox", name="名前・住所で検索")
+    search.click()
+    search.press_sequentially("鵜の島", delay=30)
+    search.press("Enter")
+    page.get_by_role("button", name="鵜の島ふれあいセンター").first.click()
+    page.get_by_text("収容人数: 100人").wait_for()
+    # GSI lists the facility twice: as a shelter to stay in and as a site rated per hazard.
+    if page.get_by_text("指定避難所", exact=True).count():
+        page.get_by_role("button", name="指定緊急避難場所としての安全性を見る").click()
+    page.get_by_text("指定緊急避難場所", exact=True).wait_for()
+    page.get_by_text("津波: 対応").wait_for()
+    snap(page, "shelter-detail")
+
+
+def test_open_map_and_tap_a_shelter(page):
+    page.get_by_role("tab", name="避難所").click()
+    page.get_by_role("button", name="地図で見る").click()
+    page.get_by_text("色は選んだ災害への対応を示します", exact=False).wait_for()
+    page.wait_for_timeout(1500)
+    snap(page, "map")
+    # Markers are named "<shelter> (<suitability>)"; tap one that is on screen.
+    marker = page.get_by_role("button", name="(対応)").first
+    name = marker.get_attribute("aria-label") or marker.inner_text()
+    marker.click()
+    page.get_by_text("避難所の詳細").wait_for()
+    page.get_by_text(name.split(" (")[0].strip(), exact=True).first.wait_for()
+
+
+def test_tap_map_to_set_home(page):
+    page.get_by_role("tab", name="避難所").click()
+    page.get_by_role("button", name="地図で見る").click()
+    page.get_by_text("色は選んだ災害への対応を示します", exact=False).wait_for()
+    page.wait_for_timeout(1000)
+    x, y = empty_map_spot(page)
+    page.mouse.click(x, y)
+    page.get_by_role("button", name="ここを自宅にする").click()
+    page.get_by_role("button", name="Back").click()
+    page.get_by_role("tab", name="ホーム").click()
+    page.get_by_text("自宅に近い避難場所（津波）").wait_for()
+    page.get_by_role("button", name="m").first.wait_for()  # a nearest-site row with its distance
+    snap(page, "home-with-home-set")
+
+
+def test_large_text_mode(page):
+    page.get_by_role("tab", name="設定").click()
+    heading = page.get_by_text("言語", exact=True)
+    before = heading.bounding_box()["height"]
+    page.get_by_role("switch", name="大きな文字").click()
+    page.wait_for_timeout(800)
+    after = page.get_by_text("言語", exact=True).bounding_box()["height"]
+    assert after > before * 1.2
+    snap(page, "settings-large-text")
+    page.get_by_role("switch", name="大きな文字").click()

@@ -1,0 +1,163 @@
+"""Screens built from state, asserted on the control tree (no browser needed)."""
+from __future__ import annotations
+
+import dataclasses
+
+import flet as ft
+import flet_map as fm
+import pytest
+
+from app.models import HazardType, LatLon, ShelterKind
+from views import home, placeholder, settings, shelters
+from views.map import MapScreen
+
+
+def walk(controls):
+    """Every control below ``controls``, depth first."""
+    stack = list(controls)
+    while stack:
+        c = stack.pop()
+        if c is None:
+            continue
+        yield c
+        for f in dataclasses.fields(c):
+            if f.name.startswith("_") or f.name in ("parent", "page"):
+                continue
+            value = getattr(c, f.name, None)
+            if isinstance(value, ft.BaseControl):
+                stack.append(value)
+            elif isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, ft.BaseControl))
+
+
+def texts(controls) -> list[str]:
+    return [c.value for c in walk(controls) if isinstance(c, ft.Text) and isinstance(c.value, str)]
+
+
+def unlabelled(controls) -> list[ft.BaseControl]:
+    """Interactive controls a screen reader could not name."""
+    bad, labelled_by_semantics = [], set()
+    for c in walk(controls):
+        if isinstance(c, ft.Semantics) and c.label:
+            labelled_by_semantics |= {id(x) for x in walk([c.content])}
+    for c in walk(controls):
+        if id(c) in labelled_by_semantics:
+            continue
+        if isinstance(c, (ft.IconButton, ft.GestureDetector)):
+            bad.append(c)
+        elif isinstance(c, (ft.TextField, ft.Switch, ft.Radio, ft.Checkbox)) and not c.label:
+            bad.append(c)
+        elif isinstance(c, ft.Button) and not (c.content if isinstance(c.content, str) else texts([c.content])):
+            bad.append(c)
+        elif isinstance(c, ft.Chip) and not texts([c.label]):
+            bad.append(c)
+    return bad
+
+
+def nav(*_):
+    pass
+
+
+def test_home_shows_region_freshness_and_alert_place(app):
+    controls = home.build(app, nav)
+    all_text = " ".join(texts(controls))
+    assert "山口県宇部市" in all_text
+    assert "道路（歩行者ネットワーク）: 30750件" in all_text
+    assert any(c.key == "alert-area" for c in walk(controls))
+    assert not unlabelled(controls)
+
+
+def test_home_lists_nearest_suitable_sites_once_home_is_set(app):
+    app.set_home(LatLon(33.9513, 131.2470))
+    app.set_hazard(HazardType.TSUNAMI)
+    tiles = [c for c in walk(home.build(app, nav)) if isinstance(c, ft.ListTile)]
+    assert len(tiles) == 3
+    expected = [h.shelter.name for h in app.shelters.nearest(LatLon(33.9513, 131.2470), 3, HazardType.TSUNAMI)]
+    assert sorted(t.title.value for t in tiles) == sorted(expected)
+
+
+def test_shelter_list_filter_count_and_labels(app):
+    f = shelters.ShelterFilter(hazard=HazardType.TSUNAMI)
+    controls = shelters.build_list(app, f, nav, nav)
+    count = next(c for c in walk(controls) if c.key == "shelter-count")
+    assert count.value == f"{app.shelters.count(HazardType.TSUNAMI)}件"
+    selected = [texts([c.label])[0] for c in walk(controls) if isinstance(c, ft.Chip) and c.selected]
+    assert "津波" in selected
+    assert not unlabelled(controls)
+
+
+def test_shelter_list_in_english(app):
+    app.update_prefs(language="en")
+    controls = shelters.build_list(app, shelters.ShelterFilter(), nav, nav)
+    assert "170 found" in texts(controls)
+    assert "Tsunami" in " ".join(texts(controls))
+
+
+def test_detail_shows_capacity_suitability_and_source(app):
+    s = next(h.shelter for h in app.shelters.search("鵜の島ふれあいセンター", kind=ShelterKind.EMERGENCY_SITE))
+    all_text = " ".join(texts(shelters.build_detail(app, s, nav)))
+    assert "収容人数: 100人" in all_text
+    assert "津波: 対応" in all_text and "洪水: 対象外" in all_text
+    assert "gsi_emergency_sites.geojson" in all_text
+
+
+def test_designated_shelter_detail_says_not_assessed(app):
+    s = app.shelters.search(kind=ShelterKind.DESIGNATED_SHELTER)[0].shelter
+    assert any("公表データに含まれていません" in t for t in texts(shelters.build_detail(app, s, nav)))
+
+
+def test_detail_links_the_same_facility_listed_as_the_other_kind(app):
+    s = next(h.shelter for h in app.shelters.search("鵜の島ふれあいセンター", kind=ShelterKind.DESIGNATED_SHELTER))
+    routes = []
+    button = next(
+        c for c in walk(shelters.build_detail(app, s, routes.append)) if isinstance(c, ft.Button) and c.content == "指定緊急避難場所としての安全性を見る"
+    )
+    button.on_click(None)
+    twin = app.shelters.same_place(s)
+    assert routes == [f"/shelters/emergency_site/{twin.id}"] and twin.kind is ShelterKind.EMERGENCY_SITE
+
+
+def test_map_draws_every_shelter_roads_and_home(app):
+    app.set_home(LatLon(33.95, 131.25))
+    screen = MapScreen(app, nav, nav)
+    markers = screen.markers.markers
+    assert len(markers) == 170 + 1
+    layers = screen.map.layers
+    roads = next(layer for layer in layers if isinstance(layer, fm.PolylineLayer))
+    assert 150 < len(roads.polylines) < 2500
+    assert not unlabelled(screen.controls())
+
+
+def test_map_tap_then_set_home(app):
+    screen = MapScreen(app, nav, nav)
+    screen._on_tap(type("E", (), {"coordinates": fm.MapLatitudeLongitude(33.96, 131.24)})())
+    assert any(c.key == "tapped-point" for c in walk(screen.panel.controls))
+    screen._set_home()
+    assert app.prefs.home == LatLon(33.96, 131.24)
+
+
+def test_settings_controls_are_labelled(app):
+    controls = settings.build(app, nav, nav, nav, nav)
+    radios = [c for c in walk(controls) if isinstance(c, ft.Radio)]
+    assert {r.value for r in radios} >= {"ja", "en", "ja-easy", "352021", "072028"}
+    assert not unlabelled(controls)
+
+
+def test_about_credits_every_source(app):
+    all_text = " ".join(texts(settings.build_about(app)))
+    for credit in ("OpenStreetMap", "国土地理院", "国土数値情報（避難施設データ）", "行政区域データ"):
+        assert credit in all_text
+
+
+@pytest.mark.parametrize("feature", ["hazard", "family", "life"])
+def test_unbuilt_tabs_say_so(app, feature):
+    controls = placeholder.build(app, feature)
+    assert any(c.key == f"not-built-{feature}" for c in walk(controls))
+
+
+def test_large_text_scales_the_theme(app):
+    from views.theme import make_theme
+
+    normal = make_theme(app.prefs).text_theme.body_medium.size
+    app.update_prefs(large_text=True)
+    assert make_theme(app.prefs).text_theme.body_medium.size > normal * 1.3

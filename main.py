@@ -9,8 +9,9 @@ from pathlib import Path
 import flet as ft
 
 from app.config import Config, parse_args
+from app.devicekeys import FileKeyStore
 from app.preferences import load_preferences
-from app.regions import DEFAULT_REGION, RegionNotFound, find_region
+from app.regions import DEFAULT_REGION, RegionNotFound, default_data_dir, find_region
 from app.state import Mamori
 from offline.regionfiles import RegionFileError
 from offline.store import open_store
@@ -22,8 +23,11 @@ log = logging.getLogger("mamori")
 
 def build_app(config: Config) -> Mamori:
     db = open_store(config.store_path)
-    region = find_region(config.data_dir, config.region or load_preferences(db).region or DEFAULT_REGION)
-    app = Mamori(db, region, config.data_dir, config.language)
+    saved = load_preferences(db)
+    data_dir = config.data_dir or (Path(saved.data_dir) if saved.data_dir else default_data_dir())
+    region = find_region(data_dir, config.region or saved.region or DEFAULT_REGION)
+    keys = FileKeyStore(config.store_path.with_name("mamori.keys"))
+    app = Mamori(db, region, keys, data_dir, config.language)
     try:
         for info in app.ensure_imported(force=config.reimport, progress=lambda name: log.info("importing %s", name)):
             log.info("imported %s: %d features from %s", info.dataset, info.feature_count, info.source_file)

@@ -9,14 +9,14 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from app.i18n import LANGUAGES
-from app.regions import DEFAULT_REGION, default_data_dir
+from app.regions import DEFAULT_REGION
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     host: str
     port: int
-    data_dir: Path | None
+    data_dir: Path | None  # None: the folder last chosen in Settings, else ../shared/data
     region: str | None  # None: the region last chosen in Settings, else Ube
     language: str | None  # None: keep the resident's saved choice
     platform_url: str | None
@@ -29,7 +29,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(prog="mamori", description="Mamori (守り): offline resident safety app (web mode).")
     parser.add_argument("--host", default=env("MAMORI_HOST", "127.0.0.1"), help="address to serve on [MAMORI_HOST]")
     parser.add_argument("--port", type=int, default=int(env("MAMORI_PORT", "8550")), help="port [MAMORI_PORT, 8550]")
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="region data folder [MAMORI_DATA_DIR, ../shared/data]")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(env("MAMORI_DATA_DIR")) if env("MAMORI_DATA_DIR") else None,
+        help="region data folder [MAMORI_DATA_DIR, last chosen in Settings, ../shared/data]",
+    )
     parser.add_argument("--region", default=env("MAMORI_REGION"), help=f"municipality code or slug [MAMORI_REGION, last chosen, {DEFAULT_REGION} Ube]")
     parser.add_argument("--lang", choices=LANGUAGES, default=env("MAMORI_LANG"), help="language at start [MAMORI_LANG]")
     parser.add_argument("--platform-url", default=env("MAMORI_PLATFORM_URL"), help="city-OS platform base URL [MAMORI_PLATFORM_URL]")

@@ -12,13 +12,17 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from app.devicekeys import KeyStore, get_or_create
 from app.i18n import Translator
 from app.mapdata import RoadStrokes, load_road_strokes
 from app.models import DatasetInfo, HazardType, LatLon
 from app.preferences import Preferences, load_preferences, save_preferences
-from app.regions import Region, find_region
+from app.regions import Region, RegionNotFound, find_region, list_regions
 from app.shelters import ShelterDirectory
 from offline.region_import import datasets, import_region
+
+
+AT_REST_KEY = "store-at-rest"  # the device key that seals personal data in the local store
 
 
 @dataclass(slots=True)
@@ -30,12 +34,21 @@ class RegionSummary:
 
 
 class Mamori:
-    def __init__(self, db: sqlite_utils.Database, region: Region, data_dir: Path | None = None, language: str | None = None):
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        region: Region,
+        keys: KeyStore,
+        data_dir: Path | None = None,
+        language: str | None = None,
+    ):
         self.db = db
+        self.keys = keys
         self.data_dir = data_dir
         self.region = region
         self.shelters = ShelterDirectory(db, region.code)
-        self.prefs = load_preferences(db)
+        self._at_rest_key = get_or_create(keys, AT_REST_KEY)
+        self.prefs = load_preferences(db, self._at_rest_key)
         if language and language != self.prefs.language:
             self.update_prefs(language=language)
         self.t = Translator(self.prefs.language)
@@ -59,6 +72,15 @@ class Mamori:
         self.update_prefs(region=self.region.code)
         return self.ensure_imported()
 
+    def set_data_dir(self, folder: Path) -> list[Region]:
+        """Use another data folder; it must hold at least one region."""
+        regions = list_regions(folder)
+        if not regions:
+            raise RegionNotFound(f"no regions/<name>-<code>/ folder under {folder}")
+        self.data_dir = folder
+        self.update_prefs(data_dir=str(folder))
+        return regions
+
     def summary(self) -> RegionSummary:
         row = self.db.execute("SELECT name FROM region_info WHERE region = ?", [self.region.code]).fetchone()
         name = row[0] if row else self.region.name_en
@@ -76,7 +98,7 @@ class Mamori:
     # ---- preferences ----
     def update_prefs(self, **changes: object) -> Preferences:
         self.prefs = self.prefs.with_(**changes)
-        save_preferences(self.db, self.prefs)
+        save_preferences(self.db, self.prefs, self._at_rest_key)
         if "language" in changes:
             self.t = Translator(self.prefs.language)
         return self.prefs

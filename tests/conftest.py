@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.devicekeys import MemoryKeyStore
 from app.regions import Region, default_data_dir, find_region
 from app.state import Mamori
 from offline.region_import import import_region
@@ -57,7 +58,7 @@ def ube_db(ube_store_file, tmp_path):
 
 @pytest.fixture()
 def app(ube_db, ube, data_dir) -> Mamori:
-    return Mamori(ube_db, ube, data_dir)
+    return Mamori(ube_db, ube, MemoryKeyStore(), data_dir)
 
 
 def copy_region(src: Region, dest_root: Path, *, skip: tuple[str, ...] = ()) -> Region:

@@ -137,7 +137,7 @@ def test_map_tap_then_set_home(app):
 
 
 def test_settings_controls_are_labelled(app):
-    controls = settings.build(app, nav, nav, nav, nav)
+    controls = settings.build(app, nav, nav, nav, nav, nav)
     radios = [c for c in walk(controls) if isinstance(c, ft.Radio)]
     assert {r.value for r in radios} >= {"ja", "en", "ja-easy", "352021", "072028"}
     assert not unlabelled(controls)
@@ -161,3 +161,31 @@ def test_large_text_scales_the_theme(app):
     normal = make_theme(app.prefs).text_theme.body_medium.size
     app.update_prefs(large_text=True)
     assert make_theme(app.prefs).text_theme.body_medium.size > normal * 1.3
+
+
+def test_data_dir_must_hold_a_region(app, tmp_path, data_dir):
+    from app.regions import RegionNotFound
+
+    with pytest.raises(RegionNotFound):
+        app.set_data_dir(tmp_path)
+    assert app.data_dir == data_dir
+    assert [r.code for r in app.set_data_dir(data_dir)] == ["072028", "352021"]
+    assert app.prefs.data_dir == str(data_dir)
+
+
+def test_switch_region_imports_aizu(app):
+    app.switch_region("072028")
+    assert app.summary().name == "福島県会津若松市"
+    assert app.shelters.count() == 301 and app.roads().strokes == ()
+    assert app.prefs.region == "072028"
+
+
+def test_home_location_is_sealed_at_rest(app, ube_db):
+    app.set_home(LatLon(33.951234, 131.247654))
+    raw = " ".join(str(v) for (v,) in ube_db.execute("SELECT value FROM setting"))
+    assert "33.951234" not in raw and "131.247654" not in raw
+    from app.preferences import load_preferences
+
+    assert load_preferences(ube_db, app._at_rest_key).home == LatLon(33.951234, 131.247654)
+    assert load_preferences(ube_db, None).home is None
+    assert load_preferences(ube_db, bytes(32)).home is None  # wrong key: unknown, not a crash

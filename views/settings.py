@@ -19,6 +19,7 @@ def build(
     navigate: Callable[[str], None],
     switch_region: Callable[[str], None],
     reimport: Callable[[], None],
+    set_data_dir: Callable[[str], None],
 ) -> list[ft.Control]:
     """``change(**prefs)`` saves preferences and redraws; the other callbacks act on the app."""
     t, prefs = app.t, app.prefs
@@ -44,7 +45,12 @@ def build(
             wrap=True,
         ),
         ft.Text(t("settings.region"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM),
-        ft.Text(t("settings.data_dir", path=str(app.data_dir) if app.data_dir else t("settings.data_dir_none")), selectable=True),
+        ft.TextField(
+            label=t("settings.data_dir"),
+            value=str(app.data_dir) if app.data_dir else "",
+            hint_text=t("settings.data_dir_none"),
+            on_submit=lambda e: set_data_dir(e.control.value),
+        ),
         ft.RadioGroup(
             value=app.region.code,
             on_change=lambda e: switch_region(e.control.value),

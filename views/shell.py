@@ -6,6 +6,7 @@ Routes: /home /hazard /family /shelters /life /settings (tabs), and pushed on to
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import flet as ft
 
@@ -60,6 +61,10 @@ class Shell:
     def switch_region(self, code: str) -> None:
         self._guard(lambda: self.app.switch_region(code))
         self.filter = shelters.ShelterFilter()
+        self.render()
+
+    def set_data_dir(self, folder: str) -> None:
+        self._guard(lambda: self.app.set_data_dir(Path(folder).expanduser()))
         self.render()
 
     def reimport(self) -> None:
@@ -121,7 +126,7 @@ class Shell:
         if tab == "shelters":
             return shelters.build_list(app, self.filter, self.set_filter, self.navigate)
         if tab == "settings":
-            return settings.build(app, self.change, self.navigate, self.switch_region, self.reimport)
+            return settings.build(app, self.change, self.navigate, self.switch_region, self.reimport, self.set_data_dir)
         return placeholder.build(app, tab)
 
     def _pushed(self, route: str) -> ft.View | None:

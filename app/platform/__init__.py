@@ -1,0 +1,53 @@
+"""Client for the city data platform (都市OS): NGSI-LD broker, consent registry.
+
+Public surface::
+
+    client = PlatformClient("https://city.example", tenant="352021", credentials=session)
+    client.upsert([make_entity("SafetyStatus", pid, "352021", status="safe")])
+    for shelter in client.iter_entities("EvacuationShelter", q='status=="open"'): ...
+"""
+from app.platform._client import (
+                                    BatchResult,
+                                    Change,
+                                    ChangePage,
+                                    Credentials,
+                                    Page,
+                                    PlatformClient,
+)
+from app.platform._entities import (
+                                    CORE_CONTEXT,
+                                    Entity,
+                                    EntityError,
+                                    entity_id,
+                                    geo_point,
+                                    iso_utc,
+                                    make_entity,
+                                    prop,
+                                    rel,
+                                    simplified,
+                                    validate,
+)
+from app.platform._errors import NotAuthorised, PlatformError, PlatformUnavailable
+
+__all__ = [
+                                    "CORE_CONTEXT",
+                                    "BatchResult",
+                                    "Change",
+                                    "ChangePage",
+                                    "Credentials",
+                                    "Entity",
+                                    "EntityError",
+                                    "NotAuthorised",
+                                    "Page",
+                                    "PlatformClient",
+                                    "PlatformError",
+                                    "PlatformUnavailable",
+                                    "entity_id",
+                                    "geo_point",
+                                    "iso_utc",
+                                    "make_entity",
+                                    "prop",
+                                    "rel",
+                                    "simplified",
+                                    "validate",
+]

@@ -9,6 +9,7 @@ from pathlib import Path
 import flet as ft
 
 from app.config import Config, parse_args
+from app.connection import PlatformLink
 from app.devicekeys import FileKeyStore
 from app.preferences import load_preferences
 from app.regions import DEFAULT_REGION, RegionNotFound, default_data_dir, find_region
@@ -27,7 +28,8 @@ def build_app(config: Config) -> Mamori:
     data_dir = config.data_dir or (Path(saved.data_dir) if saved.data_dir else default_data_dir())
     region = find_region(data_dir, config.region or saved.region or DEFAULT_REGION)
     keys = FileKeyStore(config.store_path.with_name("mamori.keys"))
-    app = Mamori(db, region, keys, data_dir, config.language)
+    link = PlatformLink(config.store_path, db, keys, config.platform_url, region.code)
+    app = Mamori(db, region, keys, data_dir, config.language, link)
     try:
         for info in app.ensure_imported(force=config.reimport, progress=lambda name: log.info("importing %s", name)):
             log.info("imported %s: %d features from %s", info.dataset, info.feature_count, info.source_file)
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except RegionNotFound as exc:
         print(f"mamori: {exc}. Pass --data-dir (or MAMORI_DATA_DIR) pointing at the folder that holds regions/.", file=sys.stderr)
         return 2
+    app.link.start_sync()
     log.info("Mamori on http://%s:%d (region %s, store %s)", config.host, config.port, app.region.code, config.store_path)
     ft.run(
         lambda page: Shell(page, app).start(),

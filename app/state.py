@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from app.connection import PlatformLink
 from app.devicekeys import KeyStore, get_or_create
 from app.i18n import Translator
 from app.mapdata import RoadStrokes, load_road_strokes
@@ -41,8 +42,10 @@ class Mamori:
         keys: KeyStore,
         data_dir: Path | None = None,
         language: str | None = None,
+        link: PlatformLink | None = None,
     ):
         self.db = db
+        self.link = link
         self.keys = keys
         self.data_dir = data_dir
         self.region = region
@@ -70,6 +73,8 @@ class Mamori:
         self.picked_point = None
         self._roads = None
         self.update_prefs(region=self.region.code)
+        if self.link:
+            self.link.tenant = self.region.code
         return self.ensure_imported()
 
     def set_data_dir(self, folder: Path) -> list[Region]:

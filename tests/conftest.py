@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.connection import PlatformLink
 from app.devicekeys import MemoryKeyStore
 from app.regions import Region, default_data_dir, find_region
 from app.state import Mamori
@@ -57,8 +58,10 @@ def ube_db(ube_store_file, tmp_path):
 
 
 @pytest.fixture()
-def app(ube_db, ube, data_dir) -> Mamori:
-    return Mamori(ube_db, ube, MemoryKeyStore(), data_dir)
+def app(ube_db, ube, data_dir, tmp_path) -> Mamori:
+    keys = MemoryKeyStore()
+    link = PlatformLink(tmp_path / "mamori.sqlite", ube_db, keys, None, ube.code)
+    return Mamori(ube_db, ube, keys, data_dir, link=link)
 
 
 def copy_region(src: Region, dest_root: Path, *, skip: tuple[str, ...] = ()) -> Region:

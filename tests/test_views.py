@@ -189,3 +189,47 @@ def test_home_location_is_sealed_at_rest(app, ube_db):
     assert load_preferences(ube_db, app._at_rest_key).home == LatLon(33.951234, 131.247654)
     assert load_preferences(ube_db, None).home is None
     assert load_preferences(ube_db, bytes(32)).home is None  # wrong key: unknown, not a crash
+
+
+def account_screen(app, pending=None, calls=None):
+    from views import account
+
+    calls = calls if calls is not None else []
+    return account.build(
+        app,
+        app.link,
+        login=lambda: calls.append("login"),
+        logout=lambda: calls.append("logout"),
+        set_consent=lambda c, g: calls.append((c, g)),
+        pending_revoke=pending,
+        ask_revoke=lambda c: calls.append(("ask", c)),
+        message=None,
+    )
+
+
+def test_account_without_platform_says_nothing_leaves_the_device(app):
+    controls = account_screen(app)
+    assert any(c.key == "no-platform" for c in walk(controls))
+    switches = [c for c in walk(controls) if isinstance(c, ft.Switch)]
+    from app.consent import DataCategory
+
+    assert [s.label for s in switches] == [app.t(f"consent.{c.value}.title") for c in DataCategory]
+    assert not any(s.value for s in switches)
+    assert not unlabelled(controls)
+
+
+def test_consent_grant_is_recorded_and_revoke_asks_first(app):
+    from app.consent import DataCategory
+
+    app.link.set_consent(DataCategory.SAFETY_STATUS, True)
+    calls = []
+    controls = account_screen(app, calls=calls)
+    switch = next(c for c in walk(controls) if isinstance(c, ft.Switch) and c.value)
+    switch.value = False
+    switch.on_change(type("E", (), {"control": switch})())
+    assert calls == [("ask", DataCategory.SAFETY_STATUS)]  # not revoked until confirmed
+    confirm = account_screen(app, pending=DataCategory.SAFETY_STATUS)
+    assert any(c.key == "revoke-confirm-safety_status" for c in walk(confirm))
+    app.link.set_consent(DataCategory.SAFETY_STATUS, False)
+    assert [e.action for e in app.link.history()] == ["grant", "revoke"]
+    assert len([t for t in texts(account_screen(app)) if "安否" in t]) >= 2

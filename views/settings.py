@@ -59,6 +59,7 @@ def build(
         if regions
         else notice(t("settings.no_regions")),
         ft.Button(t("settings.reimport"), icon=ft.Icons.REFRESH, on_click=lambda e: reimport()),
+        ft.Button(t("settings.account"), icon=ft.Icons.ACCOUNT_CIRCLE, on_click=lambda e: navigate("/settings/account")),
         ft.Button(t("settings.about"), icon=ft.Icons.INFO_OUTLINE, on_click=lambda e: navigate("/settings/about")),
     ]
 

@@ -13,7 +13,7 @@ import flet as ft
 from app.models import ShelterKind
 from app.state import Mamori
 from offline.regionfiles import RegionFileError
-from views import home, placeholder, settings, shelters
+from views import account, home, placeholder, settings, shelters
 from views.map import MapScreen
 from views.theme import FONTS, make_theme
 
@@ -35,6 +35,8 @@ class Shell:
         self.filter = shelters.ShelterFilter()
         self.map_screen: MapScreen | None = None
         self.problem: str | None = None  # last import error, shown on Home and Settings
+        self.pending_revoke = None  # consent category waiting for the resident's confirmation
+        self.account_message: str | None = None
         page.on_route_change = lambda e: self.render()
         page.on_view_pop = self._pop
 
@@ -69,6 +71,32 @@ class Shell:
 
     def reimport(self) -> None:
         self._guard(lambda: self.app.ensure_imported(force=True))
+        self.render()
+
+    def login(self) -> None:
+        self.page.run_thread(self._login)
+
+    def _login(self) -> None:
+        try:
+            name = self.app.link.login()
+            self.account_message = self.app.t("account.logged_in_as", name=name)
+        except Exception as exc:  # network, browser or provider trouble: say what, keep going
+            log.warning("login failed: %s", type(exc).__name__)
+            self.account_message = self.app.t("account.login_failed", error=str(exc) or type(exc).__name__)
+        self.render()
+
+    def logout(self) -> None:
+        self.app.link.logout()
+        self.account_message = None
+        self.render()
+
+    def set_consent(self, category, granted: bool) -> None:
+        self.app.link.set_consent(category, granted)
+        self.pending_revoke = None
+        self.render()
+
+    def ask_revoke(self, category) -> None:
+        self.pending_revoke = category
         self.render()
 
     def _guard(self, action) -> None:
@@ -141,6 +169,18 @@ class Shell:
             shelter = self._shelter(parts[1:3])
             controls = shelters.build_detail(self.app, shelter, self.navigate) if shelter else [ft.Text(t("detail.not_found"))]
             return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("detail.title"))), controls=controls, scroll=ft.ScrollMode.AUTO)
+        if parts == ["settings", "account"] and self.app.link:
+            controls = account.build(
+                self.app,
+                self.app.link,
+                login=self.login,
+                logout=self.logout,
+                set_consent=self.set_consent,
+                pending_revoke=self.pending_revoke,
+                ask_revoke=self.ask_revoke,
+                message=self.account_message,
+            )
+            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("settings.account"))), controls=controls, scroll=ft.ScrollMode.AUTO)
         if parts == ["settings", "about"]:
             return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("about.title"))), controls=settings.build_about(self.app), scroll=ft.ScrollMode.AUTO)
         return None

@@ -1,0 +1,106 @@
+"""The link to the city's data platform (都市OS): login, consent, outbox and background sync.
+
+Built for every app: consent choices are recorded locally even with no platform configured
+(they are queued and sent once one is). Without ``platform_url`` nothing leaves the device.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from app.consent import ConsentChoice, ConsentEvent, ConsentLedger, Consents, DataCategory
+from app.devicekeys import KeyStore
+from app.identity import Session, install_key
+from app.platform import PlatformClient
+from offline.outbox import Outbox
+from offline.store import open_store
+from offline.sync import SyncEngine, SyncState
+
+CLIENT_ID = "mamori-app"  # the public (PKCE) client registered with the platform
+
+
+class TokensInKeyStore:
+    """``app.identity.TokenStore`` (text values) over the device ``KeyStore`` (bytes)."""
+
+    def __init__(self, keys: KeyStore):
+        self._keys = keys
+
+    def get(self, key: str) -> str | None:
+        value = self._keys.get(key)
+        return value.decode() if value is not None else None
+
+    def set(self, key: str, value: str) -> None:
+        self._keys.put(key, value.encode())
+
+    def delete(self, key: str) -> None:
+        self._keys.delete(key)
+
+
+class PlatformLink:
+    def __init__(self, store_path: Path | str, db: sqlite_utils.Database, keys: KeyStore, platform_url: str | None, tenant: str):
+        self.platform_url, self.tenant, self._store_path = platform_url, tenant, store_path
+        self._tokens = TokensInKeyStore(keys)
+        self._outbox_key = install_key(self._tokens)
+        self.consents = Consents(db, Outbox(db, self._outbox_key, ConsentLedger(db).is_granted))
+        self.session = Session(platform_url, CLIENT_ID, self._tokens) if platform_url else None
+        self.display_name: str | None = None
+        self._engine: SyncEngine | None = None
+        self._stop = threading.Event()
+
+    @property
+    def configured(self) -> bool:
+        return self.session is not None
+
+    @property
+    def logged_in(self) -> bool:
+        return bool(self.session and self.session.logged_in)
+
+    # ---- account ----
+    def login(self, open_browser: Callable[[str], Any] | None = None) -> str:
+        """Log in through the system browser (blocks until the redirect arrives); return the name."""
+        if not self.session:
+            raise RuntimeError("no platform configured")
+        claims = self.session.login(open_browser) if open_browser else self.session.login()
+        self.display_name = claims.get("name") or claims.get("preferred_username") or claims.get("sub")
+        self.kick()
+        return self.display_name or ""
+
+    def logout(self) -> None:
+        if self.session:
+            self.session.logout()
+        self.display_name = None
+
+    # ---- consent ----
+    def choices(self) -> list[ConsentChoice]:
+        return self.consents.ledger.choices()
+
+    def history(self) -> list[ConsentEvent]:
+        return self.consents.ledger.history()
+
+    def set_consent(self, category: DataCategory, granted: bool) -> None:
+        (self.consents.grant if granted else self.consents.revoke)(category)
+        self.kick()
+
+    # ---- sync ----
+    def start_sync(self, interval_s: float = 60.0) -> None:
+        """Sync in a background thread with its own connection (SQLite connections are per thread)."""
+        if not self.session or self._engine:
+            return
+        db = open_store(self._store_path)
+        outbox = Outbox(db, self._outbox_key, ConsentLedger(db).is_granted)
+        self._engine = SyncEngine(db, outbox, PlatformClient(self.platform_url, self.tenant, credentials=self.session))
+        threading.Thread(target=self._engine.run, args=(self._stop, interval_s), name="mamori-sync", daemon=True).start()
+
+    def kick(self) -> None:
+        if self._engine:
+            self._engine.kick()
+
+    def state(self) -> SyncState | None:
+        return self._engine.state() if self._engine else None
+
+    def stop(self) -> None:
+        self._stop.set()

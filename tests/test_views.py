@@ -13,21 +13,23 @@ from views.map import MapScreen
 
 
 def walk(controls):
-    """Every control below ``controls``, depth first."""
-    stack = list(controls)
+    """Every control below ``controls``, depth first, in screen order."""
+    stack = list(reversed(controls))
     while stack:
         c = stack.pop()
         if c is None:
             continue
         yield c
+        children = []
         for f in dataclasses.fields(c):
             if f.name.startswith("_") or f.name in ("parent", "page"):
                 continue
             value = getattr(c, f.name, None)
             if isinstance(value, ft.BaseControl):
-                stack.append(value)
+                children.append(value)
             elif isinstance(value, list):
-                stack.extend(v for v in value if isinstance(v, ft.BaseControl))
+                children.extend(v for v in value if isinstance(v, ft.BaseControl))
+        stack.extend(reversed(children))
 
 
 def texts(controls) -> list[str]:

@@ -78,8 +78,8 @@ class Shell:
 
     def _login(self) -> None:
         try:
-            name = self.app.link.login()
-            self.account_message = self.app.t("account.logged_in_as", name=name)
+            self.app.link.login()
+            self.account_message = None  # the screen itself now says who is logged in
         except Exception as exc:  # network, browser or provider trouble: say what, keep going
             log.warning("login failed: %s", type(exc).__name__)
             self.account_message = self.app.t("account.login_failed", error=str(exc) or type(exc).__name__)

@@ -40,10 +40,10 @@ class RunningApp:
         self.url, self.process, self.log = url, process, log
 
 
-def start_app(store: Path, *extra: str, log_name: str = "app.log") -> RunningApp:
+def start_app(store: Path, *extra: str, log_name: str = "app.log", env: dict[str, str] | None = None) -> RunningApp:
     port = free_port()
     log = store.parent / log_name
-    env = dict(os.environ, FLET_WEB_NO_CDN="true", FLET_FORCE_WEB_SERVER="true", MAMORI_STORE=str(store))
+    env = dict(os.environ, FLET_WEB_NO_CDN="true", FLET_FORCE_WEB_SERVER="true", MAMORI_STORE=str(store), **(env or {}))
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "main.py"), "--port", str(port), *extra],
         cwd=ROOT,

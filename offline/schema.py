@@ -132,7 +132,7 @@ def _household_tables(db: sqlite_utils.Database) -> None:
     """Household profile, plan and supply ticks: one AES-GCM sealed JSON record per household.
 
     The key lives in the platform's secure storage, never here, so the file holds no readable
-    personal data (ages, medication, allergies, contacts, home position).
+    personal data (ages, medication, allergies, contacts).
     """
     run_script(
         db,
@@ -155,3 +155,38 @@ def _checkin_tables(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS.append(("checkin_0001_cards_events_desk", _checkin_tables))
+
+
+def _household_single_blob(db: sqlite_utils.Database) -> None:
+    """Household records use ``offline.atrest`` (nonce inside the blob): the nonce column goes."""
+    db.execute("ALTER TABLE household DROP COLUMN nonce")
+
+
+MIGRATIONS.append(("household_0002_atrest_blob", _household_single_blob))
+
+
+def _family_tables(db: sqlite_utils.Database) -> None:
+    from offline.family_store import migrate_0001  # the family module owns its DDL
+
+    migrate_0001(db)
+
+
+MIGRATIONS.append(("family_0001_groups_answers_alerts", _family_tables))
+
+
+def _points_tables(db: sqlite_utils.Database) -> None:
+    from offline.points_store import migrate_0001  # the points module owns its DDL
+
+    migrate_0001(db)
+
+
+MIGRATIONS.append(("points_0001_ledger_rules_keys", _points_tables))
+
+
+def _rides_tables(db: sqlite_utils.Database) -> None:
+    from offline.rides_store import migrate_0001  # the rides module owns its DDL
+
+    migrate_0001(db)
+
+
+MIGRATIONS.append(("rides_0001_bookings", _rides_tables))

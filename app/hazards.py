@@ -1,0 +1,439 @@
+"""Hazard layers of a region: list them, draw them, and answer "Must I evacuate?" locally.
+
+Usage::
+
+    layers = HazardLayers.for_region(db, "352021")   # derives Ube's scenario layers on first use
+    for layer in layers.layers():                     # HazardLayer: hazard, is_scenario, description("ja")
+        shapes = layers.shapes(layer.id)              # [AreaShape(level, name, outer=[(lat, lon)], holes=[...])]
+    advice = layers.assess(LatLon(33.94, 131.25), HazardType.TSUNAMI, alert_level=4, early=False)
+    advice.must_evacuate, advice.reason_key, advice.area_name, advice.level, advice.is_scenario
+
+Official layers come from ``offline.hazard_import``. Where a region has none, scenario
+layers are derived from the road network's elevations (land below N m flooded) and cached
+in SQLite; they carry ``is_scenario=True`` and a description saying so, and are re-derived
+when the roads are re-imported. For one hazard, official layers take precedence over
+scenario ones ("active" layers). Alert levels are Japan's 警戒レベル 1–5: level 3 is
+高齢者等避難 (people who need time leave, ``early=True``), level 4 避難指示 (everyone in the
+area leaves), level 5 緊急安全確保 (secure safety where you are if it is too late to leave).
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from app.models import HazardType, LatLon
+from offline.hazard_import import DEPTH_RANK, AreaRecord, depth_rank, save_layer
+
+__all__ = [
+    "MESSAGES",
+    "SCENARIOS",
+    "AreaHit",
+    "AreaShape",
+    "ElevationScenario",
+    "EvacuationAdvice",
+    "HazardLayer",
+    "HazardLayers",
+    "LevelIndex",
+    "derive_scenario_areas",
+    "ensure_scenario_layers",
+    "level_label_key",
+    "point_in_polygon",
+]
+
+METRES_PER_DEG_LAT = 111_320.0
+
+
+@dataclass(frozen=True, slots=True)
+class ElevationScenario:
+    """'Water reaches ``water_level_m`` above sea level': land lower than that is inside."""
+
+    hazard: HazardType
+    name: str
+    water_level_m: float
+    description_ja: str
+    description_en: str
+
+
+SCENARIOS: tuple[ElevationScenario, ...] = (
+    ElevationScenario(
+        HazardType.TSUNAMI,
+        "scenario_tsunami_below_5m",
+        5.0,
+        "想定シナリオ（公式のハザードマップではありません）：標高5m未満の土地と道路が津波で浸水すると仮定しています。道路網の標高データから作成。",
+        "Scenario, not an official hazard map: land and roads below 5 m elevation are assumed flooded by a tsunami. Derived from the road network's elevations.",
+    ),
+    ElevationScenario(
+        HazardType.STORM_SURGE,
+        "scenario_storm_surge_below_4m",
+        4.0,
+        "想定シナリオ（公式のハザードマップではありません）：標高4m未満の土地と道路が高潮で浸水すると仮定しています。道路網の標高データから作成。",
+        "Scenario, not an official hazard map: land and roads below 4 m elevation are assumed flooded by a storm surge. Derived from the road network's elevations.",
+    ),
+)
+SCENARIO_CELL_M = 100.0  # elevation cells; coarse enough to have road samples in most built-up cells
+SCENARIO_LICENCE = "道路網の標高（© OpenStreetMap contributors, ODbL 1.0）から本アプリが作成した想定"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "ja": {
+        "assess.no_map": "この災害の想定区域データがありません。市の情報に従ってください。",
+        "assess.outside_area": "想定区域の外です。状況に応じて判断してください。",
+        "assess.in_area": "想定区域の中です。避難情報が出たら避難が必要です。",
+        "assess.alert_prepare": "想定区域の中です。避難の準備をしてください。",
+        "assess.alert3_prepare": "警戒レベル3：高齢者等は避難。避難の準備をしてください。",
+        "assess.alert3_early": "警戒レベル3：あなたの世帯は今すぐ避難してください。",
+        "assess.alert4_evacuate": "警戒レベル4：危険な場所から全員避難してください。",
+        "assess.alert5_secure_safety": "警戒レベル5：命の危険。直ちに身の安全を確保してください。",
+        "assess.tsunami_leave_now": "津波の想定区域の中です。直ちに高い場所へ避難してください。",
+        "hazard.level.depth_rank.1": "浸水深 0.5m未満",
+        "hazard.level.depth_rank.2": "浸水深 0.5〜3m",
+        "hazard.level.depth_rank.3": "浸水深 3〜5m",
+        "hazard.level.depth_rank.4": "浸水深 5〜10m",
+        "hazard.level.depth_rank.5": "浸水深 10〜20m",
+        "hazard.level.depth_rank.6": "浸水深 20m以上",
+        "hazard.level.sediment_zone.1": "土砂災害警戒区域",
+        "hazard.level.sediment_zone.2": "土砂災害特別警戒区域",
+    },
+    "en": {
+        "assess.no_map": "No hazard area data for this hazard. Follow the city's instructions.",
+        "assess.outside_area": "Outside the mapped hazard area. Judge by the situation.",
+        "assess.in_area": "Inside the hazard area: you must evacuate when an evacuation alert is issued.",
+        "assess.alert_prepare": "Inside the hazard area: get ready to evacuate.",
+        "assess.alert3_prepare": "Alert level 3: elderly and others who need time evacuate now. Get ready.",
+        "assess.alert3_early": "Alert level 3: your household should evacuate now.",
+        "assess.alert4_evacuate": "Alert level 4: everyone must leave the dangerous area now.",
+        "assess.alert5_secure_safety": "Alert level 5: danger to life. Secure your safety immediately.",
+        "assess.tsunami_leave_now": "Inside the tsunami area: go to high ground immediately.",
+        "hazard.level.depth_rank.1": "Depth under 0.5 m",
+        "hazard.level.depth_rank.2": "Depth 0.5–3 m",
+        "hazard.level.depth_rank.3": "Depth 3–5 m",
+        "hazard.level.depth_rank.4": "Depth 5–10 m",
+        "hazard.level.depth_rank.5": "Depth 10–20 m",
+        "hazard.level.depth_rank.6": "Depth 20 m or more",
+        "hazard.level.sediment_zone.1": "Landslide warning area",
+        "hazard.level.sediment_zone.2": "Landslide special warning area",
+    },
+}
+
+
+def level_label_key(scheme: str, level: int) -> str:
+    return f"hazard.level.{scheme}.{level}"
+
+
+@dataclass(frozen=True, slots=True)
+class HazardLayer:
+    id: int
+    region: str
+    hazard: HazardType
+    name: str
+    is_scenario: bool
+    level_scheme: str  # offline.hazard_import.DEPTH_RANK or SEDIMENT_ZONE
+    description_ja: str
+    description_en: str
+    source: str
+    licence: str
+    area_count: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def description(self, lang: str = "ja") -> str:
+        return self.description_ja if lang == "ja" else self.description_en
+
+
+@dataclass(frozen=True, slots=True)
+class AreaShape:
+    """One polygon ready for drawing: rings of (lat, lon)."""
+
+    level: int
+    name: str
+    outer: list[tuple[float, float]]
+    holes: list[list[tuple[float, float]]]
+
+
+@dataclass(frozen=True, slots=True)
+class AreaHit:
+    level: int
+    name: str
+    layer: HazardLayer
+
+
+@dataclass(frozen=True, slots=True)
+class EvacuationAdvice:
+    must_evacuate: bool
+    reason_key: str  # a key of MESSAGES
+    hazard: HazardType
+    area_name: str | None = None
+    level: int | None = None  # hazard level inside the area (depth rank / sediment zone)
+    level_key: str | None = None  # label of that level, a key of MESSAGES
+    alert_level: int | None = None
+    is_scenario: bool = False
+    layer_name: str | None = None
+
+
+def point_in_polygon(lon: float, lat: float, rings: list[list[tuple[float, float]]]) -> bool:
+    """Even-odd rule over the outer ring and its holes (GeoJSON (lon, lat) order)."""
+    inside = False
+    for ring in rings:
+        x1, y1 = ring[-1]
+        for x2, y2 in ring:
+            if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
+                inside = not inside
+            x1, y1 = x2, y2
+    return inside
+
+
+@dataclass(slots=True)
+class _Area:
+    level: int
+    name: str
+    layer: HazardLayer
+    bbox: tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
+    polygons: list[list[list[tuple[float, float]]]]
+
+    is_box: bool = False  # one axis-aligned rectangle (scenario cells): the bbox test is the answer
+
+    def contains(self, lon: float, lat: float) -> bool:
+        x0, y0, x1, y1 = self.bbox
+        if not (x0 <= lon <= x1 and y0 <= lat <= y1):
+            return False
+        return self.is_box or any(point_in_polygon(lon, lat, polygon) for polygon in self.polygons)
+
+
+class LevelIndex:
+    """In-memory grid over area bounding boxes: the highest level at a point, fast enough to
+    classify every road edge of a city when a route is prepared."""
+
+    CELL_DEG = 0.002  # ≈ 200 m
+
+    def __init__(self, areas: list[_Area]) -> None:
+        self._cells: dict[tuple[int, int], list[_Area]] = defaultdict(list)
+        for area in sorted(areas, key=lambda a: -a.level):  # highest level first in every cell
+            x0, y0, x1, y1 = area.bbox
+            for i in range(self._cell(y0), self._cell(y1) + 1):
+                for j in range(self._cell(x0), self._cell(x1) + 1):
+                    self._cells[(i, j)].append(area)
+        self.empty = not areas
+
+    @classmethod
+    def _cell(cls, value: float) -> int:
+        return math.floor(value / cls.CELL_DEG)
+
+    def level_at(self, lat: float, lon: float) -> int:
+        """0 outside every area."""
+        for area in self._cells.get((math.floor(lat / self.CELL_DEG), math.floor(lon / self.CELL_DEG)), ()):
+            if area.contains(lon, lat):
+                return area.level
+        return 0
+
+
+class HazardLayers:
+    """The hazard layers of one region, read from (and for scenarios written to) the store."""
+
+    def __init__(self, db: sqlite_utils.Database, region: str) -> None:
+        self.db, self.region = db, region
+
+    @classmethod
+    def for_region(cls, db: sqlite_utils.Database, region: str) -> HazardLayers:
+        ensure_scenario_layers(db, region)
+        return cls(db, region)
+
+    def layers(self, hazard: HazardType | None = None) -> list[HazardLayer]:
+        where, args = "region = ?", [self.region]
+        if hazard is not None:
+            where, args = where + " AND hazard = ?", args + [hazard.value]
+        rows = self.db["hazard_layer"].rows_where(where, args, order_by="hazard, is_scenario, name")
+        return [_layer(row) for row in rows]
+
+    def active_layers(self, hazard: HazardType) -> list[HazardLayer]:
+        """Official layers of ``hazard`` when the region has any, else its scenario layers."""
+        layers = self.layers(hazard)
+        official = [layer for layer in layers if not layer.is_scenario]
+        return official or layers
+
+    def shapes(self, layer_id: int) -> list[AreaShape]:
+        shapes = []
+        for row in self.db.execute("SELECT level, name, polygons FROM hazard_area WHERE layer_id = ? ORDER BY level", [layer_id]):
+            for polygon in json.loads(row[2]):
+                rings = [[(lat, lon) for lon, lat in ring] for ring in polygon]
+                shapes.append(AreaShape(row[0], row[1], rings[0], rings[1:]))
+        return shapes
+
+    def level_index(self, hazard: HazardType, layers: list[HazardLayer] | None = None) -> LevelIndex:
+        layers = self.active_layers(hazard) if layers is None else layers
+        by_id = {layer.id: layer for layer in layers}
+        areas = []
+        if by_id:
+            marks = ",".join("?" * len(by_id))
+            sql = f"SELECT layer_id, level, name, polygons FROM hazard_area WHERE layer_id IN ({marks})"
+            for layer_id, level, name, polygons in self.db.execute(sql, list(by_id)):
+                areas.append(_area(by_id[layer_id], level, name, polygons))
+        return LevelIndex(areas)
+
+    def hit(self, point: LatLon, hazard: HazardType) -> AreaHit | None:
+        """The highest-level active area of ``hazard`` at ``point``, found through the R*Tree."""
+        by_id = {layer.id: layer for layer in self.active_layers(hazard)}
+        if not by_id:
+            return None
+        marks = ",".join("?" * len(by_id))
+        sql = (
+            "SELECT a.layer_id, a.level, a.name, a.polygons FROM hazard_area_rtree r JOIN hazard_area a ON a.rowid = r.rowid"
+            " WHERE r.min_lat <= ? AND r.max_lat >= ? AND r.min_lon <= ? AND r.max_lon >= ?"
+            f" AND a.layer_id IN ({marks}) ORDER BY a.level DESC"
+        )
+        for layer_id, level, name, polygons in self.db.execute(sql, [point.lat, point.lat, point.lon, point.lon, *by_id]):
+            area = _area(by_id[layer_id], level, name, polygons)
+            if area.contains(point.lon, point.lat):
+                return AreaHit(level, name, area.layer)
+        return None
+
+    def assess(self, point: LatLon, hazard: HazardType, alert_level: int | None = None, early: bool = False) -> EvacuationAdvice:
+        """Must someone at ``point`` evacuate for ``hazard``? ``early``: the household needs time
+        (elderly members, mobility needs, infants), so it leaves at alert level 3."""
+        if alert_level is not None and not 1 <= alert_level <= 5:
+            raise ValueError(f"alert_level must be 1..5 (警戒レベル), got {alert_level}")
+        active = self.active_layers(hazard)
+        if not active:
+            return EvacuationAdvice(False, "assess.no_map", hazard, alert_level=alert_level)
+        found = self.hit(point, hazard)
+        if found is None:  # outside a scenario is no official all-clear either: keep the label
+            scenario = all(layer.is_scenario for layer in active)
+            return EvacuationAdvice(False, "assess.outside_area", hazard, alert_level=alert_level, is_scenario=scenario)
+        must, reason = _decide(hazard, alert_level, early)
+        return EvacuationAdvice(
+            must,
+            reason,
+            hazard,
+            area_name=found.name or None,
+            level=found.level,
+            level_key=level_label_key(found.layer.level_scheme, found.level),
+            alert_level=alert_level,
+            is_scenario=found.layer.is_scenario,
+            layer_name=found.layer.name,
+        )
+
+
+def _decide(hazard: HazardType, alert_level: int | None, early: bool) -> tuple[bool, str]:
+    if alert_level is None:
+        return True, "assess.in_area"
+    if hazard is HazardType.TSUNAMI:  # a tsunami warning means leave now, whatever the level
+        return True, "assess.tsunami_leave_now"
+    if alert_level >= 5:
+        return True, "assess.alert5_secure_safety"
+    if alert_level == 4:
+        return True, "assess.alert4_evacuate"
+    if alert_level == 3:
+        return (True, "assess.alert3_early") if early else (False, "assess.alert3_prepare")
+    return False, "assess.alert_prepare"
+
+
+def _layer(row: dict[str, Any]) -> HazardLayer:
+    return HazardLayer(
+        id=row["id"],
+        region=row["region"],
+        hazard=HazardType(row["hazard"]),
+        name=row["name"],
+        is_scenario=bool(row["is_scenario"]),
+        level_scheme=row["level_scheme"],
+        description_ja=row["description_ja"],
+        description_en=row["description_en"],
+        source=row["source"],
+        licence=row["licence"],
+        area_count=row["area_count"],
+        params=json.loads(row["params"]),
+    )
+
+
+def _area(layer: HazardLayer, level: int, name: str, polygons_json: str) -> _Area:
+    polygons = [[[(p[0], p[1]) for p in ring] for ring in polygon] for polygon in json.loads(polygons_json)]
+    lons = [p[0] for polygon in polygons for p in polygon[0]]
+    lats = [p[1] for polygon in polygons for p in polygon[0]]
+    box = len(polygons) == 1 and len(polygons[0]) == 1 and _is_box(polygons[0][0])
+    return _Area(level, name, layer, (min(lons), min(lats), max(lons), max(lats)), polygons, box)
+
+
+def _is_box(ring: list[tuple[float, float]]) -> bool:
+    corners = set(ring)
+    xs, ys = {p[0] for p in corners}, {p[1] for p in corners}
+    return len(corners) == 4 and len(xs) == 2 and len(ys) == 2
+
+
+# --- scenario layers derived from road elevations -------------------------------------------
+
+
+def ensure_scenario_layers(db: sqlite_utils.Database, region: str) -> list[int]:
+    """Derive (or re-derive after a roads re-import) the elevation scenarios; return new layer ids."""
+    roads = db.execute("SELECT imported_at FROM dataset WHERE region = ? AND dataset = 'roads'", [region]).fetchone()
+    if roads is None:
+        return []
+    stamp = roads[0]
+    existing = {
+        row[0]: json.loads(row[1]).get("roads_imported_at")
+        for row in db.execute("SELECT name, params FROM hazard_layer WHERE region = ? AND is_scenario = 1", [region])
+    }
+    stale = [s for s in SCENARIOS if existing.get(s.name) != stamp]
+    if not stale:
+        return []
+    samples = _elevation_samples(db, region)
+    created = []
+    for scenario in stale:
+        areas = derive_scenario_areas(samples, scenario.water_level_m)
+        created.append(
+            save_layer(
+                db,
+                region,
+                scenario.hazard,
+                name=scenario.name,
+                is_scenario=True,
+                level_scheme=DEPTH_RANK,
+                description_ja=scenario.description_ja,
+                description_en=scenario.description_en,
+                source="road_edge.elev_u/elev_v",
+                licence=SCENARIO_LICENCE,
+                areas=areas,
+                params={"water_level_m": scenario.water_level_m, "cell_m": SCENARIO_CELL_M, "roads_imported_at": stamp},
+            )
+        )
+    return created
+
+
+def _elevation_samples(db: sqlite_utils.Database, region: str) -> list[tuple[float, float, float]]:
+    """(lat, lon, elevation) once per road node that has an elevation."""
+    seen: dict[int, tuple[float, float, float]] = {}
+    sql = "SELECT u, v, elev_u, elev_v, coords FROM road_edge WHERE region = ? AND (elev_u IS NOT NULL OR elev_v IS NOT NULL)"
+    for u, v, elev_u, elev_v, coords in db.execute(sql, [region]):
+        points = json.loads(coords)
+        for node, elev, (lon, lat) in ((u, elev_u, points[0]), (v, elev_v, points[-1])):
+            if elev is not None and node not in seen:
+                seen[node] = (lat, lon, elev)
+    return list(seen.values())
+
+
+def derive_scenario_areas(samples: list[tuple[float, float, float]], water_level_m: float) -> list[AreaRecord]:
+    """Grid the samples into cells, rank each cell's mean depth under ``water_level_m``, and
+    merge same-level neighbours along each row into rectangles (fewer polygons to draw)."""
+    if not samples:
+        return []
+    mean_lat = sum(s[0] for s in samples) / len(samples)
+    dlat = SCENARIO_CELL_M / METRES_PER_DEG_LAT
+    dlon = SCENARIO_CELL_M / (METRES_PER_DEG_LAT * math.cos(math.radians(mean_lat)))
+    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0])
+    for lat, lon, elev in samples:
+        acc = sums[(math.floor(lat / dlat), math.floor(lon / dlon))]
+        acc[0] += elev
+        acc[1] += 1
+    levels = {cell: depth_rank(water_level_m - total / count) for cell, (total, count) in sums.items()}
+    areas = []
+    for (i, j) in sorted(levels):
+        level = levels[(i, j)]
+        if level == 0 or ((i, j - 1) in levels and levels[(i, j - 1)] == level):
+            continue  # dry, or already covered by the run that started to the left
+        end = j
+        while levels.get((i, end + 1)) == level:
+            end += 1
+        lat0, lat1, lon0, lon1 = i * dlat, (i + 1) * dlat, j * dlon, (end + 1) * dlon
+        ring = [(lon0, lat0), (lon1, lat0), (lon1, lat1), (lon0, lat1), (lon0, lat0)]
+        areas.append(AreaRecord(level, "", [[ring]]))
+    return areas

@@ -1,0 +1,389 @@
+"""Family groups and safety answers on the platform (安否確認).
+
+* Groups: a resident creates a group and registers its invite public key (Ed25519); the
+  phone signs short-lived invites with the private half (``app.family``), so inviting works
+  face to face with no network. ``POST /join`` verifies the signature, the lifetime and that
+  the invite's nonce was never used, then admits the caller.
+* Reading: ``GET /groups/{id}/status`` gives each member's latest SafetyStatus — only for
+  members with an active ``safety_status`` grant to recipient ``family`` (or ``caregiver``,
+  when the caller is their named caregiver); its ``location`` only with a matching
+  ``location`` grant. Nothing else about a member is shown.
+* Caregivers: a person who needs support (要支援者) names a caregiver who shares a group with
+  them, under their own active grant ``safety_status`` → ``caregiver``. The caregiver may then
+  ``POST /answers`` for them: the answer is stored as the person's own SafetyStatus
+  (``proxy: true``, ``reportedBy`` the caregiver), so revoking the person's consents deletes
+  or strips it exactly as for answers they gave themselves.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Column, Connection, String, Table, Text, and_, delete, select
+from starlette.concurrency import run_in_threadpool
+
+from app.family import _invite
+from app.family._errors import FamilyError, InviteExpired, InviteForged, InviteMalformed, InviteReused
+from cityos.core import platform_of, read_json
+from cityos.entities import get_row, put_entity, validate_geometry
+from cityos.oidc import Caller
+from cityos.problems import CONSENT_REQUIRED, Problem, bad_data, forbidden, not_found, problem_responses, unauthorized
+from cityos.store import account, consent, entity, metadata, utc_now
+
+family_group = Table(
+    "family_group", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("owner_sub", String(64), nullable=False),
+    Column("invite_key", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+family_member = Table(
+    "family_member", metadata,
+    Column("group_id", String(64), primary_key=True),
+    Column("sub", String(64), primary_key=True, index=True),
+    Column("role", String(16), nullable=False),
+    Column("joined_at", String(32), nullable=False),
+)
+family_invite_used = Table(
+    "family_invite_used", metadata,
+    Column("nonce", String(32), primary_key=True),
+    Column("group_id", String(64), nullable=False),
+    Column("used_at", String(32), nullable=False),
+)
+family_caregiver = Table(
+    "family_caregiver", metadata,
+    Column("person_sub", String(64), primary_key=True),
+    Column("caregiver_sub", String(64), primary_key=True, index=True),
+    Column("relation", String(32), nullable=False),
+)
+
+PROBLEM = "urn:cityos:problem:family-"
+STATUSES = ("safe", "needHelp", "injured", "evacuating", "atShelter")
+RELATIONS = ("family", "care_manager", "welfare_commissioner")
+_GROUP_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_SUB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_INVITE_PROBLEMS: dict[type[FamilyError], tuple[int, str]] = {
+    InviteMalformed: (400, "invite-malformed"), InviteForged: (403, "invite-forged"),
+    InviteExpired: (410, "invite-expired"), InviteReused: (409, "invite-reused"),
+}
+
+
+def _caller(request: Request) -> Caller:
+    caller = platform_of(request).caller(request)
+    if caller is None:
+        raise unauthorized("family groups need a bearer token", error="invalid_request")
+    return caller
+
+
+def _text(payload: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None, limit: int = 200,
+          required: bool = True) -> str | None:
+    value = payload.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or (pattern and not pattern.match(value)):
+        raise bad_data(f"{key} must be a string of at most {limit} characters" + (f" matching {pattern.pattern}" if pattern else ""))
+    return value.strip()
+
+
+def _object(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise bad_data("body must be a JSON object")
+    return payload
+
+
+def _grants(conn: Connection, sub: str, category: str) -> set[str]:
+    """Recipients of the resident's active grants in one category."""
+    return set(conn.execute(select(consent.c.recipient).where(
+        consent.c.sub == sub, consent.c.category == category, consent.c.active.is_(True))).scalars())
+
+
+def _member_role(conn: Connection, group_id: str, sub: str) -> str | None:
+    return conn.execute(select(family_member.c.role).where(
+        family_member.c.group_id == group_id, family_member.c.sub == sub)).scalar()
+
+
+def _share_a_group(conn: Connection, a: str, b: str) -> bool:
+    mine = select(family_member.c.group_id).where(family_member.c.sub == a)
+    return conn.execute(select(family_member.c.sub).where(
+        family_member.c.sub == b, family_member.c.group_id.in_(mine)).limit(1)).first() is not None
+
+
+def _is_caregiver(conn: Connection, person: str, caregiver: str) -> bool:
+    return conn.execute(select(family_caregiver.c.relation).where(
+        family_caregiver.c.person_sub == person, family_caregiver.c.caregiver_sub == caregiver)).first() is not None
+
+
+def _group_view(conn: Connection, group_id: str) -> dict[str, Any]:
+    group = conn.execute(select(family_group).where(family_group.c.id == group_id)).one()
+    members = conn.execute(
+        select(family_member.c.sub, family_member.c.role, account.c.name)
+        .join(account, account.c.sub == family_member.c.sub)
+        .where(family_member.c.group_id == group_id).order_by(family_member.c.joined_at, family_member.c.sub)).all()
+    subs = [m.sub for m in members]
+    carers = conn.execute(select(family_caregiver).where(
+        family_caregiver.c.person_sub.in_(subs), family_caregiver.c.caregiver_sub.in_(subs))).all()
+    return {"id": group.id, "name": group.name, "owner": group.owner_sub,
+            "members": [{"person": m.sub, "name": m.name, "role": m.role} for m in members],
+            "caregivers": [{"person": c.person_sub, "caregiver": c.caregiver_sub, "relation": c.relation} for c in carers]}
+
+
+def _require_member(conn: Connection, group_id: str, sub: str) -> str:
+    role = _member_role(conn, group_id, sub)
+    if role is None:
+        # The same answer for "no such group" and "not yours": ids of other families stay secret.
+        raise not_found(f"family group {group_id} not found among your groups")
+    return role
+
+
+def _latest_status(conn: Connection, sub: str) -> Any:
+    rows = conn.execute(select(entity).where(
+        entity.c.owner_sub == sub, entity.c.type == "SafetyStatus", entity.c.deleted.is_(False))).all()
+    def observed(row: Any) -> str:
+        return str((row.body.get("status") or {}).get("observedAt") or row.modified_at)
+    return max(rows, key=observed, default=None)
+
+
+# --- operations (each runs in one transaction) ----------------------------------------------
+
+def create_group(conn: Connection, caller: Caller, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    group_id = _text(payload, "id", _GROUP_ID, 64)
+    name = _text(payload, "name", limit=60)
+    key = _text(payload, "inviteKey", limit=64)
+    try:
+        _invite.public_key_from_text(key)  # type: ignore[arg-type]
+    except InviteMalformed as exc:
+        raise bad_data(f"inviteKey: {exc}") from None
+    existing = conn.execute(select(family_group).where(family_group.c.id == group_id)).first()
+    if existing is not None:
+        if existing.owner_sub != caller.sub:
+            raise Problem(409, PROBLEM + "group-id-taken", "this group id is already taken; make a new one")
+        return 200, _group_view(conn, group_id)  # a retried create is a no-op
+    now = utc_now()
+    conn.execute(family_group.insert().values(id=group_id, name=name, owner_sub=caller.sub, invite_key=key, created_at=now))
+    conn.execute(family_member.insert().values(group_id=group_id, sub=caller.sub, role="owner", joined_at=now))
+    return 201, _group_view(conn, group_id)
+
+
+def join(conn: Connection, caller: Caller, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    text = payload.get("invite")
+    try:
+        preview = _invite.parse_invite(text)  # type: ignore[arg-type]
+        group = conn.execute(select(family_group).where(family_group.c.id == preview.group_id)).first()
+        if group is None:
+            raise not_found("the invite names a family group that does not exist (any more)")
+        used = lambda nonce: conn.execute(select(family_invite_used.c.nonce).where(  # noqa: E731
+            family_invite_used.c.nonce == nonce)).first() is not None
+        invite = _invite.verify_invite(text, _invite.public_key_from_text(group.invite_key), time.time(), used)  # type: ignore[arg-type]
+    except FamilyError as exc:
+        status, kind = _INVITE_PROBLEMS.get(type(exc), (400, "invite-malformed"))
+        raise Problem(status, PROBLEM + kind, str(exc)) from None
+    conn.execute(family_invite_used.insert().values(nonce=invite.nonce, group_id=group.id, used_at=utc_now()))
+    if _member_role(conn, group.id, caller.sub) is None:
+        conn.execute(family_member.insert().values(group_id=group.id, sub=caller.sub, role="member", joined_at=utc_now()))
+    return 200, _group_view(conn, group.id)
+
+
+def leave(conn: Connection, caller: Caller, group_id: str) -> dict[str, Any]:
+    role = _require_member(conn, group_id, caller.sub)
+    _remove_member(conn, group_id, caller.sub)
+    if role == "owner":  # hand the group to the longest-standing member, or drop it when empty
+        heir = conn.execute(select(family_member.c.sub).where(family_member.c.group_id == group_id)
+                            .order_by(family_member.c.joined_at, family_member.c.sub).limit(1)).scalar()
+        if heir is None:
+            conn.execute(delete(family_group).where(family_group.c.id == group_id))
+        else:
+            conn.execute(family_member.update().where(family_member.c.group_id == group_id, family_member.c.sub == heir).values(role="owner"))
+            conn.execute(family_group.update().where(family_group.c.id == group_id).values(owner_sub=heir))
+    return {"left": True}
+
+
+def remove(conn: Connection, caller: Caller, group_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    person = _text(payload, "person", _SUB, 64)
+    if _require_member(conn, group_id, caller.sub) != "owner":
+        raise forbidden("only the group's owner can remove a member")
+    if person == caller.sub or _member_role(conn, group_id, person) is None:  # type: ignore[arg-type]
+        raise not_found("no such member in this group (the owner leaves instead of removing themself)")
+    _remove_member(conn, group_id, person)  # type: ignore[arg-type]
+    return _group_view(conn, group_id)
+
+
+def _remove_member(conn: Connection, group_id: str, sub: str) -> None:
+    conn.execute(delete(family_member).where(family_member.c.group_id == group_id, family_member.c.sub == sub))
+
+
+def name_caregiver(conn: Connection, caller: Caller, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    carer = _text(payload, "caregiver", _SUB, 64)
+    relation = _text(payload, "relation", limit=32)
+    if relation not in RELATIONS:
+        raise bad_data(f"relation must be one of {', '.join(RELATIONS)}")
+    if "caregiver" not in _grants(conn, caller.sub, "safety_status"):
+        raise Problem(403, CONSENT_REQUIRED, "naming a caregiver needs your active consent: safety_status to recipient 'caregiver'")
+    if carer == caller.sub or not _share_a_group(conn, caller.sub, carer):  # type: ignore[arg-type]
+        raise forbidden("a caregiver must be someone else in one of your family groups")
+    conn.execute(delete(family_caregiver).where(family_caregiver.c.person_sub == caller.sub, family_caregiver.c.caregiver_sub == carer))
+    conn.execute(family_caregiver.insert().values(person_sub=caller.sub, caregiver_sub=carer, relation=relation))
+    return 201, {"person": caller.sub, "caregiver": carer, "relation": relation}
+
+
+def drop_caregiver(conn: Connection, caller: Caller, payload: dict[str, Any]) -> dict[str, Any]:
+    carer = _text(payload, "caregiver", _SUB, 64)
+    gone = conn.execute(delete(family_caregiver).where(
+        family_caregiver.c.person_sub == caller.sub, family_caregiver.c.caregiver_sub == carer)).rowcount
+    return {"removed": bool(gone)}
+
+
+def proxy_answer(conn: Connection, caller: Caller, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    person = _text(payload, "person", _SUB, 64)
+    status = _text(payload, "status", limit=16)
+    if status not in STATUSES:
+        raise bad_data(f"status must be one of {', '.join(STATUSES)}")
+    observed = _text(payload, "observedAt", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"), 40)
+    answer_id = _text(payload, "answerId", _SUB, 64)
+    message, place = _text(payload, "message", limit=140, required=False), _text(payload, "place", limit=60, required=False)
+    location = payload.get("location")
+    if not (_is_caregiver(conn, person, caller.sub) and _share_a_group(conn, person, caller.sub)):  # type: ignore[arg-type]
+        raise forbidden("you are not a named caregiver of this person")
+    if "caregiver" not in _grants(conn, person, "safety_status"):  # type: ignore[arg-type]
+        raise Problem(403, CONSENT_REQUIRED, "the person has no active consent for answers by a caregiver (safety_status to 'caregiver')")
+    if location is not None:
+        if not isinstance(location, dict) or location.get("type") != "Point":
+            raise bad_data("location must be a GeoJSON Point")
+        validate_geometry(location, "location")
+        if not _grants(conn, person, "location"):  # type: ignore[arg-type]
+            raise Problem(403, CONSENT_REQUIRED, "the person has no active consent for data category 'location'")
+    tenant = conn.execute(select(account.c.municipality_code).where(account.c.sub == person)).scalar()
+    if tenant is None:
+        raise not_found("no such person")
+    entity_id = f"urn:ngsi-ld:SafetyStatus:{person}"
+    current = _latest_status(conn, person)  # type: ignore[arg-type]
+    if current is not None and str((current.body.get("status") or {}).get("observedAt", "")) > observed:  # type: ignore[operator]
+        return 200, {"stored": False, "reason": "a newer answer is already stored"}  # late delivery after offline
+    body: dict[str, Any] = {
+        "id": entity_id, "type": "SafetyStatus",
+        "status": {"type": "Property", "value": status, "observedAt": observed},
+        "person": {"type": "Relationship", "object": f"urn:ngsi-ld:Person:{person}"},
+        "reportedBy": {"type": "Relationship", "object": f"urn:ngsi-ld:Person:{caller.sub}"},
+        "proxy": {"type": "Property", "value": True},
+        "answerId": {"type": "Property", "value": answer_id},
+        "municipalityCode": {"type": "Property", "value": tenant},
+    }
+    for name, value in (("message", message), ("place", place)):
+        if value is not None:
+            body[name] = {"type": "Property", "value": value}
+    if location is not None:
+        body["location"] = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": location["coordinates"][:2]}}
+    row = get_row(conn, tenant, entity_id)
+    if row is not None and row.owner_sub not in (None, person):
+        raise forbidden("this person's status entity is held by another account")
+    created = put_entity(conn, tenant, body, person, "safety_status", row)
+    return (201 if created else 200), {"stored": True, "id": entity_id}
+
+
+def group_status(conn: Connection, caller: Caller, group_id: str) -> list[dict[str, Any]]:
+    _require_member(conn, group_id, caller.sub)
+    result = []
+    for member in conn.execute(select(family_member.c.sub).where(family_member.c.group_id == group_id)
+                               .order_by(family_member.c.joined_at, family_member.c.sub)).scalars():
+        audience = {"family"} | ({"caregiver"} if _is_caregiver(conn, member, caller.sub) else set())
+        if member == caller.sub:
+            audience = {"family", "caregiver", "city"}  # your own record: whatever you stored
+        row = _latest_status(conn, member) if _grants(conn, member, "safety_status") & audience else None
+        body = None
+        if row is not None:
+            body = dict(row.body)
+            if not _grants(conn, member, "location") & audience:
+                body.pop("location", None)
+        result.append({"person": member, "status": body})
+    return result
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/cityos/v1/family", tags=["Family"])
+    body_errors = problem_responses(400, 401, 403, 404, 409, 413, 415, 429)
+
+    def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+    def obj(**props: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": props, "required": list(props)}
+
+    string = {"type": "string"}
+    GroupId = Path(pattern=_GROUP_ID.pattern, description="family group id")
+
+    async def run(request: Request, op: Callable[..., Any], *args: Any, with_body: bool = True) -> Any:
+        platform = platform_of(request)
+        caller = _caller(request)
+        payload = _object((await read_json(request))[0]) if with_body else None
+
+        def work() -> Any:
+            with platform.store.write() as conn:
+                return op(conn, caller, *args, *( [payload] if with_body else []))
+
+        return await run_in_threadpool(work)
+
+    def answer(result: Any) -> JSONResponse:
+        status, body = result if isinstance(result, tuple) else (200, result)
+        return JSONResponse(body, status_code=status)
+
+    @api.post("/groups", summary="Create a family group (idempotent by id)",
+              openapi_extra=json_body(obj(id=string, name=string, inviteKey=string)),
+              responses={200: {"description": "already created by you"}, 201: {"description": "created"}, **body_errors})
+    async def create(request: Request) -> JSONResponse:
+        return answer(await run(request, create_group))
+
+    @api.get("/groups", summary="Your family groups, members and caregivers", responses=problem_responses(401, 429))
+    def groups(request: Request) -> list[dict[str, Any]]:
+        caller, platform = _caller(request), platform_of(request)
+        with platform.store.read() as conn:
+            ids = conn.execute(select(family_member.c.group_id).where(family_member.c.sub == caller.sub)
+                               .order_by(family_member.c.group_id)).scalars().all()
+            return [_group_view(conn, g) for g in ids]
+
+    @api.post("/join", summary="Join a group with a signed invite",
+              openapi_extra=json_body(obj(invite=string)),
+              responses={200: {"description": "joined; the group"}, 410: {"description": "invite expired"}, **body_errors})
+    async def join_group(request: Request) -> JSONResponse:
+        return answer(await run(request, join))
+
+    @api.post("/groups/{groupId}/leave", summary="Leave a group", responses={200: {"description": "left"}, **problem_responses(401, 404, 429)})
+    async def leave_group(request: Request, groupId: str = GroupId) -> JSONResponse:
+        return answer(await run(request, leave, groupId, with_body=False))
+
+    @api.post("/groups/{groupId}/remove", summary="Remove a member (owner only)", openapi_extra=json_body(obj(person=string)),
+              responses={200: {"description": "the group after removal"}, **body_errors})
+    async def remove_member(request: Request, groupId: str = GroupId) -> JSONResponse:
+        return answer(await run(request, remove, groupId))
+
+    @api.get("/groups/{groupId}/status", summary="Members' latest safety status (as they consented)",
+             responses={200: {"description": "[{person, status}]"}, **problem_responses(401, 404, 429)})
+    def status(request: Request, groupId: str = GroupId) -> list[dict[str, Any]]:
+        caller, platform = _caller(request), platform_of(request)
+        with platform.store.read() as conn:
+            return group_status(conn, caller, groupId)
+
+    @api.post("/caregivers", summary="Name a caregiver who may answer for you (needs your consent)",
+              openapi_extra=json_body(obj(caregiver=string, relation={"type": "string", "enum": list(RELATIONS)})),
+              responses={201: {"description": "named"}, **body_errors})
+    async def caregivers(request: Request) -> JSONResponse:
+        return answer(await run(request, name_caregiver))
+
+    @api.post("/caregivers/remove", summary="Withdraw a caregiver", openapi_extra=json_body(obj(caregiver=string)),
+              responses={200: {"description": "removed (or was not named)"}, **body_errors})
+    async def caregivers_remove(request: Request) -> JSONResponse:
+        return answer(await run(request, drop_caregiver))
+
+    @api.post("/answers", summary="A caregiver's answer for a person (proxy)",
+              openapi_extra=json_body(obj(person=string, status={"type": "string", "enum": list(STATUSES)},
+                                          observedAt=string, answerId=string)),
+              responses={200: {"description": "stored, or older than the stored answer"}, 201: {"description": "stored"}, **body_errors})
+    async def answers(request: Request) -> JSONResponse:
+        return answer(await run(request, proxy_answer))
+
+    return api

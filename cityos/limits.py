@@ -1,0 +1,156 @@
+"""Guards in front of every route: body size (413), request rate (429), and a privacy-safe access log.
+
+The access log names method, path and status only: query strings (which may hold personal
+filters) and headers (which hold tokens) never reach the log.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cityos.problems import INTERNAL, RATE_LIMITED, TOO_LARGE, Problem
+
+log = logging.getLogger("cityos.access")
+
+
+class TokenBuckets:
+    """One token bucket per caller: ``rate`` requests/s sustained, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, max(1, burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 when allowed, else seconds until the next request would be."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, stamp = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            if len(self._buckets) > 100_000:  # forget idle callers rather than grow without bound
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+            return (1 - tokens) / self.rate
+
+
+async def _send_problem(send: Send, problem: Problem) -> None:
+    body = json.dumps(problem.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """ASGI middleware; ``caller_key`` maps a bearer token to a stable id (its ``sub``)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, buckets: TokenBuckets, caller_key: Callable[[str], str | None]):
+        self.app, self.max_body_bytes, self.buckets, self.caller_key = app, max_body_bytes, buckets, caller_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_holder = {"status": 0}
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, send_logged)
+        finally:
+            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status_holder["status"], (time.perf_counter() - started) * 1000)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        wait = self.buckets.take(self._key(scope, headers))
+        if wait > 0:
+            retry = str(max(1, math.ceil(wait)))
+            await _send_problem(send, Problem(429, RATE_LIMITED, f"too many requests; retry after {retry} s", {"Retry-After": retry}))
+            return
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _send_problem(send, self._too_large())
+            return
+        body, too_large = await self._read_body(receive)
+        if too_large:
+            await _send_problem(send, self._too_large())
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for disconnect as usual
+
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, replay, tracking_send)
+        except Exception:
+            logging.getLogger("cityos").exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if not response_started:
+                await _send_problem(send, Problem(500, INTERNAL, "the server failed to handle this request"))
+
+    def _too_large(self) -> Problem:
+        return Problem(413, TOO_LARGE, f"the request body exceeds {self.max_body_bytes} bytes")
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks), False
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return b"", True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), False
+
+    def _key(self, scope: Scope, headers: dict[str, str]) -> str:
+        auth = headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            sub = self.caller_key(auth[7:].strip())
+            if sub:
+                return "sub:" + sub
+        client = scope.get("client")
+        return "addr:" + (client[0] if client else "unknown")
+
+
+def subject_of(keys_set: Any) -> Callable[[str], str | None]:
+    """A caller key from a token whose signature checks out (expiry does not matter here)."""
+
+    def key(token: str) -> str | None:
+        try:
+            return str(jwt.decode(token, keys_set, algorithms=["RS256"]).claims.get("sub") or "") or None
+        except (JoseError, ValueError):
+            return None
+
+    return key

@@ -30,7 +30,6 @@ from app.models import HazardType, LatLon
 from offline.hazard_import import DEPTH_RANK, AreaRecord, depth_rank, save_layer
 
 __all__ = [
-    "MESSAGES",
     "SCENARIOS",
     "AreaHit",
     "AreaShape",
@@ -78,46 +77,6 @@ SCENARIOS: tuple[ElevationScenario, ...] = (
 SCENARIO_CELL_M = 100.0  # elevation cells; coarse enough to have road samples in most built-up cells
 SCENARIO_LICENCE = "道路網の標高（© OpenStreetMap contributors, ODbL 1.0）から本アプリが作成した想定"
 
-MESSAGES: dict[str, dict[str, str]] = {
-    "ja": {
-        "assess.no_map": "この災害の想定区域データがありません。市の情報に従ってください。",
-        "assess.outside_area": "想定区域の外です。状況に応じて判断してください。",
-        "assess.in_area": "想定区域の中です。避難情報が出たら避難が必要です。",
-        "assess.alert_prepare": "想定区域の中です。避難の準備をしてください。",
-        "assess.alert3_prepare": "警戒レベル3：高齢者等は避難。避難の準備をしてください。",
-        "assess.alert3_early": "警戒レベル3：あなたの世帯は今すぐ避難してください。",
-        "assess.alert4_evacuate": "警戒レベル4：危険な場所から全員避難してください。",
-        "assess.alert5_secure_safety": "警戒レベル5：命の危険。直ちに身の安全を確保してください。",
-        "assess.tsunami_leave_now": "津波の想定区域の中です。直ちに高い場所へ避難してください。",
-        "hazard.level.depth_rank.1": "浸水深 0.5m未満",
-        "hazard.level.depth_rank.2": "浸水深 0.5〜3m",
-        "hazard.level.depth_rank.3": "浸水深 3〜5m",
-        "hazard.level.depth_rank.4": "浸水深 5〜10m",
-        "hazard.level.depth_rank.5": "浸水深 10〜20m",
-        "hazard.level.depth_rank.6": "浸水深 20m以上",
-        "hazard.level.sediment_zone.1": "土砂災害警戒区域",
-        "hazard.level.sediment_zone.2": "土砂災害特別警戒区域",
-    },
-    "en": {
-        "assess.no_map": "No hazard area data for this hazard. Follow the city's instructions.",
-        "assess.outside_area": "Outside the mapped hazard area. Judge by the situation.",
-        "assess.in_area": "Inside the hazard area: you must evacuate when an evacuation alert is issued.",
-        "assess.alert_prepare": "Inside the hazard area: get ready to evacuate.",
-        "assess.alert3_prepare": "Alert level 3: elderly and others who need time evacuate now. Get ready.",
-        "assess.alert3_early": "Alert level 3: your household should evacuate now.",
-        "assess.alert4_evacuate": "Alert level 4: everyone must leave the dangerous area now.",
-        "assess.alert5_secure_safety": "Alert level 5: danger to life. Secure your safety immediately.",
-        "assess.tsunami_leave_now": "Inside the tsunami area: go to high ground immediately.",
-        "hazard.level.depth_rank.1": "Depth under 0.5 m",
-        "hazard.level.depth_rank.2": "Depth 0.5–3 m",
-        "hazard.level.depth_rank.3": "Depth 3–5 m",
-        "hazard.level.depth_rank.4": "Depth 5–10 m",
-        "hazard.level.depth_rank.5": "Depth 10–20 m",
-        "hazard.level.depth_rank.6": "Depth 20 m or more",
-        "hazard.level.sediment_zone.1": "Landslide warning area",
-        "hazard.level.sediment_zone.2": "Landslide special warning area",
-    },
-}
 
 
 def level_label_key(scheme: str, level: int) -> str:
@@ -163,11 +122,11 @@ class AreaHit:
 @dataclass(frozen=True, slots=True)
 class EvacuationAdvice:
     must_evacuate: bool
-    reason_key: str  # a key of MESSAGES
+    reason_key: str  # a message key (assets/i18n/myhazard.*.json)
     hazard: HazardType
     area_name: str | None = None
     level: int | None = None  # hazard level inside the area (depth rank / sediment zone)
-    level_key: str | None = None  # label of that level, a key of MESSAGES
+    level_key: str | None = None  # label of that level, a message key (assets/i18n/myhazard.*.json)
     alert_level: int | None = None
     is_scenario: bool = False
     layer_name: str | None = None

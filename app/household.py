@@ -6,7 +6,7 @@ Usage::
     family = Household(members=[Member(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR)])
     store.save(family)
     plan = evacuation_plan(family, HazardType.FLOOD, router, home=prefs.home)  # home: app.preferences
-    print(plan_text(plan, "ja"))                              # or "en"
+    print(plan_text(plan, Translator("ja")))                  # any language of app.i18n
     items = supplies(family, days=stockpile_days(db, "352021"))
     family.checked.add("water"); store.save(family)           # tick-off state
 
@@ -28,14 +28,13 @@ from typing import Any
 
 import sqlite_utils
 
+from app.i18n import Translator
 from app.models import HazardType, LatLon
-from app.routing import MESSAGES as ROUTE_MESSAGES
 from app.routing import EvacuationRouter, RouteStatus
 from offline.atrest import decrypt_at_rest, encrypt_at_rest
 from offline.sql import utc_now
 
 __all__ = [
-    "MESSAGES",
     "AgeBand",
     "Contact",
     "EvacuationPlan",
@@ -197,9 +196,9 @@ def _from_json(data: dict[str, Any]) -> Household:
 
 @dataclass(frozen=True, slots=True)
 class SupplyItem:
-    key: str  # stable id and message key suffix: MESSAGES[lang][f"supply.{key}"]
+    key: str  # stable id and message key suffix: assets/i18n key f"supply.{key}"
     quantity: float
-    unit: str  # message key suffix: MESSAGES[lang][f"unit.{unit}"]
+    unit: str  # message key suffix: assets/i18n key f"unit.{unit}"
     carry: bool  # belongs in the go-bag (持ち出し) rather than the home stockpile
     checked: bool = False
 
@@ -265,7 +264,7 @@ class PlanShelter:
 class EvacuationPlan:
     hazard: HazardType
     leave_at_alert: int | None  # None for tsunami: leave at once on a warning or strong shaking
-    steps: list[tuple[int, str]]  # (alert level 1..5, MESSAGES key)
+    steps: list[tuple[int, str]]  # (alert level 1..5, message key)
     primary: PlanShelter | None
     backup: PlanShelter | None
     contacts: list[Contact]
@@ -327,149 +326,25 @@ def _plan_shelters(
     return primary, backup, None if result.status is RouteStatus.OK else result.message_key
 
 
-MESSAGES: dict[str, dict[str, str]] = {
-    "ja": {
-        "plan.title": "わたしの避難計画（マイ・タイムライン）",
-        "plan.hazard": "災害",
-        "plan.leave_at": "避難開始：警戒レベル{level}",
-        "plan.leave_now": "避難開始：津波警報・強い揺れで直ちに",
-        "plan.alert1": "早期注意情報：天気と計画を確認",
-        "plan.alert2": "大雨・洪水注意報：ハザードマップ・避難経路・持ち出し品を確認",
-        "plan.alert3_leave": "高齢者等避難：わが家はこの段階で避難を開始",
-        "plan.alert3_prepare": "高齢者等避難：いつでも出られるよう準備",
-        "plan.alert4_leave": "避難指示：危険な場所から全員避難",
-        "plan.alert5_secure": "緊急安全確保：命を守る行動（近くの高い所・建物の上階へ）",
-        "plan.tsunami_leave_now": "揺れを感じたら・津波警報が出たら、すぐに高い所へ",
-        "plan.primary": "避難先",
-        "plan.backup": "予備の避難先",
-        "plan.walk": "徒歩約{minutes}分",
-        "plan.none": "未設定",
-        "plan.no_home": "自宅の位置が未設定のため避難先を選べません",
-        "plan.contacts": "連絡先",
-        "plan.carry": "持ち出し品",
-        "hazard.flood": "洪水",
-        "hazard.landslide": "土砂災害",
-        "hazard.storm_surge": "高潮",
-        "hazard.earthquake": "地震",
-        "hazard.tsunami": "津波",
-        "hazard.fire": "大規模な火事",
-        "hazard.inland_flood": "内水氾濫",
-        "hazard.volcano": "火山",
-        "supply.water": "飲料水",
-        "supply.food": "食料",
-        "supply.portable_toilet": "簡易トイレ",
-        "supply.drinking_water_bottle": "飲料水（持ち出し）",
-        "supply.emergency_food": "非常食（持ち出し）",
-        "supply.flashlight": "懐中電灯",
-        "supply.radio": "携帯ラジオ",
-        "supply.phone_charger": "モバイルバッテリー",
-        "supply.first_aid_kit": "救急セット",
-        "supply.masks": "マスク",
-        "supply.cash_and_id_copies": "現金・身分証のコピー",
-        "supply.infant_formula": "粉ミルク・液体ミルク",
-        "supply.diapers": "おむつ",
-        "supply.medication": "常備薬",
-        "supply.medicine_notebook": "お薬手帳",
-        "supply.allergy_safe_food": "アレルギー対応食",
-        "supply.sanitary_products": "生理用品",
-        "supply.glasses_hearing_aid_spares": "眼鏡・補聴器の予備",
-        "supply.mobility_aids": "杖・車いすの備品",
-        "supply.pet_food": "ペットフード",
-        "supply.pet_water": "ペットの水",
-        "supply.pet_carrier_leash": "ケージ・リード",
-        "unit.litre": "L",
-        "unit.meal": "食",
-        "unit.use": "回分",
-        "unit.bottle_500ml": "本（500mL）",
-        "unit.day_pack": "日分",
-        "unit.piece": "個",
-        "unit.set": "式",
-        "unit.feed": "回分",
-        "unit.person_day": "人日分",
-        "unit.day": "日分",
-    },
-    "en": {
-        "plan.title": "My evacuation plan (My Timeline)",
-        "plan.hazard": "Hazard",
-        "plan.leave_at": "Leave at: alert level {level}",
-        "plan.leave_now": "Leave at: at once on a tsunami warning or strong shaking",
-        "plan.alert1": "Early warning: check the weather and this plan",
-        "plan.alert2": "Advisory: check the hazard map, the route and the go-bag",
-        "plan.alert3_leave": "Elderly etc. evacuate: our household leaves now",
-        "plan.alert3_prepare": "Elderly etc. evacuate: be ready to leave at any moment",
-        "plan.alert4_leave": "Evacuation order: everyone leaves the dangerous area",
-        "plan.alert5_secure": "Emergency: protect your life (nearby high place, upper floor)",
-        "plan.tsunami_leave_now": "On strong shaking or a tsunami warning, go to high ground at once",
-        "plan.primary": "Shelter",
-        "plan.backup": "Backup shelter",
-        "plan.walk": "about {minutes} min on foot",
-        "plan.none": "not set",
-        "plan.no_home": "Home position not set, so no shelter could be chosen",
-        "plan.contacts": "Contacts",
-        "plan.carry": "Go-bag",
-        "hazard.flood": "Flood",
-        "hazard.landslide": "Landslide",
-        "hazard.storm_surge": "Storm surge",
-        "hazard.earthquake": "Earthquake",
-        "hazard.tsunami": "Tsunami",
-        "hazard.fire": "Large fire",
-        "hazard.inland_flood": "Inland flooding",
-        "hazard.volcano": "Volcano",
-        "supply.water": "Drinking water",
-        "supply.food": "Food",
-        "supply.portable_toilet": "Portable toilet",
-        "supply.drinking_water_bottle": "Water (go-bag)",
-        "supply.emergency_food": "Emergency food (go-bag)",
-        "supply.flashlight": "Flashlight",
-        "supply.radio": "Portable radio",
-        "supply.phone_charger": "Power bank",
-        "supply.first_aid_kit": "First aid kit",
-        "supply.masks": "Masks",
-        "supply.cash_and_id_copies": "Cash and ID copies",
-        "supply.infant_formula": "Infant formula",
-        "supply.diapers": "Diapers",
-        "supply.medication": "Regular medication",
-        "supply.medicine_notebook": "Medicine notebook",
-        "supply.allergy_safe_food": "Allergy-safe food",
-        "supply.sanitary_products": "Sanitary products",
-        "supply.glasses_hearing_aid_spares": "Spare glasses / hearing aid batteries",
-        "supply.mobility_aids": "Cane / wheelchair kit",
-        "supply.pet_food": "Pet food",
-        "supply.pet_water": "Water for pets",
-        "supply.pet_carrier_leash": "Carrier and leash",
-        "unit.litre": "L",
-        "unit.meal": "meals",
-        "unit.use": "uses",
-        "unit.bottle_500ml": "× 500 mL",
-        "unit.day_pack": "day packs",
-        "unit.piece": "pcs",
-        "unit.set": "set",
-        "unit.feed": "feeds",
-        "unit.person_day": "person-days",
-        "unit.day": "days",
-    },
-}
 
 
-def plan_text(plan: EvacuationPlan, lang: str = "ja") -> str:
-    """The plan as plain text to print or share."""
-    lang = "ja" if lang == "ja" else "en"
-    t = {**ROUTE_MESSAGES[lang], **MESSAGES[lang]}
-    lines = [t["plan.title"], f"{t['plan.hazard']}: {t[f'hazard.{plan.hazard.value}']}"]
-    lines.append(t["plan.leave_at"].format(level=plan.leave_at_alert) if plan.leave_at_alert else t["plan.leave_now"])
-    lines += [f"  {level}: {t[key]}" if level else f"  {t[key]}" for level, key in plan.steps]
-    for label, shelter in ((t["plan.primary"], plan.primary), (t["plan.backup"], plan.backup)):
+def plan_text(plan: EvacuationPlan, t: Translator) -> str:
+    """The plan as plain text to print or share, in the translator's language."""
+    lines = [t("plan.title"), f"{t('plan.hazard')}: {t(f'hazard.{plan.hazard.value}')}"]
+    lines.append(t("plan.leave_at", level=plan.leave_at_alert) if plan.leave_at_alert else t("plan.leave_now"))
+    lines += [f"  {level}: {t(key)}" if level else f"  {t(key)}" for level, key in plan.steps]
+    for label, shelter in ((t("plan.primary"), plan.primary), (t("plan.backup"), plan.backup)):
         if shelter is None:
-            lines.append(f"{label}: {t['plan.none']}")
+            lines.append(f"{label}: {t('plan.none')}")
         else:
-            walk = f" ({t['plan.walk'].format(minutes=max(1, round(shelter.walking_time_s / 60)))})" if shelter.walking_time_s else ""
+            walk = f" ({t('plan.walk', minutes=max(1, round(shelter.walking_time_s / 60)))})" if shelter.walking_time_s else ""
             lines.append(f"{label}: {shelter.name}{walk}")
-    if plan.route_status_key in t:
-        lines.append(t[plan.route_status_key])
-    lines.append(f"{t['plan.contacts']}:")
-    lines += [f"  {c.name} ({c.relation}) {c.phone}".replace(" ()", "") for c in plan.contacts] or [f"  {t['plan.none']}"]
-    lines.append(f"{t['plan.carry']}:")
-    lines += [f"  [{'x' if i.checked else ' '}] {t[f'supply.{i.key}']} {_qty(i.quantity)} {t[f'unit.{i.unit}']}" for i in plan.carry]
+    if plan.route_status_key and t.has(plan.route_status_key):
+        lines.append(t(plan.route_status_key))
+    lines.append(f"{t('plan.contacts')}:")
+    lines += [f"  {c.name} ({c.relation}) {c.phone}".replace(" ()", "") for c in plan.contacts] or [f"  {t('plan.none')}"]
+    lines.append(f"{t('plan.carry')}:")
+    lines += [f"  [{'x' if i.checked else ' '}] {t(f'supply.{i.key}')} {_qty(i.quantity)} {t(f'unit.{i.unit}')}" for i in plan.carry]
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.i18n import Translator
+
 from app.household import (
     AgeBand,
     Contact,
@@ -144,7 +146,7 @@ def test_chosen_shelters_win_and_missing_home_is_said():
 
 @pytest.mark.parametrize("lang, words", [("ja", ["警戒レベル3", "第一小学校", "徒歩約8分", "おむつ", "山田花子"]), ("en", ["alert level 3", "第一小学校", "about 8 min", "Diapers"])])
 def test_plan_text_in_both_languages(lang, words):
-    text = plan_text(evacuation_plan(family(), HazardType.FLOOD, _router(), HOME), lang)
+    text = plan_text(evacuation_plan(family(), HazardType.FLOOD, _router(), HOME), Translator(lang))
     for word in words:
         assert word in text
     assert "water" not in [line.strip() for line in text.splitlines()]  # the home stockpile is not in the go-bag

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from app.routing._geometry import OFF_ROUTE_M, distance_to_route_m, is_off_route
 from app.routing._graph import MAX_SNAP_M, RoadGraph
-from app.routing._result import MESSAGES, Alternative, RouteResult, RouteStatus
+from app.routing._result import Alternative, RouteResult, RouteStatus
 from app.routing._router import (
     ALTERNATIVES,
     DEFAULT_WALKING_SPEED_MPS,
@@ -38,7 +38,6 @@ __all__ = [
     "ALTERNATIVES",
     "DEFAULT_WALKING_SPEED_MPS",
     "MAX_SNAP_M",
-    "MESSAGES",
     "OFF_ROUTE_M",
     "Alternative",
     "EvacuationRouter",

@@ -24,32 +24,6 @@ class RouteStatus(str, Enum):
         return f"route.{self.value}"
 
 
-MESSAGES: dict[str, dict[str, str]] = {
-    "ja": {
-        "route.ok": "避難経路",
-        "route.route_through_hazard": "危険区域を通らない道がありません。区域内を通る距離が最も短い経路です。",
-        "route.all_shelters_in_hazard": "適した避難場所がすべて危険区域内にあります。最も安全に近づける場所を示します。",
-        "route.no_suitable_shelter": "この災害に指定された避難場所がありません。最寄りの避難場所を示します。",
-        "route.no_road_network": "この地域の道路データがありません。直線距離と方角を示します。",
-        "route.outside_network": "道路網から離れています。直線距離と方角を示します。",
-        "route.outside_region": "この地域の外にいるようです。いまいる地域を選んでください。",
-        "route.no_reachable_shelter": "道路でたどり着ける避難場所がありません。直線距離と方角を示します。",
-        "route.no_shelter": "この地域の避難場所データがありません。",
-        "route.unknown_shelter": "その避難場所は見つかりません。",
-    },
-    "en": {
-        "route.ok": "Evacuation route",
-        "route.route_through_hazard": "No way avoids the hazard area: this route spends the least distance inside it.",
-        "route.all_shelters_in_hazard": "Every suitable shelter is inside the hazard area: showing the least exposed one.",
-        "route.no_suitable_shelter": "No shelter is designated for this hazard: showing the nearest shelter.",
-        "route.no_road_network": "No road data for this region: straight-line distance and bearing.",
-        "route.outside_network": "Far from the road network: straight-line distance and bearing.",
-        "route.outside_region": "You seem to be outside this region: choose the region you are in.",
-        "route.no_reachable_shelter": "No shelter can be reached by road: straight-line distance and bearing.",
-        "route.no_shelter": "No shelter data for this region.",
-        "route.unknown_shelter": "That shelter was not found.",
-    },
-}
 
 
 @dataclass(frozen=True, slots=True)

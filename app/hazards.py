@@ -63,15 +63,15 @@ SCENARIOS: tuple[ElevationScenario, ...] = (
         HazardType.TSUNAMI,
         "scenario_tsunami_below_5m",
         5.0,
-        "想定シナリオ（公式のハザードマップではありません）：標高5m未満の土地と道路が津波で浸水すると仮定しています。道路網の標高データから作成。",
-        "Scenario, not an official hazard map: land and roads below 5 m elevation are assumed flooded by a tsunami. Derived from the road network's elevations.",
+        "標高5m未満の土地と道路が津波で浸水すると仮定しています。道路網の標高データから作成。",
+        "Land and roads below 5 m elevation are assumed flooded by a tsunami. Derived from the road network's elevations.",
     ),
     ElevationScenario(
         HazardType.STORM_SURGE,
         "scenario_storm_surge_below_4m",
         4.0,
-        "想定シナリオ（公式のハザードマップではありません）：標高4m未満の土地と道路が高潮で浸水すると仮定しています。道路網の標高データから作成。",
-        "Scenario, not an official hazard map: land and roads below 4 m elevation are assumed flooded by a storm surge. Derived from the road network's elevations.",
+        "標高4m未満の土地と道路が高潮で浸水すると仮定しています。道路網の標高データから作成。",
+        "Land and roads below 4 m elevation are assumed flooded by a storm surge. Derived from the road network's elevations.",
     ),
 )
 SCENARIO_CELL_M = 100.0  # elevation cells; coarse enough to have road samples in most built-up cells
@@ -99,7 +99,7 @@ class HazardLayer:
     params: dict[str, Any] = field(default_factory=dict)
 
     def description(self, lang: str = "ja") -> str:
-        return self.description_ja if lang == "ja" else self.description_en
+        return self.description_ja if lang.startswith("ja") else self.description_en
 
 
 @dataclass(frozen=True, slots=True)

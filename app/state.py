@@ -14,6 +14,7 @@ import sqlite_utils
 
 from app.connection import PlatformLink
 from app.devicekeys import KeyStore, get_or_create
+from app.evacuation import Evacuation
 from app.i18n import Translator
 from app.mapdata import RoadStrokes, load_road_strokes
 from app.models import DatasetInfo, HazardType, LatLon
@@ -24,6 +25,7 @@ from offline.region_import import datasets, import_region
 
 
 AT_REST_KEY = "store-at-rest"  # the device key that seals personal data in the local store
+HOUSEHOLD_KEY = "household"  # seals the household profile (ages, medication, allergies)
 
 
 @dataclass(slots=True)
@@ -57,21 +59,29 @@ class Mamori:
         self.t = Translator(self.prefs.language)
         self._roads: RoadStrokes | None = None
         self.picked_point: LatLon | None = None  # a point picked on the map, for distance sorting
+        self.position: LatLon | None = None  # the device's position, when the resident allowed it
+        self.evacuation = Evacuation(db, region.code, get_or_create(keys, HOUSEHOLD_KEY))
 
     # ---- data ----
     def ensure_imported(self, force: bool = False, progress: Callable[[str], None] | None = None) -> list[DatasetInfo]:
         """Import the region on first start (or when asked); return what was imported now."""
         if force or not datasets(self.db, self.region.code):
-            self._roads = None
-            return import_region(self.db, self.region, progress)
+            imported = import_region(self.db, self.region, progress)
+            self._forget_region_caches()
+            return imported
         return []
+
+    def _forget_region_caches(self) -> None:
+        """Drop what was derived from the region's data (road strokes, router, hazard layers)."""
+        self._roads = None
+        self.picked_point = None
+        self.evacuation = Evacuation(self.db, self.region.code, get_or_create(self.keys, HOUSEHOLD_KEY))
 
     def switch_region(self, code: str) -> list[DatasetInfo]:
         """Show another region from the data folder, importing it on first use."""
         self.region = find_region(self.data_dir, code)
         self.shelters = ShelterDirectory(self.db, self.region.code)
-        self.picked_point = None
-        self._roads = None
+        self._forget_region_caches()
         self.update_prefs(region=self.region.code)
         if self.link:
             self.link.tenant = self.region.code

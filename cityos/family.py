@@ -18,20 +18,34 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Column, Connection, String, Table, Text, and_, delete, select
+from sqlalchemy import Column, Connection, String, Table, Text, delete, select
 from starlette.concurrency import run_in_threadpool
 
 from app.family import _invite
-from app.family._errors import FamilyError, InviteExpired, InviteForged, InviteMalformed, InviteReused
+from app.family._errors import (
+    FamilyError,
+    InviteExpired,
+    InviteForged,
+    InviteMalformed,
+    InviteReused,
+)
 from cityos.core import platform_of, read_json
 from cityos.entities import get_row, put_entity, validate_geometry
 from cityos.oidc import Caller
-from cityos.problems import CONSENT_REQUIRED, Problem, bad_data, forbidden, not_found, problem_responses, unauthorized
+from cityos.problems import (
+    CONSENT_REQUIRED,
+    Problem,
+    bad_data,
+    forbidden,
+    not_found,
+    problem_responses,
+    unauthorized,
+)
 from cityos.store import account, consent, entity, metadata, utc_now
 
 family_group = Table(
@@ -81,7 +95,7 @@ def _caller(request: Request) -> Caller:
 
 
 def _text(payload: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None, limit: int = 200,
-          required: bool = True) -> str | None:
+          required: bool = True) -> Any:  # str, or None when not required and absent
     value = payload.get(key)
     if value is None and not required:
         return None
@@ -155,7 +169,7 @@ def create_group(conn: Connection, caller: Caller, payload: dict[str, Any]) -> t
     name = _text(payload, "name", limit=60)
     key = _text(payload, "inviteKey", limit=64)
     try:
-        _invite.public_key_from_text(key)  # type: ignore[arg-type]
+        _invite.public_key_from_text(key)
     except InviteMalformed as exc:
         raise bad_data(f"inviteKey: {exc}") from None
     existing = conn.execute(select(family_group).where(family_group.c.id == group_id)).first()
@@ -170,15 +184,16 @@ def create_group(conn: Connection, caller: Caller, payload: dict[str, Any]) -> t
 
 
 def join(conn: Connection, caller: Caller, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    text = payload.get("invite")
+    text: Any = payload.get("invite")  # parse_invite refuses anything but a short string
     try:
-        preview = _invite.parse_invite(text)  # type: ignore[arg-type]
+        preview = _invite.parse_invite(text)
         group = conn.execute(select(family_group).where(family_group.c.id == preview.group_id)).first()
         if group is None:
             raise not_found("the invite names a family group that does not exist (any more)")
-        used = lambda nonce: conn.execute(select(family_invite_used.c.nonce).where(  # noqa: E731
-            family_invite_used.c.nonce == nonce)).first() is not None
-        invite = _invite.verify_invite(text, _invite.public_key_from_text(group.invite_key), time.time(), used)  # type: ignore[arg-type]
+        def used(nonce: str) -> bool:
+            return conn.execute(select(family_invite_used.c.nonce).where(family_invite_used.c.nonce == nonce)).first() is not None
+
+        invite = _invite.verify_invite(text, _invite.public_key_from_text(group.invite_key), time.time(), used)
     except FamilyError as exc:
         status, kind = _INVITE_PROBLEMS.get(type(exc), (400, "invite-malformed"))
         raise Problem(status, PROBLEM + kind, str(exc)) from None
@@ -206,9 +221,9 @@ def remove(conn: Connection, caller: Caller, group_id: str, payload: dict[str, A
     person = _text(payload, "person", _SUB, 64)
     if _require_member(conn, group_id, caller.sub) != "owner":
         raise forbidden("only the group's owner can remove a member")
-    if person == caller.sub or _member_role(conn, group_id, person) is None:  # type: ignore[arg-type]
+    if person == caller.sub or _member_role(conn, group_id, person) is None:
         raise not_found("no such member in this group (the owner leaves instead of removing themself)")
-    _remove_member(conn, group_id, person)  # type: ignore[arg-type]
+    _remove_member(conn, group_id, person)
     return _group_view(conn, group_id)
 
 
@@ -223,7 +238,7 @@ def name_caregiver(conn: Connection, caller: Caller, payload: dict[str, Any]) ->
         raise bad_data(f"relation must be one of {', '.join(RELATIONS)}")
     if "caregiver" not in _grants(conn, caller.sub, "safety_status"):
         raise Problem(403, CONSENT_REQUIRED, "naming a caregiver needs your active consent: safety_status to recipient 'caregiver'")
-    if carer == caller.sub or not _share_a_group(conn, caller.sub, carer):  # type: ignore[arg-type]
+    if carer == caller.sub or not _share_a_group(conn, caller.sub, carer):
         raise forbidden("a caregiver must be someone else in one of your family groups")
     conn.execute(delete(family_caregiver).where(family_caregiver.c.person_sub == caller.sub, family_caregiver.c.caregiver_sub == carer))
     conn.execute(family_caregiver.insert().values(person_sub=caller.sub, caregiver_sub=carer, relation=relation))
@@ -246,22 +261,22 @@ def proxy_answer(conn: Connection, caller: Caller, payload: dict[str, Any]) -> t
     answer_id = _text(payload, "answerId", _SUB, 64)
     message, place = _text(payload, "message", limit=140, required=False), _text(payload, "place", limit=60, required=False)
     location = payload.get("location")
-    if not (_is_caregiver(conn, person, caller.sub) and _share_a_group(conn, person, caller.sub)):  # type: ignore[arg-type]
+    if not (_is_caregiver(conn, person, caller.sub) and _share_a_group(conn, person, caller.sub)):
         raise forbidden("you are not a named caregiver of this person")
-    if "caregiver" not in _grants(conn, person, "safety_status"):  # type: ignore[arg-type]
+    if "caregiver" not in _grants(conn, person, "safety_status"):
         raise Problem(403, CONSENT_REQUIRED, "the person has no active consent for answers by a caregiver (safety_status to 'caregiver')")
     if location is not None:
         if not isinstance(location, dict) or location.get("type") != "Point":
             raise bad_data("location must be a GeoJSON Point")
         validate_geometry(location, "location")
-        if not _grants(conn, person, "location"):  # type: ignore[arg-type]
+        if not _grants(conn, person, "location"):
             raise Problem(403, CONSENT_REQUIRED, "the person has no active consent for data category 'location'")
     tenant = conn.execute(select(account.c.municipality_code).where(account.c.sub == person)).scalar()
     if tenant is None:
         raise not_found("no such person")
     entity_id = f"urn:ngsi-ld:SafetyStatus:{person}"
-    current = _latest_status(conn, person)  # type: ignore[arg-type]
-    if current is not None and str((current.body.get("status") or {}).get("observedAt", "")) > observed:  # type: ignore[operator]
+    current = _latest_status(conn, person)
+    if current is not None and str((current.body.get("status") or {}).get("observedAt", "")) > observed:
         return 200, {"stored": False, "reason": "a newer answer is already stored"}  # late delivery after offline
     body: dict[str, Any] = {
         "id": entity_id, "type": "SafetyStatus",

@@ -193,7 +193,9 @@ def test_ube_scenarios_are_derived_once_labelled_and_rederived_after_roads_chang
     layers = HazardLayers.for_region(ube_db, REGION)
     scenario = layers.layers(HazardType.TSUNAMI)
     assert len(scenario) == 1 and scenario[0].is_scenario
-    assert "not an official hazard map" in scenario[0].description("en") and "公式のハザードマップではありません" in scenario[0].description("ja")
+    # The screens label every scenario layer "not an official hazard map" (tests/test_views.py);
+    # the description says what was assumed.
+    assert scenario[0].is_scenario and "5 m elevation" in scenario[0].description("en") and "標高5m未満" in scenario[0].description("ja")
     assert scenario[0].area_count > 100
     assert ensure_scenario_layers(ube_db, REGION) == []  # cached
     ube_db.execute("UPDATE dataset SET imported_at = '2099-01-01T00:00:00+00:00' WHERE region = ? AND dataset = 'roads'", [REGION])

@@ -134,7 +134,7 @@ def test_map_tap_then_set_home(app):
     screen = MapScreen(app, nav, nav)
     screen._on_tap(type("E", (), {"coordinates": fm.MapLatitudeLongitude(33.96, 131.24)})())
     assert any(c.key == "tapped-point" for c in walk(screen.panel.controls))
-    screen._set_home()
+    screen.tap_actions[0].run(screen.tapped)
     assert app.prefs.home == LatLon(33.96, 131.24)
 
 
@@ -235,3 +235,95 @@ def test_consent_grant_is_recorded_and_revoke_asks_first(app):
     app.link.set_consent(DataCategory.SAFETY_STATUS, False)
     assert [e.action for e in app.link.history()] == ["grant", "revoke"]
     assert len([t for t in texts(account_screen(app)) if "安否" in t]) >= 2
+
+
+def hazard_screen(app, screen=None, routes=None):
+    from views import hazard
+
+    return hazard.build(
+        app,
+        screen or hazard.HazardScreen(),
+        on_hazard=app.set_hazard,
+        on_origin=lambda o: None,
+        locate=lambda: None,
+        find_route=lambda: None,
+        navigate=(routes.append if routes is not None else nav),
+    )
+
+
+def test_my_hazard_labels_the_scenario_and_answers_for_home(app):
+    app.set_hazard(HazardType.TSUNAMI)
+    app.set_home(LatLon(33.945, 131.25))  # low ground near the port: inside the 5 m scenario
+    controls = hazard_screen(app)
+    all_text = " ".join(texts(controls))
+    assert "想定シナリオ（公式のハザードマップではありません）" in all_text
+    card = next(c for c in walk(controls) if c.key == "advice-home")
+    assert "自宅: 避難が必要です" in texts([card])
+    assert not unlabelled(controls)
+
+
+def test_my_hazard_route_summary_with_time_and_alternatives(app):
+    from views import hazard
+
+    app.set_hazard(HazardType.TSUNAMI)
+    app.set_home(LatLon(33.945, 131.25))
+    route = app.evacuation.route(app.prefs.home, HazardType.TSUNAMI)
+    controls = hazard_screen(app, hazard.HazardScreen(route=route))
+    result = next(c for c in walk(controls) if c.key == "route-result")
+    assert route.shelter.name in result.value and "徒歩約" in result.value
+    assert route.shelter.suits(HazardType.TSUNAMI)
+    assert len(route.alternatives) == 3
+
+
+def test_aizu_route_falls_back_to_straight_line(app):
+    from views import hazard
+
+    app.switch_region("072028")
+    route = app.evacuation.route(LatLon(37.4945, 139.9298), HazardType.EARTHQUAKE)
+    assert route.straight_line
+    all_text = " ".join(texts(hazard_screen(app, hazard.HazardScreen(route=route))))
+    assert "直線距離" in all_text and "この地域の道路データがありません" in all_text
+
+
+def test_household_changes_supplies_and_plan(app):
+    from app.household import AgeBand, Member, Mobility
+    from app.household import plan_text
+    from views import hazard
+
+    saved = []
+    household = app.evacuation.household()
+    controls = hazard.build_household(app, household, saved.append)
+    assert not unlabelled(controls)
+    household.members = [Member(AgeBand.ADULT), Member(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR), Member(AgeBand.INFANT)]
+    app.evacuation.save_household(household)
+    assert app.evacuation.walking_speed() < 1.0
+    labels = [c.label for c in walk(hazard.build_supplies(app, lambda k, v: None)) if isinstance(c, ft.Checkbox)]
+    assert any(label.startswith("飲料水 27") for label in labels)  # 3 L × 3 people × 3 days
+    assert any("おむつ" in label for label in labels)
+    app.set_home(LatLon(33.945, 131.25))
+    text = plan_text(app.evacuation.plan(HazardType.FLOOD, app.prefs.home), app.t)
+    assert "警戒レベル3" in text
+
+
+def test_household_is_sealed_at_rest(app, ube_db):
+    from app.household import AgeBand, Member
+
+    household = app.evacuation.household()
+    household.members = [Member(AgeBand.SENIOR, medications=["ワーファリン"], label="祖母")]
+    app.evacuation.save_household(household)
+    raw = b"".join(bytes(str(row), "utf-8") for row in ube_db.execute("SELECT * FROM household"))
+    assert "ワーファリン".encode() not in raw and "祖母".encode() not in raw
+    assert app.evacuation.household().members[0].label == "祖母"
+
+
+def test_hazard_map_draws_areas_and_the_route(app):
+    from app.models import HazardType
+
+    app.set_hazard(HazardType.TSUNAMI)
+    route = app.evacuation.route(LatLon(33.945, 131.25), HazardType.TSUNAMI)
+    screen = MapScreen(app, nav, nav, hazard_areas=app.evacuation.shapes(HazardType.TSUNAMI), route=route)
+    polygons = [layer for layer in screen.map.layers if isinstance(layer, fm.PolygonLayer)]
+    assert sum(len(p.polygons) for p in polygons) == len(app.evacuation.shapes(HazardType.TSUNAMI)) > 100
+    route_layer = [layer for layer in screen.map.layers if isinstance(layer, fm.PolylineLayer)][-1]
+    assert len(route_layer.polylines) == 1 and len(route_layer.polylines[0].coordinates) == len(route.path)
+    assert screen.map.initial_center.latitude == route.path[0][0]

@@ -8,16 +8,30 @@ changes update only the markers and never reset where the resident has panned to
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import flet as ft
 import flet_map as fm
 
+from app.hazards import AreaShape, HazardLayer
 from app.models import HazardType, LatLon, Shelter, ShelterKind
+from app.routing import RouteResult
 from app.state import Mamori
 from views import theme
 from views.widgets import icon_action
 
 ROADS_NEAR_M = 1500.0  # minor roads are drawn within this distance of the focus point
+# Hazard areas: deeper levels darker; translucent so streets stay readable underneath.
+LEVEL_FILL = {level: ft.Colors.with_opacity(0.25 + 0.1 * level, "#1565C0") for level in range(1, 7)}
+
+
+@dataclass(frozen=True, slots=True)
+class TapAction:
+    """A button offered after the map is tapped: label key, icon, what to do with the point."""
+
+    label_key: str
+    icon: str
+    run: Callable[[LatLon], None]
 
 
 def _ll(lat: float, lon: float) -> fm.MapLatitudeLongitude:
@@ -31,8 +45,18 @@ class MapScreen:
         navigate: Callable[[str], None],
         redraw: Callable[[], None],
         focus: Shelter | None = None,
+        *,
+        hazard_areas: list[tuple[HazardLayer, AreaShape]] = (),
+        route: RouteResult | None = None,
+        tap_actions: list[TapAction] | None = None,
+        footer: list[ft.Control] = (),
     ):
         self.app, self.navigate, self.redraw, self.focus = app, navigate, redraw, focus
+        self.hazard_areas, self.route, self.footer = hazard_areas, route, list(footer)
+        self.tap_actions = tap_actions if tap_actions is not None else [
+            TapAction("map.set_home", ft.Icons.HOME, self._set_home),
+            TapAction("map.sort_from_here", ft.Icons.SORT, self._sort_from_here),
+        ]
         self.tapped: LatLon | None = None
         self.markers = fm.MarkerLayer(markers=[])
         self.panel = ft.Column([], key="map-panel")
@@ -63,8 +87,14 @@ class MapScreen:
             ft.Text(t("map.hint")),
             self.chips,
             legend,
-            ft.Container(self.map, expand=True, border=ft.Border.all(1, ft.Colors.OUTLINE)),
+            ft.Semantics(
+                label=t("map.area_label"),
+                container=True,
+                expand=True,
+                content=ft.Container(self.map, expand=True, border=ft.Border.all(1, ft.Colors.OUTLINE)),
+            ),
             self.panel,
+            *self.footer,
             ft.Text(t("map.credit"), theme_style=ft.TextThemeStyle.BODY_SMALL),
         ]
 
@@ -72,6 +102,8 @@ class MapScreen:
         return ft.Row([ft.Icon(theme.suitability_icon(suitable), color=theme.suitability_colour(suitable, self.app.prefs)), ft.Text(label)], tight=True)
 
     def _centre(self) -> LatLon:
+        if self.route and self.route.path:
+            return LatLon(*self.route.path[0])
         if self.focus:
             return LatLon(self.focus.lat, self.focus.lon)
         if self.app.prefs.home:
@@ -102,6 +134,19 @@ class MapScreen:
                     ]
                 )
             )
+        if self.hazard_areas:
+            layers.append(
+                fm.PolygonLayer(
+                    polygons=[
+                        fm.PolygonMarker(
+                            coordinates=[_ll(lat, lon) for lat, lon in shape.outer],
+                            color=LEVEL_FILL.get(shape.level, LEVEL_FILL[6]),
+                            border_color=ft.Colors.TRANSPARENT,
+                        )
+                        for _, shape in self.hazard_areas
+                    ]
+                )
+            )
         roads = self.app.roads()
         lines = [(s, theme.ROAD_MAJOR, 2.5) for s in roads.major()] + [(s, theme.ROAD_MINOR, 1.2) for s in roads.minor_near(centre, ROADS_NEAR_M)]
         if lines:
@@ -110,6 +155,20 @@ class MapScreen:
                     polylines=[
                         fm.PolylineMarker(coordinates=[_ll(lat, lon) for lat, lon in s.points], color=colour, stroke_width=width)
                         for s, colour, width in lines
+                    ]
+                )
+            )
+        if self.route and self.route.path:
+            layers.append(
+                fm.PolylineLayer(
+                    polylines=[
+                        fm.PolylineMarker(
+                            coordinates=[_ll(lat, lon) for lat, lon in self.route.path],
+                            color=theme.ROUTE,
+                            stroke_width=6,
+                            border_color="#FFFFFF",
+                            border_stroke_width=2,
+                        )
                     ]
                 )
             )
@@ -126,6 +185,10 @@ class MapScreen:
         markers = [self._shelter_marker(hit.shelter, hazard) for hit in app.shelters.search()]
         if app.prefs.home:
             markers.append(self._point_marker(app.prefs.home, ft.Icons.HOME, theme.HOME, t("map.home_marker")))
+        if self.route and self.route.path:
+            markers.append(self._point_marker(LatLon(*self.route.path[0]), ft.Icons.TRIP_ORIGIN, theme.ROUTE, t("map.route_start")))
+        if self.app.position:
+            markers.append(self._point_marker(self.app.position, ft.Icons.MY_LOCATION, theme.POSITION, t("map.position_marker")))
         if self.tapped:
             markers.append(self._point_marker(self.tapped, ft.Icons.ADD_LOCATION_ALT, theme.PICKED, t("map.picked_marker")))
         self.markers.markers = markers
@@ -164,14 +227,12 @@ class MapScreen:
         if not self.tapped:
             return []
         where = f"{self.tapped.lat:.5f}, {self.tapped.lon:.5f}"
+        point = self.tapped
         return [
             ft.Text(t("map.tapped", where=where), key="tapped-point"),
             ft.Row(
-                [
-                    ft.Button(t("map.set_home"), icon=ft.Icons.HOME, on_click=lambda e: self._set_home()),
-                    ft.Button(t("map.sort_from_here"), icon=ft.Icons.SORT, on_click=lambda e: self._sort_from_here()),
-                    icon_action(ft.Icons.CLOSE, t("common.close"), lambda e: self._clear_tap()),
-                ],
+                [ft.Button(t(a.label_key), icon=a.icon, on_click=lambda e, a=a: a.run(point)) for a in self.tap_actions]
+                + [icon_action(ft.Icons.CLOSE, t("common.close"), lambda e: self._clear_tap())],
                 wrap=True,
             ),
         ]
@@ -188,13 +249,13 @@ class MapScreen:
         self.app.set_hazard(hazard)
         self._update()
 
-    def _set_home(self) -> None:
-        self.app.set_home(self.tapped)
+    def _set_home(self, point: LatLon) -> None:
+        self.app.set_home(point)
         self.tapped = None
         self._update()
 
-    def _sort_from_here(self) -> None:
-        self.app.picked_point = self.tapped
+    def _sort_from_here(self, point: LatLon) -> None:
+        self.app.picked_point = point
         self.navigate("/shelters")
 
     def _clear_tap(self) -> None:

@@ -9,12 +9,15 @@ import logging
 from pathlib import Path
 
 import flet as ft
+import flet_geolocator as ftg
 
-from app.models import ShelterKind
+from app.models import HazardType, LatLon, ShelterKind
+from app.household import plan_text
+from app.routing import is_off_route
 from app.state import Mamori
 from offline.regionfiles import RegionFileError
-from views import account, home, placeholder, settings, shelters
-from views.map import MapScreen
+from views import account, hazard, home, placeholder, settings, shelters
+from views.map import MapScreen, TapAction
 from views.theme import FONTS, make_theme
 
 log = logging.getLogger(__name__)
@@ -35,14 +38,18 @@ class Shell:
         self.filter = shelters.ShelterFilter()
         self.map_screen: MapScreen | None = None
         self.problem: str | None = None  # last import error, shown on Home and Settings
+        self.hazard_screen = hazard.HazardScreen()
+        self.history: list[str] = []  # routes shown, so Back returns where the resident came from
         self.pending_revoke = None  # consent category waiting for the resident's confirmation
         self.account_message: str | None = None
+        self.geolocator = ftg.Geolocator(on_position_change=self._moved, on_error=lambda e: None)
         page.on_route_change = lambda e: self.render()
         page.on_view_pop = self._pop
 
     def start(self) -> None:
         self.page.title = "Mamori 守り"
         self.page.fonts = FONTS
+        self.app.evacuation.warm_up()
         self.render()
 
     def navigate(self, route: str) -> None:
@@ -99,6 +106,57 @@ class Shell:
         self.pending_revoke = category
         self.render()
 
+    # ---- My Hazard ----
+    def set_hazard_screen(self, **changes: object) -> None:
+        self.hazard_screen = self.hazard_screen.with_(**changes)
+        self.render()
+
+    def choose_hazard(self, h: HazardType) -> None:
+        self.app.set_hazard(h)
+        self.set_hazard_screen(route=None)
+
+    def find_route(self) -> None:
+        origin = hazard.origin_point(self.app, self.hazard_screen.origin)
+        if origin is not None:
+            self.set_hazard_screen(route=self.app.evacuation.route(origin, self.app.prefs.hazard), message=None)
+
+    def route_from(self, point: LatLon) -> None:
+        self.app.picked_point = point
+        self.hazard_screen = self.hazard_screen.with_(origin="picked")
+        self.map_screen = None  # redraw the map with the new route
+        self.find_route()
+
+    def locate(self) -> None:
+        self.page.run_task(self._locate)
+
+    async def _locate(self) -> None:
+        try:
+            position = await self.geolocator.get_current_position()
+            self.app.position = LatLon(position.latitude, position.longitude)
+            self.set_hazard_screen(origin="position", message=None)
+        except Exception as exc:  # permission refused, no GPS, or a browser without geolocation
+            log.info("position unavailable: %s", type(exc).__name__)
+            self.set_hazard_screen(message=self.app.t("mh.no_position"))
+
+    def _moved(self, e) -> None:
+        """A new position: re-route when the resident has left the route they follow."""
+        self.app.position = LatLon(e.position.latitude, e.position.longitude)
+        route = self.hazard_screen.route
+        if self.hazard_screen.origin == "position" and route and route.path and is_off_route(self.app.position, route.path):
+            self.map_screen = None
+            self.find_route()
+
+    def copy(self, text: str) -> None:
+        self.page.run_task(ft.Clipboard().set, text)
+        self.set_hazard_screen(message=self.app.t("mh.copied"))
+
+    def save_household(self, household) -> None:
+        self.app.evacuation.save_household(household)
+        self.render()
+
+    def tick(self, key: str, done: bool) -> None:
+        self.app.evacuation.tick(key, done)
+
     def _guard(self, action) -> None:
         """Run an import; a bad file becomes a message on screen, and the old data stays."""
         try:
@@ -116,6 +174,8 @@ class Shell:
     def render(self) -> None:
         page, app, t = self.page, self.app, self.app.t
         route = page.route or "/"
+        if not self.history or self.history[-1] != route:
+            self.history = [*self.history[-19:], route]
         tab = self._tab(route)
         page.theme = make_theme(app.prefs)
         page.theme_mode = ft.ThemeMode.LIGHT
@@ -131,12 +191,13 @@ class Shell:
                 controls=self._problem() + self._tab_controls(tab),
                 navigation_bar=nav,
                 scroll=ft.ScrollMode.AUTO,
+                services=[self.geolocator],  # services live on the root view, which is rebuilt
             )
         ]
         top = self._pushed(route)
         if top is not None:
             views.append(top)
-        if not route.startswith("/shelters/map"):
+        if not (route.startswith("/shelters/map") or route == "/hazard/map"):
             self.map_screen = None
         page.views.clear()
         page.views.extend(views)
@@ -153,6 +214,16 @@ class Shell:
             return home.build(app, self.navigate)
         if tab == "shelters":
             return shelters.build_list(app, self.filter, self.set_filter, self.navigate)
+        if tab == "hazard":
+            return hazard.build(
+                app,
+                self.hazard_screen,
+                on_hazard=self.choose_hazard,
+                on_origin=lambda o: self.set_hazard_screen(origin=o),
+                locate=self.locate,
+                find_route=self.find_route,
+                navigate=self.navigate,
+            )
         if tab == "settings":
             return settings.build(app, self.change, self.navigate, self.switch_region, self.reimport, self.set_data_dir)
         return placeholder.build(app, tab)
@@ -165,6 +236,29 @@ class Shell:
                 focus = self._shelter(parts[2:4]) if len(parts) == 4 else None
                 self.map_screen = MapScreen(self.app, self.navigate, self.page.update, focus)
             return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("map.title"))), controls=self.map_screen.controls())
+        if parts == ["hazard", "map"]:
+            if self.map_screen is None:
+                self.map_screen = MapScreen(
+                    self.app,
+                    self.navigate,
+                    self.page.update,
+                    hazard_areas=self.app.evacuation.shapes(self.app.prefs.hazard),
+                    route=self.hazard_screen.route,
+                    tap_actions=[TapAction("mh.route_from_here", ft.Icons.DIRECTIONS_WALK, self.route_from)],
+                    footer=hazard.route_summary(self.app, self.hazard_screen.route, None) if self.hazard_screen.route else [],
+                )
+            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("mh.map_title"))), controls=self.map_screen.controls())
+        if parts == ["hazard", "household"]:
+            controls = hazard.build_household(self.app, self.app.evacuation.household(), self.save_household)
+            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("mh.household"))), controls=controls, scroll=ft.ScrollMode.AUTO)
+        if parts == ["hazard", "plan"]:
+            home_point = self.app.prefs.home
+            text = plan_text(self.app.evacuation.plan(self.app.prefs.hazard, home_point), t) if home_point else None
+            controls = hazard.build_plan(self.app, text, self.choose_hazard, self.copy)
+            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("mh.plan"))), controls=controls, scroll=ft.ScrollMode.AUTO)
+        if parts == ["hazard", "supplies"]:
+            controls = hazard.build_supplies(self.app, self.tick)
+            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("mh.supplies"))), controls=controls, scroll=ft.ScrollMode.AUTO)
         if parts[0] == "shelters" and len(parts) == 3:
             shelter = self._shelter(parts[1:3])
             controls = shelters.build_detail(self.app, shelter, self.navigate) if shelter else [ft.Text(t("detail.not_found"))]
@@ -192,5 +286,6 @@ class Shell:
             return None
 
     def _pop(self, e: ft.ViewPopEvent) -> None:
-        below = self.page.views[-2].route if len(self.page.views) > 1 else "/home"
-        self.navigate(below)
+        self.history.pop()  # the screen being closed
+        previous = self.history.pop() if self.history else "/home"
+        self.navigate(previous)

@@ -1,0 +1,100 @@
+"""My Hazard as one service for the screens: hazard layers, "must I evacuate?", the route to
+a safe shelter, and the household's plan and supplies. No Flet; all offline.
+
+The router takes about a second to index a city's streets, so it is built on first use and
+kept; ``warm_up`` lets the UI build it in the background before the resident asks.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from app.hazards import AreaShape, EvacuationAdvice, HazardLayer, HazardLayers
+from app.household import (
+    EvacuationPlan,
+    Household,
+    HouseholdStore,
+    SupplyItem,
+    evacuation_plan,
+    stockpile_days,
+    supplies,
+    walking_speed_mps,
+)
+from app.models import HazardType, LatLon
+from app.routing import EvacuationRouter, RouteResult
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The answer for one place: which place, and the advice."""
+
+    place: str  # "home" | "position" | "picked"
+    point: LatLon
+    advice: EvacuationAdvice
+
+
+class Evacuation:
+    def __init__(self, db: sqlite_utils.Database, region: str, household_key: bytes):
+        self.db, self.region = db, region
+        self._households = HouseholdStore(db, household_key)
+        self._layers: HazardLayers | None = None
+        self._router: EvacuationRouter | None = None
+        self._lock = threading.Lock()
+
+    # ---- hazards ----
+    @property
+    def hazard_layers(self) -> HazardLayers:
+        if self._layers is None:
+            self._layers = HazardLayers.for_region(self.db, self.region)
+        return self._layers
+
+    def layers(self, hazard: HazardType) -> list[HazardLayer]:
+        return self.hazard_layers.active_layers(hazard)
+
+    def shapes(self, hazard: HazardType) -> list[tuple[HazardLayer, AreaShape]]:
+        return [(layer, shape) for layer in self.layers(hazard) for shape in self.hazard_layers.shapes(layer.id)]
+
+    def assess(self, place: str, point: LatLon, hazard: HazardType, alert_level: int | None = None) -> Assessment:
+        early = self.household().needs_early_evacuation
+        return Assessment(place, point, self.hazard_layers.assess(point, hazard, alert_level=alert_level, early=early))
+
+    # ---- routing ----
+    @property
+    def router(self) -> EvacuationRouter:
+        with self._lock:  # one build, even when the warm-up thread and a tap race
+            if self._router is None:
+                self._router = EvacuationRouter.for_region(self.db, self.region)
+            return self._router
+
+    def warm_up(self) -> None:
+        threading.Thread(target=lambda: self.router, name="mamori-router", daemon=True).start()
+
+    def walking_speed(self) -> float:
+        return walking_speed_mps(self.household())
+
+    def route(self, origin: LatLon, hazard: HazardType, shelter_id: str | None = None) -> RouteResult:
+        speed = self.walking_speed()
+        if shelter_id:
+            return self.router.to_shelter(origin, hazard, shelter_id, walking_speed_mps=speed)
+        return self.router.nearest(origin, hazard, walking_speed_mps=speed)
+
+    # ---- household, plan, supplies ----
+    def household(self) -> Household:
+        ids = self._households.ids()
+        return (self._households.load(ids[0]) if ids else None) or Household()
+
+    def save_household(self, household: Household) -> None:
+        self._households.save(household)
+
+    def plan(self, hazard: HazardType, home: LatLon | None) -> EvacuationPlan:
+        return evacuation_plan(self.household(), hazard, self.router, home, stockpile_days(self.db, self.region))
+
+    def supplies(self) -> list[SupplyItem]:
+        return supplies(self.household(), stockpile_days(self.db, self.region))
+
+    def tick(self, key: str, done: bool) -> None:
+        household = self.household()
+        (household.checked.add if done else household.checked.discard)(key)
+        self.save_household(household)

@@ -1,0 +1,114 @@
+"""Family safety check (安否確認): groups and invites, one-tap answers (also by a caregiver for a
+要支援者, with that person's consent), disaster alerts and who they target, "share as text",
+PFIF 1.4 export, and the disaster HQ's queries. No UI here: views render what this returns.
+
+    book = FamilyBook(db, keys, me=sub, municipality_code="352021", consented=ledger.is_granted, outbox=outbox)
+    book.answer(SafetyStatus.AT_SHELTER, place="宇部市立琴芝小学校")
+    share_text(book.latest(sub), Translator("ja"))           # "安否: 避難所にいる / 宇部市立琴芝小学校 / 14:02"
+    alerts = read_alerts(engine.entities("alerts"))           # kept offline by the sync engine
+    AlertDesk(db, t).banners(alerts, [Place(lat, lon, "352021")])
+"""
+from app.family._alerts import (
+    Alert,
+    AlertDesk,
+    Banner,
+    Place,
+    alert_entity,
+    alert_from_entity,
+    alerts_for,
+    read_alerts,
+)
+from app.family._book import (
+    FamilyBook,
+    answer_from_entity,
+    status_entity,
+    status_entity_id,
+)
+from app.family._errors import (
+    ConsentMissing,
+    FamilyError,
+    InvalidAlert,
+    InvalidAnswer,
+    InviteExpired,
+    InviteForged,
+    InviteMalformed,
+    InviteReused,
+    NotAllowed,
+    UnknownGroup,
+)
+from app.family._hq import (
+    HqSnapshot,
+    MapPoint,
+    SupportPerson,
+    counts_by_area,
+    load_snapshot,
+    map_points,
+    unanswered,
+)
+from app.family._invite import (
+    Invite,
+    invite_key,
+    make_invite,
+    parse_invite,
+    public_key_text,
+    verify_invite,
+)
+from app.family._model import (
+    Answer,
+    Member,
+    MemberStatus,
+    Relation,
+    SafetyStatus,
+    age_key,
+)
+from app.family._pfif import export_pfif
+from app.family._remote import FamilyClient, FamilySync
+from app.family._share import share_text
+
+__all__ = [
+    "Alert",
+    "AlertDesk",
+    "Answer",
+    "Banner",
+    "ConsentMissing",
+    "FamilyBook",
+    "FamilyClient",
+    "FamilyError",
+    "FamilySync",
+    "HqSnapshot",
+    "InvalidAlert",
+    "InvalidAnswer",
+    "Invite",
+    "InviteExpired",
+    "InviteForged",
+    "InviteMalformed",
+    "InviteReused",
+    "MapPoint",
+    "Member",
+    "MemberStatus",
+    "NotAllowed",
+    "Place",
+    "Relation",
+    "SafetyStatus",
+    "SupportPerson",
+    "UnknownGroup",
+    "age_key",
+    "alert_entity",
+    "alert_from_entity",
+    "alerts_for",
+    "answer_from_entity",
+    "counts_by_area",
+    "export_pfif",
+    "invite_key",
+    "load_snapshot",
+    "make_invite",
+    "map_points",
+    "parse_invite",
+    "public_key_text",
+    "read_alerts",
+    "share_text",
+    "status_entity",
+    "status_entity_id",
+    "unanswered",
+    "verify_invite",
+]

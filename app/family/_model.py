@@ -1,0 +1,104 @@
+"""The family-safety vocabulary: statuses, answers, members, and how old an answer is."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+
+
+class SafetyStatus(str, Enum):
+    """One-tap answers; the values are the platform's SafetyStatus.status values."""
+
+    SAFE = "safe"
+    NEED_HELP = "needHelp"
+    INJURED = "injured"
+    EVACUATING = "evacuating"
+    AT_SHELTER = "atShelter"
+
+    @property
+    def label_key(self) -> str:
+        return f"family.status.{self.value}"
+
+
+class Relation(str, Enum):
+    """Who a caregiver is to the person who needs support (要支援者)."""
+
+    FAMILY = "family"
+    CARE_MANAGER = "care_manager"  # ケアマネジャー
+    WELFARE_COMMISSIONER = "welfare_commissioner"  # 民生委員
+
+    @property
+    def label_key(self) -> str:
+        return f"family.relation.{self.value}"
+
+
+MAX_MESSAGE = 140  # fits one SMS with the status and place
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One safety answer. ``reported_by`` differs from ``person`` for a proxy answer."""
+
+    id: str
+    person: str  # the platform's pseudonymous subject id
+    status: SafetyStatus
+    observed_at: datetime  # aware, UTC
+    reported_by: str
+    message: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    place: str | None = None  # e.g. a shelter's name, for the share text and the list
+
+    @property
+    def is_proxy(self) -> bool:
+        return self.reported_by != self.person
+
+    @property
+    def has_location(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    group_id: str
+    person: str
+    name: str
+    role: str  # "owner" | "member"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStatus:
+    """A row of the family list / a pin of the family map."""
+
+    member: Member
+    answer: Answer | None  # None: no answer yet (show "unknown")
+    age_s: int | None  # seconds since the answer was given
+
+    @property
+    def status_key(self) -> str:
+        return self.answer.status.label_key if self.answer else "family.status.unknown"
+
+
+def age_key(age_s: int | None) -> tuple[str, dict[str, int]]:
+    """Message key + values for "how old": just now / n min / n h / n days ago."""
+    if age_s is None:
+        return "family.age.never", {}
+    if age_s < 60:
+        return "family.age.just_now", {}
+    if age_s < 3600:
+        return "family.age.minutes", {"n": age_s // 60}
+    if age_s < 86400:
+        return "family.age.hours", {"n": age_s // 3600}
+    return "family.age.days", {"n": age_s // 86400}
+
+
+def utc(moment: datetime | None = None) -> datetime:
+    moment = moment or datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must carry a timezone")
+    return moment.astimezone(UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 with a zone (the platform's ...Z form included)."""
+    return utc(datetime.fromisoformat(text))

@@ -1,0 +1,173 @@
+"""The platform side of the family feature: ``FamilyClient`` speaks cityos's family API
+(``/cityos/v1/family``, docs/cityos.md); ``FamilySync`` moves the book to and from it.
+
+Own answers travel as SafetyStatus entities through the outbox and the sync engine; this
+module carries what the standard NGSI-LD API cannot: group membership, invites, caregivers,
+proxy answers and reading other members' latest status under their consent.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import httpx
+
+from app.devicekeys import KeyStore
+from app.family._book import FamilyBook
+from app.family._errors import (
+    ConsentMissing,
+    FamilyError,
+    InviteExpired,
+    InviteForged,
+    InviteMalformed,
+    InviteReused,
+    NotAllowed,
+    UnknownGroup,
+)
+from app.family._invite import invite_key, make_invite, public_key_text
+from app.family._model import Answer, Relation
+from app.platform import Credentials, PlatformError, PlatformUnavailable, iso_utc
+from app.platform._errors import from_response
+from offline.outbox import Outbox
+from offline.sql import utc_now
+
+_BASE = "/cityos/v1/family"
+_PROBLEMS: dict[str, type[FamilyError]] = {
+    "urn:cityos:problem:family-invite-malformed": InviteMalformed,
+    "urn:cityos:problem:family-invite-forged": InviteForged,
+    "urn:cityos:problem:family-invite-expired": InviteExpired,
+    "urn:cityos:problem:family-invite-reused": InviteReused,
+    "urn:cityos:problem:consent-required": ConsentMissing,
+    "urn:cityos:problem:forbidden": NotAllowed,
+    "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound": UnknownGroup,
+}
+# Sharing with family / caregivers: grants the platform's family read path checks.
+SHARE_PURPOSE = "disaster_response"
+
+
+class FamilyClient:
+    """HTTP client for cityos's family API. Refusals become typed ``FamilyError``s; a network
+    failure stays a (retryable) ``PlatformError``."""
+
+    def __init__(self, base_url: str, tenant: str, *, credentials: Credentials, timeout: float = 15.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self._credentials = credentials
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
+                                  headers={"Accept": "application/json", "NGSILD-Tenant": tenant})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def create_group(self, group_id: str, name: str, invite_public_key: str) -> dict[str, Any]:
+        return self._call("POST", "/groups", "create group", {"id": group_id, "name": name, "inviteKey": invite_public_key})
+
+    def groups(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/groups", "family groups")
+
+    def join(self, invite: str) -> dict[str, Any]:
+        return self._call("POST", "/join", "join group", {"invite": invite})
+
+    def leave(self, group_id: str) -> None:
+        self._call("POST", f"/groups/{group_id}/leave", "leave group")
+
+    def remove(self, group_id: str, person: str) -> dict[str, Any]:
+        return self._call("POST", f"/groups/{group_id}/remove", "remove member", {"person": person})
+
+    def group_status(self, group_id: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/groups/{group_id}/status", "family status")
+
+    def name_caregiver(self, caregiver: str, relation: Relation) -> None:
+        self._call("POST", "/caregivers", "name caregiver", {"caregiver": caregiver, "relation": Relation(relation).value})
+
+    def drop_caregiver(self, caregiver: str) -> None:
+        self._call("POST", "/caregivers/remove", "withdraw caregiver", {"caregiver": caregiver})
+
+    def send_proxy_answer(self, answer: Answer) -> bool:
+        """True when stored; False when the platform already holds a newer answer."""
+        body: dict[str, Any] = {"person": answer.person, "status": answer.status.value, "answerId": answer.id,
+                                "observedAt": iso_utc(answer.observed_at), "message": answer.message, "place": answer.place}
+        if answer.has_location:
+            body["location"] = {"type": "Point", "coordinates": [answer.lon, answer.lat]}
+        return bool(self._call("POST", "/answers", "proxy answer", {k: v for k, v in body.items() if v is not None})["stored"])
+
+    def _call(self, method: str, path: str, what: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._once(method, path, what, self._credentials.access_token(), body)
+        if response.status_code == 401:
+            token = self._credentials.refresh_after_rejection()
+            if token is not None:
+                response = self._once(method, path, what, token, body)
+        if response.status_code >= 400:
+            error = from_response(response, what)
+            typed = _PROBLEMS.get(error.problem_type or "")
+            if typed is not None and not error.retryable:
+                raise typed(error.detail or str(error)) from None
+            raise error
+        try:
+            return response.json()
+        except ValueError:
+            raise PlatformError(f"{what}: HTTP {response.status_code} body is not JSON", status=response.status_code) from None
+
+    def _once(self, method: str, path: str, what: str, token: str | None, body: dict[str, Any] | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            return self._http.request(method, _BASE + path, json=body, headers=headers)
+        except httpx.TransportError as err:  # timeouts included
+            raise PlatformUnavailable(f"{what}: platform unreachable ({type(err).__name__})") from None
+
+
+class FamilySync:
+    """One phone's family feature against the platform."""
+
+    def __init__(self, book: FamilyBook, client: FamilyClient, keys: KeyStore, outbox: Outbox | None = None) -> None:
+        self.book, self.client, self._keys, self._outbox = book, client, keys, outbox
+
+    def create_group(self, name: str) -> str:
+        group_id = uuid.uuid4().hex[:24]
+        self.client.create_group(group_id, name, public_key_text(invite_key(self._keys, group_id)))
+        self.pull()
+        return group_id
+
+    def invite(self, group_id: str, inviter_name: str, ttl_s: int = 15 * 60) -> str:
+        """A fresh invite for the QR code (works offline: only the platform checks it later)."""
+        name = next((g["name"] for g in self.book.groups() if g["id"] == group_id), "")
+        return make_invite(invite_key(self._keys, group_id), group_id, name, inviter_name, ttl_s=ttl_s)
+
+    def join(self, invite: str) -> dict[str, Any]:
+        group = self.client.join(invite)
+        self.pull()
+        return group
+
+    def share(self, category: Literal["safety_status", "location"], recipient: Literal["family", "caregiver"],
+              granted: bool) -> None:
+        """Queue a grant/revoke that lets family (or named caregivers) see my answers / location."""
+        if self._outbox is None:
+            raise FamilyError("sharing needs the outbox")
+        self._outbox.enqueue_consent("grant" if granted else "revoke", category, SHARE_PURPOSE, recipient, utc_now())
+
+    def push(self) -> tuple[int, int]:
+        """Send proxy answers; returns (sent, refused). Refused ones stay on this phone only."""
+        sent = refused = 0
+        for answer in self.book.pending_proxy_answers():
+            try:
+                self.client.send_proxy_answer(answer)
+                self.book.mark_sent(answer.id)
+                sent += 1
+            except (ConsentMissing, NotAllowed, UnknownGroup, InviteMalformed):
+                self.book.mark_refused(answer.id)
+                refused += 1
+        return sent, refused
+
+    def pull(self) -> int:
+        """Groups, members, caregivers and members' latest status into the book; returns statuses seen."""
+        groups = self.client.groups()
+        self.book.replace_groups(groups)
+        seen = 0
+        for group in groups:
+            for row in self.client.group_status(group["id"]):
+                self.book.replace_platform_status(row["person"], row["status"])
+                seen += row["status"] is not None
+        return seen
+
+    def sync(self) -> tuple[int, int, int]:
+        sent, refused = self.push()
+        return sent, refused, self.pull()

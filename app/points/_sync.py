@@ -1,0 +1,181 @@
+"""Talking to the platform's points authority (cityos ``/cityos/v1/points``).
+
+``PointsSync.sync()`` fetches the rules and signing keys, sends pending entries (only with the
+health-activity consent) and applies the verdicts, then pulls the ledger from its cursor
+(donations received, expiries, coupons, verdicts from another device). Every step is safe to
+repeat after a crash: the platform answers a replayed id with the verdict it already gave, and
+the ledger never changes a settled entry.
+"""
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from app.platform import Credentials, PlatformError, PlatformUnavailable
+from app.platform._errors import from_response
+from app.points._errors import ConsentNeeded, InsufficientPoints, PlatformRefused
+from app.points._ledger import PointsLedger
+from app.points._qr import (
+    COUPON_SIGNER,
+    EVENT_SIGNER,
+    Coupon,
+    TrustedKeys,
+    verify_coupon_qr,
+)
+from app.points._rules import Rules
+from offline import points_store
+from offline.sql import utc_now
+
+_API = "/cityos/v1/points"
+BATCH = 200
+CONSENT_PROBLEM = "urn:cityos:problem:consent-required"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    sent: int
+    confirmed: int
+    rejected: int
+    pulled: int
+    held_on_device: bool  # no consent: nothing was sent
+    error: PlatformError | None = None
+
+
+class PointsSync:
+    def __init__(self, ledger: PointsLedger, base_url: str, credentials: Credentials | None, *,
+                 consented: Callable[[], bool], timeout: float = 15.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.ledger = ledger
+        self._credentials = credentials
+        self._consented = consented
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
+                                  headers={"Accept": "application/json", "NGSILD-Tenant": ledger.municipality_code})
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the whole round ------------------------------------------------------------------------
+    def sync(self) -> SyncReport:
+        """Rules and keys, push, pull. Stops at the first platform error and reports it."""
+        sent = confirmed = rejected = pulled = 0
+        held = not self._consented()
+        try:
+            self.refresh_rules()
+            self.refresh_keys()
+            if not held:
+                sent, confirmed, rejected = self.push()
+                pulled = self.pull()
+        except PlatformError as err:
+            held = held or err.problem_type == CONSENT_PROBLEM
+            return SyncReport(sent, confirmed, rejected, pulled, held, err)
+        return SyncReport(sent, confirmed, rejected, pulled, held)
+
+    def refresh_rules(self) -> Rules:
+        rules = Rules.from_json(self._call("GET", "/rules", "points rules"))
+        self.ledger.cache_rules(rules)
+        return rules
+
+    def refresh_keys(self) -> int:
+        body = self._call("GET", "/keys", "points keys")
+        trusted = TrustedKeys(self.ledger.db)
+        for item in body.get("keys", []):
+            public = Ed25519PublicKey.from_public_bytes(base64.b64decode(item["publicKey"]))
+            for purpose in set(item.get("purposes", [])) & {EVENT_SIGNER, COUPON_SIGNER}:
+                trusted.add(public, purpose, self.ledger.municipality_code)
+        return len(body.get("keys", []))
+
+    def push(self) -> tuple[int, int, int]:
+        """Send pending entries in batches; (sent, confirmed, rejected)."""
+        sent = confirmed = rejected = 0
+        while batch := self.ledger.pending_payloads(BATCH):
+            body = self._call("POST", "/events", "submit points", json={"events": batch})
+            verdicts = [v for v in body["results"] if v.get("status") in ("confirmed", "rejected")]
+            self.ledger.apply_platform_entries(verdicts)
+            self._balance(body)
+            sent += len(batch)
+            confirmed += sum(v["status"] == "confirmed" for v in verdicts)
+            rejected += sum(v["status"] == "rejected" for v in verdicts)
+            if len(verdicts) < len(batch):
+                raise PlatformError("submit points: the platform left entries undecided")
+        return sent, confirmed, rejected
+
+    def pull(self) -> int:
+        """Apply the platform's ledger after the stored cursor; return entries changed."""
+        changed = 0
+        while True:
+            after = points_store.get_state(self.ledger.db, "cursor") or "0"
+            body = self._call("GET", "/ledger", "points ledger", params={"after": after, "limit": 1000})
+            changed += self.ledger.apply_platform_entries(body["entries"])
+            points_store.put_state(self.ledger.db, cursor=str(body["cursor"]))
+            self._balance(body)
+            if not body["hasMore"]:
+                return changed
+
+    # -- spending online ----------------------------------------------------------------------------
+    def issue_coupon(self, points: int) -> str:
+        """Points → a single-use coupon QR for a partner shop (needs the network: the platform
+        takes the points off the balance before it signs)."""
+        if not self._consented():
+            raise ConsentNeeded("coupons need the health-activity consent (the platform keeps the balance)")
+        if points > self.ledger.balance().available:
+            raise InsufficientPoints(f"coupon: {points} points asked, {self.ledger.balance().available} available")
+        try:
+            body = self._call("POST", "/coupons", "issue coupon", json={"id": uuid.uuid4().hex, "points": points})
+        except PlatformError as err:
+            raise _refusal(err) from None
+        self.pull()  # brings the coupon's entry and the new balance
+        return str(body["coupon"])
+
+    def redeem_coupon(self, text: str) -> Coupon:
+        """Shop side: check the signature offline, then redeem once at the platform."""
+        coupon = verify_coupon_qr(text, TrustedKeys(self.ledger.db).lookup(COUPON_SIGNER), time.time())
+        try:
+            self._call("POST", "/coupons/redeem", "redeem coupon", json={"coupon": text})
+        except PlatformError as err:
+            raise _refusal(err) from None
+        return coupon
+
+    # -- transport ---------------------------------------------------------------------------------
+    def _balance(self, body: dict[str, Any]) -> None:
+        if isinstance(body.get("balance"), int):
+            points_store.put_state(self.ledger.db, platform_balance=str(body["balance"]), platform_checked_at=utc_now())
+
+    def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        response = self._once(method, path, what, self._token(), **kwargs)
+        if response.status_code == 401 and self._credentials is not None:
+            token = self._credentials.refresh_after_rejection()
+            if token is not None:
+                response = self._once(method, path, what, token, **kwargs)
+        if response.status_code >= 400:
+            raise from_response(response, what)
+        try:
+            return response.json()
+        except ValueError:
+            raise PlatformError(f"{what}: answer is not JSON", status=response.status_code) from None
+
+    def _token(self) -> str | None:
+        return self._credentials.access_token() if self._credentials else None
+
+    def _once(self, method: str, path: str, what: str, token: str | None, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            return self._http.request(method, _API + path, headers=headers, **kwargs)
+        except httpx.TransportError as err:
+            raise PlatformUnavailable(f"{what}: platform unreachable ({type(err).__name__})") from None
+
+
+def _refusal(err: PlatformError) -> Exception:
+    if err.problem_type == CONSENT_PROBLEM:
+        return ConsentNeeded("the platform has no health-activity consent for this account yet")
+    if err.status == 409 and "enough" in (err.detail or ""):
+        return InsufficientPoints(err.detail or "not enough points")
+    if err.status in (400, 409):
+        return PlatformRefused(err.detail or str(err))
+    return err

@@ -1,0 +1,256 @@
+"""My Hazard: must I evacuate, the route to a safe shelter, household, plan and supplies."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import flet as ft
+
+from app.evacuation import Assessment
+from app.household import AgeBand, Household, Member, Mobility
+from app.models import HazardType, LatLon
+from app.routing import RouteResult, RouteStatus
+from app.state import Mamori
+from views.widgets import format_distance, heading, icon_action, notice
+
+ORIGINS = ("home", "position", "picked")
+
+
+@dataclass(frozen=True, slots=True)
+class HazardScreen:
+    """What the My Hazard tab shows besides the app state: where from, and the last route."""
+
+    origin: str = "home"
+    route: RouteResult | None = None
+    message: str | None = None
+
+    def with_(self, **changes: object) -> "HazardScreen":
+        return replace(self, **changes)
+
+
+def origin_point(app: Mamori, origin: str) -> LatLon | None:
+    return {"home": app.prefs.home, "position": app.position, "picked": app.picked_point}[origin]
+
+
+def minutes(seconds: float | None) -> int:
+    return max(1, round((seconds or 0) / 60))
+
+
+def hazard_chips(app: Mamori, on_hazard: Callable[[HazardType], None]) -> ft.Control:
+    return ft.Row(
+        [
+            ft.Chip(label=ft.Text(app.t(f"hazard.{h.value}")), selected=h is app.prefs.hazard, on_select=lambda e, h=h: on_hazard(h))
+            for h in HazardType
+        ],
+        wrap=True,
+    )
+
+
+def build(
+    app: Mamori,
+    screen: HazardScreen,
+    *,
+    on_hazard: Callable[[HazardType], None],
+    on_origin: Callable[[str], None],
+    locate: Callable[[], None],
+    find_route: Callable[[], None],
+    navigate: Callable[[str], None],
+) -> list[ft.Control]:
+    t = app.t
+    hazard = app.prefs.hazard
+    controls: list[ft.Control] = [heading(t("hazard.title")), ft.Text(t("mh.choose_hazard")), hazard_chips(app, on_hazard)]
+    controls += layer_notes(app, hazard)
+    if screen.message:
+        controls.append(notice(screen.message, ft.Icons.INFO_OUTLINE, key="hazard-message"))
+    for place in ORIGINS:
+        point = origin_point(app, place)
+        if point:
+            controls.append(advice_card(app, app.evacuation.assess(place, point, hazard)))
+    if not app.prefs.home:
+        controls.append(ft.Text(t("mh.no_home")))
+    controls += [
+        ft.Text(t("mh.route_title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
+        ft.RadioGroup(
+            value=screen.origin,
+            on_change=lambda e: on_origin(e.control.value),
+            content=ft.Column([ft.Radio(value=o, label=t(f"mh.origin.{o}"), disabled=origin_point(app, o) is None) for o in ORIGINS]),
+        ),
+        ft.Row(
+            [
+                ft.Button(t("mh.locate"), icon=ft.Icons.MY_LOCATION, on_click=lambda e: locate()),
+                ft.Button(t("mh.pick_on_map"), icon=ft.Icons.ADD_LOCATION_ALT, on_click=lambda e: navigate("/hazard/map")),
+            ],
+            wrap=True,
+        ),
+        ft.Text(t("mh.walking_speed", speed=f"{app.evacuation.walking_speed():.1f}")),
+        ft.Button(
+            t("mh.find_route"),
+            icon=ft.Icons.DIRECTIONS_WALK,
+            on_click=lambda e: find_route(),
+            disabled=origin_point(app, screen.origin) is None,
+        ),
+    ]
+    if screen.route:
+        controls += route_summary(app, screen.route, navigate)
+    controls += [
+        ft.Divider(),
+        ft.Button(t("mh.household"), icon=ft.Icons.GROUPS, on_click=lambda e: navigate("/hazard/household")),
+        ft.Button(t("mh.plan"), icon=ft.Icons.EVENT_NOTE, on_click=lambda e: navigate("/hazard/plan")),
+        ft.Button(t("mh.supplies"), icon=ft.Icons.CHECKLIST, on_click=lambda e: navigate("/hazard/supplies")),
+    ]
+    return controls
+
+
+def layer_notes(app: Mamori, hazard: HazardType) -> list[ft.Control]:
+    t, lang = app.t, app.prefs.language
+    layers = app.evacuation.layers(hazard)
+    if not layers:
+        return [notice(t("mh.no_layer"), ft.Icons.MAP_OUTLINED, key="no-hazard-layer")]
+    return [
+        notice(
+            (t("mh.scenario") if layer.is_scenario else t("mh.official")) + " " + layer.description(lang),
+            ft.Icons.SCIENCE_OUTLINED if layer.is_scenario else ft.Icons.VERIFIED_OUTLINED,
+            key=f"layer-{layer.id}",
+        )
+        for layer in layers
+    ]
+
+
+def advice_card(app: Mamori, assessment: Assessment) -> ft.Control:
+    t, advice = app.t, assessment.advice
+    title = t("mh.evacuate" if advice.must_evacuate else "mh.no_need", place=t(f"mh.place.{assessment.place}"))
+    lines = [ft.Text(title, theme_style=ft.TextThemeStyle.TITLE_LARGE, weight=ft.FontWeight.BOLD), ft.Text(t(advice.reason_key))]
+    if advice.level_key:
+        lines.append(ft.Text(t("mh.level", level=t(advice.level_key))))
+    if advice.is_scenario:
+        lines.append(ft.Text(t("mh.scenario_basis"), theme_style=ft.TextThemeStyle.BODY_SMALL))
+    return ft.Container(
+        ft.Column(lines, spacing=4),
+        key=f"advice-{assessment.place}",
+        padding=12,
+        border_radius=8,
+        bgcolor=ft.Colors.ERROR_CONTAINER if advice.must_evacuate else ft.Colors.SECONDARY_CONTAINER,
+    )
+
+
+def route_summary(app: Mamori, route: RouteResult, navigate: Callable[[str], None] | None) -> list[ft.Control]:
+    """The route in words; with ``navigate``, a button to see it on the map."""
+    t = app.t
+    rows: list[ft.Control] = []
+    if route.status is not RouteStatus.OK:
+        rows.append(notice(t(route.message_key), ft.Icons.WARNING_AMBER, key="route-status"))
+    if route.shelter is None:
+        return rows
+    how = t("mh.straight_line", bearing=round(route.bearing_deg or 0)) if route.straight_line else t("mh.on_roads")
+    rows += [
+        ft.Text(
+            t("mh.route_to", shelter=route.shelter.name, distance=format_distance(app, route.distance_m), minutes=minutes(route.walking_time_s)),
+            key="route-result",
+            theme_style=ft.TextThemeStyle.TITLE_MEDIUM,
+            weight=ft.FontWeight.BOLD,
+        ),
+        ft.Text(how),
+    ]
+    if route.path and navigate:
+        rows.append(ft.Button(t("mh.show_route"), icon=ft.Icons.MAP, on_click=lambda e: navigate("/hazard/map")))
+    if route.alternatives:
+        rows.append(ft.Text(t("mh.alternatives")))
+        rows += [
+            ft.Text(f"・{a.shelter.name} — {format_distance(app, a.distance_m)}, {t('mh.minutes', n=minutes(a.walking_time_s))}")
+            for a in route.alternatives
+        ]
+    return rows
+
+
+# ---- household, plan, supplies ----
+def build_household(app: Mamori, household: Household, save: Callable[[Household], None]) -> list[ft.Control]:
+    t = app.t
+    controls: list[ft.Control] = [heading(t("mh.household")), ft.Text(t("mh.household_intro"))]
+    for index, member in enumerate(household.members):
+        needs = [t(f"mh.age.{member.age_band.value}")]
+        if member.mobility is not Mobility.NONE:
+            needs.append(t(f"mh.mobility.{member.mobility.value}"))
+        if member.medications:
+            needs.append(t("mh.has_medication"))
+        if member.allergies:
+            needs.append(t("mh.has_allergy"))
+        controls.append(
+            ft.Row(
+                [
+                    ft.Text(f"{index + 1}. {member.label or t('mh.member')}: {'・'.join(needs)}", expand=True),
+                    icon_action(ft.Icons.DELETE_OUTLINE, t("mh.remove_member", n=index + 1), lambda e, i=index: save(_without(household, i))),
+                ]
+            )
+        )
+    if household.needs_early_evacuation:
+        controls.append(notice(t("mh.early"), ft.Icons.ELDERLY))
+    controls.append(ft.Text(t("mh.add_member"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM))
+    label = ft.TextField(label=t("mh.member_label"))
+    age = ft.RadioGroup(value=AgeBand.ADULT.value, content=ft.Column([ft.Radio(value=a.value, label=t(f"mh.age.{a.value}")) for a in AgeBand]))
+    mobility = ft.RadioGroup(
+        value=Mobility.NONE.value, content=ft.Column([ft.Radio(value=m.value, label=t(f"mh.mobility.{m.value}")) for m in Mobility])
+    )
+    medication = ft.Checkbox(label=t("mh.has_medication"))
+    allergy = ft.Checkbox(label=t("mh.has_allergy"))
+
+    def add(e) -> None:
+        member = Member(
+            AgeBand(age.value),
+            mobility=Mobility(mobility.value),
+            medications=["regular"] if medication.value else [],
+            allergies=["food"] if allergy.value else [],
+            label=(label.value or "").strip()[:20],
+        )
+        save(replace_members(household, [*household.members, member]))
+
+    controls += [
+        label,
+        ft.Text(t("mh.age")),
+        age,
+        ft.Text(t("mh.mobility")),
+        mobility,
+        medication,
+        allergy,
+        ft.Button(t("mh.add"), icon=ft.Icons.PERSON_ADD, on_click=add),
+        ft.Text(t("mh.walking_speed", speed=f"{app.evacuation.walking_speed():.1f}")),
+        ft.Text(t("mh.sealed"), theme_style=ft.TextThemeStyle.BODY_SMALL),
+    ]
+    return controls
+
+
+def replace_members(household: Household, members: list[Member]) -> Household:
+    household.members = members
+    return household
+
+
+def _without(household: Household, index: int) -> Household:
+    return replace_members(household, [m for i, m in enumerate(household.members) if i != index])
+
+
+def build_plan(app: Mamori, text: str | None, on_hazard: Callable[[HazardType], None], copy: Callable[[str], None]) -> list[ft.Control]:
+    t = app.t
+    controls: list[ft.Control] = [heading(t("mh.plan")), hazard_chips(app, on_hazard)]
+    if text is None:
+        return controls + [notice(t("mh.no_home"), ft.Icons.HOME)]
+    return controls + [
+        ft.Container(ft.Text(text, selectable=True, key="plan-text"), padding=12, border=ft.Border.all(1, ft.Colors.OUTLINE), border_radius=8),
+        ft.Button(t("mh.copy_plan"), icon=ft.Icons.COPY, on_click=lambda e: copy(text)),
+    ]
+
+
+def build_supplies(app: Mamori, tick: Callable[[str, bool], None]) -> list[ft.Control]:
+    t = app.t
+    items = app.evacuation.supplies()
+    controls: list[ft.Control] = [heading(t("mh.supplies")), ft.Text(t("mh.supplies_intro", people=app.evacuation.household().people))]
+    for carry in (True, False):
+        controls.append(ft.Text(t("mh.go_bag" if carry else "mh.stockpile"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM))
+        for item in (i for i in items if i.carry is carry):
+            quantity = int(item.quantity) if float(item.quantity).is_integer() else round(item.quantity, 1)
+            controls.append(
+                ft.Checkbox(
+                    label=f"{t(f'supply.{item.key}')} {quantity} {t(f'unit.{item.unit}')}",
+                    value=item.checked,
+                    on_change=lambda e, k=item.key: tick(k, bool(e.control.value)),
+                )
+            )
+    return controls

@@ -45,7 +45,9 @@ class PlatformLink:
         self.platform_url, self.tenant, self._store_path = platform_url, tenant, store_path
         self._tokens = TokensInKeyStore(keys)
         self._outbox_key = install_key(self._tokens)
-        self.consents = Consents(db, Outbox(db, self._outbox_key, ConsentLedger(db).is_granted))
+        self.keys = keys
+        self.outbox = Outbox(db, self._outbox_key, ConsentLedger(db).is_granted)  # for writes from the UI thread
+        self.consents = Consents(db, self.outbox)
         self.session = Session(platform_url, CLIENT_ID, self._tokens) if platform_url else None
         self.display_name: str | None = None
         self._engine: SyncEngine | None = None
@@ -101,6 +103,14 @@ class PlatformLink:
 
     def state(self) -> SyncState | None:
         return self._engine.state() if self._engine else None
+
+    def entities(self, dataset: str) -> list[dict]:
+        """What the last pulls brought for ``dataset`` (e.g. "alerts"), kept offline."""
+        return self._engine.entities(dataset) if self._engine else []
+
+    def subscribe(self, observer: Callable[[SyncState], None]) -> Callable[[], None] | None:
+        """Call ``observer`` (on the sync thread) after every sync; None when not syncing."""
+        return self._engine.subscribe(observer) if self._engine else None
 
     def stop(self) -> None:
         self._stop.set()

@@ -8,7 +8,7 @@ import flet_map as fm
 import pytest
 
 from app.models import HazardType, LatLon, ShelterKind
-from views import home, placeholder, settings, shelters
+from views import home, settings, shelters
 from views.map import MapScreen
 
 
@@ -151,10 +151,10 @@ def test_about_credits_every_source(app):
         assert credit in all_text
 
 
-@pytest.mark.parametrize("feature", ["hazard", "family", "life"])
-def test_unbuilt_tabs_say_so(app, feature):
-    controls = placeholder.build(app, feature)
-    assert any(c.key == f"not-built-{feature}" for c in walk(controls))
+def test_not_built_says_so(app):
+    from views.widgets import not_built
+
+    assert any(c.key == "not-built-family" for c in walk(not_built(app, "family")))
 
 
 def test_large_text_scales_the_theme(app):

@@ -10,16 +10,19 @@ from app.state import Mamori
 from views.widgets import format_distance, heading, local_time, notice
 
 
-def build(app: Mamori, navigate: Callable[[str], None]) -> list[ft.Control]:
+def build(app: Mamori, navigate: Callable[[str], None], banners: list[ft.Control] = ()) -> list[ft.Control]:
+    """``banners``: what must come first (disaster alerts from the family-safety feature)."""
     t = app.t
     summary = app.summary()
     region_name = summary.name if app.prefs.language != "en" else summary.name_en
     controls: list[ft.Control] = [
+        *banners,
         heading(t("home.region", name=region_name)),
         ft.Text(t("home.alerts.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
-        # Alerts arrive with the family-safety feature; until then this place says so plainly.
-        notice(t("home.alerts.none_yet"), ft.Icons.NOTIFICATIONS_NONE, key="alert-area"),
     ]
+    if not banners:
+        # Alerts arrive with the family-safety feature; until then this place says so plainly.
+        controls.append(notice(t("home.alerts.none_yet"), ft.Icons.NOTIFICATIONS_NONE, key="alert-area"))
     controls += _nearest(app, navigate)
     controls.append(ft.Text(t("home.data.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD))
     if not summary.datasets:

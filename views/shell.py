@@ -16,7 +16,8 @@ from app.household import plan_text
 from app.routing import is_off_route
 from app.state import Mamori
 from offline.regionfiles import RegionFileError
-from views import account, hazard, home, placeholder, settings, shelters
+from views import account, hazard, home, settings, shelters
+from views.features import checkin, family, life
 from views.map import MapScreen, TapAction
 from views.theme import FONTS, make_theme
 
@@ -32,6 +33,10 @@ TABS = (
 )
 
 
+FEATURE_TABS = {"family": family, "life": life}
+FEATURES = (family, life, checkin)
+
+
 class Shell:
     def __init__(self, page: ft.Page, app: Mamori):
         self.page, self.app = page, app
@@ -40,6 +45,7 @@ class Shell:
         self.problem: str | None = None  # last import error, shown on Home and Settings
         self.hazard_screen = hazard.HazardScreen()
         self.history: list[str] = []  # routes shown, so Back returns where the resident came from
+        self._feature_state: dict[str, dict] = {}
         self.pending_revoke = None  # consent category waiting for the resident's confirmation
         self.account_message: str | None = None
         self.geolocator = ftg.Geolocator(on_position_change=self._moved, on_error=lambda e: None)
@@ -57,6 +63,10 @@ class Shell:
             self.render()
         else:
             self.page.navigate(route)
+
+    def state(self, name: str) -> dict:
+        """A feature's own screen state, kept while this page is open."""
+        return self._feature_state.setdefault(name, {})
 
     # ---- actions the screens call ----
     def change(self, **prefs: object) -> None:
@@ -211,7 +221,7 @@ class Shell:
     def _tab_controls(self, tab: str) -> list[ft.Control]:
         app = self.app
         if tab == "home":
-            return home.build(app, self.navigate)
+            return home.build(app, self.navigate, family.banners(app, self))
         if tab == "shelters":
             return shelters.build_list(app, self.filter, self.set_filter, self.navigate)
         if tab == "hazard":
@@ -226,7 +236,7 @@ class Shell:
             )
         if tab == "settings":
             return settings.build(app, self.change, self.navigate, self.switch_region, self.reimport, self.set_data_dir)
-        return placeholder.build(app, tab)
+        return FEATURE_TABS[tab].tab(app, self)
 
     def _pushed(self, route: str) -> ft.View | None:
         t = self.app.t
@@ -263,6 +273,10 @@ class Shell:
             shelter = self._shelter(parts[1:3])
             controls = shelters.build_detail(self.app, shelter, self.navigate) if shelter else [ft.Text(t("detail.not_found"))]
             return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("detail.title"))), controls=controls, scroll=ft.ScrollMode.AUTO)
+        for feature in FEATURES:
+            view = feature.pushed(self.app, self, parts)
+            if view is not None:
+                return view
         if parts == ["settings", "account"] and self.app.link:
             controls = account.build(
                 self.app,

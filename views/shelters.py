@@ -99,6 +99,7 @@ def build_list(
             alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
             wrap=True,
         ),
+        ft.Button(t("shelters.checkin"), icon=ft.Icons.QR_CODE_2, on_click=lambda e: navigate("/checkin")),
         search,
         ft.Text(t("shelters.filter_hazard")),
         hazard_chips,

@@ -21,20 +21,17 @@ The whole file is parsed and checked before its transaction opens; a bad feature
 """
 from __future__ import annotations
 
-import io
 import json
 import re
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import shapefile
 import sqlite_utils
 
 from app.models import HazardType
-from offline.regionfiles import RegionFileError, _load_geojson
+from offline.regionfiles import RegionFileError, _load_geojson, read_zipped_shapefile
 from offline.sql import utc_now
 
 DEPTH_RANK = "depth_rank"
@@ -151,31 +148,12 @@ def _features(path: Path) -> Iterable[tuple[str, dict[str, Any], list[Polygon]]]
 
 
 def _shapefile_features(path: Path) -> Iterable[tuple[str, dict[str, Any], list[Polygon]]]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise RegionFileError(path, "file", f"not a readable zip archive ({exc})") from None
-    with archive:
-        names = archive.namelist()
-        stem = next((n[:-4] for n in names if n.lower().endswith(".shp")), None)
-        if stem is None or f"{stem}.dbf" not in names:
-            raise RegionFileError(path, "file", "zip holds no .shp with its .dbf")
-        encoding = archive.read(f"{stem}.cpg").decode().strip() if f"{stem}.cpg" in names else "cp932"
-        try:
-            reader = shapefile.Reader(
-                shp=io.BytesIO(archive.read(f"{stem}.shp")), dbf=io.BytesIO(archive.read(f"{stem}.dbf")), encoding=encoding
-            )
-            records = list(reader.iterShapeRecords())
-        except Exception as exc:  # noqa: BLE001 - pyshp raises bare Exceptions for damaged files
-            raise RegionFileError(path, f"{stem}.shp", f"damaged shapefile ({exc})") from None
-    fields = [f[0] for f in reader.fields[1:]]
-    for index, shape_record in enumerate(records):
-        where = f"record {index}"
-        geometry = shape_record.shape.__geo_interface__
+    for where, record, shape in read_zipped_shapefile(path):
+        geometry = shape.__geo_interface__
         if geometry.get("type") not in ("Polygon", "MultiPolygon"):
             raise RegionFileError(path, where, "shape must be a polygon")
         polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
-        yield where, dict(zip(fields, shape_record.record)), [_polygon(path, where, p) for p in polygons]
+        yield where, record, [_polygon(path, where, p) for p in polygons]
 
 
 def _polygon(path: Path, where: str, rings: Any) -> Polygon:

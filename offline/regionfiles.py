@@ -167,8 +167,11 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], float, float]]:
         yield where, row, lat, lon
 
 
-def read_p20_capacities(path: str | Path) -> list[P20Site]:
-    """Read 国土数値情報 P20 避難施設 (zipped shapefile): name, address, point and capacity."""
+def read_zipped_shapefile(path: str | Path) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """Records of a zipped shapefile (国土数値情報 style): ``(where, attributes, shape)``.
+
+    The .cpg file names the text encoding; 国土数値情報 files without one are Shift_JIS.
+    """
     path = Path(path)
     try:
         archive = zipfile.ZipFile(path)
@@ -190,15 +193,20 @@ def read_p20_capacities(path: str | Path) -> list[P20Site]:
         except Exception as exc:  # pyshp raises bare Exceptions for damaged files
             raise RegionFileError(path, f"{stem}.shp", f"damaged shapefile ({exc})") from None
     fields = [f[0] for f in reader.fields[1:]]
-    if not {"P20_002", "P20_005"} <= set(fields):
-        raise RegionFileError(path, f"{stem}.dbf", "not P20 data: no P20_002/P20_005 fields")
-    sites = []
     for index, shape_record in enumerate(records):
-        where = f"record {index}"
-        record = dict(zip(fields, shape_record.record))
-        if not shape_record.shape.points:
+        yield f"record {index}", dict(zip(fields, shape_record.record)), shape_record.shape
+
+
+def read_p20_capacities(path: str | Path) -> list[P20Site]:
+    """Read 国土数値情報 P20 避難施設 (zipped shapefile): name, address, point and capacity."""
+    path = Path(path)
+    sites = []
+    for where, record, shape in read_zipped_shapefile(path):
+        if "P20_002" not in record or "P20_005" not in record:
+            raise RegionFileError(path, where, "not P20 data: no P20_002/P20_005 fields")
+        if not shape.points:
             raise RegionFileError(path, where, "record has no point")
-        lon, lat = shape_record.shape.points[0]
+        lon, lat = shape.points[0]
         lat, lon = _coordinate(path, where, lat, lon)
         capacity = record.get("P20_005")
         sites.append(

@@ -318,6 +318,8 @@ class _Plan:
     stops: list[_Stop] = field(default_factory=list)
     arrive: list[float] = field(default_factory=list)
     service: list[float] = field(default_factory=list)
+    seats_start: int = 0  # on board when it leaves ``place``
+    chairs_start: int = 0
     seats_after: list[int] = field(default_factory=list)
     chairs_after: list[int] = field(default_factory=list)
     absorb: list[float] = field(default_factory=list)  # largest arrival delay stop k..end can take
@@ -330,7 +332,6 @@ class _Insertion:
     plan: _Plan
     i: int  # pickup goes before old stop i
     j: int  # drop-off goes before old stop j (j ≥ i)
-    pickup_s: float
 
 
 class Dispatcher:
@@ -379,10 +380,15 @@ class Dispatcher:
     # -- booking --
 
     def quote(self, trip: Trip, now_s: float) -> Assignment:
-        """Where ``trip`` would go now, without booking it (DispatchError when it cannot)."""
+        """Where ``trip`` would go now, without booking it (DispatchError when it cannot): it is
+        inserted, read and taken out again, so the times include the detours of shared rides."""
         self.check(trip, now_s)
         best = self._best(trip, now_s)
-        return self._assignment(trip, best)
+        self._insert(trip, best)
+        try:
+            return self.assignment(trip.id)
+        finally:
+            self._remove(best.plan, trip.id)
 
     def submit(self, trip: Trip, now_s: float) -> Assignment:
         """Book ``trip`` into the cheapest feasible place, or raise DispatchError (nothing changes)."""
@@ -433,6 +439,16 @@ class Dispatcher:
             if not plan.stops and plan.free_s < now_s:
                 plan.free_s = now_s  # idle: it leaves when the next trip comes
 
+    def use_times(self, times: TravelTimes) -> None:
+        """Drive on other travel times from now on (an alert starts or ends). Every place keeps
+        its index; plans are re-timed, and a promise the slower streets now break stays in the
+        plan (the vehicle is late) rather than being dropped."""
+        if times.places(self.times.points) != list(range(len(self.times.points))):
+            raise ValueError("the new travel times must start from the same places")
+        self.times = times
+        for plan in self._plans.values():
+            self._retime(plan)
+
     # -- reading --
 
     def assignment(self, trip_id: str) -> Assignment:
@@ -443,8 +459,8 @@ class Dispatcher:
         drop = next(plan.service[k] for k, s in enumerate(plan.stops) if s.trip.id == trip_id and not s.pickup)
         return Assignment(trip_id, plan.vehicle.id, pick if pick is not None else self._picked[trip_id], drop, self._direct[trip_id])
 
-    def phase(self, trip_id: str, now_s: float) -> str:
-        """'assigned', 'on_board' or 'done' for a trip at ``now_s`` (after ``advance``)."""
+    def phase(self, trip_id: str) -> str:
+        """'assigned', 'on_board' or 'done' as of the last ``advance``."""
         if trip_id in self._done:
             return "done"
         self._plan_of(trip_id)
@@ -472,10 +488,6 @@ class Dispatcher:
         if vehicle is None:
             raise DispatchError(DispatchErrorCode.UNKNOWN_RIDE, f"no booked ride {trip_id!r}")
         return self._plans[vehicle]
-
-    def _assignment(self, trip: Trip, best: _Insertion) -> Assignment:
-        direct = self._direct_s(trip)
-        return Assignment(trip.id, best.plan.vehicle.id, best.pickup_s, best.pickup_s + DWELL_S + direct, direct)
 
     def _direct_s(self, trip: Trip) -> float:
         p, d = self.times.places([trip.pickup, trip.dropoff])
@@ -518,7 +530,8 @@ class Dispatcher:
             reach = leave + T[prev][p]
             if reach > latest:
                 break  # every later position leaves even later
-            if i > 0 and (plan.seats_after[i - 1] > seats or plan.chairs_after[i - 1] > chairs):
+            before = (plan.seats_after[i - 1], plan.chairs_after[i - 1]) if i else (plan.seats_start, plan.chairs_start)
+            if before[0] > seats or before[1] > chairs:
                 continue
             at_p = max(reach, earliest)
             wait_cost = WAIT_WEIGHT * (at_p - trip.earliest_s)
@@ -530,7 +543,7 @@ class Dispatcher:
             if at_d <= deadline and (i == n or at_d + DWELL_S + td[nxt] - arrive[i] <= absorb[i]):
                 added = T[prev][p] + tp[d] + (td[nxt] - base if i < n else 0.0)
                 if best is None or added + wait_cost < best.cost:
-                    best = _Insertion(added + wait_cost, plan, i, i, at_p)
+                    best = _Insertion(added + wait_cost, plan, i, i)
             if i == n:
                 continue
             delay = leave_p + tp[nxt] - arrive[i]
@@ -554,7 +567,7 @@ class Dispatcher:
                 else:
                     added = added_p + T[stops[k].place][d]
                 if best is None or added + wait_cost < best.cost:
-                    best = _Insertion(added + wait_cost, plan, i, j, at_p)
+                    best = _Insertion(added + wait_cost, plan, i, j)
                 delay = shift
         return best
 
@@ -571,13 +584,11 @@ class Dispatcher:
         self._direct[trip.id] = direct
         self._retime(plan)
 
-    def _remove(self, plan: _Plan, trip_id: str) -> list[Trip]:
-        removed = [s.trip for s in plan.stops if s.trip.id == trip_id and s.pickup]
+    def _remove(self, plan: _Plan, trip_id: str) -> None:
         plan.stops = [s for s in plan.stops if s.trip.id != trip_id]
         self._where.pop(trip_id, None)
         self._direct.pop(trip_id, None)
         self._retime(plan)
-        return removed
 
     def _retime(self, plan: _Plan) -> None:
         """Arrival and service times, loads, and each stop's absorbable delay, front to back then back to front."""
@@ -585,8 +596,9 @@ class Dispatcher:
         n = len(plan.stops)
         arrive, service, seats_after, chairs_after = [0.0] * n, [0.0] * n, [0] * n, [0] * n
         at, leave = plan.place, plan.free_s
-        seats = sum(s.seats for s in plan.stops if not s.pickup and s.trip.id in self._picked) * -1
-        chairs = sum(s.chairs for s in plan.stops if not s.pickup and s.trip.id in self._picked) * -1
+        on_board = [s for s in plan.stops if not s.pickup and s.trip.id in self._picked]
+        seats, chairs = -sum(s.seats for s in on_board), -sum(s.chairs for s in on_board)
+        plan.seats_start, plan.chairs_start = seats, chairs
         for k, stop in enumerate(plan.stops):
             arrive[k] = leave + T[at][stop.place]
             service[k] = max(arrive[k], stop.open_s)

@@ -93,7 +93,7 @@ class Member:
 
 @dataclass(slots=True)
 class Pet:
-    kind: str  # "dog", "cat", "other"
+    kind: str  # "dog", "cat", "dog_or_cat" (as the household screen asks), "other"
     count: int = 1
 
 

@@ -321,9 +321,14 @@ def test_hazard_map_draws_areas_and_the_route(app):
 
     app.set_hazard(HazardType.TSUNAMI)
     route = app.evacuation.route(LatLon(33.945, 131.25), HazardType.TSUNAMI)
-    screen = MapScreen(app, nav, nav, hazard_areas=app.evacuation.shapes(HazardType.TSUNAMI), route=route)
-    polygons = [layer for layer in screen.map.layers if isinstance(layer, fm.PolygonLayer)]
-    assert sum(len(p.polygons) for p in polygons) == len(app.evacuation.shapes(HazardType.TSUNAMI)) > 100
+    screen = MapScreen(app, nav, nav, hazard_areas=app.evacuation.shapes, route=route)
+    assert len(screen.areas.polygons) == len(app.evacuation.shapes(HazardType.TSUNAMI)) > 100
+    screen._set_hazard(HazardType.EARTHQUAKE)  # no area layer for earthquakes in Ube
+    assert screen.areas.polygons == []
+    screen._set_hazard(HazardType.STORM_SURGE)
+    assert len(screen.areas.polygons) == len(app.evacuation.shapes(HazardType.STORM_SURGE)) > 100
+    screen._toggle_areas(type("E", (), {"control": type("C", (), {"value": False})()})())
+    assert screen.areas.polygons == []
     route_layer = [layer for layer in screen.map.layers if isinstance(layer, fm.PolylineLayer)][-1]
     assert len(route_layer.polylines) == 1 and len(route_layer.polylines[0].coordinates) == len(route.path)
     assert screen.map.initial_center.latitude == route.path[0][0]

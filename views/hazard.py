@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import flet as ft
 
 from app.evacuation import Assessment
-from app.household import AgeBand, Household, Member, Mobility
+from app.household import AgeBand, Contact, Household, Member, Mobility, Pet
 from app.models import HazardType, LatLon
 from app.routing import RouteResult, RouteStatus
 from app.state import Mamori
@@ -184,7 +184,6 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
         )
     if household.needs_early_evacuation:
         controls.append(notice(t("mh.early"), ft.Icons.ELDERLY))
-    controls.append(ft.Text(t("mh.add_member"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM))
     label = ft.TextField(label=t("mh.member_label"))
     age = ft.RadioGroup(value=AgeBand.ADULT.value, content=ft.Column([ft.Radio(value=a.value, label=t(f"mh.age.{a.value}")) for a in AgeBand]))
     mobility = ft.RadioGroup(
@@ -203,7 +202,39 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
         )
         save(replace_members(household, [*household.members, member]))
 
+    pets = sum(p.count for p in household.pets)
     controls += [
+        ft.Text(t("mh.pets"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM),
+        ft.RadioGroup(
+            value=str(min(pets, 3)),
+            on_change=lambda e: save(_with_pets(household, int(e.control.value))),
+            content=ft.Row([ft.Radio(value=str(n), label=t("mh.pets_n", n=n)) for n in range(4)], wrap=True),
+        ),
+        ft.Text(t("plan.contacts"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM),
+    ]
+    for index, contact in enumerate(household.contacts):
+        controls.append(
+            ft.Row(
+                [
+                    ft.Text(f"{contact.name} {contact.phone}", expand=True),
+                    icon_action(ft.Icons.DELETE_OUTLINE, t("mh.remove_contact", name=contact.name), lambda e, i=index: save(_without_contact(household, i))),
+                ]
+            )
+        )
+    contact_name = ft.TextField(label=t("mh.contact_name"))
+    contact_phone = ft.TextField(label=t("mh.contact_phone"), keyboard_type=ft.KeyboardType.PHONE)
+
+    def add_contact(e) -> None:
+        name, phone = (contact_name.value or "").strip()[:40], (contact_phone.value or "").strip()[:20]
+        if name and phone:
+            household.contacts = [*household.contacts, Contact(name, phone)]
+            save(household)
+
+    controls += [
+        contact_name,
+        contact_phone,
+        ft.Button(t("mh.add_contact"), icon=ft.Icons.CONTACT_PHONE, on_click=add_contact),
+        ft.Text(t("mh.add_member"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM),
         label,
         ft.Text(t("mh.age")),
         age,
@@ -225,6 +256,16 @@ def replace_members(household: Household, members: list[Member]) -> Household:
 
 def _without(household: Household, index: int) -> Household:
     return replace_members(household, [m for i, m in enumerate(household.members) if i != index])
+
+
+def _without_contact(household: Household, index: int) -> Household:
+    household.contacts = [c for i, c in enumerate(household.contacts) if i != index]
+    return household
+
+
+def _with_pets(household: Household, count: int) -> Household:
+    household.pets = [Pet("dog_or_cat", count)] if count else []
+    return household
 
 
 def build_plan(app: Mamori, text: str | None, on_hazard: Callable[[HazardType], None], copy: Callable[[str], None]) -> list[ft.Control]:

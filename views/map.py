@@ -46,13 +46,15 @@ class MapScreen:
         redraw: Callable[[], None],
         focus: Shelter | None = None,
         *,
-        hazard_areas: list[tuple[HazardLayer, AreaShape]] = (),
+        hazard_areas: Callable[[HazardType], list[tuple[HazardLayer, AreaShape]]] | None = None,
         route: RouteResult | None = None,
         tap_actions: list[TapAction] | None = None,
         footer: list[ft.Control] = (),
     ):
         self.app, self.navigate, self.redraw, self.focus = app, navigate, redraw, focus
         self.hazard_areas, self.route, self.footer = hazard_areas, route, list(footer)
+        self.show_areas = True
+        self.areas = fm.PolygonLayer(polygons=[])  # redrawn when the hazard changes
         self.tap_actions = tap_actions if tap_actions is not None else [
             TapAction("map.set_home", ft.Icons.HOME, self._set_home),
             TapAction("map.sort_from_here", ft.Icons.SORT, self._sort_from_here),
@@ -83,9 +85,14 @@ class MapScreen:
             ],
             wrap=True,
         )
+        area_toggle: list[ft.Control] = []
+        if self.hazard_areas:
+            legend.controls.append(ft.Row([ft.Icon(ft.Icons.SQUARE, color=LEVEL_FILL[3]), ft.Text(t("map.legend.area"))], tight=True))
+            area_toggle.append(ft.Switch(label=t("map.show_areas"), value=self.show_areas, on_change=self._toggle_areas))
         return [
             ft.Text(t("map.hint")),
             self.chips,
+            *area_toggle,
             legend,
             ft.Semantics(
                 label=t("map.area_label"),
@@ -135,18 +142,7 @@ class MapScreen:
                 )
             )
         if self.hazard_areas:
-            layers.append(
-                fm.PolygonLayer(
-                    polygons=[
-                        fm.PolygonMarker(
-                            coordinates=[_ll(lat, lon) for lat, lon in shape.outer],
-                            color=LEVEL_FILL.get(shape.level, LEVEL_FILL[6]),
-                            border_color=ft.Colors.TRANSPARENT,
-                        )
-                        for _, shape in self.hazard_areas
-                    ]
-                )
-            )
+            layers.append(self.areas)
         roads = self.app.roads()
         lines = [(s, theme.ROAD_MAJOR, 2.5) for s in roads.major()] + [(s, theme.ROAD_MINOR, 1.2) for s in roads.minor_near(centre, ROADS_NEAR_M)]
         if lines:
@@ -182,6 +178,16 @@ class MapScreen:
             ft.Chip(label=ft.Text(t(f"hazard.{h.value}")), selected=h is hazard, on_select=lambda e, h=h: self._set_hazard(h))
             for h in HazardType
         ]
+        if self.hazard_areas:
+            shapes = self.hazard_areas(hazard) if self.show_areas else []
+            self.areas.polygons = [
+                fm.PolygonMarker(
+                    coordinates=[_ll(lat, lon) for lat, lon in shape.outer],
+                    color=LEVEL_FILL.get(shape.level, LEVEL_FILL[6]),
+                    border_color=ft.Colors.TRANSPARENT,
+                )
+                for _, shape in shapes
+            ]
         markers = [self._shelter_marker(hit.shelter, hazard) for hit in app.shelters.search()]
         if app.prefs.home:
             markers.append(self._point_marker(app.prefs.home, ft.Icons.HOME, theme.HOME, t("map.home_marker")))
@@ -243,6 +249,10 @@ class MapScreen:
 
     def _on_tap(self, e: fm.MapTapEvent) -> None:
         self.tapped = LatLon(e.coordinates.latitude, e.coordinates.longitude)
+        self._update()
+
+    def _toggle_areas(self, e) -> None:
+        self.show_areas = bool(e.control.value)
         self._update()
 
     def _set_hazard(self, hazard: HazardType) -> None:

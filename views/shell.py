@@ -252,7 +252,7 @@ class Shell:
                     self.app,
                     self.navigate,
                     self.page.update,
-                    hazard_areas=self.app.evacuation.shapes(self.app.prefs.hazard),
+                    hazard_areas=self.app.evacuation.shapes,
                     route=self.hazard_screen.route,
                     tap_actions=[TapAction("mh.route_from_here", ft.Icons.DIRECTIONS_WALK, self.route_from)],
                     footer=hazard.route_summary(self.app, self.hazard_screen.route, None) if self.hazard_screen.route else [],

@@ -1,18 +1,333 @@
-"""Family safety check (安否確認). Not built yet: the tab says so."""
+"""Family safety check (安否確認): one-tap answers, the family list, groups and invites,
+"share as text", the disaster-alert banner for Home, PFIF export and the HQ view (/family/hq).
+
+Screens are built from ``FamilyCtl`` (family_ctl.py) and ``app.family``; taps call the
+controller, which records locally first and talks to the platform in the background.
+"""
 from __future__ import annotations
 
+import io
+
 import flet as ft
+import segno
 
-from views.widgets import not_built
+from app.consent import DataCategory
+from app.family import (
+    Answer,
+    Banner,
+    MemberStatus,
+    Relation,
+    SafetyStatus,
+    age_key,
+    share_text,
+)
+from app.family._model import utc
+from app.state import Mamori
+from views.features import family_hq
+from views.features.family_hq import STATUS_LOOK
+from views.features.family_ctl import LOCAL_ME, FamilyCtl, controller
+from views.widgets import heading, notice
+
+UNKNOWN_LOOK = ("#616161", ft.Icons.HELP_OUTLINE)
 
 
-def tab(app, shell) -> list[ft.Control]:
-    return not_built(app, "family")
+def tab(app: Mamori, shell) -> list[ft.Control]:
+    ctl = controller(app, shell)
+    ctl.opened()
+    t = app.t
+    controls: list[ft.Control] = [heading(t("family.title"))]
+    if ctl.message:
+        controls.append(notice(ctl.message, ft.Icons.INFO_OUTLINE, key="family-message"))
+    controls += answer_panel(app, ctl)
+    controls += my_status(app, ctl)
+    controls += account_part(app, ctl, shell)
+    return controls
 
 
-def pushed(app, shell, parts: list[str]) -> ft.View | None:
+def pushed(app: Mamori, shell, parts: list[str]) -> ft.View | None:
+    if parts[:1] != ["family"] or len(parts) < 2:
+        return None
+    t = app.t
+    ctl = controller(app, shell)
+    if parts == ["family", "hq"]:
+        return ft.View(route="/family/hq", appbar=ft.AppBar(title=ft.Text(t("family.hq.title"))),
+                       controls=family_hq.build(app, ctl), scroll=ft.ScrollMode.AUTO)
+    if parts[1] == "proxy" and len(parts) == 3:
+        return ft.View(route=f"/family/proxy/{parts[2]}", appbar=ft.AppBar(title=ft.Text(t("family.proxy.title"))),
+                       controls=proxy_screen(app, ctl, parts[2]), scroll=ft.ScrollMode.AUTO)
     return None
 
 
-def banners(app, shell) -> list[ft.Control]:
-    return []
+def banners(app: Mamori, shell) -> list[ft.Control]:
+    ctl = controller(app, shell)
+    ctl.watch_alerts()
+    return [alert_banner(app, b, shell.navigate) for b in ctl.banners()]
+
+
+# ---- the alert banner (Home shows it first) ------------------------------------------------------
+def alert_banner(app: Mamori, banner: Banner, navigate) -> ft.Control:
+    t = app.t
+    alert = banner.alert
+    hazard = t(f"family.hazard.{alert.hazard}") if t.has(f"family.hazard.{alert.hazard}") else alert.hazard
+    colour = "#B00000" if alert.level >= 4 else "#8A4B00" if alert.level == 3 else "#1F2937"
+    rows: list[ft.Control] = [
+        ft.Row([ft.Icon(ft.Icons.WARNING, color="#FFFFFF", size=36),
+                ft.Text(banner.title, color="#FFFFFF", weight=ft.FontWeight.BOLD,
+                        theme_style=ft.TextThemeStyle.TITLE_LARGE, expand=True)]),
+        ft.Text(t("family.alert.hazard_line", hazard=hazard), color="#FFFFFF", weight=ft.FontWeight.BOLD),
+        ft.Text(banner.body, color="#FFFFFF", theme_style=ft.TextThemeStyle.BODY_LARGE),
+    ]
+    if not banner.ask_for_answer:
+        rows.append(ft.Text(t("family.alert.answered"), color="#FFFFFF"))
+    rows.append(ft.Button(content=t("family.alert.answer_button"), icon=ft.Icons.CHECK, bgcolor="#FFFFFF", color="#000000",
+                          height=56, width=float("inf"), on_click=lambda e: navigate("/family")))
+    return ft.Container(ft.Column(rows, spacing=8), bgcolor=colour, padding=16, border_radius=8,
+                        border=ft.Border.all(3, "#000000"), key=f"alert-banner-{alert.id}")
+
+
+# ---- answering -----------------------------------------------------------------------------
+def answer_buttons(app: Mamori, on_answer) -> list[ft.Control]:
+    """Five big labelled buttons, one tap each."""
+    buttons = []
+    for status in SafetyStatus:
+        colour, icon = STATUS_LOOK[status]
+        buttons.append(ft.Button(
+            content=ft.Text(app.t(status.label_key), size=20, weight=ft.FontWeight.BOLD),
+            icon=icon, icon_color="#FFFFFF", bgcolor=colour, color="#FFFFFF", height=64, width=float("inf"),
+            key=f"answer-{status.value}", on_click=lambda e, s=status: on_answer(s)))
+    return buttons
+
+
+def answer_panel(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
+    t = app.t
+
+    def set_note(e: ft.Event) -> None:
+        ctl.note = e.control.value or ""
+
+    def set_location(e: ft.Event) -> None:
+        ctl.with_location = bool(e.control.value)
+        if ctl.with_location and app.position is None:
+            ctl.locate()
+
+    location_ok = ctl.consented(DataCategory.LOCATION)
+    controls: list[ft.Control] = [
+        ft.Text(t("family.answer.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
+        *answer_buttons(app, ctl.answer),
+        ft.TextField(label=t("family.answer.note"), value=ctl.note, max_length=140, on_change=set_note),
+        ft.Switch(label=t("family.answer.with_location"), value=ctl.with_location and location_ok,
+                  disabled=not location_ok, on_change=set_location),
+    ]
+    if not location_ok:
+        controls.append(ft.Text(t("family.answer.location_needs_consent"), theme_style=ft.TextThemeStyle.BODY_SMALL))
+    return controls
+
+
+def proxy_screen(app: Mamori, ctl: FamilyCtl, person: str) -> list[ft.Control]:
+    """A caregiver answers for a 要支援者 (only when that person named them, with consent)."""
+    t = app.t
+    book = ctl.book()
+    name = next((m.name for g in book.groups() for m in book.members(g["id"]) if m.person == person), "")
+    if not book.may_answer_for(person):
+        return [notice(t("family.proxy.not_allowed"), ft.Icons.BLOCK)]
+    controls: list[ft.Control] = [heading(t("family.proxy.for", name=name)), ft.Text(t("family.proxy.intro"))]
+    if ctl.message:
+        controls.append(notice(ctl.message, key="family-message"))
+    controls += answer_buttons(app, lambda s: ctl.answer(s, person=person))
+    refused = [a for a in book.refused_proxy_answers() if a.person == person]
+    if refused:
+        controls.append(notice(t("family.proxy.refused", n=len(refused)), ft.Icons.WARNING_AMBER))
+    return controls
+
+
+# ---- my latest answer and "share as text" ----------------------------------------------------
+def my_status(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
+    t = app.t
+    latest = ctl.book().latest(ctl.me())
+    controls: list[ft.Control] = [
+        ft.Text(t("family.mine.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD)]
+    if latest is None:
+        controls.append(ft.Text(t("family.mine.none")))
+        return controls
+    age = max(0, int((utc() - latest.observed_at).total_seconds()))
+    controls.append(status_tile(app, t("family.me"), latest, age, key="my-status"))
+
+    def toggle(e) -> None:
+        ctl.share_open = not ctl.share_open
+        ctl.shell.render()
+
+    controls.append(ft.Button(content=t("family.share.button"), icon=ft.Icons.SMS_OUTLINED, on_click=toggle))
+    if ctl.share_open:
+        text = share_text(latest, t)
+        controls += [
+            ft.Text(t("family.share.hint")),
+            # A read-only field: selectable on every platform and read out by screen readers.
+            ft.TextField(label=t("family.share.text_label"), value=text, read_only=True, multiline=True, key="share-text"),
+            ft.Button(content=t("family.share.copy"), icon=ft.Icons.COPY,
+                      on_click=lambda e: copy(ctl, text, "family.share.copied")),
+        ]
+    return controls
+
+
+def copy(ctl: FamilyCtl, text: str, done_key: str) -> None:
+    ctl.shell.page.run_task(ft.Clipboard().set, text)
+    ctl.message = ctl.app.t(done_key)
+    ctl.shell.render()
+
+
+def status_line(app: Mamori, answer: Answer | None, age_s: int | None) -> str:
+    t = app.t
+    if answer is None:
+        return t("family.status.unknown")
+    key, values = age_key(age_s)
+    parts = [t(answer.status.label_key), t(key, **values)]
+    if answer.place:
+        parts.append(answer.place)
+    elif answer.has_location:
+        parts.append(f"{answer.lat:.4f}, {answer.lon:.4f}")
+    if answer.is_proxy:
+        parts.append(t("family.proxy_badge"))
+    return " · ".join(parts)
+
+
+def status_tile(app: Mamori, name: str, answer: Answer | None, age_s: int | None, key: str | None = None,
+                trailing: ft.Control | None = None) -> ft.Control:
+    colour, icon = STATUS_LOOK[answer.status] if answer else UNKNOWN_LOOK
+    subtitle = [ft.Text(status_line(app, answer, age_s), color=colour, weight=ft.FontWeight.BOLD)]
+    if answer is not None and answer.message:
+        subtitle.append(ft.Text(answer.message))
+    return ft.ListTile(leading=ft.Icon(icon, color=colour, size=32), title=ft.Text(name),
+                       subtitle=ft.Column(subtitle, spacing=2, tight=True), trailing=trailing, key=key)
+
+
+# ---- account, groups, invites -------------------------------------------------------------------
+def account_part(app: Mamori, ctl: FamilyCtl, shell) -> list[ft.Control]:
+    t = app.t
+    controls: list[ft.Control] = [
+        ft.Text(t("family.list.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD)]
+    if not ctl.logged_in or ctl.me() == LOCAL_ME:
+        needs = "family.needs_platform" if not (app.link and app.link.configured) else "family.needs_login"
+        if ctl.logged_in:
+            needs = "family.loading_account"
+        controls += [
+            notice(t(needs), ft.Icons.CLOUD_OFF, key="family-needs-login"),
+            ft.Button(content=t("family.to_account"), icon=ft.Icons.LOGIN, on_click=lambda e: shell.navigate("/settings/account")),
+        ]
+        return controls
+    book = ctl.book()
+    groups = book.groups()
+    for group in groups:
+        controls += group_part(app, ctl, group, book.family_status(group["id"]))
+    controls += new_group_part(app, ctl)
+    controls += sharing_part(app, ctl)
+    sync_row: list[ft.Control] = [ft.Button(content=t("family.sync"), icon=ft.Icons.SYNC, on_click=lambda e: ctl.refresh())]
+    if ctl.busy:
+        sync_row.append(ft.ProgressRing(width=20, height=20))
+    controls.append(ft.Row(sync_row, wrap=True))
+    if ctl.synced_at:
+        controls.append(ft.Text(t("family.synced_at", time=ctl.synced_at.astimezone().strftime("%H:%M:%S")),
+                                theme_style=ft.TextThemeStyle.BODY_SMALL))
+    if ctl.is_staff():
+        controls.append(ft.Button(content=t("family.hq.open"), icon=ft.Icons.ADMIN_PANEL_SETTINGS,
+                                  on_click=lambda e: shell.navigate("/family/hq")))
+    return controls
+
+
+def group_part(app: Mamori, ctl: FamilyCtl, group: dict, rows: list[MemberStatus]) -> list[ft.Control]:
+    t, me = app.t, ctl.me()
+    book = ctl.book()
+    owner = group["owner"] == me
+    my_caregivers = {c for c, _ in book.caregivers_of(me)}
+    controls: list[ft.Control] = [ft.Text(t("family.group", name=group["name"]), theme_style=ft.TextThemeStyle.TITLE_SMALL,
+                                          weight=ft.FontWeight.BOLD, key=f"group-{group['id']}")]
+    for row in rows:
+        person = row.member.person
+        name = row.member.name + (f" ({t('family.me')})" if person == me else "")
+        controls.append(status_tile(app, name, row.answer, row.age_s, key=f"member-{person}"))
+        actions: list[ft.Control] = []
+        if person != me and book.may_answer_for(person):
+            actions.append(ft.Button(content=t("family.proxy.answer_for", name=row.member.name), icon=ft.Icons.SUPPORT_AGENT,
+                                     on_click=lambda e, p=person: ctl.shell.navigate(f"/family/proxy/{p}")))
+        if person != me and person in my_caregivers:
+            actions.append(ft.Button(content=t("family.caregiver.drop", name=row.member.name),
+                                     on_click=lambda e, p=person: ctl.drop_caregiver(p)))
+        elif person != me:
+            actions.append(ft.Button(content=t("family.caregiver.name", name=row.member.name),
+                                     on_click=lambda e, p=person: ctl.name_caregiver(p, Relation.FAMILY)))
+        if owner and person != me:
+            actions.append(confirm_button(app, ctl, "remove", group["id"], person, t("family.remove", name=row.member.name)))
+        if actions:
+            controls.append(ft.Row(actions, wrap=True))
+    controls.append(ft.Row([
+        ft.Button(content=t("family.invite.button"), icon=ft.Icons.QR_CODE, on_click=lambda e: ctl.make_invite(group["id"])),
+        ft.Button(content=t("family.export.button"), icon=ft.Icons.SAVE_ALT, on_click=lambda e: ctl.export(group["id"])),
+        confirm_button(app, ctl, "leave", group["id"], me, t("family.leave")),
+    ], wrap=True))
+    if ctl.export_path:
+        controls.append(ft.Text(t("family.export.path", path=ctl.export_path), selectable=True, key="export-path"))
+    if ctl.invite and ctl.invite[0] == group["id"]:
+        controls += invite_part(app, ctl, ctl.invite[1])
+    return controls
+
+
+def confirm_button(app: Mamori, ctl: FamilyCtl, action: str, group_id: str, person: str, label: str) -> ft.Control:
+    """Leaving and removing take two taps: the second one says what will happen."""
+    t = app.t
+    if ctl.confirm == (action, group_id, person):
+        run = ctl.leave if action == "leave" else (lambda g: ctl.remove(g, person))
+        return ft.Row([
+            ft.Button(content=t("family.confirm", what=label), icon=ft.Icons.WARNING, bgcolor=ft.Colors.ERROR,
+                      color=ft.Colors.ON_ERROR, on_click=lambda e: run(group_id)),
+            ft.Button(content=t("family.cancel"), on_click=lambda e: (setattr(ctl, "confirm", None), ctl.shell.render())),
+        ], wrap=True)
+
+    def ask(e) -> None:
+        ctl.confirm = (action, group_id, person)
+        ctl.shell.render()
+
+    return ft.Button(content=label, icon=ft.Icons.LOGOUT if action == "leave" else ft.Icons.PERSON_REMOVE, on_click=ask)
+
+
+def qr_png(text: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(text, error="m").save(buffer, kind="png", scale=4, border=2)
+    return buffer.getvalue()
+
+
+def invite_part(app: Mamori, ctl: FamilyCtl, text: str) -> list[ft.Control]:
+    t = app.t
+    return [
+        ft.Text(t("family.invite.hint")),
+        ft.Semantics(label=t("family.invite.qr_label"), image=True,
+                     content=ft.Image(src=qr_png(text), width=260, height=260, key="invite-qr")),
+        ft.TextField(label=t("family.invite.code"), value=text, read_only=True, multiline=True, text_size=11, key="invite-text"),
+        ft.Button(content=t("family.invite.copy"), icon=ft.Icons.COPY, on_click=lambda e: copy(ctl, text, "family.invite.copied")),
+    ]
+
+
+def new_group_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
+    t = app.t
+    # Typed text lives in the controller: a background redraw must not wipe it.
+    return [
+        ft.Text(t("family.new.title"), theme_style=ft.TextThemeStyle.TITLE_SMALL, weight=ft.FontWeight.BOLD),
+        ft.TextField(label=t("family.group_name"), max_length=60, value=ctl.group_name,
+                     on_change=lambda e: setattr(ctl, "group_name", e.control.value or "")),
+        ft.Button(content=t("family.create"), icon=ft.Icons.GROUP_ADD, on_click=lambda e: ctl.create_group(ctl.group_name)),
+        ft.TextField(label=t("family.join.code"), value=ctl.join_code,
+                     on_change=lambda e: setattr(ctl, "join_code", e.control.value or "")),
+        ft.Button(content=t("family.join.button"), icon=ft.Icons.LOGIN, on_click=lambda e: ctl.join(ctl.join_code)),
+    ]
+
+
+def sharing_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
+    t = app.t
+    chosen = ctl.sharing()
+    controls: list[ft.Control] = [
+        ft.Text(t("family.sharing.title"), theme_style=ft.TextThemeStyle.TITLE_SMALL, weight=ft.FontWeight.BOLD)]
+    for category, recipient in (("safety_status", "family"), ("location", "family"), ("safety_status", "caregiver")):
+        controls.append(ft.Switch(
+            label=t(f"family.sharing.{category}.{recipient}"), value=chosen.get(f"{category}:{recipient}", False),
+            on_change=lambda e, c=category, r=recipient: ctl.set_sharing(c, r, bool(e.control.value))))
+    if not ctl.consented(DataCategory.SAFETY_STATUS):
+        controls += [ft.Text(t("family.sharing.needs_city_consent")),
+                     ft.Button(content=t("family.to_account"), on_click=lambda e: ctl.shell.navigate("/settings/account"))]
+    return controls

@@ -1,0 +1,259 @@
+"""The shelter reception desk (受付), staff mode: scan an evacuee's QR (image upload, pasted QR
+text, or the camera), register people with no phone, check out, search, count against capacity,
+and export the aggregate CSV for the disaster HQ."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flet as ft
+
+from app.checkin import (
+    CheckinError,
+    DeskCheckIn,
+    EvacueeEntry,
+    ShelterDesk,
+    ShelterSummary,
+)
+from app.models import Shelter, ShelterKind
+from app.state import Mamori
+from views.features import checkin_form
+from views.features.checkin_form import (
+    error_text,
+    find_shelter,
+    needs_lines,
+    problem,
+    staff_switch,
+    success,
+)
+from views.features.checkin_service import CardForm, FormError, card_from_form, service
+from views.widgets import heading, local_time, notice
+
+
+def build(app: Mamori, shell, state: dict, sub: list[str]) -> list[ft.Control] | None:
+    if sub not in ([], ["paper"]):
+        return None
+    if not state.get("staff"):
+        return [staff_switch(app, shell, state), notice(app.t("checkin.desk.staff_only"), ft.Icons.BADGE)]
+    shelter = desk_shelter(app, state)
+    if shelter is None:
+        return [ft.Text(app.t("checkin.shelter.none_in_region"))]
+    desk = service(app, state).desk(shelter)
+    if sub == ["paper"]:
+        return paper_form(app, shell, state, desk)
+    return desk_screen(app, shell, state, desk)
+
+
+def desk_shelter(app: Mamori, state: dict) -> Shelter | None:
+    """The shelter this desk serves: the one staff picked, else the region's first with a known capacity."""
+    current = find_shelter(app, state.get("desk_shelter"))
+    if current is None:
+        hits = app.shelters.search(kind=ShelterKind.DESIGNATED_SHELTER)
+        with_capacity = [h.shelter for h in hits if h.shelter.capacity]
+        current = (with_capacity or [h.shelter for h in hits] or [None])[0]
+        state["desk_shelter"] = current.id if current else None
+    return current
+
+
+def _scan(app: Mamori, shell, state: dict, desk: ShelterDesk, action: Callable[[ShelterDesk], DeskCheckIn]) -> None:
+    try:
+        state["desk_result"] = ("ok", action(desk))
+    except CheckinError as exc:
+        state["desk_result"] = ("error", error_text(app, exc))
+    shell.render()
+
+
+def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+    t = app.t
+
+    def pick(shelter: Shelter) -> None:
+        state.update(desk_shelter=shelter.id, desk_result=None, export=None)
+        shell.render()
+
+    return [
+        staff_switch(app, shell, state),
+        *checkin_form.shelter_picker(app, state, "desk_query", desk.shelter_id, pick, shell.render),
+        *summary_block(app, desk.summary()),
+        *scan_block(app, shell, state, desk),
+        ft.OutlinedButton(t("checkin.desk.paper"), icon=ft.Icons.EDIT_NOTE, on_click=lambda e: shell.navigate("/checkin/desk/paper")),
+        *list_block(app, shell, state, desk),
+        *export_block(app, shell, state, desk),
+    ]
+
+
+def summary_block(app: Mamori, s: ShelterSummary) -> list[ft.Control]:
+    t = app.t
+    if s.capacity:
+        occupancy = t("checkin.desk.occupancy", persons=s.persons, capacity=s.capacity, pct=s.occupancy_pct)
+    else:
+        occupancy = t("checkin.desk.occupancy_no_capacity", persons=s.persons)
+    needs = t("checkin.desk.needs", care=s.care, disability=s.disability, allergy=s.allergy, medication=s.medication,
+              infants=s.infants, pregnant=s.pregnant, pet_households=s.pet_households, pets=s.pets,
+              in_car=s.in_car_persons, outside=s.outside_persons)
+    controls: list[ft.Control] = [
+        ft.Text(occupancy, theme_style=ft.TextThemeStyle.HEADLINE_SMALL, weight=ft.FontWeight.BOLD, key="checkin-occupancy"),
+        ft.ProgressBar(value=min(1.0, s.persons / s.capacity)) if s.capacity else ft.Container(),
+        ft.Text(t("checkin.desk.households", n=s.households)),
+        ft.Text(needs),
+    ]
+    if s.languages:
+        langs = "、".join(f"{t(f'checkin.lang.{k}') if t.has(f'checkin.lang.{k}') else k} {n}" for k, n in sorted(s.languages.items()))
+        controls.append(ft.Text(t("checkin.desk.languages", langs=langs)))
+    if s.flagged_households:
+        controls.append(problem(t("checkin.desk.flagged", n=s.flagged_households), key="checkin-flagged"))
+    return controls
+
+
+def scan_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+    t = app.t
+    pasted = {"text": ""}
+
+    async def upload(_: ft.Event) -> None:
+        picker = state.get("picker")
+        if picker is None:
+            picker = state["picker"] = ft.FilePicker()
+        import logging; logging.getLogger("dbg").warning("picking")
+        files = await picker.pick_files(file_type=ft.FilePickerFileType.IMAGE, with_data=True)
+        logging.getLogger("dbg").warning("picked %r", [(f.name, f.size, f.bytes is not None) for f in files or []])
+        if files and files[0].bytes:
+            image = files[0].bytes
+            _scan(app, shell, state, desk, lambda d: d.check_in_image(image))
+
+    def typed(e: ft.Event) -> None:
+        pasted["text"] = e.control.value
+
+    def check(_: ft.Event) -> None:
+        text = pasted["text"].strip()
+        _scan(app, shell, state, desk, lambda d: d.check_in_text(text))
+
+    controls: list[ft.Control] = [
+        heading(t("checkin.desk.scan")),
+        ft.Text(t("checkin.desk.scan_help")),
+        ft.FilledButton(t("checkin.desk.upload"), icon=ft.Icons.UPLOAD_FILE, on_click=upload, height=56),
+        ft.TextField(label=t("checkin.desk.paste"), on_change=typed, on_submit=check, multiline=False),
+        ft.OutlinedButton(t("checkin.desk.check"), icon=ft.Icons.VERIFIED, on_click=check),
+        notice(t("checkin.desk.camera_note"), ft.Icons.PHOTO_CAMERA),
+    ]
+    result = state.get("desk_result")
+    if result is not None:
+        controls += result_block(app, shell, state, desk, result)
+    return controls
+
+
+def result_block(app: Mamori, shell, state: dict, desk: ShelterDesk, result: tuple) -> list[ft.Control]:
+    t = app.t
+    kind, value = result
+    if kind == "error":
+        return [problem(value)]
+    done: DeskCheckIn = value
+    head = t("checkin.desk.already_present" if done.already_present else "checkin.desk.confirmed",
+             name=done.card.members[0].name, n=done.card.household_size)
+    controls: list[ft.Control] = [success(head)]
+    if done.moved_from:
+        controls.append(problem(t("checkin.desk.moved", shelter=_name(app, done.moved_from)), key="checkin-moved"))
+    controls += [ft.Text(line) for line in needs_lines(app, done.card)]
+    if done.card.address or done.card.phone:
+        controls.append(ft.Text(" / ".join(x for x in (done.card.address, done.card.phone) if x)))
+    return [ft.Container(ft.Column(controls, spacing=6), padding=8)]
+
+
+def _name(app: Mamori, shelter_id: str) -> str:
+    shelter = find_shelter(app, shelter_id)
+    return shelter.name if shelter else shelter_id
+
+
+def list_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+    t = app.t
+    query = state.get("desk_search", "")
+
+    def search(e: ft.Event) -> None:
+        state["desk_search"] = e.control.value
+        shell.render()
+
+    def check_out(ref: str):
+        def clicked(_: ft.Event) -> None:
+            try:
+                desk.check_out(ref)
+                state["desk_result"] = None
+            except CheckinError as exc:
+                state["desk_result"] = ("error", error_text(app, exc))
+            shell.render()
+        return clicked
+
+    entries = desk.search(query) if query else desk.list_evacuees()
+    controls: list[ft.Control] = [
+        heading(t("checkin.desk.list")),
+        ft.TextField(label=t("checkin.desk.search"), value=query, prefix_icon=ft.Icons.SEARCH, on_submit=search),
+        ft.Text(t("checkin.desk.count", n=len(entries))),
+    ]
+    controls += [_entry(app, e, desk.shelter_id, check_out(e.ref)) for e in entries]
+    return controls
+
+
+def _entry(app: Mamori, e: EvacueeEntry, here: str, on_check_out: Callable) -> ft.Control:
+    t = app.t
+    names = "、".join(m.name for m in e.card.members)
+    if e.shelter_id == here:
+        status = t("checkin.desk.present_since", time=local_time(e.checked_in_at)) if e.checked_in_at else ""
+    elif e.shelter_id:
+        status = t("checkin.desk.elsewhere", shelter=_name(app, e.shelter_id))
+    else:
+        status = t("checkin.desk.checked_out")
+    source = t(f"checkin.desk.source_{e.source}") if e.source in ("qr", "paper") else ""
+    rows: list[ft.Control] = [
+        ft.Text(names, weight=ft.FontWeight.BOLD),
+        ft.Text(" / ".join(x for x in (t("checkin.card.household", n=e.card.household_size), status, source) if x)),
+    ]
+    if e.flagged:
+        rows.append(ft.Text(t("checkin.desk.flagged_one"), color=ft.Colors.ERROR))
+    if e.shelter_id == here:
+        rows.append(ft.OutlinedButton(t("checkin.desk.check_out", name=e.card.members[0].name),
+                                      icon=ft.Icons.LOGOUT, on_click=on_check_out))
+    return ft.Container(ft.Column(rows, spacing=4), padding=10, border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
+                        border_radius=8)
+
+
+def export_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+    t = app.t
+
+    def export(_: ft.Event) -> None:
+        try:
+            state["export"] = ("ok", t("checkin.desk.exported", path=str(service(app, state).export_csv(desk))))
+        except OSError as exc:  # a full or read-only disk: say where and why
+            state["export"] = ("error", t("checkin.desk.export_failed", error=str(exc)))
+        shell.render()
+
+    controls: list[ft.Control] = [
+        heading(t("checkin.desk.export_title")),
+        ft.Text(t("checkin.desk.export_help")),
+        ft.OutlinedButton(t("checkin.desk.export"), icon=ft.Icons.DOWNLOAD, on_click=export),
+    ]
+    if state.get("export"):
+        kind, text = state["export"]
+        controls.append(ft.Container(ft.Text(text, selectable=True), key="checkin-export")
+                        if kind == "ok" else problem(text))
+    return controls
+
+
+def paper_form(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+    """Someone with no phone: staff type the paper card (short form) and check the household in."""
+    t = app.t
+    form: CardForm = state.setdefault("paper", CardForm())
+
+    def register(_: ft.Event) -> None:
+        try:
+            done = desk.register_paper(card_from_form(form))
+        except (FormError, CheckinError) as exc:
+            state["paper_error"] = error_text(app, exc)
+            shell.render()
+            return
+        state.update(paper=CardForm(), paper_error=None, desk_result=("ok", done))
+        shell.navigate("/checkin/desk")
+
+    controls: list[ft.Control] = [
+        ft.Text(t("checkin.desk.paper_intro", shelter=desk.shelter_name)),
+        *checkin_form.build(app, form, full=False, rerender=shell.render),
+    ]
+    if state.get("paper_error"):
+        controls.append(problem(state["paper_error"]))
+    controls.append(ft.FilledButton(t("checkin.desk.register"), icon=ft.Icons.HOW_TO_REG, on_click=register, height=56))
+    return controls

@@ -1,0 +1,194 @@
+"""What the check-in screens need from app.checkin, wired for this device (no Flet here).
+
+Demo keys: there is no platform key registration yet, so on first use this device makes its own
+signing key, the municipality's shelter seal key pair and a poster key, keeps the secrets in the
+device KeyStore (app.keys, never SQLite) and registers the public halves in StoredKeyDirectory.
+The resident and the desk then work in the same app. On a real deployment the staff role comes
+from the platform login and the shelter/poster keys from the city.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from platformdirs import user_data_dir
+
+from app.checkin import (
+    CardVault,
+    CareLevel,
+    EmergencyContact,
+    EvacueeCard,
+    EvacueeQr,
+    Member,
+    Sex,
+    ShelterDesk,
+    StayPlace,
+    StoredKeyDirectory,
+    SurveyAnswers,
+    device_kid,
+    poster_kid,
+    show_qr,
+    summaries_csv,
+)
+from app.devicekeys import get_or_create
+from app.models import Shelter
+from app.state import Mamori
+
+CARD_KEY = "mamori.checkin.card"  # at-rest key of the resident's own card
+DESK_KEY = "mamori.checkin.desk"  # at-rest key of the cards a desk has received
+DEVICE_KEY = "mamori.checkin.device"  # Ed25519 seed that signs this phone's QR codes
+POSTER_KEY = "mamori.checkin.poster"  # demo stand-in for the platform's poster key
+SEAL_KEY = "mamori.checkin.seal."  # + municipality code: demo stand-in for the city's desk key
+
+
+class FormError(ValueError):
+    """A form field the card model cannot take; ``key`` names the message, ``values`` fill it."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.key, self.values = key, values
+
+
+@dataclass
+class MemberForm:
+    name: str = ""
+    kana: str = ""
+    birth: str = ""  # as typed: 1980-04-01, 1980/4/1 or 19800401
+    sex: str = Sex.UNSPECIFIED.name
+    care: str = CareLevel.NONE.name
+    disability: str = ""
+    allergies: str = ""  # comma separated
+    medication: str = ""
+    pregnant: bool = False
+
+
+@dataclass
+class CardForm:
+    """The paper 避難者カード as the screen edits it: plain strings until saved."""
+
+    members: list[MemberForm] = field(default_factory=lambda: [MemberForm()])
+    address: str = ""
+    postal_code: str = ""
+    phone: str = ""
+    contact_name: str = ""
+    contact_phone: str = ""
+    language: str = "ja"
+    stay: str = StayPlace.IN_SHELTER.name
+    pets: str = "0"
+    pets_note: str = ""
+    card_id: bytes | None = None  # kept when editing, so the household keeps its reference
+
+
+def parse_birth(text: str, person: int) -> date | None:
+    text = text.strip()
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", text) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
+    try:
+        if m is None:
+            raise ValueError(text)
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        raise FormError("checkin.form.bad_birth", n=person) from None
+
+
+def _member(f: MemberForm, person: int) -> Member:
+    allergies = tuple(a.strip() for a in re.split(r"[,、，]", f.allergies) if a.strip())
+    return Member(name=f.name.strip(), kana=f.kana.strip(), birth_date=parse_birth(f.birth, person), sex=Sex[f.sex],
+                  care_level=CareLevel[f.care], disability=f.disability.strip(), allergies=allergies,
+                  medication=f.medication.strip(), pregnant=f.pregnant)
+
+
+def card_from_form(form: CardForm) -> EvacueeCard:
+    """The card the form describes, or FormError naming the field (InvalidCard for model limits)."""
+    for i, m in enumerate(form.members, start=1):
+        if not m.name.strip():
+            raise FormError("checkin.form.name_missing", n=i)
+    pets = form.pets.strip() or "0"
+    if not pets.isdigit() or int(pets) > 50:
+        raise FormError("checkin.form.bad_pets")
+    extra = {"card_id": form.card_id} if form.card_id else {}
+    return EvacueeCard(
+        members=tuple(_member(m, i) for i, m in enumerate(form.members, start=1)),
+        address=form.address.strip(), postal_code=form.postal_code.strip(), phone=form.phone.strip(),
+        contact=EmergencyContact(form.contact_name.strip(), form.contact_phone.strip()), language=form.language,
+        stay=StayPlace[form.stay], pets=int(pets), pets_note=form.pets_note.strip(), **extra)
+
+
+def form_from_card(card: EvacueeCard) -> CardForm:
+    members = [MemberForm(m.name, m.kana, m.birth_date.isoformat() if m.birth_date else "", m.sex.name,
+                          m.care_level.name, m.disability, "、".join(m.allergies), m.medication, m.pregnant)
+               for m in card.members]
+    return CardForm(members, card.address, card.postal_code, card.phone, card.contact.name, card.contact.phone,
+                    card.language, card.stay.name, str(card.pets), card.pets_note, card.card_id)
+
+
+class CheckinService:
+    """One per app and municipality: the resident's vault and QR, and desks for any shelter."""
+
+    def __init__(self, app: Mamori) -> None:
+        self._app, self.municipality = app, app.region.code
+        self.directory = StoredKeyDirectory(app.db)
+        self.vault = CardVault(app.db, get_or_create(app.keys, CARD_KEY))
+        self.surveys = SurveyAnswers(app.db)
+        self._device = Ed25519PrivateKey.from_private_bytes(get_or_create(app.keys, DEVICE_KEY))
+        self._seal = X25519PrivateKey.from_private_bytes(get_or_create(app.keys, SEAL_KEY + self.municipality))
+        self._register_demo_keys()
+
+    def _register_demo_keys(self) -> None:
+        device = self._device.public_key()
+        if self.directory.device_key(device_kid(device)) is None:
+            self.directory.add_device_key(device)
+        if self.directory.shelter_seal_key(self.municipality) is None:
+            self.directory.set_shelter_seal_key(self.municipality, self._seal.public_key())
+        poster = Ed25519PrivateKey.from_private_bytes(get_or_create(self._app.keys, POSTER_KEY)).public_key()
+        if self.directory.poster_key(poster_kid(poster)) is None:
+            self.directory.add_poster_key(poster)
+
+    # ---- resident ----
+    def card(self) -> EvacueeCard | None:
+        return self.vault.load()
+
+    def save(self, form: CardForm) -> EvacueeCard:
+        card = card_from_form(form)
+        self.vault.save(card)
+        return card
+
+    def qr(self, card: EvacueeCard) -> EvacueeQr:
+        return show_qr(card, self._device, self.directory, self.municipality)
+
+    # ---- desk ----
+    def desk(self, shelter: Shelter) -> ShelterDesk:
+        return ShelterDesk(self._app.db, self.directory, [self._seal], get_or_create(self._app.keys, DESK_KEY),
+                           shelter.id, self.municipality, shelter.name)
+
+    def export_csv(self, desk: ShelterDesk, now: float | None = None) -> Path:
+        """Aggregates only (no names), written next to the local store; returns the file."""
+        stamp = datetime.fromtimestamp(time.time() if now is None else now).strftime("%Y%m%d-%H%M%S")
+        path = data_folder(self._app) / "exports" / f"checkin-summary-{self.municipality}-{stamp}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(summaries_csv(desk.summaries()), encoding="utf-8")
+        return path
+
+
+def data_folder(app: Mamori) -> Path:
+    """The folder of the local store (the app's own data dir; the region data dir is read-only)."""
+    for _, name, file in app.db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            return Path(file).parent
+    return Path(user_data_dir("Mamori", "Mamori"))
+
+
+def service(app: Mamori, state: dict) -> CheckinService:
+    """The screen's service, rebuilt when the resident switches region."""
+    svc = state.get("service")
+    if svc is None or svc.municipality != app.region.code:
+        svc = state["service"] = CheckinService(app)
+    return svc
+
+

@@ -1,0 +1,367 @@
+"""What the family screens do when tapped: glue between the shell and ``app.family``.
+
+One ``FamilyCtl`` per open page (kept in ``shell.state("family")``). Network work runs in
+``shell.page.run_thread`` and ends with ``shell.render()``; everything a resident records
+is written to the local store first, so the tab works with no platform and no login.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from app.consent import DataCategory
+from app.family import (
+    Alert,
+    AlertDesk,
+    Banner,
+    FamilyBook,
+    FamilyClient,
+    FamilyError,
+    FamilySync,
+    HqSnapshot,
+    Place,
+    Relation,
+    SafetyStatus,
+    export_pfif,
+    load_snapshot,
+    parse_invite,
+    read_alerts,
+)
+from app.models import LatLon
+from app.platform import PlatformClient, PlatformError
+from app.state import Mamori
+
+log = logging.getLogger(__name__)  # error kinds only: never names, answers or tokens
+
+LOCAL_ME = "this-device"  # whose answers these are before login: they never leave the phone
+IDENTITY_KEY = "mamori.family.identity"  # last account seen (sub, name, roles), for offline use
+SHARING_KEY = "mamori.family.sharing"  # what this account shares with family / caregivers
+SHARES = (("safety_status", "family"), ("location", "family"), ("safety_status", "caregiver"))
+STAFF_ROLE = "city_staff"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    sub: str
+    name: str
+    roles: tuple[str, ...]
+
+
+class FamilyCtl:
+    def __init__(self, app: Mamori, shell) -> None:
+        self.app, self.shell = app, shell
+        self.identity: Identity | None = None
+        self.message: str | None = None  # one line at the top: saved / why something failed
+        self.note = ""  # the optional short message typed with an answer
+        self.group_name = ""  # typed in "new group"
+        self.join_code = ""  # pasted invite text
+        self.with_location = False
+        self.share_open = False  # "share as text" panel shown
+        self.invite: tuple[str, str] | None = None  # (group id, invite text) being shown
+        self.confirm: tuple[str, str, str] | None = None  # ("leave"|"remove", group, person)
+        self.export_path: str | None = None
+        self.hq: HqSnapshot | None = None
+        self.busy = False
+        self.synced_at: datetime | None = None
+        self._opened = False
+        self._lock = threading.RLock()  # app.db is shared with the page's threads
+        self._unsubscribe: Callable[[], None] | None = None
+        self._banner_ids: tuple[str, ...] = ()
+
+    # ---- who am I ---------------------------------------------------------------------------
+    @property
+    def logged_in(self) -> bool:
+        return bool(self.app.link and self.app.link.logged_in)
+
+    def me(self) -> str:
+        if not self.logged_in:
+            return LOCAL_ME
+        if self.identity is None:
+            self.identity = self._saved_identity()
+        return self.identity.sub if self.identity else LOCAL_ME
+
+    def is_staff(self) -> bool:
+        return self.logged_in and self.identity is not None and STAFF_ROLE in self.identity.roles
+
+    def _saved_identity(self) -> Identity | None:
+        raw = self.app.keys.get(IDENTITY_KEY)
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return Identity(data["sub"], data["name"], tuple(data["roles"]))
+
+    def _fetch_identity(self) -> Identity:
+        info = self.app.link.session.userinfo()
+        identity = Identity(str(info["sub"]), str(info.get("name") or info.get("preferred_username") or ""),
+                            tuple(str(r) for r in info.get("roles") or ()))
+        self.app.keys.put(IDENTITY_KEY, json.dumps({"sub": identity.sub, "name": identity.name,
+                                                    "roles": list(identity.roles)}).encode())
+        self.identity = identity
+        return identity
+
+    def forget_account(self) -> None:
+        """Logged out: the next login may be someone else, so nothing of this account is used."""
+        self.identity, self.invite, self.hq = None, None, None
+        self.app.keys.delete(IDENTITY_KEY)
+
+    # ---- the book ---------------------------------------------------------------------------
+    def book(self) -> FamilyBook:
+        me, link = self.me(), self.app.link
+        outbox = link.outbox if link and me != LOCAL_ME else None  # answers before login stay here
+        consented = link.consents.ledger.is_granted if link else (lambda category: False)
+        return FamilyBook(self.app.db, self.app.keys, me, self.app.region.code, consented, outbox)
+
+    def consented(self, category: DataCategory) -> bool:
+        return bool(self.app.link and self.app.link.consents.ledger.is_granted(category.value))
+
+    @contextmanager
+    def _family(self) -> Iterator[FamilySync]:
+        link = self.app.link
+        client = FamilyClient(link.platform_url, link.tenant, credentials=link.session)
+        try:
+            yield FamilySync(self.book(), client, self.app.keys, link.outbox)
+        finally:
+            client.close()
+
+    # ---- answering --------------------------------------------------------------------------
+    def answer(self, status: SafetyStatus, person: str | None = None) -> None:
+        t = self.app.t
+        lat = lon = None
+        if self.with_location and person is None and self.app.position is not None:
+            lat, lon = self.app.position.lat, self.app.position.lon
+        try:
+            with self._lock:
+                self.book().answer(status, message=self.note or None, lat=lat, lon=lon, person=person)
+                desk = AlertDesk(self.app.db, t)
+                for banner in desk.banners(self.alerts(), self.places()):
+                    desk.mark_answered(banner.alert.id)
+        except FamilyError as exc:
+            self.message = t(exc.key)
+            self.shell.render()
+            return
+        self.note = ""
+        shared = self.me() != LOCAL_ME and (person is not None or self.consented(DataCategory.SAFETY_STATUS))
+        self.message = t("family.saved_shared" if shared else "family.saved_local", status=t(status.label_key))
+        if self.with_location and person is None and lat is None:
+            self.message += " " + t("family.no_position")
+        self.shell.render()
+        if self.logged_in:
+            self.app.link.kick()
+            self.refresh()
+
+    def locate(self) -> None:
+        self.shell.page.run_task(self._locate)
+
+    async def _locate(self) -> None:
+        try:
+            position = await self.shell.geolocator.get_current_position()
+            self.app.position = LatLon(position.latitude, position.longitude)
+        except Exception as exc:  # permission refused, no GPS, or a browser without geolocation
+            log.info("position unavailable: %s", type(exc).__name__)
+            self.message = self.app.t("family.no_position")
+        self.shell.render()
+
+    # ---- talking to the platform --------------------------------------------------------------
+    def opened(self) -> None:
+        """The tab was shown: sync once per page visit when an account is there."""
+        self.watch_alerts()
+        if not self._opened and self.logged_in:
+            self._opened = True
+            self.refresh()
+
+    def refresh(self) -> None:
+        self._background(self._sync, kick=True)
+
+    def _sync(self) -> str | None:
+        self._fetch_identity()
+        with self._family() as family:
+            family.sync()
+        self.synced_at = datetime.now(UTC)
+        return None
+
+    def create_group(self, name: str) -> None:
+        name = name.strip()
+        if not name:
+            self.message = self.app.t("family.group_name_needed")
+            self.shell.render()
+            return
+        self.group_name = ""
+        self._background(lambda: self._with_family(lambda f: f.create_group(name[:60])) and "family.group_created")
+
+    def make_invite(self, group_id: str) -> None:
+        with self._family() as family:
+            self.invite = (group_id, family.invite(group_id, self.identity.name if self.identity else ""))
+        self.shell.render()
+
+    def join(self, text: str) -> None:
+        self.join_code = ""
+        try:
+            parse_invite(text)  # damaged or not an invite: say so now, even offline
+        except FamilyError as exc:
+            self.message = self.app.t(exc.key)
+            self.shell.render()
+            return
+        self._background(lambda: self._with_family(lambda f: f.join(text.strip())) and "family.joined")
+
+    def leave(self, group_id: str) -> None:
+        self.confirm = None
+        self._background(lambda: self._with_family(lambda f: (f.client.leave(group_id), f.pull())) and "family.left")
+
+    def remove(self, group_id: str, person: str) -> None:
+        self.confirm = None
+        self._background(lambda: self._with_family(lambda f: (f.client.remove(group_id, person), f.pull())) and "family.removed")
+
+    def name_caregiver(self, person: str, relation: Relation) -> None:
+        """I (who need support) let ``person`` answer for me; needs my caregiver-sharing consent."""
+        self._background(lambda: self._with_family(
+            lambda f: (f.client.name_caregiver(person, relation), f.pull())) and "family.caregiver_named")
+
+    def drop_caregiver(self, person: str) -> None:
+        self._background(lambda: self._with_family(lambda f: (f.client.drop_caregiver(person), f.pull())) and "family.caregiver_dropped")
+
+    def _with_family(self, action: Callable[[FamilySync], object]) -> bool:
+        if self.identity is None:
+            self._fetch_identity()
+        with self._family() as family:
+            action(family)
+        return True
+
+    def _background(self, work: Callable[[], str | None], kick: bool = False) -> None:
+        """Run network work off the UI thread; show its outcome (or why it failed) in one line."""
+        t = self.app.t
+
+        def run() -> None:
+            self.busy = True
+            try:
+                with self._lock:
+                    key = work()
+                self.message = t(key) if key else self.message
+            except FamilyError as exc:
+                self.message = t(exc.key)
+            except PlatformError as exc:
+                log.warning("family sync failed: %s", type(exc).__name__)
+                self.message = t("family.offline")
+            finally:
+                self.busy = False
+            if kick:
+                self.app.link.kick()
+            self.shell.render()
+
+        self.shell.page.run_thread(run)
+
+    # ---- sharing with family / caregivers -----------------------------------------------------
+    def sharing(self) -> dict[str, bool]:
+        raw = self.app.keys.get(SHARING_KEY)
+        return json.loads(raw).get(self.me(), {}) if raw else {}
+
+    def set_sharing(self, category: str, recipient: str, granted: bool) -> None:
+        """Queue the grant/revoke for the platform and remember the choice for the switch."""
+        with self._lock, self._family() as family:
+            family.share(category, recipient, granted)  # type: ignore[arg-type]
+        raw = self.app.keys.get(SHARING_KEY)
+        every = json.loads(raw) if raw else {}
+        every.setdefault(self.me(), {})[f"{category}:{recipient}"] = granted
+        self.app.keys.put(SHARING_KEY, json.dumps(every).encode())
+        self.app.link.kick()
+        self.shell.render()
+
+    # ---- alerts ---------------------------------------------------------------------------
+    def places(self) -> list[Place]:
+        """Home and the current position; without a home, the chosen municipality itself."""
+        app, places = self.app, []
+        if app.prefs.home is not None:
+            places.append(Place(app.prefs.home.lat, app.prefs.home.lon, app.region.code))
+        if app.position is not None:
+            places.append(Place(app.position.lat, app.position.lon))
+        if app.prefs.home is None:
+            bounds = app.shelters.bounds()
+            if bounds:
+                places.append(Place((bounds[0].lat + bounds[1].lat) / 2, (bounds[0].lon + bounds[1].lon) / 2, app.region.code))
+        return places
+
+    def alerts(self) -> list[Alert]:
+        return read_alerts(self.app.link.entities("alerts")) if self.app.link else []
+
+    def banners(self) -> list[Banner]:
+        with self._lock:
+            banners = AlertDesk(self.app.db, self.app.t).banners(self.alerts(), self.places())
+        self._banner_ids = tuple(b.alert.id for b in banners)
+        return banners
+
+    def watch_alerts(self) -> None:
+        """After every sync: notify new alerts once, and redraw when the banners change."""
+        if self._unsubscribe is None and self.app.link:
+            self._unsubscribe = self.app.link.subscribe(self._synced)
+
+    def _synced(self, state) -> None:
+        try:
+            with self._lock:
+                alerts, places = self.alerts(), self.places()
+                AlertDesk(self.app.db, self.app.t).notify_new(alerts, places)
+                ids = tuple(b.alert.id for b in AlertDesk(self.app.db, self.app.t).banners(alerts, places))
+            if ids != self._banner_ids:
+                self._banner_ids = ids
+                self.shell.render()
+        except Exception as exc:  # the page was closed: stop listening
+            log.info("family alert watcher stopped: %s", type(exc).__name__)
+            if self._unsubscribe:
+                self._unsubscribe()
+
+    # ---- export and HQ -------------------------------------------------------------------------
+    def export(self, group_id: str) -> None:
+        """PFIF 1.4 XML into the app's own data folder (beside the store), path shown on screen."""
+        link = self.app.link
+        domain = urlsplit(link.platform_url).hostname if link and link.platform_url else None
+        with self._lock:
+            xml = export_pfif(self.book(), group_id, domain=domain or "mamori.localhost", t=self.app.t)
+        folder = data_folder(self.app) / "exports"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"family-pfif-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.xml"
+        path.write_bytes(xml)
+        self.export_path = str(path)
+        self.message = self.app.t("family.exported")
+        self.shell.render()
+
+    def load_hq(self) -> None:
+        def work() -> None:
+            self._fetch_identity()
+            if not self.is_staff():
+                return None
+            link = self.app.link
+            client = PlatformClient(link.platform_url, link.tenant, credentials=link.session)
+            try:
+                self.hq = load_snapshot(client)
+            finally:
+                client.close()
+            return None
+
+        self._background(work)
+
+    def hq_since(self) -> datetime:
+        """Answers count from the newest active alert (else the last 24 hours)."""
+        now = datetime.now(UTC)
+        active = [a.issued_at for a in self.alerts() if a.active(now)]
+        return max(active) if active else now - timedelta(hours=24)
+
+
+def data_folder(app: Mamori) -> Path:
+    """The folder of the app's own store file (never the read-only region data folder)."""
+    row = app.db.execute("PRAGMA database_list").fetchone()
+    return Path(row[2]).parent if row and row[2] else Path.cwd()
+
+
+def controller(app: Mamori, shell) -> FamilyCtl:
+    state = shell.state("family")
+    ctl = state.get("ctl")
+    if ctl is None or ctl.app is not app:
+        ctl = state["ctl"] = FamilyCtl(app, shell)
+    if not ctl.logged_in and (ctl.identity is not None or app.keys.get(IDENTITY_KEY)):
+        ctl.forget_account()
+    return ctl

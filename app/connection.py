@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,21 @@ from offline.store import open_store
 from offline.sync import SyncEngine, SyncState
 
 CLIENT_ID = "mamori-app"  # the public (PKCE) client registered with the platform
+_SHELTER_PREFIX = "urn:ngsi-ld:EvacuationShelter:"
+
+
+@dataclass(frozen=True, slots=True)
+class ShelterStatus:
+    """What the platform last said about a shelter (staff publish it from the desk)."""
+
+    status: str  # open | closed | full
+    occupancy: int | None
+    observed_at: str | None  # when the platform recorded it (ISO 8601)
+
+
+def _value(entity: dict, name: str) -> Any:
+    attribute = entity.get(name)
+    return attribute.get("value") if isinstance(attribute, dict) else attribute
 
 
 class TokensInKeyStore:
@@ -107,6 +123,19 @@ class PlatformLink:
     def entities(self, dataset: str) -> list[dict]:
         """What the last pulls brought for ``dataset`` (e.g. "alerts"), kept offline."""
         return self._engine.entities(dataset) if self._engine else []
+
+    def shelter_statuses(self) -> dict[str, ShelterStatus]:
+        """Status and occupancy per GSI 共通ID, from the last pull; empty when never synced."""
+        statuses = {}
+        for entity in self.entities("shelter_status"):
+            if not str(entity.get("id", "")).startswith(_SHELTER_PREFIX) or not _value(entity, "status"):
+                continue
+            occupancy = _value(entity, "occupancy")
+            observed = _value(entity, "observedAt") or entity.get("modifiedAt")
+            statuses[entity["id"][len(_SHELTER_PREFIX):]] = ShelterStatus(
+                str(_value(entity, "status")), int(occupancy) if isinstance(occupancy, (int, float)) else None, observed
+            )
+        return statuses
 
     def subscribe(self, observer: Callable[[SyncState], None]) -> Callable[[], None] | None:
         """Call ``observer`` (on the sync thread) after every sync; None when not syncing."""

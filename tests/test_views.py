@@ -332,3 +332,23 @@ def test_hazard_map_draws_areas_and_the_route(app):
     route_layer = [layer for layer in screen.map.layers if isinstance(layer, fm.PolylineLayer)][-1]
     assert len(route_layer.polylines) == 1 and len(route_layer.polylines[0].coordinates) == len(route.path)
     assert screen.map.initial_center.latitude == route.path[0][0]
+
+
+def test_shelter_list_and_detail_show_the_platforms_live_status(app, monkeypatch):
+    s = next(h.shelter for h in app.shelters.search("鵜の島ふれあいセンター", kind=ShelterKind.EMERGENCY_SITE))
+    pulled = [
+        {
+            "id": f"urn:ngsi-ld:EvacuationShelter:{s.id}",
+            "type": "EvacuationShelter",
+            "status": {"type": "Property", "value": "open"},
+            "occupancy": {"type": "Property", "value": 42},
+            "modifiedAt": "2026-11-22T05:02:00+00:00",
+        },
+        {"id": "urn:ngsi-ld:EvacuationShelter:X", "type": "EvacuationShelter"},  # no status yet: ignored
+    ]
+    monkeypatch.setattr(app.link, "entities", lambda name: pulled if name == "shelter_status" else [])
+    assert set(app.link.shelter_statuses()) == {s.id}
+    detail = " ".join(texts(shelters.build_detail(app, s, nav)))
+    assert "開設中・42人" in detail and "時点・市の情報" in detail
+    listing = " ".join(texts(shelters.build_list(app, shelters.ShelterFilter(text="鵜の島"), nav, nav)))
+    assert "開設中・42人" in listing

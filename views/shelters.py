@@ -10,7 +10,8 @@ from app.models import HazardType, LatLon, Shelter, ShelterKind
 from app.shelters import ShelterHit, distance_m
 from app.state import Mamori
 from views.theme import suitability_colour, suitability_icon
-from views.widgets import format_distance, heading, notice
+from app.connection import ShelterStatus
+from views.widgets import format_distance, heading, local_time, notice
 
 # The list shows this many rows at once; the count line always tells the full number.
 PAGE_SIZE = 60
@@ -89,7 +90,8 @@ def build_list(
         sort_row.append(ft.Text(t("shelters.sort_needs_home")))
     if f.hazard is not None and f.kind is not ShelterKind.EMERGENCY_SITE:
         sort_row.append(ft.Text(t("shelters.hazard_filter_note")))
-    rows = [_row(app, hit, navigate) for hit in hits[:PAGE_SIZE]]
+    statuses = app.link.shelter_statuses() if app.link else {}
+    rows = [_row(app, hit, navigate, statuses.get(hit.shelter.id)) for hit in hits[:PAGE_SIZE]]
     count = ft.Text(t("shelters.count", n=len(hits)), key="shelter-count", weight=ft.FontWeight.BOLD)
     more = [ft.Text(t("shelters.more", shown=PAGE_SIZE, n=len(hits)))] if len(hits) > PAGE_SIZE else []
     empty = [notice(t("shelters.none"), ft.Icons.SEARCH_OFF)] if not hits else []
@@ -119,14 +121,27 @@ def _hazard_badges(app: Mamori, shelter: Shelter) -> ft.Control:
     return ft.Text(app.t("shelters.safe_for", hazards="・".join(names) or app.t("shelters.safe_for_none")), theme_style=ft.TextThemeStyle.BODY_SMALL)
 
 
-def _row(app: Mamori, hit: ShelterHit, navigate: Callable[[str], None]) -> ft.Control:
+def live_status(app: Mamori, live: ShelterStatus) -> str:
+    """'開設中・45人 (2026-11-22 14:02 時点)' — the platform's word, with its age."""
+    t = app.t
+    text = t(f"live.{live.status}") if t.has(f"live.{live.status}") else live.status
+    if live.occupancy is not None and live.status != "closed":
+        text += t("live.occupancy", n=live.occupancy)
+    return text + (t("live.as_of", when=local_time(live.observed_at)) if live.observed_at else "")
+
+
+def _row(app: Mamori, hit: ShelterHit, navigate: Callable[[str], None], live: ShelterStatus | None) -> ft.Control:
     s = hit.shelter
     suitable = s.suits(app.prefs.hazard) if s.kind is ShelterKind.EMERGENCY_SITE else None
     distance = format_distance(app, hit.distance_m)
     return ft.ListTile(
         leading=ft.Icon(suitability_icon(suitable), color=suitability_colour(suitable, app.prefs)),
         title=ft.Text(s.name),
-        subtitle=ft.Column([ft.Text(f"{s.address}{'  ' + distance if distance else ''}"), _hazard_badges(app, s)], spacing=2),
+        subtitle=ft.Column(
+            [ft.Text(f"{s.address}{'  ' + distance if distance else ''}"), _hazard_badges(app, s)]
+            + ([ft.Text(live_status(app, live), weight=ft.FontWeight.BOLD)] if live else []),
+            spacing=2,
+        ),
         on_click=lambda e: navigate(f"/shelters/{s.kind.value}/{s.id}"),
     )
 
@@ -155,6 +170,9 @@ def build_detail(app: Mamori, shelter: Shelter, navigate: Callable[[str], None])
                     ]
                 )
             )
+    live = app.link.shelter_statuses().get(shelter.id) if app.link else None
+    if live:
+        rows.append(notice(live_status(app, live), ft.Icons.SENSORS, key="live-status"))
     capacity = t("detail.capacity", n=shelter.capacity) if shelter.capacity else t("detail.capacity_unknown")
     rows += [
         ft.Text(capacity),

@@ -41,14 +41,17 @@ class Evacuation:
         self._households = HouseholdStore(db, household_key)
         self._layers: HazardLayers | None = None
         self._router: EvacuationRouter | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     # ---- hazards ----
     @property
     def hazard_layers(self) -> HazardLayers:
-        if self._layers is None:
-            self._layers = HazardLayers.for_region(self.db, self.region)
-        return self._layers
+        # The first use derives scenario layers into SQLite: one thread at a time on the
+        # shared connection, or two transactions would interleave.
+        with self._lock:
+            if self._layers is None:
+                self._layers = HazardLayers.for_region(self.db, self.region)
+            return self._layers
 
     def layers(self, hazard: HazardType) -> list[HazardLayer]:
         return self.hazard_layers.active_layers(hazard)
@@ -63,6 +66,7 @@ class Evacuation:
     # ---- routing ----
     @property
     def router(self) -> EvacuationRouter:
+        self.hazard_layers  # derived first, under the lock; the router then only reads them
         with self._lock:  # one build, even when the warm-up thread and a tap race
             if self._router is None:
                 self._router = EvacuationRouter.for_region(self.db, self.region)

@@ -49,6 +49,17 @@ class Shell:
         self.pending_revoke = None  # consent category waiting for the resident's confirmation
         self.account_message: str | None = None
         self.geolocator = ftg.Geolocator(on_position_change=self._moved, on_error=lambda e: None)
+        self.nav = ft.NavigationBar(
+            destinations=[ft.NavigationBarDestination(icon=icon, label=name) for name, icon in TABS],
+            on_change=lambda e: self.navigate(f"/{TABS[e.control.selected_index][0]}"),
+        )
+        self.base_view = ft.View(
+            route="/home",
+            appbar=ft.AppBar(title=ft.Text("")),
+            navigation_bar=self.nav,
+            scroll=ft.ScrollMode.AUTO,
+            services=[self.geolocator],  # services live on the root view
+        )
         page.on_route_change = lambda e: self.render()
         page.on_view_pop = self._pop
 
@@ -189,21 +200,16 @@ class Shell:
         tab = self._tab(route)
         page.theme = make_theme(app.prefs)
         page.theme_mode = ft.ThemeMode.LIGHT
-        nav = ft.NavigationBar(
-            selected_index=[name for name, _ in TABS].index(tab),
-            destinations=[ft.NavigationBarDestination(icon=icon, label=t(f"tab.{name}")) for name, icon in TABS],
-            on_change=lambda e: self.navigate(f"/{TABS[e.control.selected_index][0]}"),
-        )
-        views = [
-            ft.View(
-                route=f"/{tab}",
-                appbar=ft.AppBar(title=ft.Text(t("app.name"))),
-                controls=self._problem() + self._tab_controls(tab),
-                navigation_bar=nav,
-                scroll=ft.ScrollMode.AUTO,
-                services=[self.geolocator],  # services live on the root view, which is rebuilt
-            )
-        ]
+        # The root view and its navigation bar stay the same objects between renders, so a
+        # tap that lands while a background redraw is on its way is not lost.
+        self.nav.selected_index = [name for name, _ in TABS].index(tab)
+        for destination, (name, _) in zip(self.nav.destinations, TABS):
+            destination.label = t(f"tab.{name}")
+        base = self.base_view
+        base.route = f"/{tab}"
+        base.appbar.title.value = t("app.name")
+        base.controls = self._problem() + self._tab_controls(tab)
+        views = [base]
         top = self._pushed(route)
         if top is not None:
             views.append(top)

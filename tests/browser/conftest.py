@@ -120,3 +120,11 @@ def snap(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def tap_canvas(page, x: float, y: float) -> None:
+    """Tap the map itself. Flutter's accessibility overlay can sit over the map with nodes
+    whose hit areas are larger than they look, so it is made click-through for this tap."""
+    handle = page.add_style_tag(content="flt-semantics { pointer-events: none !important; }")
+    page.mouse.click(x, y)
+    handle.evaluate("e => e.remove()")

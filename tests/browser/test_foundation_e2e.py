@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from app.regions import default_data_dir, find_region
-from tests.browser.conftest import snap
+from tests.browser.conftest import snap, tap_canvas
 
 
 def tsunami_site_count() -> int:
@@ -88,7 +88,7 @@ def test_tap_map_to_set_home(page):
     page.get_by_text("色は選んだ災害への対応を示します", exact=False).wait_for()
     page.wait_for_timeout(1000)
     x, y = empty_map_spot(page)
-    page.mouse.click(x, y)
+    tap_canvas(page, x, y)
     page.get_by_role("button", name="ここを自宅にする").click()
     page.get_by_role("button", name="Back").click()
     page.get_by_role("tab", name="ホーム").click()

@@ -7,6 +7,7 @@ controller, which records locally first and talks to the platform in the backgro
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 import flet as ft
 import segno
@@ -21,11 +22,10 @@ from app.family import (
     age_key,
     share_text,
 )
-from app.family._model import utc
 from app.state import Mamori
 from views.features import family_hq
+from views.features.family_ctl import LOCAL_ME, SHARES, FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
-from views.features.family_ctl import LOCAL_ME, FamilyCtl, controller
 from views.widgets import heading, notice
 
 UNKNOWN_LOOK = ("#616161", ft.Icons.HELP_OUTLINE)
@@ -148,7 +148,7 @@ def my_status(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     if latest is None:
         controls.append(ft.Text(t("family.mine.none")))
         return controls
-    age = max(0, int((utc() - latest.observed_at).total_seconds()))
+    age = max(0, int((datetime.now(UTC) - latest.observed_at).total_seconds()))
     controls.append(status_tile(app, t("family.me"), latest, age, key="my-status"))
 
     def toggle(e) -> None:
@@ -189,14 +189,13 @@ def status_line(app: Mamori, answer: Answer | None, age_s: int | None) -> str:
     return " · ".join(parts)
 
 
-def status_tile(app: Mamori, name: str, answer: Answer | None, age_s: int | None, key: str | None = None,
-                trailing: ft.Control | None = None) -> ft.Control:
+def status_tile(app: Mamori, name: str, answer: Answer | None, age_s: int | None, key: str | None = None) -> ft.Control:
     colour, icon = STATUS_LOOK[answer.status] if answer else UNKNOWN_LOOK
     subtitle = [ft.Text(status_line(app, answer, age_s), color=colour, weight=ft.FontWeight.BOLD)]
     if answer is not None and answer.message:
         subtitle.append(ft.Text(answer.message))
     return ft.ListTile(leading=ft.Icon(icon, color=colour, size=32), title=ft.Text(name),
-                       subtitle=ft.Column(subtitle, spacing=2, tight=True), trailing=trailing, key=key)
+                       subtitle=ft.Column(subtitle, spacing=2, tight=True), key=key)
 
 
 # ---- account, groups, invites -------------------------------------------------------------------
@@ -323,7 +322,7 @@ def sharing_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     chosen = ctl.sharing()
     controls: list[ft.Control] = [
         ft.Text(t("family.sharing.title"), theme_style=ft.TextThemeStyle.TITLE_SMALL, weight=ft.FontWeight.BOLD)]
-    for category, recipient in (("safety_status", "family"), ("location", "family"), ("safety_status", "caregiver")):
+    for category, recipient in SHARES:
         controls.append(ft.Switch(
             label=t(f"family.sharing.{category}.{recipient}"), value=chosen.get(f"{category}:{recipient}", False),
             on_change=lambda e, c=category, r=recipient: ctl.set_sharing(c, r, bool(e.control.value))))

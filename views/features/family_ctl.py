@@ -163,7 +163,7 @@ class FamilyCtl:
         try:
             position = await self.shell.geolocator.get_current_position()
             self.app.position = LatLon(position.latitude, position.longitude)
-        except Exception as exc:  # permission refused, no GPS, or a browser without geolocation
+        except Exception as exc:  # noqa: BLE001 - permission refused, no GPS, or a browser without geolocation
             log.info("position unavailable: %s", type(exc).__name__)
             self.message = self.app.t("family.no_position")
         self.shell.render()
@@ -308,8 +308,10 @@ class FamilyCtl:
                 ids = tuple(b.alert.id for b in AlertDesk(self.app.db, self.app.t).banners(alerts, places))
             if ids != self._banner_ids:
                 self._banner_ids = ids
-                self.shell.render()
-        except Exception as exc:  # the page was closed: stop listening
+                # Through the page's executor: an update sent from this (sync) thread alone would
+                # wait in Flet's send queue until something else woke the page's event loop.
+                self.shell.page.run_thread(self.shell.render)
+        except Exception as exc:  # noqa: BLE001 - the page was closed: stop listening
             log.info("family alert watcher stopped: %s", type(exc).__name__)
             if self._unsubscribe:
                 self._unsubscribe()
@@ -333,14 +335,14 @@ class FamilyCtl:
         def work() -> None:
             self._fetch_identity()
             if not self.is_staff():
-                return None
+                return
             link = self.app.link
             client = PlatformClient(link.platform_url, link.tenant, credentials=link.session)
             try:
                 self.hq = load_snapshot(client)
             finally:
                 client.close()
-            return None
+            return
 
         self._background(work)
 

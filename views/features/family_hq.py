@@ -12,6 +12,7 @@ from views.features.family_ctl import FamilyCtl
 from views.widgets import heading, notice
 
 UNLOCATED, OUTSIDE = "unlocated", "outside"
+PAD = 0.02  # degrees (~2 km) around the shelters when the region pack has no boundary
 # Colour and icon per status; the label always says it in words too.
 STATUS_LOOK = {
     SafetyStatus.SAFE: ("#1B7F3B", ft.Icons.CHECK_CIRCLE),
@@ -23,13 +24,18 @@ STATUS_LOOK = {
 
 
 def areas(app: Mamori) -> dict[str, list]:
-    """The municipality as one area (its boundary), so answers inside it are counted there."""
-    boundary = app.boundary()
-    if not boundary:
-        return {}
-    polygons = boundary["coordinates"] if boundary["type"] == "MultiPolygon" else [boundary["coordinates"]]
+    """The municipality as one area: its boundary, or (region packs without one, e.g. Ube)
+    the box around its shelters, padded by about 2 km and named as approximate."""
     name = app.summary().name if app.prefs.language != "en" else app.region.name_en
-    return {name: [[[(float(x), float(y)) for x, y, *_ in ring] for ring in polygon] for polygon in polygons]}
+    boundary = app.boundary()
+    if boundary:
+        polygons = boundary["coordinates"] if boundary["type"] == "MultiPolygon" else [boundary["coordinates"]]
+        return {name: [[[(float(x), float(y)) for x, y, *_ in ring] for ring in polygon] for polygon in polygons]}
+    bounds = app.shelters.bounds()
+    if bounds is None:
+        return {}
+    (s, w), (n, e) = (bounds[0].lat - PAD, bounds[0].lon - PAD), (bounds[1].lat + PAD, bounds[1].lon + PAD)
+    return {app.t("family.hq.area.approx", name=name): [[[(w, s), (e, s), (e, n), (w, n), (w, s)]]]}
 
 
 def build(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:

@@ -1,0 +1,276 @@
+"""The family tab built from state: one-tap answers offline, the list, share text, the alert
+banner, the HQ route and PFIF export; and, against the real platform on loopback, groups."""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import flet as ft
+import pytest
+
+from app.consent import DataCategory
+from app.family import Relation, SafetyStatus, alert_entity
+from app.models import LatLon
+from tests.test_views import texts, unlabelled, walk
+from views import home
+from views.features import family
+from views.features.family_ctl import IDENTITY_KEY, LOCAL_ME, controller
+
+
+class FakePage:
+    """Runs background work at once, so a test sees its outcome in the next build."""
+
+    def __init__(self) -> None:
+        self.tasks: list = []
+
+    def run_thread(self, fn, *args) -> None:
+        fn(*args)
+
+    def run_task(self, fn, *args) -> None:
+        self.tasks.append((fn, args))
+
+
+class FakeShell:
+    def __init__(self, app) -> None:
+        self.app, self.page = app, FakePage()
+        self.routes: list[str] = []
+        self.renders = 0
+        self.geolocator = None
+        self._state: dict[str, dict] = {}
+
+    def state(self, name: str) -> dict:
+        return self._state.setdefault(name, {})
+
+    def navigate(self, route: str) -> None:
+        self.routes.append(route)
+
+    def render(self) -> None:
+        self.renders += 1
+
+
+def button(controls, label: str) -> ft.Button:
+    found = [c for c in walk(controls) if isinstance(c, ft.Button) and label in (c.content if isinstance(c.content, str) else " ".join(texts([c.content])))]
+    assert found, f"no button {label!r}"
+    return found[0]
+
+
+def tap(control) -> None:
+    control.on_click(None)
+
+
+def test_offline_answer_in_one_tap_shows_my_status_and_share_text(app):
+    shell = FakeShell(app)
+    controls = family.tab(app, shell)
+    assert not unlabelled(controls)
+    labels = [b for b in walk(controls) if isinstance(b, ft.Button) and (b.key or "").startswith("answer-")]
+    assert [texts([b.content])[0] for b in labels] == ["無事", "助けが必要", "けがをしている", "避難中", "避難所にいる"]
+    assert any(c.key == "family-needs-login" for c in walk(controls))  # says plainly that sharing needs login
+    assert "まだ回答していません。" in texts(controls)
+
+    ctl = controller(app, shell)
+    ctl.note = "家にいます"
+    tap(labels[0])
+    controls = family.tab(app, shell)
+    mine = next(c for c in walk(controls) if c.key == "my-status")
+    assert "無事 · たった今" in texts([mine]) and "家にいます" in texts([mine])
+    assert "「無事」をこの端末に保存しました（家族には送られません）。" in texts(controls)
+    # Before login nothing is queued for the platform.
+    assert app.db.execute("SELECT count(*) FROM sync_outbox").fetchone()[0] == 0
+    assert ctl.book().latest(LOCAL_ME).status is SafetyStatus.SAFE
+
+    tap(button(controls, "文字で伝える"))
+    controls = family.tab(app, shell)
+    share = next(c for c in walk(controls) if c.key == "share-text")
+    assert share.value.startswith("安否: 無事 / 家にいます / ") and share.read_only
+    tap(button(controls, "文をコピー"))
+    assert shell.page.tasks and shell.page.tasks[-1][1] == (share.value,)
+    tap(button(controls, "ログイン・同意の設定へ"))
+    assert shell.routes == ["/settings/account"]
+
+
+def test_location_switch_needs_consent_and_answer_carries_position(app):
+    shell = FakeShell(app)
+    switch = next(c for c in walk(family.tab(app, shell)) if isinstance(c, ft.Switch))
+    assert switch.disabled
+    app.link.consents.grant(DataCategory.LOCATION)
+    app.position = LatLon(33.9512, 131.2471)
+    switch = next(c for c in walk(family.tab(app, shell)) if isinstance(c, ft.Switch))
+    assert not switch.disabled
+    switch.value = True
+    switch.on_change(type("E", (), {"control": switch})())
+    tap(next(c for c in walk(family.tab(app, shell)) if c.key == "answer-atShelter"))
+    latest = controller(app, shell).book().latest(LOCAL_ME)
+    assert (latest.lat, latest.lon) == (33.9512, 131.2471)
+    assert "33.9512, 131.2471" in " ".join(texts(family.tab(app, shell)))
+
+
+def test_alert_banner_on_home_for_the_municipality_and_answered_after_tap(app, monkeypatch):
+    shell = FakeShell(app)
+    now = datetime.now(UTC)
+    entities = [
+        alert_entity("flood-1", "352021", hazard="flood", level=4, headline="厚東川 氾濫危険", issued_at=now - timedelta(minutes=5),
+                     expires_at=now + timedelta(hours=1), municipalities=["352021"]),
+        alert_entity("far-1", "072028", hazard="earthquake", level=5, headline="会津", issued_at=now,
+                     expires_at=now + timedelta(hours=1), municipalities=["072028"]),
+        alert_entity("old-1", "352021", hazard="flood", level=5, headline="終わった", issued_at=now - timedelta(hours=3),
+                     expires_at=now - timedelta(hours=1), municipalities=["352021"]),
+    ]
+    monkeypatch.setattr(app.link, "entities", lambda name: entities if name == "alerts" else [])
+    shown = family.banners(app, shell)
+    assert [c.key for c in shown] == ["alert-banner-urn:ngsi-ld:Alert:flood-1"]
+    words = texts(shown)
+    assert "警戒レベル4 避難指示 全員避難" in words and "厚東川 氾濫危険" in words and "災害の種類: 洪水" in words
+    controls = home.build(app, shell.navigate, shown)
+    assert controls[0] is shown[0] and not unlabelled(controls)
+    tap(button(shown, "安否を回答する"))
+    assert shell.routes == ["/family"]
+    tap(next(c for c in walk(family.tab(app, shell)) if c.key == "answer-evacuating"))
+    assert "回答済みです。状況が変わったら、もう一度回答してください。" in texts(family.banners(app, shell))
+
+
+def test_notify_new_once_and_survives_missing_notifier(app, monkeypatch):
+    shell = FakeShell(app)
+    now = datetime.now(UTC)
+    alert = alert_entity("flood-2", "352021", hazard="flood", level=3, headline="", issued_at=now,
+                         expires_at=now + timedelta(hours=1), municipalities=["352021"])
+    monkeypatch.setattr(app.link, "entities", lambda name: [alert])
+    ctl = controller(app, shell)
+    ctl._synced(None)  # what the sync engine's observer calls; plyer has no backend here: no crash
+    assert shell.renders == 1  # a new banner: redraw
+    ctl._synced(None)
+    assert shell.renders == 1
+    seen = app.db.execute("SELECT alert_id, notified_at IS NOT NULL FROM family_alert_seen").fetchall()
+    assert seen == [("urn:ngsi-ld:Alert:flood-2", 1)]
+
+
+def test_hq_route_is_for_staff_only(app):
+    shell = FakeShell(app)
+    view = family.pushed(app, shell, ["family", "hq"])
+    assert any(c.key == "hq-staff-only" for c in walk(view.controls))
+    assert family.pushed(app, shell, ["family", "elsewhere"]) is None
+    assert family.pushed(app, shell, ["hazard", "map"]) is None
+
+
+def test_logged_out_forgets_the_cached_account(app):
+    app.keys.put(IDENTITY_KEY, json.dumps({"sub": "abc", "name": "x", "roles": []}).encode())
+    controller(app, FakeShell(app))
+    assert app.keys.get(IDENTITY_KEY) is None
+
+
+# ---- logged in, against the real platform on loopback -------------------------------------------
+@pytest.fixture(scope="module")
+def cityos(tmp_path_factory, data_dir):
+    from cityos.testing import run_cityos
+
+    with run_cityos(tmp_path_factory.mktemp("cityos"), data_dir=data_dir, extra_args=["--rate-limit", "0"]) as server:
+        yield server
+
+
+def logged_in_app(app, base_url: str, username: str):
+    from app.connection import PlatformLink
+    from app.state import Mamori
+    from tests.test_identity_cityos import form_browser
+
+    db_path = Path(app.db.execute("PRAGMA database_list").fetchone()[2])
+    link = PlatformLink(db_path, app.db, app.keys, base_url, app.region.code)
+    link.session.login(open_browser=form_browser(username), timeout=20)
+    return Mamori(app.db, app.region, app.keys, app.data_dir, link=link)
+
+
+def test_group_invite_join_and_family_list(app, cityos, tmp_path):
+    from tests.test_family_cityos import Phone
+
+    me = logged_in_app(app, cityos.base_url, "ube-resident-1")
+    shell = FakeShell(me)
+    controls = family.tab(me, shell)  # opening the tab syncs: who am I, my groups
+    ctl = controller(me, shell)
+    assert ctl.identity.name == "宇部 一郎" and not ctl.is_staff()
+    assert not unlabelled(controls)
+    ctl.group_name = "宇部家"
+    tap(button(controls, "グループを作る"))
+    controls = family.tab(me, shell)
+    assert "グループ: 宇部家" in texts(controls) and "宇部 一郎 (自分)" in texts(controls)
+    group_id = ctl.book().groups()[0]["id"]
+
+    tap(button(controls, "招待する（QR）"))
+    controls = family.tab(me, shell)
+    qr = next(c for c in walk(controls) if c.key == "invite-qr")
+    assert qr.src[:8] == b"\x89PNG\r\n\x1a\n"
+    invite = next(c for c in walk(controls) if c.key == "invite-text").value
+    assert invite.startswith("MF1:") and not unlabelled(controls)
+
+    hanako = Phone(tmp_path / "b.db", cityos.base_url, "ube-resident-2")
+    try:
+        hanako.family.join(invite)
+        hanako.consents.grant(DataCategory.SAFETY_STATUS)
+        hanako.family.share("safety_status", "family", True)
+        hanako.book.answer("evacuating", message="公民館へ向かっています")
+        hanako.push()
+        tap(button(controls, "最新にする"))
+        controls = family.tab(me, shell)
+        row = next(c for c in walk(controls) if c.key == f"member-{hanako.me}")
+        assert "避難中 · たった今" in texts([row]) and "公民館へ向かっています" in texts([row])
+
+        # Hanako (who needs support) consents and names me: I may answer for her, marked as proxy.
+        hanako.family.share("safety_status", "caregiver", True)
+        hanako.push()
+        hanako.family.client.name_caregiver(ctl.me(), Relation.FAMILY)
+        tap(button(family.tab(me, shell), "最新にする"))
+        tap(button(family.tab(me, shell), "宇部 花子さんの代わりに回答"))
+        assert shell.routes[-1] == f"/family/proxy/{hanako.me}"
+        proxy_view = family.pushed(me, shell, ["family", "proxy", hanako.me])
+        assert not unlabelled(proxy_view.controls)
+        tap(button(proxy_view.controls, "助けが必要"))
+        row = next(c for c in walk(family.tab(me, shell)) if c.key == f"member-{hanako.me}")
+        assert "助けが必要 · たった今 · 代理回答" in texts([row])
+        assert hanako.family.pull() and hanako.book.latest(hanako.me).reported_by == ctl.me()
+
+        # Owner removes a member in two taps; a damaged invite is refused before any network.
+        tap(button(controls, "宇部 花子さんを外す"))
+        tap(button(family.tab(me, shell), "本当に「宇部 花子さんを外す」"))
+        assert [m.person for m in ctl.book().members(group_id)] == [ctl.me()]
+        ctl.join("MF1:broken")
+        assert "招待コードを読み取れません。もう一度読み取ってください" in texts(family.tab(me, shell))
+
+        # My answer queues for the platform once I consent; sharing choices are queued too.
+        me.link.consents.grant(DataCategory.SAFETY_STATUS)
+        tap(button(family.tab(me, shell), "無事"))
+        switch = next(c for c in walk(family.tab(me, shell)) if isinstance(c, ft.Switch) and c.label == "家族に自分の位置を見せる")
+        switch.value = False
+        switch.on_change(type("E", (), {"control": switch})())
+        bodies = [w.body for w in me.link.outbox.pending(50)]
+        assert any(b.get("type") == "SafetyStatus" for b in bodies)
+        assert {"action": "revoke", "category": "location", "recipient": "family"}.items() <= next(
+            b for b in bodies if b.get("type") == "Consent" and b["category"] == "location").items()
+
+        tap(button(family.tab(me, shell), "PFIF形式で書き出す"))
+        path = Path(ctl.export_path)
+        assert path.parent.parent == tmp_path and b"http://zesty.ca/pfif/1.4" in path.read_bytes()
+    finally:
+        hanako.close()
+
+
+def test_hq_counts_answers_for_city_staff(app, cityos, tmp_path):
+    from tests.test_family_cityos import Phone
+
+    resident = Phone(tmp_path / "r.db", cityos.base_url, "ube-resident-2")
+    try:
+        resident.consents.grant(DataCategory.SAFETY_STATUS)
+        resident.consents.grant(DataCategory.LOCATION)
+        resident.book.answer("needHelp", lat=33.9512, lon=131.2471, place="宇部市立琴芝小学校")
+        resident.push()
+    finally:
+        resident.close()
+    staff = logged_in_app(app, cityos.base_url, "ube-city-1")
+    shell = FakeShell(staff)
+    ctl = controller(staff, shell)
+    view = family.pushed(staff, shell, ["family", "hq"])
+    tap(button(view.controls, "最新の集計を読み込む"))
+    assert ctl.is_staff() and ctl.hq is not None
+    controls = family.pushed(staff, shell, ["family", "hq"]).controls
+    words = " ".join(texts(controls))
+    assert "山口県宇部市（避難所の範囲から概算）: 無事 0 / 助けが必要 1" in words
+    assert "回答の地図（位置あり 1件）" in words and not unlabelled(controls)
+    # The family tab offers the HQ view to staff only.
+    assert button(family.tab(staff, shell), "災害対策本部の画面")

@@ -124,16 +124,20 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(cityos, resident,
     rng = random.Random(int(os.environ.get("MAMORI_KILL_SEED", "20240311")))
     tokens = secure_storage.get(TOKENS_KEY)  # the app's secure storage survives the kill
     key = os.urandom(32)
-    full_run = 3.0  # about how long an uninterrupted push of RECORDS takes here (measured: 2.7–3.1 s)
     kills: list[tuple[int, int]] = []  # (on platform, still queued) right after each kill
     for sync in range(SYNCS):
         prefix, db_path = f"k{sync}", tmp_path / f"kill-{sync}.db"
         fill_outbox(db_path, key, prefix)
         intended = {card(prefix, i)["id"] for i in range(RECORDS)}
-        for _ in range(KILLS_PER_SYNC):
+        # Kill points follow the push's progress, not the clock, so they land inside the push
+        # window on a fast machine and a loaded one alike; the extra jitter spreads them over
+        # every phase of a batch (encrypting, in flight, committing).
+        thresholds = sorted(rng.sample(range(50, RECORDS - 50), KILLS_PER_SYNC), reverse=True)
+        for threshold in thresholds:
             child = fork.Process(target=_child_push, args=(str(db_path), cityos.base_url, key, tokens))
             child.start()
-            time.sleep(rng.uniform(0.1, full_run / KILLS_PER_SYNC))
+            wait_until_queued_below(db_path, threshold, child)
+            time.sleep(rng.uniform(0, 0.03))
             child.kill()  # SIGKILL: no cleanup, no atexit, mid-transaction or mid-request
             child.join(10)
             on_platform = platform_ids(cityos.base_url, resident, prefix)
@@ -148,7 +152,17 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(cityos, resident,
     mid_sync = sum(0 < sent < RECORDS for sent, _ in kills)
     print(f"\nSIGKILL: {len(kills)} kills over {SYNCS} syncs of {RECORDS}; mid-sync: {mid_sync}; "
           f"(on platform, queued) at each kill: {kills}")
-    assert mid_sync >= len(kills) // 2, f"kills mostly missed the push window: {kills}"
+    assert mid_sync >= len(kills) * 3 // 4, f"kills mostly missed the push window: {kills}"
+
+
+def wait_until_queued_below(db_path: Path, threshold: int, child, limit: float = 30.0) -> None:
+    watch = open_store(db_path)
+    deadline = time.monotonic() + limit
+    try:
+        while queued(watch) > threshold and child.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.002)
+    finally:
+        watch.close()
 
 
 # -- faults between client and platform ---------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The shelter reception desk (受付), staff mode: scan an evacuee's QR (image upload, pasted QR
-text, or the camera), register people with no phone, check out, search, count against capacity,
+"""The shelter reception desk (受付), staff mode: scan an evacuee's QR (camera, image upload or
+pasted QR text), register people with no phone, check out, search, count against capacity,
 and export the aggregate CSV for the disaster HQ."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.checkin import (
 from app.models import Shelter, ShelterKind
 from app.state import Mamori
 from views.features import checkin_form
+from views.features.checkin_camera import camera_block
 from views.features.checkin_form import (
     error_text,
     find_shelter,
@@ -63,35 +64,48 @@ def _scan(app: Mamori, shell, state: dict, desk: ShelterDesk, action: Callable[[
 
 
 def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+    """Scanning and its result first (what staff look at all day), then counts, lists and settings."""
     t = app.t
+    summary = desk.summary()
 
     def pick(shelter: Shelter) -> None:
         state.update(desk_shelter=shelter.id, desk_result=None, export=None)
         shell.render()
 
     return [
-        staff_switch(app, shell, state),
-        *checkin_form.shelter_picker(app, state, "desk_query", desk.shelter_id, pick, shell.render),
-        *summary_block(app, desk.summary()),
+        staff_switch(app, shell, state, with_note=False),
+        occupancy_line(app, summary, desk.shelter_name),
         *scan_block(app, shell, state, desk),
         ft.OutlinedButton(t("checkin.desk.paper"), icon=ft.Icons.EDIT_NOTE, on_click=lambda e: shell.navigate("/checkin/desk/paper")),
+        *summary_block(app, summary),
         *list_block(app, shell, state, desk),
         *export_block(app, shell, state, desk),
+        heading(t("checkin.desk.settings")),
+        *checkin_form.shelter_picker(app, state, "desk_query", desk.shelter_id, pick, shell.render),
+        notice(t("checkin.demo_keys"), ft.Icons.KEY),
     ]
 
 
-def summary_block(app: Mamori, s: ShelterSummary) -> list[ft.Control]:
+def occupancy_line(app: Mamori, s: ShelterSummary, shelter_name: str) -> ft.Control:
     t = app.t
     if s.capacity:
         occupancy = t("checkin.desk.occupancy", persons=s.persons, capacity=s.capacity, pct=s.occupancy_pct)
     else:
         occupancy = t("checkin.desk.occupancy_no_capacity", persons=s.persons)
+    return ft.Column([
+        ft.Text(shelter_name, theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
+        ft.Text(occupancy, theme_style=ft.TextThemeStyle.HEADLINE_SMALL, weight=ft.FontWeight.BOLD, key="checkin-occupancy"),
+        ft.ProgressBar(value=min(1.0, s.persons / s.capacity)) if s.capacity else ft.Container(),
+    ], spacing=4)
+
+
+def summary_block(app: Mamori, s: ShelterSummary) -> list[ft.Control]:
+    t = app.t
     needs = t("checkin.desk.needs", care=s.care, disability=s.disability, allergy=s.allergy, medication=s.medication,
               infants=s.infants, pregnant=s.pregnant, pet_households=s.pet_households, pets=s.pets,
               in_car=s.in_car_persons, outside=s.outside_persons)
     controls: list[ft.Control] = [
-        ft.Text(occupancy, theme_style=ft.TextThemeStyle.HEADLINE_SMALL, weight=ft.FontWeight.BOLD, key="checkin-occupancy"),
-        ft.ProgressBar(value=min(1.0, s.persons / s.capacity)) if s.capacity else ft.Container(),
+        heading(t("checkin.desk.summary")),
         ft.Text(t("checkin.desk.households", n=s.households)),
         ft.Text(needs),
     ]
@@ -106,14 +120,13 @@ def summary_block(app: Mamori, s: ShelterSummary) -> list[ft.Control]:
 def scan_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
     t = app.t
     pasted = {"text": ""}
+    # Made with the screen, not on the click: the client must have mounted it before it is asked to pick.
+    picker = state.get("picker") or state.setdefault("picker", ft.FilePicker())
 
     async def upload(_: ft.Event) -> None:
-        picker = state.get("picker")
-        if picker is None:
-            picker = state["picker"] = ft.FilePicker()
-        import logging; logging.getLogger("dbg").warning("picking")
-        files = await picker.pick_files(file_type=ft.FilePickerFileType.IMAGE, with_data=True)
-        logging.getLogger("dbg").warning("picked %r", [(f.name, f.size, f.bytes is not None) for f in files or []])
+        # A slow browser can blur the window before the file arrives; that must not count as "cancel".
+        files = await picker.pick_files(file_type=ft.FilePickerFileType.IMAGE, with_data=True,
+                                        cancel_upload_on_window_blur=False)
         if files and files[0].bytes:
             image = files[0].bytes
             _scan(app, shell, state, desk, lambda d: d.check_in_image(image))
@@ -126,16 +139,17 @@ def scan_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Co
         _scan(app, shell, state, desk, lambda d: d.check_in_text(text))
 
     controls: list[ft.Control] = [
-        heading(t("checkin.desk.scan")),
-        ft.Text(t("checkin.desk.scan_help")),
         ft.FilledButton(t("checkin.desk.upload"), icon=ft.Icons.UPLOAD_FILE, on_click=upload, height=56),
-        ft.TextField(label=t("checkin.desk.paste"), on_change=typed, on_submit=check, multiline=False),
-        ft.OutlinedButton(t("checkin.desk.check"), icon=ft.Icons.VERIFIED, on_click=check),
-        notice(t("checkin.desk.camera_note"), ft.Icons.PHOTO_CAMERA),
+        *camera_block(app, shell.render, state, desk),
     ]
     result = state.get("desk_result")
     if result is not None:
         controls += result_block(app, shell, state, desk, result)
+    controls += [
+        ft.Text(t("checkin.desk.scan_help")),
+        ft.Row([ft.TextField(label=t("checkin.desk.paste"), on_change=typed, on_submit=check, expand=True),
+                ft.OutlinedButton(t("checkin.desk.check"), on_click=check)]),
+    ]
     return controls
 
 

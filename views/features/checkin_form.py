@@ -187,15 +187,13 @@ def error_text(app: Mamori, exc: Exception) -> str:
     raise exc
 
 
-def staff_switch(app: Mamori, shell, state: dict) -> ft.Control:
+def staff_switch(app: Mamori, shell, state: dict, with_note: bool = True) -> ft.Control:
     def toggle(e: ft.Event) -> None:
         state["staff"] = bool(e.control.value)
         shell.navigate("/checkin/desk" if state["staff"] else "/checkin")
 
-    return ft.Column([
-        ft.Switch(label=app.t("checkin.staff_mode"), value=bool(state.get("staff")), on_change=toggle),
-        notice(app.t("checkin.demo_keys"), ft.Icons.KEY),
-    ])
+    switch = ft.Switch(label=app.t("checkin.staff_mode"), value=bool(state.get("staff")), on_change=toggle)
+    return ft.Column([switch, notice(app.t("checkin.demo_keys"), ft.Icons.KEY)]) if with_note else switch
 
 
 def needs_lines(app: Mamori, card: EvacueeCard) -> list[str]:

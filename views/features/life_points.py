@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from app.points import (
 )
 from app.state import Mamori
 from offline.store import open_store
+from views.features.life_common import redraw
 from views.widgets import heading, local_time, notice
 
 log = logging.getLogger(__name__)
@@ -120,7 +122,7 @@ def _sync(app: Mamori, shell) -> None:
             db.conn.close()
         st.syncing = False
         st.synced_at = time.monotonic()
-    shell.render()
+        redraw(shell)
 
 
 def _store_path(app: Mamori) -> str:
@@ -148,7 +150,7 @@ def act(app: Mamori, shell, action: Callable[[], str], clear: tuple[str, ...] = 
             st.form.pop(name, None)
     except PointsError as err:
         _say(shell, _error_text(app, err), True)
-    shell.render()
+    redraw(shell)
     if not st.error:
         start_sync(app, shell, force=True)
 
@@ -230,14 +232,14 @@ def issue_coupon(app: Mamori, shell) -> None:
         amount = _whole(st.form.get("coupon_points"), "points")
     except PointsError as err:
         _say(shell, _error_text(app, err), True)
-        shell.render()
+        redraw(shell)
         return
     if not (app.link and app.link.logged_in):
         _say(shell, app.t("points.coupon.login_needed"), True)
-        shell.render()
+        redraw(shell)
         return
     _say(shell, app.t("points.coupon.issuing"), False)
-    shell.render()
+    redraw(shell)
     shell.page.run_thread(_issue, app, shell, amount, shell.page.route)
 
 
@@ -260,7 +262,7 @@ def _issue(app: Mamori, shell, amount: int, route: str) -> None:
     finally:
         if path:
             db.conn.close()
-    shell.render()
+        redraw(shell)
 
 
 # ---- screens ----------------------------------------------------------------------------------
@@ -399,7 +401,7 @@ def chart_section(app: Mamori, shell, points: PointsLedger) -> list[ft.Control]:
     def choose(**change: str) -> None:
         for name, value in change.items():
             setattr(st, name, value)
-        shell.render()
+        redraw(shell)
 
     chips = ft.Row(
         [
@@ -410,7 +412,8 @@ def chart_section(app: Mamori, shell, points: PointsLedger) -> list[ft.Control]:
         ],
         wrap=True,
     )
-    top = max(values, default=0) or 1
+    top = max(values, default=0) or 10
+    grid = _grid(top)
     chart = fch.BarChart(
         groups=[
             fch.BarChartGroup(x=i, rods=[fch.BarChartRod(to_y=v, width=18, color=ft.Colors.PRIMARY, border_radius=3, tooltip=str(v))])
@@ -418,8 +421,8 @@ def chart_section(app: Mamori, shell, points: PointsLedger) -> list[ft.Control]:
         ],
         bottom_axis=fch.ChartAxis(labels=[fch.ChartAxisLabel(value=i, label=ft.Text(lbl, size=11)) for i, lbl in enumerate(labels)], label_size=28),
         left_axis=fch.ChartAxis(label_size=44),
-        horizontal_grid_lines=fch.ChartGridLines(interval=_grid(top), color=ft.Colors.OUTLINE_VARIANT, width=1),
-        max_y=top * 1.1,
+        horizontal_grid_lines=fch.ChartGridLines(interval=grid, color=ft.Colors.OUTLINE_VARIANT, width=1),
+        max_y=grid * math.ceil(top * 1.05 / grid),
         interactive=True,
         height=200,
     )
@@ -501,7 +504,7 @@ def spend_screen(app: Mamori, shell) -> list[ft.Control]:
         _field(st, "donate_points", t("points.donate.amount"), keyboard_type=number),
         ft.RadioGroup(
             value=st.donate_to or None,
-            on_change=lambda e: (setattr(st, "donate_to", e.control.value or ""), shell.render()),
+            on_change=lambda e: (setattr(st, "donate_to", e.control.value or ""), redraw(shell)),
             content=ft.Column([*(ft.Radio(value=c.id, label=_cause_name(app, c)) for c in (points.rules().causes if points.rules() else ())),
                                ft.Radio(value="resident", label=t("points.donate.resident"))]),
         ),

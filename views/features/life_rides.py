@@ -25,12 +25,14 @@ from app.rides import MAX_PARTY, Booking, Place, PlaceKind, Quote, RideBook, Rid
 from app.state import Mamori
 from offline.store import open_store
 from views.features import life_points
+from views.features.life_common import redraw
 from views.widgets import heading, notice
 
 log = logging.getLogger(__name__)
 
 KEY_NAME = "rides.at_rest"  # the device key that seals bookings (places, who rides)
 POLL_S = 3.0
+API_TIMEOUT_S = 20.0  # the platform builds a municipality's ride service on first use (seconds)
 STOP_CHOICES = 6
 
 
@@ -71,7 +73,7 @@ def screen(shell) -> RidesScreen:
 def ride_book(app: Mamori, db=None, *, online: bool = False) -> RideBook:
     """The ride book over ``db``; with ``online`` it talks to the platform (when logged in)."""
     db = db if db is not None else app.db
-    api = RidesApi(app.link.platform_url, credentials=app.link.session) if online and _logged_in(app) else None
+    api = RidesApi(app.link.platform_url, credentials=app.link.session, timeout=API_TIMEOUT_S) if online and _logged_in(app) else None
     return RideBook(db, get_or_create(app.keys, KEY_NAME), api,
                     points_balance=lambda: life_points.ledger(app, db).balance().available)
 
@@ -111,7 +113,7 @@ def _online(app: Mamori, shell, work: Callable[[RideBook], Any], route: str) -> 
         if path:
             db.conn.close()
         st.busy = False
-    shell.render()
+        redraw(shell)
 
 
 def start_polling(app: Mamori, shell) -> None:
@@ -128,6 +130,8 @@ def _poll(app: Mamori, shell) -> None:
     db = open_store(path) if path else app.db
     book = ride_book(app, db, online=True)
     try:
+        if book.api is not None:
+            _warm_up(book.api)
         while (shell.page.route or "").startswith("/life/rides") and book.api is not None:
             refresh(app, shell, book, db)
             time.sleep(POLL_S)
@@ -137,6 +141,14 @@ def _poll(app: Mamori, shell) -> None:
         if path:
             db.conn.close()
         st.polling = False
+
+
+def _warm_up(api: RidesApi) -> None:
+    """Ask for the service once, so its first use is not the resident's quote."""
+    try:
+        api.service()
+    except (RideError, PlatformError) as err:
+        log.info("rides service not available yet: %s", type(err).__name__)
 
 
 def refresh(app: Mamori, shell, book: RideBook, db=None) -> bool:
@@ -154,7 +166,7 @@ def refresh(app: Mamori, shell, book: RideBook, db=None) -> bool:
         return False
     st.seen = seen
     if shell.page.route == "/life/rides":  # never redraw the form under the resident's fingers
-        shell.render()
+        redraw(shell)
     return True
 
 
@@ -186,7 +198,7 @@ def _background(app: Mamori, shell, work: Callable[[RideBook], Any]) -> None:
     if st.busy:
         return
     st.busy = True
-    shell.render()
+    redraw(shell)
     shell.page.run_thread(_online, app, shell, work, shell.page.route)
 
 
@@ -196,7 +208,7 @@ def ask_quote(app: Mamori, shell) -> None:
         request = build_request(app, st)
     except FormProblem as err:
         _say(shell, app.t(err.key), True)
-        shell.render()
+        redraw(shell)
         return
 
     def work(book: RideBook) -> str:
@@ -213,9 +225,14 @@ def confirm(app: Mamori, shell) -> None:
     st = screen(shell)
     try:
         request = build_request(app, st)
+        request.check(datetime.now().astimezone())
     except FormProblem as err:
         _say(shell, app.t(err.key), True)
-        shell.render()
+        redraw(shell)
+        return
+    except RideError as err:
+        _say(shell, _ride_error(app, err), True)
+        redraw(shell)
         return
     fare_points = st.quote.points_usable if (st.pay_points and st.quote) else 0
 
@@ -223,12 +240,15 @@ def confirm(app: Mamori, shell) -> None:
         booking = book.book(request)
         if fare_points:
             st.pay_with_points[booking.id] = fare_points
-        st.quote = None
         _say(shell, booked_text(app, booking), booking.status is RideStatus.REJECTED, "/life/rides")
-        shell.navigate("/life/rides")
         return ""
 
-    _background(app, shell, work)
+    # The list shows the booking as it goes: "not yet sent" until the platform answers.
+    st.quote = None
+    _say(shell, app.t("rides.book.sending"), False, "/life/rides")
+    st.busy = True
+    shell.page.run_thread(_online, app, shell, work, "/life/rides")
+    shell.navigate("/life/rides")
 
 
 def booked_text(app: Mamori, booking: Booking) -> str:
@@ -236,7 +256,7 @@ def booked_text(app: Mamori, booking: Booking) -> str:
         return app.t("rides.notice.not_sent")
     if booking.status is RideStatus.REJECTED:
         return f"{app.t(booking.status_key)}: {app.t(booking.reason_key or 'rides.error.platform')}"
-    return app.t("rides.done.booked", status=app.t(booking.status_key))
+    return app.t("rides.done.booked")
 
 
 def cancel(app: Mamori, shell, booking_id: str) -> None:
@@ -334,8 +354,8 @@ def _message(shell) -> list[ft.Control]:
 
 def _big(text: str, icon: str, on_click, *, disabled: bool = False) -> ft.Button:
     """A large button for the main steps (elderly residents first)."""
-    return ft.Button(text, icon=icon, on_click=on_click, disabled=disabled,
-                     style=ft.ButtonStyle(padding=ft.Padding.symmetric(horizontal=20, vertical=14), text_style=ft.TextStyle(size=18)))
+    return ft.Button(content=ft.Text(text, size=18), icon=icon, on_click=on_click, disabled=disabled,
+                     style=ft.ButtonStyle(padding=ft.Padding.symmetric(horizontal=20, vertical=14)))
 
 
 def main_screen(app: Mamori, shell) -> list[ft.Control]:
@@ -367,8 +387,10 @@ def booking_card(app: Mamori, shell, b: Booking) -> ft.Control:
     lines: list[ft.Control] = [
         ft.Text(t(b.status_key), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD, key=f"ride-status-{b.id}"),
         ft.Text(route),
-        ft.Text(t("rides.card.party", start=start, passengers=b.request.passengers, wheelchairs=b.request.wheelchairs)),
+        ft.Text(t("rides.card.party", start=start, passengers=b.request.passengers)),
     ]
+    if b.request.wheelchairs:
+        lines.append(ft.Text(t("rides.card.wheelchairs", n=b.request.wheelchairs)))
     if b.request.on_behalf_of:
         lines.append(ft.Text(t("rides.booking.on_behalf_of", name=b.request.on_behalf_of)))
     if b.status is RideStatus.NOT_SENT:
@@ -395,8 +417,8 @@ def booking_card(app: Mamori, shell, b: Booking) -> ft.Control:
                                  on_click=lambda e: rebook(app, shell, b.id)))
     if actions:
         lines.append(ft.Row(actions, wrap=True))
-    return ft.Container(ft.Column(lines, spacing=4), padding=12, border=ft.Border.all(1, ft.Colors.OUTLINE),
-                        border_radius=8, key=f"ride-{b.id}")
+    return ft.Row([ft.Container(ft.Column(lines, spacing=4), padding=12, border=ft.Border.all(1, ft.Colors.OUTLINE),
+                                border_radius=8, key=f"ride-{b.id}", expand=True)])
 
 
 def _step(text: str) -> ft.Text:
@@ -414,7 +436,7 @@ def _choices(value: str, options: list[tuple[str, str]], on_change: Callable[[st
     return ft.RadioGroup(
         value=value or None,
         on_change=lambda e: on_change(e.control.value or ""),
-        content=ft.Column([ft.Radio(value=v, label=label, label_style=ft.TextStyle(size=18)) for v, label in options], spacing=0),
+        content=ft.Column([ft.Radio(value=v, label=label) for v, label in options], spacing=0),
     )
 
 
@@ -425,7 +447,7 @@ def book_screen(app: Mamori, shell) -> list[ft.Control]:
         for name, value in change.items():
             setattr(st, name, value)
         st.quote = None  # a change invalidates the quote
-        shell.render()
+        redraw(shell)
 
     pickup_options = [("stop", t("rides.place.stop"))]
     if app.prefs.home:
@@ -479,8 +501,8 @@ def stop_picker(app: Mamori, shell, which: str) -> list[ft.Control]:
     query = st.form.get(f"{which}_query", "")
     kind = ShelterKind.DESIGNATED_SHELTER if which == "dropoff" and st.dropoff == "shelter" else None
     origin = app.position or app.prefs.home or _centre(app)
-    hits = app.shelters.search(query, kind=kind, origin=origin)[:STOP_CHOICES] if query.strip() else \
-        [h for h in app.shelters.nearest(origin, STOP_CHOICES * 2) if kind is None or h.shelter.kind is kind][:STOP_CHOICES]
+    hits = app.shelters.search(query, kind=kind, origin=origin)[:STOP_CHOICES * 2] if query.strip() else \
+        [h for h in app.shelters.nearest(origin, STOP_CHOICES * 3) if kind is None or h.shelter.kind is kind]
     chosen = getattr(st, f"{which}_stop")
 
     def search(e) -> None:
@@ -489,18 +511,22 @@ def stop_picker(app: Mamori, shell, which: str) -> list[ft.Control]:
     def pick(value: str) -> None:
         setattr(st, f"{which}_stop", value)
         st.quote = None
-        shell.render()
+        redraw(shell)
 
-    options = [(h.shelter.id, h.shelter.name) for h in hits]
+    options: list[tuple[str, str]] = []
+    for h in hits:  # GSI lists a site and a shelter of one facility apart: offer it once
+        if h.shelter.name not in {name for _, name in options}:
+            options.append((h.shelter.id, h.shelter.name))
+    options = options[:STOP_CHOICES]
     if chosen and chosen not in {v for v, _ in options}:
         for kind_ in ShelterKind:
             if (known := app.shelters.get(kind_, chosen)) is not None:
                 options.insert(0, (known.id, known.name))
                 break
     return [
-        ft.Row([ft.TextField(label=t(f"rides.book.search_{which}"), value=query, on_change=search, on_submit=lambda e: shell.render(),
+        ft.Row([ft.TextField(label=t(f"rides.book.search_{which}"), value=query, on_change=search, on_submit=lambda e: redraw(shell),
                              text_size=18, expand=True),
-                ft.Button(t("rides.book.search"), icon=ft.Icons.SEARCH, on_click=lambda e: shell.render())]),
+                ft.Button(t(f"rides.book.search_go_{which}"), icon=ft.Icons.SEARCH, on_click=lambda e: redraw(shell))]),
         _choices(chosen, options, pick) if options else ft.Text(t("rides.book.no_stops")),
     ]
 
@@ -521,5 +547,6 @@ def quote_card(app: Mamori, shell, q: Quote) -> list[ft.Control]:
         rows.append(ft.Text(t("rides.notice.simulated"), theme_style=ft.TextThemeStyle.BODY_SMALL))
     if q.points_usable:
         rows.append(ft.Checkbox(label=t("rides.book.pay_points", points=q.points_usable), value=st.pay_points,
-                                on_change=lambda e: (setattr(st, "pay_points", bool(e.control.value)), shell.render())))
-    return [ft.Container(ft.Column(rows, spacing=6), padding=12, border=ft.Border.all(2, ft.Colors.PRIMARY), border_radius=8)]
+                                on_change=lambda e: (setattr(st, "pay_points", bool(e.control.value)), redraw(shell))))
+    return [ft.Row([ft.Container(ft.Column(rows, spacing=6), padding=12, border=ft.Border.all(2, ft.Colors.PRIMARY),
+                                 border_radius=8, expand=True)])]

@@ -288,3 +288,11 @@ def test_every_screen_is_translated(app, shell, lang):
         assert "checkin." not in shown, route
     assert messages(lang)["checkin.staff_mode"] in [c.label for c in walk(screen(app, shell, "/checkin"))
                                                     if isinstance(c, ft.Switch)]
+
+
+def test_poster_token_is_a_shelter_poster_the_app_verifies(app, shell):
+    from app.checkin import verify_poster
+    svc = checkin.service(app, shell.state("checkin"))
+    shelter = next(h.shelter for h in app.shelters.search("鵜の島"))
+    poster = verify_poster(svc.poster_token(shelter, now=1_700_000_000), svc.directory, 1_700_000_100)
+    assert (poster.shelter_id, poster.municipality_code, poster.shelter_name) == (shelter.id, app.region.code, shelter.name)

@@ -31,6 +31,7 @@ from app.checkin import (
     StoredKeyDirectory,
     SurveyAnswers,
     device_kid,
+    make_poster_token,
     poster_kid,
     show_qr,
     summaries_csv,
@@ -44,6 +45,7 @@ DESK_KEY = "mamori.checkin.desk"  # at-rest key of the cards a desk has received
 DEVICE_KEY = "mamori.checkin.device"  # Ed25519 seed that signs this phone's QR codes
 POSTER_KEY = "mamori.checkin.poster"  # demo stand-in for the platform's poster key
 SEAL_KEY = "mamori.checkin.seal."  # + municipality code: demo stand-in for the city's desk key
+POSTER_VALID_S = 30 * 24 * 3600  # a printed entrance poster stays up for the length of a long evacuation
 
 
 class FormError(ValueError):
@@ -163,6 +165,12 @@ class CheckinService:
         return show_qr(card, self._device, self.directory, self.municipality)
 
     # ---- desk ----
+    def poster_token(self, shelter: Shelter, now: float | None = None) -> str:
+        """The self check-in QR text for ``shelter``'s entrance (signed with the demo poster key)."""
+        start = int(time.time() if now is None else now)
+        key = Ed25519PrivateKey.from_private_bytes(get_or_create(self._app.keys, POSTER_KEY))
+        return make_poster_token(key, shelter.id, self.municipality, shelter.name, start, start + POSTER_VALID_S)
+
     def desk(self, shelter: Shelter) -> ShelterDesk:
         return ShelterDesk(self._app.db, self.directory, [self._seal], get_or_create(self._app.keys, DESK_KEY),
                            shelter.id, self.municipality, shelter.name)

@@ -1,10 +1,12 @@
 """Resident side: poster check-in/out offline, pending/ack bookkeeping, survey, translations."""
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import base45
+import segno
 import pytest
 
 from app.checkin import (
@@ -44,6 +46,19 @@ def test_self_check_in_and_out_by_poster_is_recorded_once() -> None:
     out = me.check_out(w.poster(SHELTER_A), now=w.now[0] + 60)
     assert out.action == "check_out" and me.current() is None
     assert [e.action for e in me.pending()] == ["check_in", "check_out"]
+
+
+def test_poster_photographed_checks_in_and_out_and_other_codes_are_named() -> None:
+    w = make_world()
+    me = ResidentCheckins(w.db, w.keys)
+    photo = segno.make(w.poster(SHELTER_A), error="m").png_data_uri(scale=6)
+    picture = base64.b64decode(photo.split(",", 1)[1])
+    stay = me.check_in_image(picture, example_household(), now=w.now[0])
+    assert me.current() == stay and stay.shelter_id == SHELTER_A
+    other = base64.b64decode(segno.make("https://example.org/", error="m").png_data_uri(scale=6).split(",", 1)[1])
+    with pytest.raises(NotACheckinQr):
+        me.check_out_image(other, now=w.now[0] + 30)
+    assert me.check_out_image(picture, now=w.now[0] + 60).action == "check_out" and me.current() is None
 
 
 def test_forged_altered_expired_or_wrong_posters_are_refused() -> None:

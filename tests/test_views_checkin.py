@@ -8,7 +8,7 @@ import base45
 import flet as ft
 import pytest
 
-from app.checkin import read_qr_texts
+from app.checkin import ResidentCheckins, read_qr_texts
 from app.i18n import messages
 from tests.test_views import texts, unlabelled, walk
 from views.features import checkin
@@ -296,3 +296,32 @@ def test_poster_token_is_a_shelter_poster_the_app_verifies(app, shell):
     shelter = next(h.shelter for h in app.shelters.search("鵜の島"))
     poster = verify_poster(svc.poster_token(shelter, now=1_700_000_000), svc.directory, 1_700_000_100)
     assert (poster.shelter_id, poster.municipality_code, poster.shelter_name) == (shelter.id, app.region.code, shelter.name)
+
+
+def test_entrance_poster_read_by_the_resident_checks_in_then_out(app, shell):
+    fill_card(app, shell)
+    desk = staff(app, shell)
+    click(desk, "入口に掲示するQRを表示")
+    assert shell.routes[-1] == "/checkin/desk/poster"
+    poster = screen(app, shell, "/checkin/desk/poster")
+    assert not unlabelled(poster)
+    image = next(c for c in walk(poster) if isinstance(c, ft.Image))
+    assert image.semantics_label == "入口掲示用のチェックインQRコード" and image.width >= 300
+    [text] = read_qr_texts(image.src)
+    assert text.startswith("MS1:")
+
+    toggle(screen(app, shell, "/checkin/desk"), "受付（スタッフ）モード", False)
+    click(screen(app, shell, "/checkin"), "避難所でチェックイン（入口のQRを読み取る）")
+    assert shell.routes[-1] == "/checkin/self"
+    before = screen(app, shell, "/checkin/self")
+    assert "いまはどの避難所にもチェックインしていません" in texts(before) and not unlabelled(before)
+    assert "入口のQR画像でチェックイン" in {c.content for c in walk(before) if isinstance(c, BUTTONS)}
+    me = ResidentCheckins(app.db, checkin.service(app, shell.state("checkin")).directory)
+    card = checkin.service(app, shell.state("checkin")).card()
+    me.check_in_image(image.src, card)  # what the upload button hands over
+    during = texts(screen(app, shell, "/checkin/self"))
+    assert any(t.endswith("にチェックイン中") for t in during)
+    assert "未送信の記録 1件：この端末に保存されています。" in during
+    assert "入口のQR画像でチェックアウト" in {c.content for c in walk(screen(app, shell, "/checkin/self")) if isinstance(c, BUTTONS)}
+    me.check_out_image(image.src)
+    assert "いまはどの避難所にもチェックインしていません" in texts(screen(app, shell, "/checkin/self"))

@@ -14,9 +14,10 @@ import sqlite_utils
 
 from app.checkin._card import EvacueeCard, card_from_bytes, card_to_bytes
 from app.checkin._crypto import Ed25519PrivateKey, decrypt_at_rest, encrypt_at_rest
-from app.checkin._errors import CardTooLarge, NoShelterKey, NotCheckedIn
+from app.checkin._errors import CardTooLarge, NoShelterKey, NotACheckinQr, NotCheckedIn
 from app.checkin._keys import KeyDirectory
-from app.checkin._token import ShelterPoster, make_evacuee_token, verify_poster
+from app.checkin._scan import ImageSource, read_qr_texts
+from app.checkin._token import POSTER_PREFIX, ShelterPoster, make_evacuee_token, verify_poster
 from offline import checkin_store
 from offline.checkin_store import EventRow
 
@@ -101,6 +102,12 @@ class ResidentCheckins:
             return here  # scanning the poster twice must not record twice
         return self._record("check_in", poster, card.ref, card.household_size, ts)
 
+    def check_in_image(self, image: ImageSource, card: EvacueeCard, now: float | None = None) -> CheckinEvent:
+        return self.check_in(_poster_text(image), card, now)
+
+    def check_out_image(self, image: ImageSource, now: float | None = None) -> CheckinEvent:
+        return self.check_out(_poster_text(image), now)
+
     def check_out(self, poster_text: str, now: float | None = None) -> CheckinEvent:
         ts = time.time() if now is None else now
         poster = verify_poster(poster_text, self._keys, ts)
@@ -122,3 +129,10 @@ class ResidentCheckins:
 
     def mark_synced(self, idempotency_keys: list[str]) -> int:
         return checkin_store.mark_synced(self._db, "checkin_event", idempotency_keys)
+
+
+def _poster_text(image: ImageSource) -> str:
+    for text in read_qr_texts(image):
+        if text.startswith(POSTER_PREFIX):
+            return text
+    raise NotACheckinQr("the QR in the image is not a shelter entrance poster")

@@ -53,10 +53,10 @@ def type_in(page, label: str, text: str) -> None:
     page.keyboard.type(text, delay=20)
 
 
-def upload(page, picture) -> float:
-    """Choose the picture in the desk's file dialog; returns when it was handed over."""
+def upload(page, picture, button: str = "QR画像を読み込む") -> float:
+    """Choose the picture in the file dialog behind ``button``; returns when it was handed over."""
     with page.expect_file_chooser() as chooser:
-        page.get_by_role("button", name="QR画像を読み込む").click()
+        page.get_by_role("button", name=button).click()
     started = time.perf_counter()
     chooser.value.set_files(str(picture))
     return started
@@ -148,3 +148,32 @@ def test_desk_camera_reads_the_phone_qr(browser, checkin_app, tmp_path):
         assert known.is_visible(), "the desk showed a camera error instead (see checkin-desk-camera.png)"
     finally:
         with_camera.close()
+
+
+def test_resident_checks_in_and_out_with_the_entrance_poster(browser, checkin_app, tmp_path):
+    """Staff put up the entrance poster; the resident photographs it to check in, then again to check out."""
+    page = open_checkin(browser, checkin_app.url)
+    try:
+        page.get_by_role("switch", name=STAFF).click()
+        page.get_by_role("button", name="入口に掲示するQRを表示").click()
+        poster = page.get_by_role("img", name="入口掲示用のチェックインQRコード")
+        poster.wait_for()
+        page.wait_for_timeout(300)
+        snap(page, "checkin-poster")
+        picture = tmp_path / "poster.png"
+        poster.screenshot(path=str(picture))
+        page.get_by_role("button", name="Back").click()
+        page.get_by_role("switch", name=STAFF).click()  # back to the resident's side
+
+        page.get_by_role("button", name="避難所でチェックイン（入口のQRを読み取る）").click()
+        page.get_by_text("いまはどの避難所にもチェックインしていません").wait_for()
+        upload(page, picture, "入口のQR画像でチェックイン")
+        page.get_by_text(re.compile("にチェックインしました。$")).wait_for(timeout=10_000)
+        page.get_by_text(re.compile("にチェックイン中$")).wait_for()
+        snap(page, "checkin-self-in")
+        upload(page, picture, "入口のQR画像でチェックアウト")
+        page.get_by_text(re.compile("からチェックアウトしました。$")).wait_for(timeout=10_000)
+        page.get_by_text("いまはどの避難所にもチェックインしていません").wait_for()
+        snap(page, "checkin-self-out")
+    finally:
+        page.close()

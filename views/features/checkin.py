@@ -2,6 +2,7 @@
 
 /checkin          the resident's evacuee card (fill once, edit) and the staff-mode switch
 /checkin/qr       the signed, sealed QR to show at the shelter desk
+/checkin/self     self check-in/out by the poster at the shelter entrance (checkin_self)
 /checkin/survey   the shelter-life survey
 /checkin/desk...  the staff desk (checkin_desk)
 """
@@ -20,7 +21,7 @@ from app.checkin import (
     ResidentCheckins,
 )
 from app.state import Mamori
-from views.features import checkin_desk, checkin_form
+from views.features import checkin_desk, checkin_form, checkin_self
 from views.features.checkin_form import (
     error_text,
     needs_lines,
@@ -43,6 +44,8 @@ def pushed(app: Mamori, shell, parts: list[str]) -> ft.View | None:
         return _view(app, "/checkin", "checkin.title", resident(app, shell, state))
     if sub == ["qr"]:
         return _view(app, "/checkin/qr", "checkin.qr.title", qr_screen(app, shell, state))
+    if sub == ["self"]:
+        return _view(app, "/checkin/self", "checkin.self.title", checkin_self.screen(app, shell, state))
     if sub == ["survey"]:
         return _view(app, "/checkin/survey", "checkin.survey.title", survey_screen(app, shell, state))
     if sub[0] == "desk":
@@ -129,6 +132,8 @@ def _card_summary(app: Mamori, shell, state: dict, card: EvacueeCard) -> list[ft
         *[ft.Text(line) for line in needs_lines(app, card)],
         ft.FilledButton(t("checkin.qr.show"), icon=ft.Icons.QR_CODE_2, on_click=show, height=56),
         ft.Text(t("checkin.qr.privacy")),
+        ft.FilledTonalButton(t("checkin.self.open"), icon=ft.Icons.QR_CODE_SCANNER, height=56,
+                             on_click=lambda e: shell.navigate("/checkin/self")),
         ft.Row([
             ft.OutlinedButton(t("checkin.card.edit"), icon=ft.Icons.EDIT, on_click=edit),
             ft.OutlinedButton(t("checkin.survey.open"), icon=ft.Icons.ASSIGNMENT,

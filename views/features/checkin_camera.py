@@ -1,6 +1,7 @@
-"""Desk scanning with the camera (flet-camera; its Flutter side is in the prebuilt web client,
-checked in Chromium). Frames are taken a few times a second and decoded in Python until one
-holds an evacuee QR; then the camera stops, so the same code is not read twice."""
+"""Reading a QR with the camera or from a picture, for the desk (evacuee QR) and for residents
+(the shelter entrance poster). flet-camera's Flutter side is in the prebuilt web client, checked
+in Chromium. Frames are taken a few times a second and decoded in Python until one holds a QR;
+then the camera stops, so the same code is not read twice."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,7 @@ from collections.abc import Callable
 import flet as ft
 import flet_camera as fc
 
-from app.checkin import CheckinError, NoQrFound, ShelterDesk
+from app.checkin import CheckinError, NoQrFound
 from app.state import Mamori
 from views.features.checkin_form import error_text
 
@@ -19,8 +20,37 @@ log = logging.getLogger(__name__)
 SCAN_FOR_S = 30  # then stop: a camera left running drains a tablet's battery
 RETRY_S = 0.2
 
+# Reads one picture: returns what to show, raises NoQrFound to try the next frame, or another CheckinError.
+Reader = Callable[[bytes], object]
 
-def camera_block(app: Mamori, render: Callable[[], None], state: dict, desk: ShelterDesk) -> list[ft.Control]:
+
+def scan_buttons(app: Mamori, render: Callable[[], None], state: dict, read: Reader, result_key: str,
+                 upload_label: str) -> list[ft.Control]:
+    """"Load a QR image" and "scan with camera"; the outcome goes to ``state[result_key]`` as
+    ("ok", value) or ("error", message)."""
+    # Made with the screen, not on the click: the client must have mounted it before it is asked to pick.
+    picker = state.get("picker") or state.setdefault("picker", ft.FilePicker())
+
+    async def upload(_: ft.Event) -> None:
+        # A slow browser can blur the window before the file arrives; that must not count as "cancel".
+        files = await picker.pick_files(file_type=ft.FilePickerFileType.IMAGE, with_data=True,
+                                        cancel_upload_on_window_blur=False)
+        if files and files[0].bytes:
+            state[result_key] = _outcome(app, read, files[0].bytes)
+            render()
+
+    return [ft.FilledButton(upload_label, icon=ft.Icons.UPLOAD_FILE, on_click=upload, height=56),
+            *_camera_block(app, render, state, read, result_key)]
+
+
+def _outcome(app: Mamori, read: Reader, picture: bytes) -> tuple[str, object]:
+    try:
+        return "ok", read(picture)
+    except CheckinError as exc:
+        return "error", error_text(app, exc)
+
+
+def _camera_block(app: Mamori, render: Callable[[], None], state: dict, read: Reader, result_key: str) -> list[ft.Control]:
     t = app.t
 
     async def start(_: ft.Event) -> None:
@@ -28,10 +58,10 @@ def camera_block(app: Mamori, render: Callable[[], None], state: dict, desk: She
         state["camera"] = fc.Camera(height=260, preview_enabled=True)
         render()
         try:
-            await _scan(app, state, desk, state["camera"])
+            state[result_key] = await _scan(app, state, read, state["camera"])
         except Exception as exc:  # noqa: BLE001 - no camera, permission refused, a browser without camera support
             log.info("camera unavailable: %s", type(exc).__name__)
-            state["desk_result"] = ("error", t("checkin.desk.camera_failed", error=type(exc).__name__))
+            state[result_key] = ("error", t("checkin.desk.camera_failed", error=type(exc).__name__))
         state["camera_on"] = False
         render()
 
@@ -47,23 +77,20 @@ def camera_block(app: Mamori, render: Callable[[], None], state: dict, desk: She
     ]
 
 
-async def _scan(app: Mamori, state: dict, desk: ShelterDesk, camera: fc.Camera) -> None:
+async def _scan(app: Mamori, state: dict, read: Reader, camera: fc.Camera) -> tuple[str, object] | None:
     cameras = await camera.get_available_cameras()
     if not cameras:
-        state["desk_result"] = ("error", app.t("checkin.desk.no_camera"))
-        return
+        return "error", app.t("checkin.desk.no_camera")
     await camera.initialize(cameras[0], fc.ResolutionPreset.MEDIUM, enable_audio=False)
     deadline = time.monotonic() + SCAN_FOR_S
     while state.get("camera_on"):
         if time.monotonic() > deadline:
-            state["desk_result"] = ("error", app.t("checkin.desk.camera_timeout"))
-            return
+            return "error", app.t("checkin.desk.camera_timeout")
         frame = await camera.take_picture()
         try:
-            state["desk_result"] = ("ok", desk.check_in_image(frame))
-            return
+            return "ok", read(frame)
         except NoQrFound:
             await asyncio.sleep(RETRY_S)
         except CheckinError as exc:
-            state["desk_result"] = ("error", error_text(app, exc))
-            return
+            return "error", error_text(app, exc)
+    return None  # stopped by staff

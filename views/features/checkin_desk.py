@@ -16,8 +16,8 @@ from app.checkin import (
 )
 from app.models import Shelter, ShelterKind
 from app.state import Mamori
-from views.features import checkin_form
-from views.features.checkin_camera import camera_block
+from views.features import checkin_form, checkin_poster
+from views.features.checkin_camera import scan_buttons
 from views.features.checkin_form import (
     error_text,
     find_shelter,
@@ -31,7 +31,7 @@ from views.widgets import heading, local_time, notice
 
 
 def build(app: Mamori, shell, state: dict, sub: list[str]) -> list[ft.Control] | None:
-    if sub not in ([], ["paper"]):
+    if sub not in ([], ["paper"], ["poster"]):
         return None
     if not state.get("staff"):
         return [staff_switch(app, shell, state), notice(app.t("checkin.desk.staff_only"), ft.Icons.BADGE)]
@@ -41,6 +41,8 @@ def build(app: Mamori, shell, state: dict, sub: list[str]) -> list[ft.Control] |
     desk = service(app, state).desk(shelter)
     if sub == ["paper"]:
         return paper_form(app, shell, state, desk)
+    if sub == ["poster"]:
+        return checkin_poster.screen(app, shell, state, shelter)
     return desk_screen(app, shell, state, desk)
 
 
@@ -77,6 +79,8 @@ def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.C
         occupancy_line(app, summary, desk.shelter_name),
         *scan_block(app, shell, state, desk),
         ft.OutlinedButton(t("checkin.desk.paper"), icon=ft.Icons.EDIT_NOTE, on_click=lambda e: shell.navigate("/checkin/desk/paper")),
+        ft.OutlinedButton(t("checkin.poster.open"), icon=ft.Icons.QR_CODE_2,
+                          on_click=lambda e: shell.navigate("/checkin/desk/poster")),
         *summary_block(app, summary),
         *list_block(app, shell, state, desk),
         *export_block(app, shell, state, desk),
@@ -120,16 +124,6 @@ def summary_block(app: Mamori, s: ShelterSummary) -> list[ft.Control]:
 def scan_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
     t = app.t
     pasted = {"text": ""}
-    # Made with the screen, not on the click: the client must have mounted it before it is asked to pick.
-    picker = state.get("picker") or state.setdefault("picker", ft.FilePicker())
-
-    async def upload(_: ft.Event) -> None:
-        # A slow browser can blur the window before the file arrives; that must not count as "cancel".
-        files = await picker.pick_files(file_type=ft.FilePickerFileType.IMAGE, with_data=True,
-                                        cancel_upload_on_window_blur=False)
-        if files and files[0].bytes:
-            image = files[0].bytes
-            _scan(app, shell, state, desk, lambda d: d.check_in_image(image))
 
     def typed(e: ft.Event) -> None:
         pasted["text"] = e.control.value
@@ -138,10 +132,7 @@ def scan_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Co
         text = pasted["text"].strip()
         _scan(app, shell, state, desk, lambda d: d.check_in_text(text))
 
-    controls: list[ft.Control] = [
-        ft.FilledButton(t("checkin.desk.upload"), icon=ft.Icons.UPLOAD_FILE, on_click=upload, height=56),
-        *camera_block(app, shell.render, state, desk),
-    ]
+    controls = scan_buttons(app, shell.render, state, desk.check_in_image, "desk_result", t("checkin.desk.upload"))
     result = state.get("desk_result")
     if result is not None:
         controls += result_block(app, shell, state, desk, result)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cityos import consent, family, ngsi, oidc, points, rides
+from cityos import checkin, consent, family, ngsi, oidc, points, rides
 from cityos.accounts import seed_demo_accounts
 from cityos.core import Platform
 from cityos.limits import Guard, TokenBuckets, subject_of
@@ -56,6 +56,7 @@ def create_app(settings: Settings, issuer: str) -> Guard:
     app.include_router(rides.router())
     app.include_router(family.router())
     app.include_router(points.router())
+    app.include_router(checkin.router())
 
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem) -> JSONResponse:

@@ -1,0 +1,516 @@
+"""Shelter check-in on the platform (避難所受付): keys, desk events and published occupancy.
+
+* Residents register their phone's Ed25519 public key (bound to their ``sub``); the QR the
+  phone shows is signed with it. Revoking deletes it, and desks learn that on their next sync.
+* The platform makes, per municipality, the shelter seal key pair (X25519: residents seal
+  their card to it) and the poster key (Ed25519: signs the QR at each shelter entrance), on
+  first need, and keeps them in its database.
+* ``shelter_staff`` desks fetch the seal private key and the device public keys once, then
+  check people in with no network. When the network returns they post their events
+  (idempotent by key) and get every event of the municipality back, so a household checked in
+  at two shelters is resolved on every desk (latest check-in wins, both flagged).
+* After each batch the platform recomputes who is where and publishes each touched shelter's
+  occupancy and status (open / full / closed) on its EvacuationShelter entity, through the
+  same entity store and change feed the NGSI-LD API serves.
+
+Key custody: handing the seal private key to desk devices is what lets a desk unseal cards
+offline. A reference platform keeps the key in its database and gives it to any authenticated
+``shelter_staff`` account, which is acceptable here because every party is on one machine and
+the demo keys protect demo data. A real deployment would keep the key in an HSM/KMS and give
+each enrolled desk device the key wrapped to that device's own hardware-backed key (or one
+short-lived seal key per shelter), rotate it after the disaster, and log every release.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from starlette.concurrency import run_in_threadpool
+
+from app.checkin._crypto import raw_public
+from app.checkin._desk import RemoteEvent
+from app.checkin._keys import device_kid, poster_kid, seal_kid
+from app.checkin._resident import iso_utc
+from app.checkin._token import make_poster_token
+from app.checkin._wire import (
+    STAFF_ROLE,
+    WireError,
+    b64u,
+    event_from_json,
+    event_to_json,
+    unb64u,
+    valid_id,
+)
+from cityos.core import header_tenant, int_param, platform_of, read_json
+from cityos.entities import get_row, put_entity
+from cityos.oidc import Caller
+from cityos.policy import resolve_tenant
+from cityos.problems import (
+    Problem,
+    bad_data,
+    forbidden,
+    not_found,
+    problem_responses,
+    unauthorized,
+)
+from cityos.store import metadata, next_seq, utc_now
+
+MAX_BATCH = 500
+PAGE = 1000
+POSTER_DAYS, MAX_POSTER_DAYS = 30, 366
+CLOCK_AHEAD_S = 300  # an event later than this is from a desk with a wrong clock: it would win forever
+CONFLICT = "urn:cityos:problem:conflict"
+SHELTER_PREFIX = "urn:ngsi-ld:EvacuationShelter:"
+SEAL, POSTER = "seal", "poster"
+
+checkin_key = Table(
+    "checkin_key", metadata,
+    Column("tenant", String(6), primary_key=True),
+    Column("purpose", String(8), primary_key=True),  # seal (X25519) | poster (Ed25519)
+    Column("kid", String(16), primary_key=True),
+    Column("private_raw", String(64), nullable=False),  # hex; see "Key custody" above
+    Column("created_at", String(32), nullable=False),
+)
+checkin_device = Table(
+    "checkin_device", metadata,
+    Column("tenant", String(6), primary_key=True),
+    Column("kid", String(16), primary_key=True),
+    Column("sub", String(64), nullable=False),
+    Column("public_key", String(64)),  # base64url; NULL once revoked (a tombstone for desks)
+    Column("seq", BigInteger, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Index("checkin_device_seq", "tenant", "seq"),
+)
+checkin_event = Table(
+    "checkin_event", metadata,
+    Column("n", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(6), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("action", String(10), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("household_size", Integer, nullable=False),
+    Column("shelter_id", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("sender_sub", String(64), nullable=False),
+    Column("received_at", String(32), nullable=False),
+    UniqueConstraint("tenant", "key", name="checkin_event_key"),
+    Index("checkin_event_ref", "tenant", "ref"),
+)
+checkin_presence = Table(
+    "checkin_presence", metadata,
+    Column("tenant", String(6), primary_key=True),
+    Column("ref", String(64), primary_key=True),
+    Column("shelter_id", String(64)),  # NULL: checked out everywhere
+    Column("household_size", Integer, nullable=False),
+    Column("flagged", Boolean, nullable=False),  # was open at two shelters at once
+    Index("checkin_presence_shelter", "tenant", "shelter_id"),
+)
+checkin_shelter = Table(
+    "checkin_shelter", metadata,
+    Column("tenant", String(6), primary_key=True),
+    Column("shelter_id", String(64), primary_key=True),
+    Column("capacity", Integer),
+    Column("closed", Boolean, nullable=False),
+)
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+def _new_key(purpose: str) -> tuple[str, bytes]:
+    if purpose == SEAL:
+        seal = X25519PrivateKey.generate()
+        return seal_kid(seal.public_key()).hex(), seal.private_bytes_raw()
+    poster = Ed25519PrivateKey.generate()
+    return poster_kid(poster.public_key()).hex(), poster.private_bytes_raw()
+
+
+def key_rows(conn: Connection, tenant: str, purpose: str) -> list[Any]:
+    """The tenant's keys for ``purpose``, newest first; one is made and stored on first need."""
+    query = select(checkin_key).where(checkin_key.c.tenant == tenant, checkin_key.c.purpose == purpose)
+    rows = conn.execute(query.order_by(checkin_key.c.created_at.desc())).all()
+    if rows:
+        return rows
+    kid, raw = _new_key(purpose)
+    conn.execute(checkin_key.insert().values(tenant=tenant, purpose=purpose, kid=kid, private_raw=raw.hex(),
+                                             created_at=utc_now()))
+    return conn.execute(query).all()
+
+
+def _seal_private(row: Any) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(bytes.fromhex(row.private_raw))
+
+
+def _poster_private(row: Any) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(row.private_raw))
+
+
+def public_keys(conn: Connection, tenant: str) -> dict[str, Any]:
+    seal = _seal_private(key_rows(conn, tenant, SEAL)[0]).public_key()
+    posters = [_poster_private(r).public_key() for r in key_rows(conn, tenant, POSTER)]
+    return {"municipalityCode": tenant, "sealKey": {"kid": seal_kid(seal).hex(), "publicKey": b64u(raw_public(seal))},
+            "posterKeys": [{"kid": poster_kid(p).hex(), "publicKey": b64u(raw_public(p))} for p in posters]}
+
+
+def desk_keys(conn: Connection, tenant: str) -> dict[str, Any]:
+    seals = [_seal_private(r) for r in key_rows(conn, tenant, SEAL)]
+    return {"municipalityCode": tenant,
+            "sealKeys": [{"kid": seal_kid(k.public_key()).hex(), "publicKey": b64u(raw_public(k.public_key())),
+                          "privateKey": b64u(k.private_bytes_raw())} for k in seals]}
+
+
+def sign_poster(conn: Connection, tenant: str, shelter_id: str, name: str, valid_from: int, valid_until: int) -> str:
+    key = _poster_private(key_rows(conn, tenant, POSTER)[0])
+    return make_poster_token(key, shelter_id, tenant, name, valid_from, valid_until)
+
+
+# --- device keys ------------------------------------------------------------------------------------
+
+def register_device(conn: Connection, caller: Caller, kid: str, public: str) -> bool:
+    """Store the caller's device key; True when it is new. 409 if the id belongs to someone else."""
+    try:
+        key = Ed25519PublicKey.from_public_bytes(unb64u(public))
+    except WireError as err:
+        raise bad_data(f"publicKey: {err}") from None
+    if device_kid(key).hex() != kid:
+        raise bad_data("the key id in the path is not the id of this public key (first 8 bytes of its SHA-256)")
+    tenant = caller.municipality_code
+    row = conn.execute(select(checkin_device).where(checkin_device.c.tenant == tenant, checkin_device.c.kid == kid)).first()
+    if row is not None and row.sub != caller.sub:
+        raise Problem(409, CONFLICT, "this device key is registered to another account")
+    if row is not None and row.public_key == b64u(raw_public(key)):
+        return False  # a retried registration changes nothing (and does not wake every desk)
+    values = {"sub": caller.sub, "public_key": b64u(raw_public(key)), "seq": next_seq(conn), "updated_at": utc_now()}
+    if row is None:
+        conn.execute(checkin_device.insert().values(tenant=tenant, kid=kid, **values))
+    else:
+        conn.execute(update(checkin_device).where(checkin_device.c.tenant == tenant, checkin_device.c.kid == kid).values(**values))
+    return row is None or row.public_key is None
+
+
+def revoke_device(conn: Connection, caller: Caller, kid: str) -> None:
+    done = conn.execute(update(checkin_device).where(
+        checkin_device.c.tenant == caller.municipality_code, checkin_device.c.kid == kid,
+        checkin_device.c.sub == caller.sub, checkin_device.c.public_key.is_not(None),
+    ).values(public_key=None, seq=next_seq(conn), updated_at=utc_now())).rowcount
+    if not done:
+        raise not_found("no device key with this id is registered to your account")
+
+
+def device_page(conn: Connection, tenant: str, since: int, limit: int) -> dict[str, Any]:
+    rows = conn.execute(select(checkin_device.c.kid, checkin_device.c.public_key, checkin_device.c.seq).where(
+        checkin_device.c.tenant == tenant, checkin_device.c.seq > since).order_by(checkin_device.c.seq).limit(limit + 1)).all()
+    page = rows[:limit]
+    return {"keys": [{"kid": r.kid, "publicKey": r.public_key} for r in page],
+            "cursor": str(page[-1].seq if page else since), "hasMore": len(rows) > limit}
+
+
+# --- desk events, presence and occupancy --------------------------------------------------------------
+
+def _resolve(events: list[Any]) -> tuple[str | None, int, bool]:
+    """Where a household is after all its events in time order: latest check-in wins; a check-in
+    while still open at another shelter flags the household for staff."""
+    place, size, flagged = None, 0, False
+    for e in sorted(events, key=lambda e: (e.at, e.n)):
+        if e.action == "check_in":
+            flagged = flagged or (place is not None and place != e.shelter_id)
+            place, size = e.shelter_id, e.household_size
+        elif e.shelter_id == place:
+            place = None
+    return place, size, flagged
+
+
+def _relocate(conn: Connection, tenant: str, ref: str) -> set[str]:
+    """Recompute one household's presence; returns the shelters whose count may have changed."""
+    events = conn.execute(select(checkin_event).where(checkin_event.c.tenant == tenant, checkin_event.c.ref == ref)).all()
+    place, size, flagged = _resolve(events)
+    key = (checkin_presence.c.tenant == tenant, checkin_presence.c.ref == ref)
+    before = conn.execute(select(checkin_presence.c.shelter_id).where(*key)).first()
+    values = {"shelter_id": place, "household_size": size, "flagged": flagged}
+    if before is None:
+        conn.execute(checkin_presence.insert().values(tenant=tenant, ref=ref, **values))
+    else:
+        conn.execute(update(checkin_presence).where(*key).values(**values))
+    return {s for s in (place, before.shelter_id if before else None) if s}
+
+
+def record_events(conn: Connection, caller: Caller, events: list[Any], now: float) -> tuple[list[str], dict[str, str], set[str]]:
+    """Store new events (a known key is accepted again, unchanged). (accepted, rejected, touched shelters)."""
+    tenant, accepted, rejected, refs = caller.municipality_code, [], {}, set()
+    for body in events:
+        try:
+            event = event_from_json(body)
+        except WireError as err:
+            rejected[str(body.get("id") if isinstance(body, dict) else "")[:64]] = str(err)
+            continue
+        reason = _refusal(event, tenant, now)
+        if reason:
+            rejected[event.idempotency_key] = reason
+            continue
+        if not _known(conn, tenant, event.idempotency_key):
+            conn.execute(checkin_event.insert().values(
+                tenant=tenant, key=event.idempotency_key, action=event.action, ref=event.ref,
+                household_size=event.household_size, shelter_id=event.shelter_id, at=event.at,
+                sender_sub=caller.sub, received_at=utc_now()))
+            refs.add(event.ref)
+        accepted.append(event.idempotency_key)
+    touched: set[str] = set()
+    for ref in sorted(refs):
+        touched |= _relocate(conn, tenant, ref)
+    return accepted, rejected, touched
+
+
+def _refusal(event: RemoteEvent, tenant: str, now: float) -> str | None:
+    if event.municipality_code != tenant:
+        return f"municipalityCode {event.municipality_code} is not this account's municipality {tenant}"
+    if event.at > iso_utc(now + CLOCK_AHEAD_S):
+        return "at is in the future: check the desk's clock"
+    return None
+
+
+
+def _known(conn: Connection, tenant: str, key: str) -> bool:
+    return conn.execute(select(checkin_event.c.n).where(checkin_event.c.tenant == tenant,
+                                                        checkin_event.c.key == key)).first() is not None
+
+
+def event_page(conn: Connection, tenant: str, after: int, limit: int) -> dict[str, Any]:
+    """Every desk's events after the cursor, in commit order (a desk skips its own by key)."""
+    rows = conn.execute(select(checkin_event).where(checkin_event.c.tenant == tenant, checkin_event.c.n > after)
+                        .order_by(checkin_event.c.n).limit(limit + 1)).all()
+    page = rows[:limit]
+    events = [event_to_json(RemoteEvent(r.key, r.action, r.ref, r.household_size, r.shelter_id, tenant, r.at))
+              for r in page]
+    return {"events": events, "cursor": str(page[-1].n if page else after), "hasMore": len(rows) > limit}
+
+
+def _shelter_state(conn: Connection, tenant: str, shelter_id: str) -> Any:
+    return conn.execute(select(checkin_shelter).where(checkin_shelter.c.tenant == tenant,
+                                                      checkin_shelter.c.shelter_id == shelter_id)).first()
+
+
+def set_shelter(conn: Connection, tenant: str, shelter_id: str, *, capacity: int | None = None,
+                closed: bool | None = None) -> None:
+    """Remember what staff said about a shelter: capacity (when known) and whether it is closed."""
+    row = _shelter_state(conn, tenant, shelter_id)
+    values = {"capacity": capacity if capacity else (row.capacity if row else None),
+              "closed": closed if closed is not None else bool(row and row.closed)}
+    if row is None:
+        conn.execute(checkin_shelter.insert().values(tenant=tenant, shelter_id=shelter_id, **values))
+    else:
+        conn.execute(update(checkin_shelter).where(checkin_shelter.c.tenant == tenant,
+                                                   checkin_shelter.c.shelter_id == shelter_id).values(**values))
+
+
+def publish(conn: Connection, tenant: str, shelter_id: str) -> dict[str, Any]:
+    """Write the shelter's occupancy and status onto its EvacuationShelter entity (change feed too)."""
+    where = (checkin_presence.c.tenant == tenant, checkin_presence.c.shelter_id == shelter_id)
+    occupancy = int(conn.execute(select(func.coalesce(func.sum(checkin_presence.c.household_size), 0)).where(*where)).scalar_one())
+    flagged = int(conn.execute(select(func.count()).where(*where, checkin_presence.c.flagged.is_(True))).scalar_one())
+    state = _shelter_state(conn, tenant, shelter_id)
+    entity_id = SHELTER_PREFIX + shelter_id
+    row = get_row(conn, tenant, entity_id)
+    stored = (row.body.get("capacity") or {}).get("value") if row is not None and not row.deleted else None
+    capacity = (state.capacity if state else None) or (stored if isinstance(stored, int) else None)
+    status = "closed" if state and state.closed else "full" if capacity and occupancy >= capacity else "open"
+    now = utc_now()
+    body: dict[str, Any] = {"id": entity_id, "type": "EvacuationShelter",
+                            "status": {"type": "Property", "value": status, "observedAt": now},
+                            "occupancy": {"type": "Property", "value": occupancy, "observedAt": now}}
+    if capacity:
+        body["capacity"] = {"type": "Property", "value": capacity}
+    if row is None or row.deleted:  # a shelter the platform was not seeded with
+        body["municipalityCode"] = {"type": "Property", "value": tenant}
+    put_entity(conn, tenant, body, None, None, row, merge=True)
+    return {"shelterId": shelter_id, "status": status, "occupancy": occupancy, "capacity": capacity,
+            "flaggedHouseholds": flagged, "observedAt": now}
+
+
+# --- HTTP ---------------------------------------------------------------------------------------------
+
+def _caller(request: Request) -> Caller:
+    platform = platform_of(request)
+    caller = platform.caller(request)
+    if caller is None:
+        raise unauthorized("shelter check-in needs a bearer token: log in first", error="invalid_request")
+    resolve_tenant(caller, header_tenant(request), platform.settings.default_tenant)
+    return caller
+
+
+def _staff(request: Request) -> Caller:
+    caller = _caller(request)
+    if STAFF_ROLE not in caller.roles:
+        raise forbidden("this is for shelter desk staff: it needs the shelter_staff role, "
+                        "which resident accounts do not have")
+    return caller
+
+
+def _kid(kid: str) -> str:
+    if len(kid) != 16 or any(c not in "0123456789abcdef" for c in kid):
+        raise bad_data("a device key id is 16 lowercase hex digits")
+    return kid
+
+
+def _object(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise bad_data("body must be a JSON object")
+    return payload
+
+
+def _whole(value: Any, name: str, default: int = 0) -> int:
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise bad_data(f"{name} must be a whole number >= 0")
+    return value
+
+
+async def _in_write(request: Request, work: Callable[[Connection], Any]) -> Any:
+    store = platform_of(request).store
+
+    def run() -> Any:
+        with store.write() as conn:
+            return work(conn)
+    return await run_in_threadpool(run)
+
+
+def _capacities(payload: dict[str, Any]) -> dict[str, int]:
+    raw = payload.get("capacity") or {}
+    if not isinstance(raw, dict):
+        raise bad_data("capacity must map shelter ids to whole numbers")
+    try:
+        return {valid_id(k, "capacity key"): _whole(v, f"capacity[{k}]") for k, v in raw.items()}
+    except WireError as err:
+        raise bad_data(str(err)) from None
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/cityos/v1/checkin", tags=["Shelter check-in"])
+    errors = problem_responses(400, 401, 403, 404, 409, 413, 415, 429)
+    staff_errors = problem_responses(400, 401, 403, 413, 415, 429)
+
+    @api.put("/device-keys/{kid}", summary="Register the caller's device public key (Ed25519)", responses=errors)
+    async def put_device(request: Request, kid: str = Path(max_length=16)) -> JSONResponse:
+        caller = _caller(request)
+        body = _object((await read_json(request))[0])
+        created = await _in_write(request, lambda c: register_device(c, caller, _kid(kid), body.get("publicKey")))
+        return JSONResponse({"kid": kid}, status_code=201 if created else 200)
+
+    @api.delete("/device-keys/{kid}", status_code=204, summary="Revoke (delete) the caller's device key", responses=errors)
+    async def delete_device(request: Request, kid: str = Path(max_length=16)) -> Response:
+        caller = _caller(request)
+        await _in_write(request, lambda c: revoke_device(c, caller, _kid(kid)))
+        return Response(status_code=204)
+
+    @api.get("/keys", summary="The municipality's shelter seal public key and poster keys", responses=errors)
+    async def keys(request: Request) -> dict[str, Any]:
+        caller = _caller(request)
+        return await _in_write(request, lambda c: public_keys(c, caller.municipality_code))
+
+    @api.get("/desk/keys", summary="Seal private key(s) for an offline desk (shelter_staff)", responses=staff_errors)
+    async def desk_key_material(request: Request) -> JSONResponse:
+        caller = _staff(request)
+        body = await _in_write(request, lambda c: desk_keys(c, caller.municipality_code))
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    @api.get("/desk/device-keys", summary="Registered device keys after a cursor (shelter_staff)", responses=staff_errors)
+    async def device_keys(request: Request) -> dict[str, Any]:
+        caller = _staff(request)
+        since = int_param(request.query_params.get("since"), "since", 0, 0, 2**62)
+        limit = int_param(request.query_params.get("limit"), "limit", PAGE, 1, PAGE)
+        with platform_of(request).store.read() as conn:
+            return device_page(conn, caller.municipality_code, since, limit)
+
+    @api.post("/desk/posters", status_code=201, summary="Sign a shelter's entrance poster QR (shelter_staff)",
+              responses=staff_errors)
+    async def poster(request: Request) -> JSONResponse:
+        caller = _staff(request)
+        body = _object((await read_json(request))[0])
+        now = int(time.time())
+        try:
+            shelter_id = valid_id(body.get("shelterId"), "shelterId")
+        except WireError as err:
+            raise bad_data(str(err)) from None
+        start = _whole(body.get("validFrom"), "validFrom", now)
+        end = _whole(body.get("validUntil"), "validUntil", start + POSTER_DAYS * 86400)
+        if not start < end <= start + MAX_POSTER_DAYS * 86400:
+            raise bad_data(f"validUntil must be after validFrom and at most {MAX_POSTER_DAYS} days later")
+        tenant = caller.municipality_code
+
+        def sign(conn: Connection) -> str:
+            row = get_row(conn, tenant, SHELTER_PREFIX + shelter_id)
+            known = (row.body.get("name") or {}).get("value") if row is not None and not row.deleted else None
+            name = known or str(body.get("shelterName") or shelter_id)
+            return sign_poster(conn, tenant, shelter_id, name[:120], start, end)
+        return JSONResponse({"poster": await _in_write(request, sign)}, status_code=201)
+
+    @api.post("/desk/events", summary="Send desk check-ins/outs; get every desk's events back (shelter_staff)",
+              responses=staff_errors)
+    async def post_events(request: Request) -> dict[str, Any]:
+        caller = _staff(request)
+        payload = _object((await read_json(request))[0])
+        events = payload.get("events")
+        if not isinstance(events, list) or len(events) > MAX_BATCH:
+            raise bad_data(f"events must be a list of at most {MAX_BATCH}")
+        capacities = _capacities(payload)
+        after = int_param(str(payload.get("after") or ""), "after", 0, 0, 2**62)
+        tenant = caller.municipality_code
+
+        def write(conn: Connection) -> dict[str, Any]:
+            for shelter_id, capacity in capacities.items():
+                set_shelter(conn, tenant, shelter_id, capacity=capacity)
+            accepted, rejected, touched = record_events(conn, caller, events, time.time())
+            shelters = [publish(conn, tenant, s) for s in sorted(touched | set(capacities))]
+            return {"accepted": accepted, "rejected": rejected, "shelters": shelters,
+                    **event_page(conn, tenant, after, PAGE)}
+        return await _in_write(request, write)
+
+    @api.get("/desk/events", summary="Every desk's events after a cursor (shelter_staff)", responses=staff_errors)
+    async def get_events(request: Request) -> dict[str, Any]:
+        caller = _staff(request)
+        after = int_param(request.query_params.get("after"), "after", 0, 0, 2**62)
+        limit = int_param(request.query_params.get("limit"), "limit", PAGE, 1, PAGE)
+        with platform_of(request).store.read() as conn:
+            return event_page(conn, caller.municipality_code, after, limit)
+
+    @api.put("/desk/shelters/{shelter_id}", summary="Open or close a shelter, set its capacity (shelter_staff)",
+             responses=staff_errors)
+    async def put_shelter(request: Request, shelter_id: str = Path(max_length=64)) -> dict[str, Any]:
+        caller = _staff(request)
+        body = _object((await read_json(request))[0])
+        if body.get("status") not in ("open", "closed"):
+            raise bad_data("status must be open or closed (full follows from occupancy and capacity)")
+        try:
+            sid = valid_id(shelter_id, "shelter id")
+        except WireError as err:
+            raise bad_data(str(err)) from None
+        capacity = _whole(body.get("capacity"), "capacity")
+        tenant = caller.municipality_code
+
+        def write(conn: Connection) -> dict[str, Any]:
+            set_shelter(conn, tenant, sid, capacity=capacity, closed=body["status"] == "closed")
+            return publish(conn, tenant, sid)
+        return await _in_write(request, write)
+
+    return api

@@ -10,6 +10,7 @@ import pytest
 
 from app.checkin import ResidentCheckins, read_qr_texts
 from app.i18n import messages
+from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views.features import checkin
 from views.features.checkin_service import (
@@ -25,30 +26,6 @@ from views.features.checkin_service import (
 BUTTONS = (ft.Button, ft.OutlinedButton, ft.TextButton)
 
 
-class FakePage:
-    def __init__(self) -> None:
-        self.route = "/checkin"
-
-
-class FakeShell:
-    """What a feature sees of views.shell.Shell: state, navigate, render, page."""
-
-    def __init__(self, app) -> None:
-        self.app, self.page = app, FakePage()
-        self.routes: list[str] = []
-        self._state: dict[str, dict] = {}
-
-    def state(self, name: str) -> dict:
-        return self._state.setdefault(name, {})
-
-    def navigate(self, route: str) -> None:
-        self.routes.append(route)
-        self.page.route = route
-
-    def render(self) -> None:
-        pass
-
-
 class Event:
     def __init__(self, value: object) -> None:
         self.control = type("C", (), {"value": value})()
@@ -56,7 +33,7 @@ class Event:
 
 @pytest.fixture()
 def shell(app):
-    return FakeShell(app)
+    return FakeShell(app, "/checkin")
 
 
 def screen(app, shell, route: str) -> list[ft.Control]:

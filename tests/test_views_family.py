@@ -12,41 +12,11 @@ import pytest
 from app.consent import DataCategory
 from app.family import Relation, SafetyStatus, alert_entity
 from app.models import LatLon
+from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views import home
 from views.features import family
 from views.features.family_ctl import IDENTITY_KEY, LOCAL_ME, controller
-
-
-class FakePage:
-    """Runs background work at once, so a test sees its outcome in the next build."""
-
-    def __init__(self) -> None:
-        self.tasks: list = []
-
-    def run_thread(self, fn, *args) -> None:
-        fn(*args)
-
-    def run_task(self, fn, *args) -> None:
-        self.tasks.append((fn, args))
-
-
-class FakeShell:
-    def __init__(self, app) -> None:
-        self.app, self.page = app, FakePage()
-        self.routes: list[str] = []
-        self.renders = 0
-        self.geolocator = None
-        self._state: dict[str, dict] = {}
-
-    def state(self, name: str) -> dict:
-        return self._state.setdefault(name, {})
-
-    def navigate(self, route: str) -> None:
-        self.routes.append(route)
-
-    def render(self) -> None:
-        self.renders += 1
 
 
 def button(controls, label: str) -> ft.Button:

@@ -12,44 +12,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.consent import DataCategory
 from app.i18n import messages
 from app.points import COUPON_SIGNER, Coupon, TrustedKeys, default_rules, make_coupon_qr
+from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views.features import life, life_points
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class FakePage:
-    def __init__(self) -> None:
-        self.threads: list[tuple] = []
-        self.route = "/life"
-
-    def run_thread(self, fn, *args) -> None:
-        self.threads.append((fn, args))
-
-
-class FakeShell:
-    """What a feature sees of views.shell.Shell: state, navigate, render, page."""
-
-    def __init__(self, app) -> None:
-        self.app, self.page = app, FakePage()
-        self.routes: list[str] = []
-        self.renders = 0
-        self._state: dict[str, dict] = {}
-
-    def state(self, name: str) -> dict:
-        return self._state.setdefault(name, {})
-
-    def navigate(self, route: str) -> None:
-        self.routes.append(route)
-        self.page.route = route
-
-    def render(self) -> None:
-        self.renders += 1
-
-
 @pytest.fixture()
 def shell(app):
-    return FakeShell(app)
+    return FakeShell(app, "/life", defer_threads=True)
 
 
 def screen_at(app, shell, route: str) -> list[ft.Control]:

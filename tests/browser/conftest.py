@@ -36,8 +36,9 @@ def free_port() -> int:
 
 
 class RunningApp:
-    def __init__(self, url: str, process: subprocess.Popen, log: Path):
+    def __init__(self, url: str, process: subprocess.Popen, log: Path, opened: Path | None = None):
         self.url, self.process, self.log = url, process, log
+        self.opened = opened  # where the app's "system browser" writes the login URL it was given
 
 
 def start_app(store: Path, *extra: str, log_name: str = "app.log", env: dict[str, str] | None = None) -> RunningApp:
@@ -64,6 +65,38 @@ def start_app(store: Path, *extra: str, log_name: str = "app.log", env: dict[str
         time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"app did not start in 60 s:\n{log.read_text()}")
+
+
+def start_connected_app(folder: Path, platform_url: str, *, env: dict[str, str] | None = None) -> RunningApp:
+    """The app linked to a platform. Its "system browser" (webbrowser.open) only writes the login
+    URL to ``app.opened``; ``complete_login`` opens it in the real Chromium."""
+    opened, fake_browser = folder / "opened-url.txt", folder / "browser.sh"
+    fake_browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    fake_browser.chmod(0o755)
+    app = start_app(folder / "mamori.sqlite", "--platform-url", platform_url,
+                    env={"BROWSER": f"{fake_browser} %s", **(env or {})})
+    app.opened = opened
+    return app
+
+
+def complete_login(browser, app: RunningApp, username: str, password: str = "mamori-demo") -> None:
+    """Fill in the platform's login page that the app sent the resident to."""
+    login_page = browser.new_page()
+    login_page.goto(wait_for_file(app.opened))
+    login_page.get_by_label("ユーザー名 / Username").fill(username)
+    login_page.get_by_label("パスワード / Password").fill(password)
+    login_page.get_by_role("button", name="ログイン / Log in").click()
+    login_page.wait_for_load_state()
+    login_page.close()
+
+
+def wait_for_file(path: Path, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        time.sleep(0.1)
+    raise AssertionError("the app never opened the login page")
 
 
 def stop_app(app: RunningApp) -> None:

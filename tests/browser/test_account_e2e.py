@@ -11,7 +11,7 @@ import pytest
 from app.devicekeys import FileKeyStore
 from cityos.testing import login as platform_login
 from cityos.testing import run_cityos
-from tests.browser.conftest import open_page, snap, start_app, stop_app
+from tests.browser.conftest import complete_login, open_page, snap, start_connected_app, stop_app
 
 
 @pytest.fixture(scope="module")
@@ -22,26 +22,9 @@ def platform(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="module")
 def connected_app(tmp_path_factory, platform):
-    tmp = tmp_path_factory.mktemp("app")
-    opened = tmp / "opened-url.txt"
-    # The app opens the "system browser" with webbrowser.open; this one only hands the URL
-    # to the test, which then opens it in the real Chromium below.
-    fake_browser = tmp / "browser.sh"
-    fake_browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
-    fake_browser.chmod(0o755)
-    app = start_app(tmp / "mamori.sqlite", "--platform-url", platform.base_url, env={"BROWSER": f"{fake_browser} %s"})
-    app.opened = opened
+    app = start_connected_app(tmp_path_factory.mktemp("app"), platform.base_url)
     yield app
     stop_app(app)
-
-
-def wait_for_file(path, timeout=20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text():
-            return path.read_text()
-        time.sleep(0.1)
-    raise AssertionError("the app never opened the login page")
 
 
 def test_login_opt_in_and_platform_records_consent(browser, connected_app, platform):
@@ -51,13 +34,7 @@ def test_login_opt_in_and_platform_records_consent(browser, connected_app, platf
     page.get_by_text("ログインしていません", exact=False).wait_for()
     page.get_by_role("button", name="ログイン", exact=True).click()
 
-    login_page = browser.new_page()
-    login_page.goto(wait_for_file(connected_app.opened))
-    login_page.get_by_label("ユーザー名 / Username").fill("ube-resident-1")
-    login_page.get_by_label("パスワード / Password").fill("mamori-demo")
-    login_page.get_by_role("button", name="ログイン / Log in").click()
-    login_page.wait_for_load_state()
-    login_page.close()
+    complete_login(browser, connected_app, "ube-resident-1")
 
     page.get_by_text("宇部 一郎 としてログイン中").first.wait_for(timeout=30_000)
     page.get_by_role("switch", name="安否情報").click()

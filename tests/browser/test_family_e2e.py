@@ -13,8 +13,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.consent import DataCategory
 from cityos.testing import run_cityos
-from tests.browser.conftest import ROOT, open_page, snap, start_app, stop_app
-from tests.browser.test_account_e2e import wait_for_file
+from tests.browser.conftest import ROOT, complete_login, open_page, snap, start_connected_app, stop_app
 from tests.test_family_cityos import Phone
 
 
@@ -28,13 +27,7 @@ def platform(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="module")
 def family_app(tmp_path_factory, platform):
-    tmp = tmp_path_factory.mktemp("app")
-    opened = tmp / "opened-url.txt"
-    fake_browser = tmp / "browser.sh"  # hands the login URL to the test, which opens it in Chromium
-    fake_browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
-    fake_browser.chmod(0o755)
-    app = start_app(tmp / "mamori.sqlite", "--platform-url", platform.base_url, env={"BROWSER": f"{fake_browser} %s"})
-    app.opened = opened
+    app = start_connected_app(tmp_path_factory.mktemp("app"), platform.base_url)
     yield app
     stop_app(app)
 
@@ -95,13 +88,7 @@ def test_answer_in_one_tap_offline_first(ui):
 def log_in(browser, ui, family_app, username: str) -> None:
     ui.get_by_role("button", name="ログイン・同意の設定へ").click()
     ui.get_by_role("button", name="ログイン", exact=True).click()
-    login_page = browser.new_page()
-    login_page.goto(wait_for_file(family_app.opened))
-    login_page.get_by_label("ユーザー名 / Username").fill(username)
-    login_page.get_by_label("パスワード / Password").fill("mamori-demo")
-    login_page.get_by_role("button", name="ログイン / Log in").click()
-    login_page.wait_for_load_state()
-    login_page.close()
+    complete_login(browser, family_app, username)
     ui.get_by_text("としてログイン中", exact=False).first.wait_for(timeout=30_000)
     ui.get_by_role("switch", name="安否情報").click()  # so my own answers reach the platform
     ui.get_by_role("button", name="Back").click()

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from cityos.testing import login as platform_login
 from cityos.testing import run_cityos
-from tests.browser.conftest import open_page, snap, start_app, stop_app
+from tests.browser.conftest import complete_login, open_page, snap, start_connected_app, stop_app
 
 RESIDENT = "ube-resident-1"
 
@@ -38,25 +38,14 @@ def platform(tmp_path_factory, data_dir):
 def resident_page(browser, tmp_path_factory, platform):
     """One app, one page: the resident logs in through the platform's page and opts in to
     health activity and ride history on the account screen."""
-    tmp = tmp_path_factory.mktemp("app")
-    opened = tmp / "opened-url.txt"
-    fake_browser = tmp / "browser.sh"  # the app's "system browser" hands the login URL to the test
-    fake_browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
-    fake_browser.chmod(0o755)
-    app = start_app(tmp / "mamori.sqlite", "--platform-url", platform.base_url, env={"BROWSER": f"{fake_browser} %s"})
+    app = start_connected_app(tmp_path_factory.mktemp("app"), platform.base_url)
     page = open_page(browser, app.url)
     page.app_log = app.log  # printed when a step fails
     started = time.monotonic()
     page.get_by_role("tab", name="設定").click()
     page.get_by_role("button", name="アカウントと同意").click()
     page.get_by_role("button", name="ログイン", exact=True).click()
-    login_page = browser.new_page()
-    login_page.goto(_wait_for_file(opened))
-    login_page.get_by_label("ユーザー名 / Username").fill(RESIDENT)
-    login_page.get_by_label("パスワード / Password").fill("mamori-demo")
-    login_page.get_by_role("button", name="ログイン / Log in").click()
-    login_page.wait_for_load_state()
-    login_page.close()
+    complete_login(browser, app, RESIDENT)
     page.get_by_text("宇部 一郎 としてログイン中").first.wait_for(timeout=30_000)
     page.get_by_role("switch", name="健康活動").click()
     page.get_by_text("健康活動: ", exact=False).first.wait_for()  # the consent history shows the grant
@@ -68,15 +57,6 @@ def resident_page(browser, tmp_path_factory, platform):
     yield page
     page.close()
     stop_app(app)
-
-
-def _wait_for_file(path, timeout=20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text():
-            return path.read_text()
-        time.sleep(0.1)
-    raise AssertionError("the app never opened the login page")
 
 
 def _wait_for_platform_consents(platform, wanted: set[str], timeout: float = 30.0) -> None:

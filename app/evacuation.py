@@ -66,7 +66,7 @@ class Evacuation:
     # ---- routing ----
     @property
     def router(self) -> EvacuationRouter:
-        self.hazard_layers  # derived first, under the lock; the router then only reads them
+        _ = self.hazard_layers  # derived first, under the lock; the router then only reads them
         with self._lock:  # one build, even when the warm-up thread and a tap race
             if self._router is None:
                 self._router = EvacuationRouter.for_region(self.db, self.region)

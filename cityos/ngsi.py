@@ -153,7 +153,7 @@ def _parse_near(georel: str | None, geometry: str | None, coordinates: str | Non
             metres = float(value)
         except ValueError:
             raise bad_data(f"georel distance must be a number of metres, got {part!r}") from None
-        if metres < 0 or metres != metres:
+        if not 0 <= metres < math.inf:  # also refuses NaN
             raise bad_data(f"georel distance must be a non-negative number, got {part!r}")
         if name == "maxDistance":
             max_d = metres

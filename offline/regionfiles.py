@@ -264,7 +264,7 @@ def read_boundary(path: str | Path) -> tuple[str, dict[str, Any]]:
     features = list(_features(path, ("Polygon", "MultiPolygon")))
     if not features:
         raise RegionFileError(path, "file", "no boundary polygon")
-    where, props, coords = features[0]
+    _, props, coords = features[0]
     name = str(props.get("N03_004") or props.get("name") or "")
     geometry_type = "MultiPolygon" if _depth(coords) == 4 else "Polygon"
     return name, {"type": geometry_type, "coordinates": coords}

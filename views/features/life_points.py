@@ -282,7 +282,7 @@ def view(app: Mamori, shell, sub: list[str]) -> ft.View | None:
 
 
 def main_screen(app: Mamori, shell) -> list[ft.Control]:
-    t, st = app.t, screen(shell)
+    t = app.t
     points = ledger(app)
     balance = points.balance()
     controls: list[ft.Control] = [*_message(shell), *_balance(app, balance), *_connection(app, shell, balance)]

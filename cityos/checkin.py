@@ -474,7 +474,8 @@ def router() -> APIRouter:
         if not isinstance(events, list) or len(events) > MAX_BATCH:
             raise bad_data(f"events must be a list of at most {MAX_BATCH}")
         capacities = _capacities(payload)
-        after = int_param(str(payload.get("after") or ""), "after", 0, 0, 2**62)
+        after = payload.get("after")  # when given, the answer also carries every desk's events after it
+        cursor = int_param(str(after), "after", 0, 0, 2**62) if after is not None else None
         tenant = caller.municipality_code
 
         def write(conn: Connection) -> dict[str, Any]:
@@ -482,8 +483,8 @@ def router() -> APIRouter:
                 set_shelter(conn, tenant, shelter_id, capacity=capacity)
             accepted, rejected, touched = record_events(conn, caller, events, time.time())
             shelters = [publish(conn, tenant, s) for s in sorted(touched | set(capacities))]
-            return {"accepted": accepted, "rejected": rejected, "shelters": shelters,
-                    **event_page(conn, tenant, after, PAGE)}
+            pulled = event_page(conn, tenant, cursor, PAGE) if cursor is not None else {}
+            return {"accepted": accepted, "rejected": rejected, "shelters": shelters, **pulled}
         return await _in_write(request, write)
 
     @api.get("/desk/events", summary="Every desk's events after a cursor (shelter_staff)", responses=staff_errors)

@@ -11,6 +11,7 @@ Tables:
   checkin_stay        desk: who is where; an open stay has ``checked_out_at`` NULL
   checkin_nonce       desk: nonces of QR codes already used (replay cache)
   checkin_survey      shelter-life survey answers (anonymous), pending until synced
+  checkin_sync        platform sync bookkeeping: cursors, last sync time (no secrets)
 """
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ CREATE TABLE checkin_survey (
 
 def migrate_0001(db: sqlite_utils.Database) -> None:
     run_script(db, SCHEMA_0001)
+
+
+def migrate_0002(db: sqlite_utils.Database) -> None:
+    run_script(db, "CREATE TABLE checkin_sync (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
 
 
 # --- public keys ------------------------------------------------------------------------
@@ -269,3 +274,16 @@ def insert_survey(db: sqlite_utils.Database, key: str, shelter_id: str, language
 def pending_surveys(db: sqlite_utils.Database, limit: int) -> list[tuple[str, str, str, str, str]]:
     return db.execute("SELECT idempotency_key, shelter_id, language, answers, answered_at FROM checkin_survey"
                       " WHERE synced_at IS NULL ORDER BY seq LIMIT ?", [limit]).fetchall()
+
+
+# --- platform sync bookkeeping ----------------------------------------------------------------------
+
+def get_sync(db: sqlite_utils.Database, key: str) -> str | None:
+    row = db.execute("SELECT value FROM checkin_sync WHERE key = ?", [key]).fetchone()
+    return None if row is None else row[0]
+
+
+def put_sync(db: sqlite_utils.Database, **values: str) -> None:
+    with db.atomic():
+        for key, value in values.items():
+            db.execute("INSERT OR REPLACE INTO checkin_sync VALUES (?, ?)", [key, value])

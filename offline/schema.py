@@ -157,6 +157,12 @@ def _checkin_tables(db: sqlite_utils.Database) -> None:
 MIGRATIONS.append(("checkin_0001_cards_events_desk", _checkin_tables))
 
 
+def _checkin_sync_table(db: sqlite_utils.Database) -> None:
+    from offline.checkin_store import migrate_0002
+
+    migrate_0002(db)
+
+
 def _household_single_blob(db: sqlite_utils.Database) -> None:
     """Household records use ``offline.atrest`` (nonce inside the blob): the nonce column goes."""
     db.execute("ALTER TABLE household DROP COLUMN nonce")
@@ -190,3 +196,4 @@ def _rides_tables(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS.append(("rides_0001_bookings", _rides_tables))
+MIGRATIONS.append(("checkin_0002_sync_state", _checkin_sync_table))

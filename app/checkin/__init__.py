@@ -24,23 +24,27 @@ from app.checkin._errors import (ALL_ERRORS, BadSignature, CardTooLarge, Checkin
                                  NotCheckedIn, NotYetValid, Replayed, UnknownSigner, UnsealFailed, VaultKeyError,
                                  WrongRecipient)
 from app.checkin._keys import KeyDirectory, StoredKeyDirectory, device_kid, poster_kid, seal_kid
+from app.checkin._platform import (CheckinPlatform, DeskSyncReport, Identity, desk_seal_keys, save_identity,
+                                   saved_identity)
 from app.checkin._resident import CardVault, CheckinEvent, EvacueeQr, ResidentCheckins, show_qr
 from app.checkin._scan import read_qr_texts
 from app.checkin._survey import SURVEY, Question, QuestionKind, SurveyAnswers, SurveyResponse, validate_answers
 from app.checkin._token import (EVACUEE_PREFIX, POSTER_PREFIX, EvacueeToken, ShelterPoster, make_evacuee_token,
                                 make_poster_token, open_evacuee_card, parse_evacuee_token, verify_evacuee_token,
                                 verify_poster)
+from app.checkin._wire import STAFF_ROLE
 
 __all__ = [
-    "ALL_ERRORS", "CSV_COLUMNS", "EVACUEE_PREFIX", "POSTER_PREFIX", "SURVEY",
-    "BadSignature", "CardTooLarge", "CardVault", "CareLevel", "CheckinError", "CheckinEvent", "DeskCheckIn",
+    "ALL_ERRORS", "CSV_COLUMNS", "EVACUEE_PREFIX", "POSTER_PREFIX", "STAFF_ROLE", "SURVEY",
+    "BadSignature", "CardTooLarge", "CardVault", "CareLevel", "CheckinError", "CheckinEvent", "CheckinPlatform",
+    "DeskCheckIn", "DeskSyncReport", "Identity",
     "EmergencyContact", "EvacueeCard", "EvacueeEntry", "EvacueeQr", "EvacueeToken", "Expired", "InvalidCard",
     "InvalidSurveyAnswer", "KeyDirectory", "MalformedToken", "Member", "NoQrFound", "NoShelterKey", "NotACheckinQr",
     "NotCheckedIn", "NotYetValid", "Question", "QuestionKind", "RemoteEvent", "Replayed", "ResidentCheckins",
     "Sex", "ShelterDesk", "ShelterPoster", "ShelterSummary", "StayPlace", "StoredKeyDirectory", "SurveyAnswers",
     "SurveyResponse", "UnknownSigner", "UnsealFailed", "VaultKeyError", "WrongRecipient",
-    "card_from_bytes", "card_to_bytes", "device_kid", "make_evacuee_token", "make_poster_token",
+    "card_from_bytes", "card_to_bytes", "desk_seal_keys", "device_kid", "make_evacuee_token", "make_poster_token",
     "new_at_rest_key", "new_card_id", "open_evacuee_card", "parse_evacuee_token", "poster_kid",
-    "read_qr_texts", "seal_kid", "show_qr", "summaries_csv", "validate_answers", "verify_evacuee_token",
-    "verify_poster",
+    "read_qr_texts", "save_identity", "saved_identity", "seal_kid", "show_qr", "summaries_csv", "validate_answers",
+    "verify_evacuee_token", "verify_poster",
 ]

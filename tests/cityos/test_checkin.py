@@ -119,7 +119,7 @@ def test_desk_events_publish_occupancy_latest_wins_and_replays_count_once(server
     a, b = shelters[1], shelters[2]
     ref = os.urandom(8).hex()
     first = [_event(ref, a, now - 600, size=3)]
-    sent = _post(server, staff, first, capacity={a: 3})
+    sent = _post(server, staff, first, capacity={a: 3}, after=0)
     assert sent.status_code == 200 and sent.json()["accepted"] == [first[0]["id"]]
     [state] = sent.json()["shelters"]
     assert (state["shelterId"], state["occupancy"], state["capacity"], state["status"]) == (a, 3, 3, "full")

@@ -1,0 +1,219 @@
+"""Check-in with the city platform (cityos ``/cityos/v1/checkin``), for the resident and the desk.
+
+* Resident: register this phone's device public key after login, fetch the municipality's
+  shelter seal key and poster keys into ``StoredKeyDirectory`` (so a QR can be made and a
+  poster checked with no network afterwards).
+* Desk (``shelter_staff``): fetch the seal private key(s) into the device ``KeyStore`` (never
+  SQLite, never logged) and the registered device keys into the directory, then check people
+  in offline; ``sync_desk`` pushes ``ShelterDesk.pending()`` and applies every other desk's
+  events (latest wins, flagged).
+
+Every failure is a ``PlatformError`` raised before anything local is changed for that step:
+events stay pending and cursors stay put, so the next sync simply tries again.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import sqlite_utils
+
+from app.checkin._crypto import (
+    Ed25519PublicKey,
+    X25519PrivateKey,
+    X25519PublicKey,
+    raw_public,
+)
+from app.checkin._desk import RemoteEvent, ShelterDesk
+from app.checkin._keys import StoredKeyDirectory, device_kid
+from app.checkin._resident import iso_utc
+from app.checkin._wire import (
+    STAFF_ROLE,
+    WireError,
+    b64u,
+    event_from_json,
+    event_to_json,
+    unb64u,
+)
+from app.devicekeys import KeyStore
+from app.platform import Credentials, PlatformError, PlatformUnavailable
+from app.platform._errors import from_response
+from offline import checkin_store
+
+_API = "/cityos/v1/checkin"
+BATCH = 200
+SEAL_SECRETS = "mamori.checkin.platform.seal."  # + municipality code: the desk's seal private keys
+IDENTITY_KEY = "mamori.checkin.identity"  # {sub, roles} from the last userinfo, for offline staff mode
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    sub: str
+    roles: tuple[str, ...]
+
+    @property
+    def staff(self) -> bool:
+        return STAFF_ROLE in self.roles
+
+
+def save_identity(keys: KeyStore, userinfo: dict[str, Any]) -> Identity:
+    """Keep the account's roles from userinfo so staff mode still works with no network."""
+    identity = Identity(str(userinfo.get("sub") or ""), tuple(str(r) for r in userinfo.get("roles") or ()))
+    keys.put(IDENTITY_KEY, json.dumps({"sub": identity.sub, "roles": list(identity.roles)}).encode())
+    return identity
+
+
+def saved_identity(keys: KeyStore) -> Identity | None:
+    raw = keys.get(IDENTITY_KEY)
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return Identity(str(data["sub"]), tuple(data["roles"]))
+
+
+def desk_seal_keys(keys: KeyStore, municipality_code: str) -> list[X25519PrivateKey]:
+    """The seal private keys a desk fetched earlier (newest first); empty before the first fetch."""
+    raw = keys.get(SEAL_SECRETS + municipality_code) or b""
+    return [X25519PrivateKey.from_private_bytes(raw[i:i + 32]) for i in range(0, len(raw) - 31, 32)]
+
+
+@dataclass(frozen=True, slots=True)
+class DeskSyncReport:
+    sent: int
+    rejected: int  # refused by the platform (wrong clock, other municipality); kept on this desk
+    received: int  # new events from other desks applied here
+
+
+class CheckinPlatform:
+    """One municipality's check-in endpoints, for a logged-in account."""
+
+    def __init__(self, base_url: str, municipality_code: str, credentials: Credentials | None, db: sqlite_utils.Database,
+                 *, timeout: float = 15.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.municipality_code, self._db, self._credentials = municipality_code, db, credentials
+        self.directory = StoredKeyDirectory(db)
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
+                                  headers={"Accept": "application/json", "NGSILD-Tenant": municipality_code})
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- resident --------------------------------------------------------------------------------------
+    def register_device(self, key: Ed25519PublicKey) -> None:
+        kid = device_kid(key).hex()
+        if checkin_store.get_sync(self._db, "device_registered") == kid:
+            return
+        self._call("PUT", f"/device-keys/{kid}", "register device key", json={"publicKey": b64u(raw_public(key))})
+        checkin_store.put_sync(self._db, device_registered=kid)
+
+    def revoke_device(self, key: Ed25519PublicKey) -> None:
+        self._call("DELETE", f"/device-keys/{device_kid(key).hex()}", "revoke device key")
+        checkin_store.put_sync(self._db, device_registered="")
+
+    def fetch_public_keys(self) -> None:
+        """The shelter seal key and the poster keys, into the directory."""
+        body = self._call("GET", "/keys", "check-in keys")
+        seal = X25519PublicKey.from_public_bytes(_key(body["sealKey"]["publicKey"]))
+        if self.directory.shelter_seal_key(self.municipality_code) != seal:
+            self.directory.set_shelter_seal_key(self.municipality_code, seal)
+        for poster in body["posterKeys"]:
+            self.directory.add_poster_key(Ed25519PublicKey.from_public_bytes(_key(poster["publicKey"])))
+
+    # -- desk --------------------------------------------------------------------------------------------
+    def fetch_desk_keys(self, keys: KeyStore) -> list[X25519PrivateKey]:
+        """The seal private keys, kept in the device KeyStore so the desk unseals offline."""
+        body = self._call("GET", "/desk/keys", "desk keys")
+        private = [X25519PrivateKey.from_private_bytes(_key(k["privateKey"])) for k in body["sealKeys"]]
+        keys.put(SEAL_SECRETS + self.municipality_code, b"".join(k.private_bytes_raw() for k in private))
+        return private
+
+    def fetch_device_keys(self) -> int:
+        """Registered (and revoked) device keys since the last fetch; returns how many changed."""
+        changed = 0
+        for page in self._pages("/desk/device-keys", "since", "device_cursor", "device keys"):
+            for item in page["keys"]:
+                if item["publicKey"] is None:
+                    self.directory.revoke_device_key(bytes.fromhex(item["kid"]))
+                else:
+                    self.directory.add_device_key(Ed25519PublicKey.from_public_bytes(_key(item["publicKey"])))
+            changed += len(page["keys"])
+        return changed
+
+    def sync_desk(self, desk: ShelterDesk, capacity: int | None = None) -> DeskSyncReport:
+        """Push pending events in batches, then pull every desk's events after the cursor."""
+        sent = rejected = received = 0
+        shelter = {"capacity": {desk.shelter_id: capacity}} if capacity else {}
+        while batch := desk.pending(BATCH):
+            body = self._call("POST", "/desk/events", "send desk events", json={
+                "events": [event_to_json(e) for e in batch], **shelter})
+            done = [*body["accepted"], *body["rejected"]]
+            if not done:
+                raise PlatformError("send desk events: the platform decided none of them")
+            desk.mark_synced(done)
+            sent, rejected = sent + len(body["accepted"]), rejected + len(body["rejected"])
+            shelter = {}
+        for page in self._pages("/desk/events", "after", "event_cursor", "desk events"):
+            received += desk.apply_remote(_events(page))
+        checkin_store.put_sync(self._db, last_synced_at=iso_utc(time.time()))
+        return DeskSyncReport(sent, rejected, received)
+
+    def poster(self, shelter_id: str, shelter_name: str) -> str:
+        body = self._call("POST", "/desk/posters", "sign poster", json={"shelterId": shelter_id, "shelterName": shelter_name})
+        return str(body["poster"])
+
+    def set_status(self, shelter_id: str, status: str, capacity: int | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": status, **({"capacity": capacity} if capacity else {})}
+        return self._call("PUT", f"/desk/shelters/{shelter_id}", "set shelter status", json=body)
+
+    # -- transport ---------------------------------------------------------------------------------------
+    def _cursor(self, name: str) -> str:
+        return checkin_store.get_sync(self._db, name) or "0"
+
+    def _pages(self, path: str, param: str, cursor: str, what: str) -> Iterator[dict[str, Any]]:
+        """Pages after the stored cursor; the cursor moves only after the caller handled a page."""
+        while True:
+            page = self._call("GET", path, what, params={param: self._cursor(cursor)})
+            yield page
+            checkin_store.put_sync(self._db, **{cursor: str(page["cursor"])})
+            if not page["hasMore"]:
+                return
+
+    def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        token = self._credentials.access_token() if self._credentials else None
+        response = self._once(method, _API + path, what, token, **kwargs)
+        if response.status_code == 401 and self._credentials is not None:
+            token = self._credentials.refresh_after_rejection()
+            if token is not None:
+                response = self._once(method, _API + path, what, token, **kwargs)
+        if response.status_code >= 400:
+            raise from_response(response, what)
+        if response.status_code == 204:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise PlatformError(f"{what}: answer is not JSON", status=response.status_code) from None
+
+    def _once(self, method: str, path: str, what: str, token: str | None, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            return self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TransportError as err:
+            raise PlatformUnavailable(f"{what}: platform unreachable ({type(err).__name__})") from None
+
+
+def _key(text: Any) -> bytes:
+    try:
+        return unb64u(text)
+    except WireError as err:
+        raise PlatformError(f"check-in keys: {err}") from None
+
+
+def _events(page: dict[str, Any]) -> list[RemoteEvent]:
+    try:
+        return [event_from_json(e) for e in page["events"]]
+    except WireError as err:
+        raise PlatformError(f"desk events: {err}") from None

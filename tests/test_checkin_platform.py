@@ -1,0 +1,191 @@
+"""Shelter check-in against the real cityos on loopback: a resident registers the phone's key,
+desks fetch keys, check in offline, sync when the network returns; the platform publishes
+occupancy; the same household at two shelters ends up at the latest one, flagged on both desks."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from app.checkin import (
+    CheckinPlatform,
+    EvacueeCard,
+    Member,
+    ShelterDesk,
+    desk_seal_keys,
+    device_kid,
+    new_at_rest_key,
+    save_identity,
+    saved_identity,
+    show_qr,
+    verify_poster,
+)
+from app.devicekeys import MemoryKeyStore
+from app.platform import PlatformError, PlatformUnavailable
+from cityos.testing import login, run_cityos
+from offline import checkin_store
+from offline.store import open_store
+
+CODE = "352021"
+
+
+class Token:
+    """Credentials from a real login (``app.platform.Credentials``); no refresh in a short test."""
+
+    def __init__(self, server, username: str) -> None:
+        self.value = login(server, username)["access_token"]
+
+    def access_token(self) -> str:
+        return self.value
+
+    def refresh_after_rejection(self) -> None:
+        return None
+
+
+class Phone:
+    def __init__(self, root: Path, server, token: Token) -> None:
+        self.db = open_store(root / "phone.db")
+        self.key = Ed25519PrivateKey.generate()
+        self.platform = CheckinPlatform(server.base_url, CODE, token, self.db)
+        self.card = EvacueeCard(members=(Member("宇部 一郎"), Member("宇部 花子"), Member("宇部 次郎")))
+
+    def qr(self) -> str:
+        return show_qr(self.card, self.key, self.platform.directory, CODE).text
+
+
+class Desk:
+    def __init__(self, root: Path, name: str, server, token: Token, shelter_id: str, clock: list[float]) -> None:
+        self.db, self.keys, self.token = open_store(root / f"{name}.db"), MemoryKeyStore(), token
+        self.platform = CheckinPlatform(server.base_url, CODE, token, self.db)
+        self.platform.fetch_public_keys()
+        self.platform.fetch_desk_keys(self.keys)
+        self.platform.fetch_device_keys()
+        self.desk = ShelterDesk(self.db, self.platform.directory, desk_seal_keys(self.keys, CODE), new_at_rest_key(),
+                                shelter_id, CODE, name, clock=lambda: clock[0])
+
+    def offline(self, url: str) -> CheckinPlatform:
+        return CheckinPlatform(url, CODE, self.token, self.db, timeout=2)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, data_dir) -> Iterator:
+    with run_cityos(tmp_path_factory.mktemp("checkin"), data_dir=data_dir, access_token_ttl=3600,
+                    extra_args=["--rate-limit", "0"]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shelters(server) -> list[str]:
+    found = httpx.get(server.base_url + "/ngsi-ld/v1/entities", params={"type": "EvacuationShelter", "limit": 2},
+                      headers={"NGSILD-Tenant": CODE}).json()
+    return [e["id"].rsplit(":", 1)[1] for e in found]
+
+
+@pytest.fixture()
+def dead_url() -> Iterator[str]:
+    """A loopback port that accepts and then drops every connection (a network that fails mid-way)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drop() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.close()
+
+    thread = threading.Thread(target=drop, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def occupancy(server, shelter_id: str) -> tuple[int, str]:
+    body = httpx.get(server.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter_id}",
+                     headers={"NGSILD-Tenant": CODE}).json()
+    return body["occupancy"]["value"], body["status"]["value"]
+
+
+def test_offline_desks_sync_publish_occupancy_and_resolve_a_double_check_in(server, shelters, tmp_path, dead_url):
+    resident, staff = Token(server, "ube-resident-1"), Token(server, "ube-staff-1")
+    phone = Phone(tmp_path, server, resident)
+    phone.platform.register_device(phone.key.public_key())
+    phone.platform.fetch_public_keys()
+    clock = [time.time() - 120]  # the desks' clock: A checks in first, B later
+    desk_a = Desk(tmp_path, "desk-a", server, staff, shelters[0], clock)
+    desk_b = Desk(tmp_path, "desk-b", server, Token(server, "ube-staff-1"), shelters[1], clock)
+
+    # The network is gone: the desk checks the resident in with what it fetched before.
+    checked = desk_a.desk.check_in_text(phone.qr())
+    assert checked.card.household_size == 3
+    with pytest.raises(PlatformUnavailable):
+        desk_a.offline(dead_url).sync_desk(desk_a.desk)
+    with pytest.raises(PlatformUnavailable):
+        desk_a.offline("http://127.0.0.1:9").sync_desk(desk_a.desk)
+    assert len(desk_a.desk.pending()) == 1  # kept, to send later
+
+    # Back online.
+    report = desk_a.platform.sync_desk(desk_a.desk, capacity=100)
+    assert (report.sent, report.rejected) == (1, 0) and desk_a.desk.pending() == []
+    assert occupancy(server, shelters[0]) == (3, "open")
+    assert checkin_store.get_sync(desk_a.db, "last_synced_at")
+
+    # A replayed batch (the answer was lost before the desk marked it sent) counts once.
+    desk_a.db.execute("UPDATE checkin_event SET synced_at = NULL")
+    assert desk_a.platform.sync_desk(desk_a.desk).sent == 1
+    assert occupancy(server, shelters[0]) == (3, "open")
+
+    # Later the household turns up at shelter B too: latest wins, flagged on both desks.
+    clock[0] = time.time() + 60
+    desk_b.desk.check_in_text(phone.qr())
+    assert desk_b.platform.sync_desk(desk_b.desk).received >= 1
+    assert desk_a.platform.sync_desk(desk_a.desk).received >= 1
+    assert occupancy(server, shelters[0])[0] == 0 and occupancy(server, shelters[1])[0] == 3
+    for desk in (desk_a.desk, desk_b.desk):
+        [entry] = desk.list_evacuees(present_only=False)
+        assert entry.shelter_id == shelters[1] and entry.flagged
+    assert desk_a.desk.summary().persons == 0 and desk_b.desk.summary().persons == 3
+
+
+def test_residents_get_403_on_desk_endpoints_and_keep_nothing(server, tmp_path):
+    phone = Phone(tmp_path, server, Token(server, "ube-resident-2"))
+    keys = MemoryKeyStore()
+    with pytest.raises(PlatformError) as refused:
+        phone.platform.fetch_desk_keys(keys)
+    assert refused.value.status == 403 and "shelter_staff" in str(refused.value)
+    assert desk_seal_keys(keys, CODE) == []
+    with pytest.raises(PlatformError):
+        phone.platform.fetch_device_keys()
+    assert checkin_store.get_sync(phone.db, "device_cursor") is None
+
+
+def test_roles_come_from_userinfo_and_are_kept_for_offline_use(server):
+    keys = MemoryKeyStore()
+    for username, staff in (("ube-resident-1", False), ("ube-staff-1", True)):
+        token = login(server, username)["access_token"]
+        info = httpx.get(server.base_url + "/userinfo", headers={"Authorization": f"Bearer {token}"}).json()
+        assert save_identity(keys, info).staff is staff
+        assert saved_identity(keys).staff is staff
+
+
+def test_revoked_device_key_reaches_the_desk_and_posters_are_platform_signed(server, shelters, tmp_path):
+    phone = Phone(tmp_path, server, Token(server, "ube-resident-1"))
+    phone.platform.register_device(phone.key.public_key())
+    phone.platform.fetch_public_keys()
+    desk = Desk(tmp_path, "desk-c", server, Token(server, "ube-staff-1"), shelters[0], [time.time()])
+    assert desk.platform.directory.device_key(device_kid(phone.key.public_key())) is not None
+    poster = verify_poster(desk.platform.poster(shelters[0], "x"), phone.platform.directory, time.time())
+    assert poster.shelter_id == shelters[0]
+    phone.platform.revoke_device(phone.key.public_key())
+    assert desk.platform.fetch_device_keys() == 1
+    assert desk.platform.directory.device_key(device_kid(phone.key.public_key())) is None

@@ -3,16 +3,21 @@
 Each photo is made like a hand-held shot: the QR drawn by segno on a phone screen with a bezel,
 on a desk background, then perspective-warped, blurred, noised, re-lit and JPEG-compressed.
 Timed per photo: decode (zxing-cpp) + verify + unseal + store. Also counts how many forged,
-altered, expired and replayed codes the desk rejects. Last line is the summary.
+altered, expired and replayed codes the desk rejects. e2e_s is the browser time from handing
+the desk the picture of a resident's QR to "confirmed" on its screen: the check-in browser test
+(the real app in Chromium) is run for it and its figure read. Last line is the summary.
 
-    python -m bench checkin [--images 200] [--seed 7]
+    python -m bench checkin [--images 200] [--seed 7] [--no-browser]
 """
 from __future__ import annotations
 
 import argparse
 import io
 import random
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date
@@ -110,6 +115,7 @@ def main() -> int:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--images", type=int, default=200)
     args.add_argument("--seed", type=int, default=7)
+    args.add_argument("--no-browser", action="store_true", help="skip the browser E2E figure")
     opts = args.parse_args()
     rng = random.Random(opts.seed)
     card = example_household()
@@ -155,13 +161,26 @@ def main() -> int:
                 rejected += 1
         rows = db.execute("SELECT COUNT(*) FROM checkin_stay").fetchone()[0]
         db.close()
+    e2e_s = float("nan") if opts.no_browser else desk_e2e_s()
     read_rate = 1 - failures / len(photos)
     print(f"images={len(photos)} unread={failures} read_rate={read_rate:.3f} stays_recorded={rows} "
           f"qr_modules={qrs[0].modules}")
-    print(f"checkin p50_ms={_percentile(timings, 50):.1f} p95_ms={_percentile(timings, 95):.1f} "
+    print(f"checkin p50_ms={_percentile(timings, 50):.1f} p95_ms={_percentile(timings, 95):.1f} e2e_s={e2e_s:.2f} "
           f"forged_rejected={rejected}/{len(attacks)} qr_version={qrs[0].version}-M")
     return 0 if read_rate >= 0.98 and rejected == len(attacks) else 1
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def desk_e2e_s() -> float:
+    """Scan-to-confirmed in Chromium, as measured by the check-in browser test; NaN if it could not run."""
+    test = "tests/browser/test_checkin_e2e.py::test_resident_shows_qr_and_desk_confirms_it_once"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", test],
+                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=False)
+    found = re.search(r"checkin e2e_s=([0-9.]+)", run.stdout)
+    if found is None:
+        print(f"browser E2E did not run (exit {run.returncode}):\n{run.stdout[-2000:]}")
+        return float("nan")
+    return float(found.group(1))

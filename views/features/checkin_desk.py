@@ -3,6 +3,7 @@ pasted QR text), register people with no phone, check out, search, count against
 and export the aggregate CSV for the disaster HQ."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import flet as ft
@@ -15,25 +16,36 @@ from app.checkin import (
     ShelterSummary,
 )
 from app.models import Shelter, ShelterKind
+from app.platform import PlatformError
 from app.state import Mamori
 from views.features import checkin_form, checkin_poster
 from views.features.checkin_camera import scan_buttons
 from views.features.checkin_form import (
     error_text,
     find_shelter,
+    keys_notice,
     needs_lines,
     problem,
     staff_switch,
     success,
 )
-from views.features.checkin_service import CardForm, FormError, card_from_form, service
+from views.features.checkin_service import (
+    CardForm,
+    CheckinService,
+    FormError,
+    card_from_form,
+    service,
+)
 from views.widgets import heading, local_time, notice
+
+log = logging.getLogger(__name__)  # error kinds only: never keys, tokens or card data
+UNSENT_LIMIT = 100_000  # count every unsent event for the sync line
 
 
 def build(app: Mamori, shell, state: dict, sub: list[str]) -> list[ft.Control] | None:
     if sub not in ([], ["paper"], ["poster"]):
         return None
-    if not state.get("staff"):
+    if not (state.get("staff") and service(app, state).staff_allowed()):
         return [staff_switch(app, shell, state), notice(app.t("checkin.desk.staff_only"), ft.Icons.BADGE)]
     shelter = desk_shelter(app, state)
     if shelter is None:
@@ -63,12 +75,62 @@ def _scan(app: Mamori, shell, state: dict, desk: ShelterDesk, action: Callable[[
     except CheckinError as exc:
         state["desk_result"] = ("error", error_text(app, exc))
     shell.render()
+    if state["desk_result"][0] == "ok":
+        start_sync(shell, state, service(app, state), desk_shelter(app, state))
+
+
+def start_sync(shell, state: dict, svc: CheckinService, shelter: Shelter | None) -> None:
+    """Platform mode: send this desk's events and take the others' in the background."""
+    if not svc.platform or shelter is None or state.get("syncing"):
+        return
+    state["syncing"] = True
+
+    def run() -> None:
+        try:
+            report = svc.sync_desk(shelter)
+            state.update(sync_error=False, sync_rejected=report.rejected)
+        except (PlatformError, OSError) as exc:  # offline or refused: events stay queued on this desk
+            log.warning("check-in desk sync failed: %s", type(exc).__name__)
+            state["sync_error"] = True
+        finally:
+            state["syncing"] = False
+        shell.render()
+
+    shell.page.run_thread(run)
+
+
+def sync_block(app: Mamori, shell, state: dict, svc: CheckinService, desk: ShelterDesk) -> list[ft.Control]:
+    """Platform mode: what is still unsent, when the desk last synced, and a button to sync now."""
+    t = app.t
+    if not svc.platform:
+        return []
+    last = svc.last_synced()
+    line = t("checkin.desk.unsent", n=len(desk.pending(UNSENT_LIMIT))) + " / " + (
+        t("checkin.desk.synced_at", time=local_time(last)) if last else t("checkin.desk.never_synced"))
+    syncing = bool(state.get("syncing"))
+    controls: list[ft.Control] = [ft.Row([
+        ft.Icon(ft.Icons.CLOUD_SYNC_OUTLINED),
+        ft.Text(t("checkin.desk.syncing") if syncing else line, key="checkin-sync", expand=True),
+        ft.OutlinedButton(t("checkin.desk.sync_now"), icon=ft.Icons.SYNC, disabled=syncing,
+                          on_click=lambda e: start_sync(shell, state, svc, desk_shelter(app, state))),
+    ], wrap=True)]
+    if not svc.seal_keys():
+        controls.append(notice(t("checkin.desk.no_desk_keys"), ft.Icons.KEY_OFF, key="checkin-no-keys"))
+    if state.get("sync_error"):
+        controls.append(notice(t("checkin.desk.sync_failed"), ft.Icons.CLOUD_OFF, key="checkin-sync-failed"))
+    if state.get("sync_rejected"):
+        controls.append(problem(t("checkin.desk.sync_rejected", n=state["sync_rejected"]), key="checkin-sync-rejected"))
+    return controls
 
 
 def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
     """Scanning and its result first (what staff look at all day), then counts, lists and settings."""
     t = app.t
     summary = desk.summary()
+    svc = service(app, state)
+    if state.get("auto_synced") != desk.shelter_id:  # once per shelter opened, then after each check-in
+        state["auto_synced"] = desk.shelter_id
+        start_sync(shell, state, svc, desk_shelter(app, state))
 
     def pick(shelter: Shelter) -> None:
         state.update(desk_shelter=shelter.id, desk_result=None, export=None)
@@ -77,6 +139,7 @@ def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.C
     return [
         staff_switch(app, shell, state, with_note=False),
         occupancy_line(app, summary, desk.shelter_name),
+        *sync_block(app, shell, state, svc, desk),
         *scan_block(app, shell, state, desk),
         ft.OutlinedButton(t("checkin.desk.paper"), icon=ft.Icons.EDIT_NOTE, on_click=lambda e: shell.navigate("/checkin/desk/paper")),
         ft.OutlinedButton(t("checkin.poster.open"), icon=ft.Icons.QR_CODE_2,
@@ -86,7 +149,7 @@ def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.C
         *export_block(app, shell, state, desk),
         heading(t("checkin.desk.settings")),
         *checkin_form.shelter_picker(app, state, "desk_query", desk.shelter_id, pick, shell.render),
-        notice(t("checkin.demo_keys"), ft.Icons.KEY),
+        keys_notice(app, svc),
     ]
 
 

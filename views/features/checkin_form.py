@@ -3,6 +3,7 @@ version for people with no phone. Fields write straight into a CardForm, so a re
 what was typed; only choices that change the layout (add/remove a person) re-render."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,9 +18,18 @@ from app.checkin import (
     StayPlace,
 )
 from app.models import Shelter, ShelterKind
+from app.platform import PlatformError
 from app.state import Mamori
-from views.features.checkin_service import CardForm, FormError, MemberForm
+from views.features.checkin_service import (
+    CardForm,
+    CheckinService,
+    FormError,
+    MemberForm,
+    service,
+)
 from views.widgets import heading, notice
+
+log = logging.getLogger(__name__)  # error kinds only: never keys, tokens or card data
 
 LANGUAGES = ("ja", "en", "zh", "ko", "vi", "pt", "tl", "ne")  # the household's language, as a BCP 47 tag
 
@@ -188,12 +198,50 @@ def error_text(app: Mamori, exc: Exception) -> str:
 
 
 def staff_switch(app: Mamori, shell, state: dict, with_note: bool = True) -> ft.Control:
+    """Reception mode: a local switch with demo keys; with the platform, only for shelter_staff."""
+    svc = service(app, state)
+    connect_once(shell, state, svc)
+    allowed = svc.staff_allowed()
+
     def toggle(e: ft.Event) -> None:
         state["staff"] = bool(e.control.value)
         shell.navigate("/checkin/desk" if state["staff"] else "/checkin")
 
-    switch = ft.Switch(label=app.t("checkin.staff_mode"), value=bool(state.get("staff")), on_change=toggle)
-    return ft.Column([switch, notice(app.t("checkin.demo_keys"), ft.Icons.KEY)]) if with_note else switch
+    switch = ft.Switch(label=app.t("checkin.staff_mode"), value=bool(state.get("staff")) and allowed,
+                       on_change=toggle, disabled=not allowed)
+    return ft.Column([switch, keys_notice(app, svc)]) if with_note else switch
+
+
+def keys_notice(app: Mamori, svc: CheckinService) -> ft.Control:
+    """Whose keys are in use, and (with the platform) why staff mode is or is not available."""
+    t = app.t
+    if not svc.platform:
+        login = " " + t("checkin.login_for_platform") if app.link and app.link.configured else ""
+        return notice(t("checkin.demo_keys") + login, ft.Icons.KEY, key="checkin-keys")
+    identity = svc.identity()
+    if identity is None:
+        return notice(t("checkin.platform_keys") + " " + t("checkin.roles_checking"), ft.Icons.BADGE, key="checkin-keys")
+    role = "" if identity.staff else " " + t("checkin.staff_need_role")
+    return notice(t("checkin.platform_keys") + role, ft.Icons.VERIFIED_USER, key="checkin-keys")
+
+
+def connect_once(shell, state: dict, svc: CheckinService) -> None:
+    """Platform mode: roles and keys in the background, once per service; a failure retries on the next visit."""
+    if not svc.platform or state.get("connected") is svc or state.get("connecting"):
+        return
+    state["connecting"] = True
+
+    def run() -> None:
+        try:
+            svc.connect()
+            state["connected"] = svc
+        except (PlatformError, OSError) as exc:  # offline, or the platform said no: keep what we have
+            log.warning("check-in platform connect failed: %s", type(exc).__name__)
+        finally:
+            state["connecting"] = False
+        shell.render()
+
+    shell.page.run_thread(run)
 
 
 def needs_lines(app: Mamori, card: EvacueeCard) -> list[str]:

@@ -1,19 +1,32 @@
 """What the check-in screens need from app.checkin, wired for this device (no Flet here).
 
-Demo keys: there is no platform key registration yet, so on first use this device makes its own
-signing key, the municipality's shelter seal key pair and a poster key, keeps the secrets in the
-device KeyStore (app.keys, never SQLite) and registers the public halves in StoredKeyDirectory.
-The resident and the desk then work in the same app. On a real deployment the staff role comes
-from the platform login and the shelter/poster keys from the city.
+Two modes:
+
+* platform (a platform is configured and the resident is logged in): this phone's signing key
+  is registered with the city platform, cards are sealed to the municipality's shelter key
+  fetched from it, staff mode needs the ``shelter_staff`` role from the login (kept for offline
+  use), the desk's seal key comes from the platform into the device KeyStore, and desk events
+  sync with the platform;
+* demo keys (no platform, the default offline demo): on first use this device makes its own
+  signing key, the municipality's shelter seal key pair and a poster key, keeps the secrets in
+  the device KeyStore (never SQLite) and registers the public halves in StoredKeyDirectory, so
+  the resident and the desk work in the same app. The screens say so.
+
+Network calls (``connect``, ``sync_desk``, ``poster_token`` in platform mode) block: call them
+off the UI thread. They use their own SQLite connection, as connections are per thread.
 """
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import httpx
+import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from platformdirs import user_data_dir
@@ -21,24 +34,34 @@ from platformdirs import user_data_dir
 from app.checkin import (
     CardVault,
     CareLevel,
+    CheckinPlatform,
+    DeskSyncReport,
     EmergencyContact,
     EvacueeCard,
     EvacueeQr,
+    Identity,
     Member,
     Sex,
     ShelterDesk,
     StayPlace,
     StoredKeyDirectory,
     SurveyAnswers,
+    desk_seal_keys,
     device_kid,
     make_poster_token,
     poster_kid,
+    save_identity,
+    saved_identity,
     show_qr,
     summaries_csv,
 )
 from app.devicekeys import get_or_create
+from app.identity import LoginError
 from app.models import Shelter
+from app.platform import PlatformUnavailable
 from app.state import Mamori
+from offline import checkin_store
+from offline.store import open_store
 
 CARD_KEY = "mamori.checkin.card"  # at-rest key of the resident's own card
 DESK_KEY = "mamori.checkin.desk"  # at-rest key of the cards a desk has received
@@ -130,27 +153,73 @@ def form_from_card(card: EvacueeCard) -> CardForm:
                     card.language, card.stay.name, str(card.pets), card.pets_note, card.card_id)
 
 
+def platform_mode(app: Mamori) -> bool:
+    """Keys, roles and desk sync come from the city platform (else: demo keys on this device)."""
+    return bool(app.link and app.link.configured and app.link.logged_in)
+
+
 class CheckinService:
-    """One per app and municipality: the resident's vault and QR, and desks for any shelter."""
+    """One per app, municipality and mode: the resident's vault and QR, and desks for any shelter."""
 
     def __init__(self, app: Mamori) -> None:
         self._app, self.municipality = app, app.region.code
+        self.platform = platform_mode(app)
         self.directory = StoredKeyDirectory(app.db)
         self.vault = CardVault(app.db, get_or_create(app.keys, CARD_KEY))
         self.surveys = SurveyAnswers(app.db)
         self._device = Ed25519PrivateKey.from_private_bytes(get_or_create(app.keys, DEVICE_KEY))
-        self._seal = X25519PrivateKey.from_private_bytes(get_or_create(app.keys, SEAL_KEY + self.municipality))
-        self._register_demo_keys()
+        if not self.platform:
+            self._register_demo_keys()
+
+    def _demo_seal(self) -> X25519PrivateKey:
+        return X25519PrivateKey.from_private_bytes(get_or_create(self._app.keys, SEAL_KEY + self.municipality))
 
     def _register_demo_keys(self) -> None:
         device = self._device.public_key()
         if self.directory.device_key(device_kid(device)) is None:
             self.directory.add_device_key(device)
         if self.directory.shelter_seal_key(self.municipality) is None:
-            self.directory.set_shelter_seal_key(self.municipality, self._seal.public_key())
+            self.directory.set_shelter_seal_key(self.municipality, self._demo_seal().public_key())
         poster = Ed25519PrivateKey.from_private_bytes(get_or_create(self._app.keys, POSTER_KEY)).public_key()
         if self.directory.poster_key(poster_kid(poster)) is None:
             self.directory.add_poster_key(poster)
+
+    # ---- account (platform mode) ----
+    def identity(self) -> Identity | None:
+        """The account's roles as last seen online; None in demo mode or before the first fetch."""
+        return saved_identity(self._app.keys) if self.platform else None
+
+    def staff_allowed(self) -> bool:
+        """Demo mode: a local switch. Platform mode: only the shelter_staff role."""
+        identity = self.identity()
+        return not self.platform or bool(identity and identity.staff)
+
+    def connect(self) -> Identity:
+        """Roles, device key registration and keys for offline use (desk keys for staff). Network."""
+        try:
+            identity = save_identity(self._app.keys, self._app.link.session.userinfo())
+        except (LoginError, httpx.HTTPError) as err:
+            raise PlatformUnavailable(f"userinfo: {type(err).__name__}") from None
+        with self._client() as (client, _):
+            client.register_device(self._device.public_key())
+            client.fetch_public_keys()
+            if identity.staff:
+                client.fetch_desk_keys(self._app.keys)
+                client.fetch_device_keys()
+        return identity
+
+    @contextmanager
+    def _client(self) -> Iterator[tuple[CheckinPlatform, sqlite_utils.Database]]:
+        path = store_file(self._app)
+        db = open_store(path) if path else self._app.db
+        link = self._app.link
+        client = CheckinPlatform(link.platform_url, self.municipality, link.session, db)
+        try:
+            yield client, db
+        finally:
+            client.close()
+            if path:
+                db.conn.close()
 
     # ---- resident ----
     def card(self) -> EvacueeCard | None:
@@ -166,14 +235,33 @@ class CheckinService:
 
     # ---- desk ----
     def poster_token(self, shelter: Shelter, now: float | None = None) -> str:
-        """The self check-in QR text for ``shelter``'s entrance (signed with the demo poster key)."""
+        """The self check-in QR text for ``shelter``'s entrance: signed by the platform in platform
+        mode (network; PlatformError when offline or not staff), else with the demo poster key."""
+        if self.platform:
+            with self._client() as (client, _):
+                client.fetch_public_keys()  # so this device can check the poster it shows
+                return client.poster(shelter.id, shelter.name)
         start = int(time.time() if now is None else now)
         key = Ed25519PrivateKey.from_private_bytes(get_or_create(self._app.keys, POSTER_KEY))
         return make_poster_token(key, shelter.id, self.municipality, shelter.name, start, start + POSTER_VALID_S)
 
-    def desk(self, shelter: Shelter) -> ShelterDesk:
-        return ShelterDesk(self._app.db, self.directory, [self._seal], get_or_create(self._app.keys, DESK_KEY),
+    def seal_keys(self) -> list[X25519PrivateKey]:
+        """What the desk unseals cards with; empty in platform mode until the desk keys arrived."""
+        return desk_seal_keys(self._app.keys, self.municipality) if self.platform else [self._demo_seal()]
+
+    def desk(self, shelter: Shelter, db: sqlite_utils.Database | None = None) -> ShelterDesk:
+        db = db or self._app.db
+        return ShelterDesk(db, StoredKeyDirectory(db), self.seal_keys(), get_or_create(self._app.keys, DESK_KEY),
                            shelter.id, self.municipality, shelter.name)
+
+    def sync_desk(self, shelter: Shelter) -> DeskSyncReport:
+        """New device keys, then push this desk's events and apply every other desk's. Network."""
+        with self._client() as (client, db):
+            client.fetch_device_keys()
+            return client.sync_desk(self.desk(shelter, db), shelter.capacity)
+
+    def last_synced(self) -> str | None:
+        return checkin_store.get_sync(self._app.db, "last_synced_at")
 
     def export_csv(self, desk: ShelterDesk, now: float | None = None) -> Path:
         """Aggregates only (no names), written next to the local store; returns the file."""
@@ -184,18 +272,24 @@ class CheckinService:
         return path
 
 
-def data_folder(app: Mamori) -> Path:
-    """The folder of the local store (the app's own data dir; the region data dir is read-only)."""
+def store_file(app: Mamori) -> str:
+    """The local store's file; "" for an in-memory store."""
     for _, name, file in app.db.execute("PRAGMA database_list").fetchall():
         if name == "main" and file:
-            return Path(file).parent
-    return Path(user_data_dir("Mamori", "Mamori"))
+            return str(file)
+    return ""
+
+
+def data_folder(app: Mamori) -> Path:
+    """The folder of the local store (the app's own data dir; the region data dir is read-only)."""
+    path = store_file(app)
+    return Path(path).parent if path else Path(user_data_dir("Mamori", "Mamori"))
 
 
 def service(app: Mamori, state: dict) -> CheckinService:
-    """The screen's service, rebuilt when the resident switches region."""
+    """The screen's service, rebuilt when the resident switches region or logs in or out."""
     svc = state.get("service")
-    if svc is None or svc.municipality != app.region.code:
+    if svc is None or svc.municipality != app.region.code or svc.platform != platform_mode(app):
         svc = state["service"] = CheckinService(app)
     return svc
 

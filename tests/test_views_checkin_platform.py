@@ -1,0 +1,106 @@
+"""Check-in screens logged in to the real cityos on loopback: a resident's phone uses the city's
+keys and cannot open the desk; a shelter_staff desk checks the resident in, shows what is unsent,
+syncs, and the platform publishes the shelter's occupancy."""
+from __future__ import annotations
+
+import shutil
+
+import flet as ft
+import httpx
+import pytest
+
+from app.devicekeys import MemoryKeyStore
+from app.state import Mamori
+from offline.store import open_store
+from tests.fakes import FakeShell
+from tests.test_views import texts, unlabelled, walk
+from tests.test_views_checkin import click, screen, toggle, type_into
+from tests.test_views_family import logged_in_app
+from views.features.checkin_service import CardForm, MemberForm, card_from_form, service
+
+
+@pytest.fixture(scope="module")
+def cityos(tmp_path_factory, data_dir):
+    from cityos.testing import run_cityos
+
+    with run_cityos(tmp_path_factory.mktemp("cityos"), data_dir=data_dir, extra_args=["--rate-limit", "0"]) as server:
+        yield server
+
+
+@pytest.fixture()
+def desk_app(ube_store_file, ube, data_dir, tmp_path) -> Mamori:
+    """A second device (the shelter's reception tablet) with its own store and key store."""
+    copy = tmp_path / "desk" / "mamori.sqlite"
+    copy.parent.mkdir()
+    shutil.copy(ube_store_file, copy)
+    db = open_store(copy)
+    yield Mamori(db, ube, MemoryKeyStore(), data_dir)
+    db.conn.close()
+
+
+def keys_note(controls) -> str:
+    return " ".join(texts([c for c in walk(controls) if getattr(c, "key", None) == "checkin-keys"]))
+
+
+def test_resident_uses_city_keys_and_cannot_open_the_desk(app, cityos):
+    me = logged_in_app(app, cityos.base_url, "ube-resident-1")
+    shell = FakeShell(me, "/checkin")
+    controls = screen(me, shell, "/checkin")  # opening the screen fetches roles and keys
+    controls = screen(me, shell, "/checkin")
+    switch = next(c for c in walk(controls) if isinstance(c, ft.Switch))
+    assert switch.disabled and not switch.value
+    assert "都市OSの鍵" in keys_note(controls) and "shelter_staff" in keys_note(controls)
+    assert "デモ用の鍵" not in " ".join(texts(controls)) and not unlabelled(controls)
+    shell.state("checkin")["staff"] = True  # even if set by hand, the desk stays shut
+    assert "受付画面はスタッフ用です。上のスイッチで受付モードにしてください。" in texts(screen(me, shell, "/checkin/desk"))
+
+
+def test_staff_desk_checks_in_the_residents_qr_and_syncs_occupancy(app, desk_app, cityos):
+    phone = logged_in_app(app, cityos.base_url, "ube-resident-1")
+    phone_shell = FakeShell(phone, "/checkin")
+    screen(phone, phone_shell, "/checkin")  # registers the phone's key, fetches the seal key
+    svc = service(phone, phone_shell.state("checkin"))
+    card = svc.save(CardForm(members=[MemberForm(name="宇部 一郎"), MemberForm(name="宇部 花子")]))
+    qr = svc.qr(card).text
+
+    staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
+    shell = FakeShell(staff, "/checkin")
+    screen(staff, shell, "/checkin")  # roles, desk keys, device keys
+    controls = screen(staff, shell, "/checkin")
+    assert "shelter_staff" not in keys_note(controls) and "都市OSの鍵" in keys_note(controls)
+    toggle(controls, "受付（スタッフ）モード")
+    desk = screen(staff, shell, "/checkin/desk")
+    assert not unlabelled(desk)
+    sync_line = next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value
+    assert sync_line.startswith("未送信 0件 / 最終同期 ")
+    type_into(desk, "QRコードの文字列（MC1:…）", qr)
+    click(desk, "文字列で確認")  # checked in, then synced in the background
+    desk = screen(staff, shell, "/checkin/desk")
+    assert any(t.startswith("受付完了：宇部 一郎 さん（2人）") for t in texts(desk))
+    assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value.startswith("未送信 0件")
+    shelter = shell.state("checkin")["desk_shelter"]
+    shown = httpx.get(cityos.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter}",
+                      headers={"NGSILD-Tenant": "352021"}).json()
+    assert shown["occupancy"]["value"] == 2 and shown["status"]["value"] in ("open", "full")
+
+
+def test_desk_offline_keeps_events_and_says_so(desk_app, cityos):
+    staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
+    shell = FakeShell(staff, "/checkin")
+    screen(staff, shell, "/checkin")  # one online visit: roles and keys
+    shell.state("checkin")["staff"] = True
+    svc = service(staff, shell.state("checkin"))
+    staff.link.platform_url = "http://127.0.0.1:9"  # the network goes away
+    screen(staff, shell, "/checkin/desk")  # picks the shelter
+    shelter = next(h.shelter for h in staff.shelters.search("") if h.shelter.id == shell.state("checkin")["desk_shelter"])
+    svc.desk(shelter).register_paper(card_from_form(CardForm(members=[MemberForm(name="紙 一郎")])))
+    click(screen(staff, shell, "/checkin/desk"), "今すぐ同期")
+    desk = screen(staff, shell, "/checkin/desk")
+    assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value.startswith("未送信 1件")
+    assert any(getattr(c, "key", None) == "checkin-sync-failed" for c in walk(desk))
+    assert shell.state("checkin")["staff"] and svc.staff_allowed()  # staff mode still works offline
+    staff.link.platform_url = cityos.base_url  # back online
+    click(desk, "今すぐ同期")
+    desk = screen(staff, shell, "/checkin/desk")
+    assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value.startswith("未送信 0件")
+    assert not any(getattr(c, "key", None) == "checkin-sync-failed" for c in walk(desk))

@@ -155,6 +155,8 @@ def test_offline_desks_sync_publish_occupancy_and_resolve_a_double_check_in(serv
         [entry] = desk.list_evacuees(present_only=False)
         assert entry.shelter_id == shelters[1] and entry.flagged
     assert desk_a.desk.summary().persons == 0 and desk_b.desk.summary().persons == 3
+    assert desk_b.platform.set_status(shelters[1], "closed")["status"] == "closed"
+    assert occupancy(server, shelters[1]) == (3, "closed")
 
 
 def test_residents_get_403_on_desk_endpoints_and_keep_nothing(server, tmp_path):

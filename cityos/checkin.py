@@ -9,6 +9,11 @@
   check people in with no network. When the network returns they post their events
   (idempotent by key) and get every event of the municipality back, so a household checked in
   at two shelters is resolved on every desk (latest check-in wins, both flagged).
+* Residents who checked themselves in by the poster at a shelter entrance post those events
+  too (``POST /events``), only with an active ``evacuee_card`` consent. Each carries the poster
+  it was made with; the platform checks that poster's signature and validity at the event's
+  time, so occupancy cannot be claimed for a shelter nobody scanned. Revoking the consent
+  deletes the resident's own events and recounts (desk records are the city's register).
 * After each batch the platform recomputes who is where and publishes each touched shelter's
   occupancy and status (open / full / closed) on its EvacuationShelter entity, through the
   same entity store and change feed the NGSI-LD API serves.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -51,9 +57,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.checkin._crypto import raw_public
 from app.checkin._desk import RemoteEvent
+from app.checkin._errors import CheckinError
 from app.checkin._keys import device_kid, poster_kid, seal_kid
 from app.checkin._resident import iso_utc
-from app.checkin._token import make_poster_token
+from app.checkin._token import make_poster_token, verify_poster
 from app.checkin._wire import (
     STAFF_ROLE,
     WireError,
@@ -66,8 +73,9 @@ from app.checkin._wire import (
 from cityos.core import header_tenant, int_param, platform_of, read_json
 from cityos.entities import get_row, put_entity
 from cityos.oidc import Caller
-from cityos.policy import resolve_tenant
+from cityos.policy import active_categories, resolve_tenant
 from cityos.problems import (
+    CONSENT_REQUIRED,
     Problem,
     bad_data,
     forbidden,
@@ -84,6 +92,7 @@ CLOCK_AHEAD_S = 300  # an event later than this is from a desk with a wrong cloc
 CONFLICT = "urn:cityos:problem:conflict"
 SHELTER_PREFIX = "urn:ngsi-ld:EvacuationShelter:"
 SEAL, POSTER = "seal", "poster"
+CONSENT_CATEGORY = "evacuee_card"  # residents' own check-ins are sent only with it
 
 checkin_key = Table(
     "checkin_key", metadata,
@@ -114,6 +123,7 @@ checkin_event = Table(
     Column("shelter_id", String(64), nullable=False),
     Column("at", String(40), nullable=False),
     Column("sender_sub", String(64), nullable=False),
+    Column("origin", String(4), nullable=False),  # desk | self (the resident's own, by a poster)
     Column("received_at", String(32), nullable=False),
     UniqueConstraint("tenant", "key", name="checkin_event_key"),
     Index("checkin_event_ref", "tenant", "ref"),
@@ -255,16 +265,19 @@ def _relocate(conn: Connection, tenant: str, ref: str) -> set[str]:
     return {s for s in (place, before.shelter_id if before else None) if s}
 
 
-def record_events(conn: Connection, caller: Caller, events: list[Any], now: float) -> tuple[list[str], dict[str, str], set[str]]:
-    """Store new events (a known key is accepted again, unchanged). (accepted, rejected, touched shelters)."""
+def record_events(conn: Connection, caller: Caller, events: list[Any], now: float,
+                  origin: str = "desk") -> tuple[list[str], dict[str, str], set[str]]:
+    """Store new events (a known key is accepted again, unchanged). (accepted, rejected, touched shelters).
+    ``origin`` "self": the caller's own check-ins, each proven by the entrance poster it carries."""
     tenant, accepted, rejected, refs = caller.municipality_code, [], {}, set()
+    posters = _PosterKeys(conn, tenant) if origin == "self" else None
     for body in events:
         try:
             event = event_from_json(body)
         except WireError as err:
             rejected[str(body.get("id") if isinstance(body, dict) else "")[:64]] = str(err)
             continue
-        reason = _refusal(event, tenant, now)
+        reason = _refusal(event, tenant, now) or (posters and _self_refusal(conn, caller, event, body, posters))
         if reason:
             rejected[event.idempotency_key] = reason
             continue
@@ -272,13 +285,62 @@ def record_events(conn: Connection, caller: Caller, events: list[Any], now: floa
             conn.execute(checkin_event.insert().values(
                 tenant=tenant, key=event.idempotency_key, action=event.action, ref=event.ref,
                 household_size=event.household_size, shelter_id=event.shelter_id, at=event.at,
-                sender_sub=caller.sub, received_at=utc_now()))
+                sender_sub=caller.sub, origin=origin, received_at=utc_now()))
             refs.add(event.ref)
         accepted.append(event.idempotency_key)
+    return accepted, rejected, _relocate_all(conn, tenant, refs)
+
+
+def _relocate_all(conn: Connection, tenant: str, refs: set[str]) -> set[str]:
     touched: set[str] = set()
     for ref in sorted(refs):
         touched |= _relocate(conn, tenant, ref)
-    return accepted, rejected, touched
+    return touched
+
+
+class _PosterKeys:
+    """The platform's own poster keys, as the KeyDirectory that ``verify_poster`` asks."""
+
+    def __init__(self, conn: Connection, tenant: str) -> None:
+        self._keys = {bytes.fromhex(r.kid): _poster_private(r).public_key() for r in key_rows(conn, tenant, POSTER)}
+
+    def poster_key(self, kid: bytes) -> Ed25519PublicKey | None:
+        return self._keys.get(kid)
+
+    def device_key(self, kid: bytes) -> None:
+        return None
+
+    def shelter_seal_key(self, municipality_code: str) -> None:
+        return None
+
+
+def _self_refusal(conn: Connection, caller: Caller, event: RemoteEvent, body: dict[str, Any], posters: _PosterKeys) -> str | None:
+    """A resident's own event must carry a genuine poster of that shelter, valid when it was scanned,
+    and name a household no other resident has sent events for."""
+    text = body.get("poster")
+    if not isinstance(text, str):
+        return "poster: a self check-in carries the entrance poster's QR text"
+    try:
+        poster = verify_poster(text, posters, datetime.fromisoformat(event.at).timestamp())
+    except CheckinError as err:
+        return f"poster: {err}"
+    if (poster.shelter_id, poster.municipality_code) != (event.shelter_id, event.municipality_code):
+        return "poster: it is the poster of another shelter"
+    other = conn.execute(select(checkin_event.c.n).where(
+        checkin_event.c.tenant == caller.municipality_code, checkin_event.c.ref == event.ref,
+        checkin_event.c.origin == "self", checkin_event.c.sender_sub != caller.sub).limit(1)).first()
+    return "ref: this household is checked in by another account" if other else None
+
+
+def forget_own_events(conn: Connection, sub: str) -> int:
+    """Consent revoked: delete the resident's own check-ins everywhere and recount the shelters."""
+    mine = (checkin_event.c.sender_sub == sub, checkin_event.c.origin == "self")
+    rows = conn.execute(select(checkin_event.c.tenant, checkin_event.c.ref).where(*mine).distinct()).all()
+    deleted = conn.execute(checkin_event.delete().where(*mine)).rowcount
+    for tenant in {r.tenant for r in rows}:
+        for shelter_id in sorted(_relocate_all(conn, tenant, {r.ref for r in rows if r.tenant == tenant})):
+            publish(conn, tenant, shelter_id)
+    return deleted
 
 
 def _refusal(event: RemoteEvent, tenant: str, now: float) -> str | None:
@@ -395,6 +457,13 @@ async def _in_write(request: Request, work: Callable[[Connection], Any]) -> Any:
     return await run_in_threadpool(run)
 
 
+def _events_of(payload: dict[str, Any]) -> list[Any]:
+    events = payload.get("events")
+    if not isinstance(events, list) or len(events) > MAX_BATCH:
+        raise bad_data(f"events must be a list of at most {MAX_BATCH}")
+    return events
+
+
 def _capacities(payload: dict[str, Any]) -> dict[str, int]:
     raw = payload.get("capacity") or {}
     if not isinstance(raw, dict):
@@ -465,14 +534,28 @@ def router() -> APIRouter:
             return sign_poster(conn, tenant, shelter_id, name[:120], start, end)
         return JSONResponse({"poster": await _in_write(request, sign)}, status_code=201)
 
+    @api.post("/events", summary="Send the caller's own self check-ins/outs (needs evacuee_card consent)",
+              responses=errors)
+    async def post_own_events(request: Request) -> dict[str, Any]:
+        caller = _caller(request)
+        events = _events_of(_object((await read_json(request))[0]))
+        tenant = caller.municipality_code
+
+        def write(conn: Connection) -> dict[str, Any]:
+            if CONSENT_CATEGORY not in active_categories(conn, caller.sub):
+                raise Problem(403, CONSENT_REQUIRED, f"no active consent for data category {CONSENT_CATEGORY!r}: "
+                                                     "self check-ins stay on the phone")
+            accepted, rejected, touched = record_events(conn, caller, events, time.time(), origin="self")
+            return {"accepted": accepted, "rejected": rejected,
+                    "shelters": [publish(conn, tenant, s) for s in sorted(touched)]}
+        return await _in_write(request, write)
+
     @api.post("/desk/events", summary="Send desk check-ins/outs; get every desk's events back (shelter_staff)",
               responses=staff_errors)
     async def post_events(request: Request) -> dict[str, Any]:
         caller = _staff(request)
         payload = _object((await read_json(request))[0])
-        events = payload.get("events")
-        if not isinstance(events, list) or len(events) > MAX_BATCH:
-            raise bad_data(f"events must be a list of at most {MAX_BATCH}")
+        events = _events_of(payload)
         capacities = _capacities(payload)
         after = payload.get("after")  # when given, the answer also carries every desk's events after it
         cursor = int_param(str(after), "after", 0, 0, 2**62) if after is not None else None

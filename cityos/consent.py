@@ -14,10 +14,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select, update
 from starlette.concurrency import run_in_threadpool
 
+from cityos import checkin
 from cityos.core import Platform, platform_of, read_json
 from cityos.entities import delete_personal_data, strip_attribute
 from cityos.oidc import Caller
-from cityos.policy import CATEGORIES, LOCATION, LOCATION_ATTRIBUTE, PERSONAL_CATEGORY, active_categories
+from cityos.policy import (
+    CATEGORIES,
+    LOCATION,
+    LOCATION_ATTRIBUTE,
+    PERSONAL_CATEGORY,
+    active_categories,
+)
 from cityos.problems import bad_data, problem_responses, unauthorized
 from cityos.store import consent, consent_event, utc_now
 
@@ -80,6 +87,8 @@ def revoke(conn: Connection, sub: str, category: str, purpose: str, recipient: s
                 stripped = strip_attribute(conn, sub, LOCATION_ATTRIBUTE)
             else:
                 deleted = delete_personal_data(conn, sub, category)
+            if category == checkin.CONSENT_CATEGORY:
+                deleted += checkin.forget_own_events(conn, sub)
     return {"revoked": bool(changed), "deletedEntities": deleted, "strippedAttributes": stripped}
 
 

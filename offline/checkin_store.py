@@ -72,6 +72,11 @@ def migrate_0002(db: sqlite_utils.Database) -> None:
     run_script(db, "CREATE TABLE checkin_sync (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
 
 
+def migrate_0003(db: sqlite_utils.Database) -> None:
+    """A self check-in keeps the poster it was made with: the platform checks it before counting."""
+    run_script(db, "ALTER TABLE checkin_event ADD COLUMN poster TEXT;")
+
+
 # --- public keys ------------------------------------------------------------------------
 
 def put_public_key(db: sqlite_utils.Database, kind: str, kid: bytes, scope: str, raw: bytes) -> None:
@@ -125,18 +130,19 @@ class EventRow:
     shelter_name: str
     at: str
     synced_at: str | None
+    poster: str | None  # the entrance poster's QR text (self check-ins only)
 
 
 _EVENT_COLS = ("seq, idempotency_key, origin, action, ref, household_size, shelter_id, "
-               "municipality_code, shelter_name, at, synced_at")
+               "municipality_code, shelter_name, at, synced_at, poster")
 
 
 def insert_event(db: sqlite_utils.Database, row: dict[str, Any]) -> EventRow:
     """Insert unless the idempotency key exists; return the stored row either way."""
     db.execute(
         "INSERT OR IGNORE INTO checkin_event (idempotency_key, origin, action, ref, household_size, shelter_id,"
-        " municipality_code, shelter_name, at) VALUES (:idempotency_key, :origin, :action, :ref,"
-        " :household_size, :shelter_id, :municipality_code, :shelter_name, :at)", row)
+        " municipality_code, shelter_name, at, poster) VALUES (:idempotency_key, :origin, :action, :ref,"
+        " :household_size, :shelter_id, :municipality_code, :shelter_name, :at, :poster)", {"poster": None, **row})
     return event_by_key(db, row["idempotency_key"])  # type: ignore[return-value]
 
 
@@ -151,9 +157,10 @@ def last_event(db: sqlite_utils.Database, origin: str) -> EventRow | None:
     return None if row is None else EventRow(*row)
 
 
-def pending_events(db: sqlite_utils.Database, limit: int) -> list[EventRow]:
-    rows = db.execute(f"SELECT {_EVENT_COLS} FROM checkin_event WHERE synced_at IS NULL AND origin != 'remote'"
-                      " ORDER BY seq LIMIT ?", [limit]).fetchall()
+def pending_events(db: sqlite_utils.Database, origin: str, limit: int) -> list[EventRow]:
+    """Unsent events of one origin ("self": the resident's own, "desk": this desk's), oldest first."""
+    rows = db.execute(f"SELECT {_EVENT_COLS} FROM checkin_event WHERE synced_at IS NULL AND origin = ?"
+                      " ORDER BY seq LIMIT ?", [origin, limit]).fetchall()
     return [EventRow(*r) for r in rows]
 
 

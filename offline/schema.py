@@ -163,6 +163,12 @@ def _checkin_sync_table(db: sqlite_utils.Database) -> None:
     migrate_0002(db)
 
 
+def _checkin_event_poster(db: sqlite_utils.Database) -> None:
+    from offline.checkin_store import migrate_0003
+
+    migrate_0003(db)
+
+
 def _household_single_blob(db: sqlite_utils.Database) -> None:
     """Household records use ``offline.atrest`` (nonce inside the blob): the nonce column goes."""
     db.execute("ALTER TABLE household DROP COLUMN nonce")
@@ -197,3 +203,4 @@ def _rides_tables(db: sqlite_utils.Database) -> None:
 
 MIGRATIONS.append(("rides_0001_bookings", _rides_tables))
 MIGRATIONS.append(("checkin_0002_sync_state", _checkin_sync_table))
+MIGRATIONS.append(("checkin_0003_event_poster", _checkin_event_poster))

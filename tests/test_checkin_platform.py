@@ -17,15 +17,19 @@ from app.checkin import (
     CheckinPlatform,
     EvacueeCard,
     Member,
+    ResidentCheckins,
     ShelterDesk,
+    SyncReport,
     desk_seal_keys,
     device_kid,
     new_at_rest_key,
     save_identity,
     saved_identity,
+    make_poster_token,
     show_qr,
     verify_poster,
 )
+from app.checkin._resident import iso_utc
 from app.devicekeys import MemoryKeyStore
 from app.platform import PlatformError, PlatformUnavailable
 from cityos.testing import login, run_cityos
@@ -191,3 +195,52 @@ def test_revoked_device_key_reaches_the_desk_and_posters_are_platform_signed(ser
     phone.platform.revoke_device(phone.key.public_key())
     assert desk.platform.fetch_device_keys() == 1
     assert desk.platform.directory.device_key(device_kid(phone.key.public_key())) is None
+
+
+def consent(server, token: Token, action: str) -> None:
+    path = "/cityos/v1/consents" + ("/revoke" if action == "revoke" else "")
+    answer = httpx.post(server.base_url + path, headers={"Authorization": f"Bearer {token.value}"},
+                        json={"category": "evacuee_card", "purpose": "disaster_response", "recipient": "city"})
+    assert answer.status_code in (200, 201)
+
+
+def test_self_check_in_by_platform_poster_syncs_with_consent_and_revoking_deletes_it(server, shelters, tmp_path):
+    resident = Token(server, "ube-resident-2")
+    phone = Phone(tmp_path, server, resident)
+    phone.platform.fetch_public_keys()
+    desk = Desk(tmp_path, "desk-d", server, Token(server, "ube-staff-1"), shelters[0], [time.time()])
+    poster = desk.platform.poster(shelters[0], "入口")
+    before = occupancy(server, shelters[0])[0]
+    me = ResidentCheckins(phone.db, phone.platform.directory)
+    me.check_in(poster, phone.card)  # at the entrance, offline
+
+    with pytest.raises(PlatformError) as refused:  # no consent yet: nothing leaves the phone
+        phone.platform.sync_own(me)
+    assert refused.value.status == 403 and len(me.pending()) == 1
+    consent(server, resident, "grant")
+    assert phone.platform.sync_own(me) == SyncReport(1, 0, 0) and me.pending() == []
+    assert occupancy(server, shelters[0])[0] == before + 3
+
+    # An event whose poster the platform never signed, or of another shelter, is refused with a reason.
+    forged = make_poster_token(Ed25519PrivateKey.generate(), shelters[1], CODE, "偽", 0, 2**31)
+    for key, text in (("forged-poster", forged), ("wrong-shelter", poster)):
+        checkin_store.insert_event(phone.db, {
+            "idempotency_key": key, "origin": "self", "action": "check_in", "ref": phone.card.ref,
+            "household_size": 3, "shelter_id": shelters[1], "municipality_code": CODE, "shelter_name": "x",
+            "at": iso_utc(time.time()), "poster": text})
+    assert phone.platform.sync_own(me) == SyncReport(0, 2, 0)
+    assert occupancy(server, shelters[0])[0] == before + 3
+
+    # Another account cannot move this household with its own events.
+    (tmp_path / "other").mkdir()
+    intruder_token = Token(server, "ube-resident-1")
+    intruder = Phone(tmp_path / "other", server, intruder_token)
+    consent(server, intruder_token, "grant")
+    theirs = ResidentCheckins(intruder.db, phone.platform.directory)
+    theirs.check_in(poster, phone.card)
+    theirs.check_out(poster)
+    assert intruder.platform.sync_own(theirs).rejected == 2
+    assert occupancy(server, shelters[0])[0] == before + 3
+
+    consent(server, resident, "revoke")  # really deletes: the count goes back
+    assert occupancy(server, shelters[0])[0] == before

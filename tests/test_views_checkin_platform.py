@@ -4,11 +4,14 @@ syncs, and the platform publishes the shelter's occupancy."""
 from __future__ import annotations
 
 import shutil
+import time
 
 import flet as ft
 import httpx
 import pytest
 
+from app.checkin import ResidentCheckins
+from app.consent import DataCategory
 from app.devicekeys import MemoryKeyStore
 from app.state import Mamori
 from offline.store import open_store
@@ -104,3 +107,35 @@ def test_desk_offline_keeps_events_and_says_so(desk_app, cityos):
     desk = screen(staff, shell, "/checkin/desk")
     assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value.startswith("未送信 0件")
     assert not any(getattr(c, "key", None) == "checkin-sync-failed" for c in walk(desk))
+
+
+def test_self_check_in_stays_on_the_phone_until_consent_then_is_sent(app, desk_app, cityos):
+    staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
+    staff_shell = FakeShell(staff, "/checkin")
+    screen(staff, staff_shell, "/checkin")
+    staff_shell.state("checkin")["staff"] = True
+    poster = next(c for c in walk(screen(staff, staff_shell, "/checkin/desk/poster")) if isinstance(c, ft.Image))
+    shelter = staff_shell.state("checkin")["desk_shelter"]
+
+    phone = logged_in_app(app, cityos.base_url, "ube-resident-2")
+    shell = FakeShell(phone, "/checkin")
+    screen(phone, shell, "/checkin")  # the city's keys, the poster key among them
+    svc = service(phone, shell.state("checkin"))
+    card = svc.save(CardForm(members=[MemberForm(name="宇部 花子")]))
+    ResidentCheckins(phone.db, svc.directory).check_in_image(poster.src, card)
+    shown = texts(screen(phone, shell, "/checkin/self"))
+    assert "避難者カードの同意がオフのため、チェックインの記録はこの端末だけに保存されています（未送信 1件）。" in shown
+
+    phone.link.set_consent(DataCategory.EVACUEE_CARD, True)
+    phone.link.start_sync(interval_s=0.2)  # the consent reaches the platform through the outbox
+    try:
+        deadline = time.monotonic() + 20
+        while phone.link.state().queued and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        phone.link.stop()
+    screen(phone, shell, "/checkin/self")  # sends in the background (at once here)
+    assert not any(getattr(c, "key", None) == "checkin-unsent" for c in walk(screen(phone, shell, "/checkin/self")))
+    body = httpx.get(cityos.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter}",
+                     headers={"NGSILD-Tenant": "352021"}).json()
+    assert body["occupancy"]["value"] >= 1

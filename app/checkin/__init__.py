@@ -24,7 +24,7 @@ from app.checkin._errors import (ALL_ERRORS, BadSignature, CardTooLarge, Checkin
                                  NotCheckedIn, NotYetValid, Replayed, UnknownSigner, UnsealFailed, VaultKeyError,
                                  WrongRecipient)
 from app.checkin._keys import KeyDirectory, StoredKeyDirectory, device_kid, poster_kid, seal_kid
-from app.checkin._platform import (CheckinPlatform, DeskSyncReport, Identity, desk_seal_keys, save_identity,
+from app.checkin._platform import (CheckinPlatform, SyncReport, Identity, desk_seal_keys, save_identity,
                                    saved_identity)
 from app.checkin._resident import CardVault, CheckinEvent, EvacueeQr, ResidentCheckins, show_qr
 from app.checkin._scan import read_qr_texts
@@ -37,7 +37,7 @@ from app.checkin._wire import STAFF_ROLE
 __all__ = [
     "ALL_ERRORS", "CSV_COLUMNS", "EVACUEE_PREFIX", "POSTER_PREFIX", "STAFF_ROLE", "SURVEY",
     "BadSignature", "CardTooLarge", "CardVault", "CareLevel", "CheckinError", "CheckinEvent", "CheckinPlatform",
-    "DeskCheckIn", "DeskSyncReport", "Identity",
+    "DeskCheckIn", "SyncReport", "Identity",
     "EmergencyContact", "EvacueeCard", "EvacueeEntry", "EvacueeQr", "EvacueeToken", "Expired", "InvalidCard",
     "InvalidSurveyAnswer", "KeyDirectory", "MalformedToken", "Member", "NoQrFound", "NoShelterKey", "NotACheckinQr",
     "NotCheckedIn", "NotYetValid", "Question", "QuestionKind", "RemoteEvent", "Replayed", "ResidentCheckins",

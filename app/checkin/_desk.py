@@ -237,7 +237,7 @@ class ShelterDesk:
     # --- outbox bookkeeping ---------------------------------------------------------------------------
 
     def pending(self, limit: int = 500) -> list[CheckinEvent]:
-        return checkin_store.pending_events(self._db, limit)
+        return checkin_store.pending_events(self._db, "desk", limit)
 
     def mark_synced(self, idempotency_keys: list[str]) -> int:
         return checkin_store.mark_synced(self._db, "checkin_event", idempotency_keys)

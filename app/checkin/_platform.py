@@ -30,13 +30,14 @@ from app.checkin._crypto import (
 )
 from app.checkin._desk import RemoteEvent, ShelterDesk
 from app.checkin._keys import StoredKeyDirectory, device_kid
-from app.checkin._resident import iso_utc
+from app.checkin._resident import ResidentCheckins, iso_utc
 from app.checkin._wire import (
     STAFF_ROLE,
     WireError,
     b64u,
     event_from_json,
     event_to_json,
+    own_event_to_json,
     unb64u,
 )
 from app.devicekeys import KeyStore
@@ -82,10 +83,10 @@ def desk_seal_keys(keys: KeyStore, municipality_code: str) -> list[X25519Private
 
 
 @dataclass(frozen=True, slots=True)
-class DeskSyncReport:
+class SyncReport:
     sent: int
-    rejected: int  # refused by the platform (wrong clock, other municipality); kept on this desk
-    received: int  # new events from other desks applied here
+    rejected: int  # refused by the platform, with its reason (wrong clock, other municipality, bad poster)
+    received: int  # new events from other desks applied here (desk sync only)
 
 
 class CheckinPlatform:
@@ -142,7 +143,7 @@ class CheckinPlatform:
             changed += len(page["keys"])
         return changed
 
-    def sync_desk(self, desk: ShelterDesk, capacity: int | None = None) -> DeskSyncReport:
+    def sync_desk(self, desk: ShelterDesk, capacity: int | None = None) -> SyncReport:
         """Push pending events in batches, then pull every desk's events after the cursor."""
         sent = rejected = received = 0
         shelter = {"capacity": {desk.shelter_id: capacity}} if capacity else {}
@@ -158,7 +159,20 @@ class CheckinPlatform:
         for page in self._pages("/desk/events", "after", "event_cursor", "desk events"):
             received += desk.apply_remote(_events(page))
         checkin_store.put_sync(self._db, last_synced_at=iso_utc(time.time()))
-        return DeskSyncReport(sent, rejected, received)
+        return SyncReport(sent, rejected, received)
+
+    def sync_own(self, residents: ResidentCheckins) -> SyncReport:
+        """Push the resident's own check-ins/outs (needs the evacuee_card consent on the platform:
+        without it the platform answers 403 and everything stays queued here)."""
+        sent = rejected = 0
+        while batch := residents.pending(BATCH):
+            body = self._call("POST", "/events", "send check-ins", json={"events": [own_event_to_json(e) for e in batch]})
+            done = [*body["accepted"], *body["rejected"]]
+            if not done:
+                raise PlatformError("send check-ins: the platform decided none of them")
+            residents.mark_synced(done)
+            sent, rejected = sent + len(body["accepted"]), rejected + len(body["rejected"])
+        return SyncReport(sent, rejected, 0)
 
     def poster(self, shelter_id: str, shelter_name: str) -> str:
         body = self._call("POST", "/desk/posters", "sign poster", json={"shelterId": shelter_id, "shelterName": shelter_name})

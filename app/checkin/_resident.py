@@ -100,7 +100,7 @@ class ResidentCheckins:
         here = self.current()
         if here is not None and here.shelter_id == poster.shelter_id and here.ref == card.ref:
             return here  # scanning the poster twice must not record twice
-        return self._record("check_in", poster, card.ref, card.household_size, ts)
+        return self._record("check_in", poster_text, poster, card.ref, card.household_size, ts)
 
     def check_in_image(self, image: ImageSource, card: EvacueeCard, now: float | None = None) -> CheckinEvent:
         return self.check_in(_poster_text(image), card, now)
@@ -114,18 +114,19 @@ class ResidentCheckins:
         here = self.current()
         if here is None or here.shelter_id != poster.shelter_id:
             raise NotCheckedIn(f"not checked in at {poster.shelter_name or poster.shelter_id}")
-        return self._record("check_out", poster, here.ref, here.household_size, ts)
+        return self._record("check_out", poster_text, poster, here.ref, here.household_size, ts)
 
-    def _record(self, action: str, poster: ShelterPoster, ref: str, size: int, ts: float) -> CheckinEvent:
+    def _record(self, action: str, text: str, poster: ShelterPoster, ref: str, size: int, ts: float) -> CheckinEvent:
         return checkin_store.insert_event(self._db, {
             "idempotency_key": uuid.uuid4().hex, "origin": "self", "action": action, "ref": ref,
             "household_size": size, "shelter_id": poster.shelter_id,
             "municipality_code": poster.municipality_code, "shelter_name": poster.shelter_name, "at": iso_utc(ts),
+            "poster": text,  # the platform checks it too: a self check-in proves where it was made
         })
 
     def pending(self, limit: int = 500) -> list[CheckinEvent]:
-        """Unsynced own and desk events, oldest first, for the outbox."""
-        return checkin_store.pending_events(self._db, limit)
+        """Unsent own check-ins/outs, oldest first (a desk on the same device keeps its own queue)."""
+        return checkin_store.pending_events(self._db, "self", limit)
 
     def mark_synced(self, idempotency_keys: list[str]) -> int:
         return checkin_store.mark_synced(self._db, "checkin_event", idempotency_keys)

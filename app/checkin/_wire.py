@@ -67,6 +67,11 @@ def event_to_json(event: CheckinEvent | RemoteEvent) -> dict[str, Any]:
             "municipalityCode": event.municipality_code, "at": event.at}
 
 
+def own_event_to_json(event: CheckinEvent) -> dict[str, Any]:
+    """A resident's self check-in: the event and the entrance poster that proves it."""
+    return {**event_to_json(event), "poster": event.poster}
+
+
 def event_from_json(body: Any) -> RemoteEvent:
     """One event, checked field by field; WireError names the first wrong one."""
     if not isinstance(body, dict):

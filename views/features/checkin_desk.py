@@ -3,7 +3,6 @@ pasted QR text), register people with no phone, check out, search, count against
 and export the aggregate CSV for the disaster HQ."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import flet as ft
@@ -16,13 +15,13 @@ from app.checkin import (
     ShelterSummary,
 )
 from app.models import Shelter, ShelterKind
-from app.platform import PlatformError
 from app.state import Mamori
 from views.features import checkin_form, checkin_poster
 from views.features.checkin_camera import scan_buttons
 from views.features.checkin_form import (
     error_text,
     find_shelter,
+    in_background,
     keys_notice,
     needs_lines,
     problem,
@@ -38,7 +37,6 @@ from views.features.checkin_service import (
 )
 from views.widgets import heading, local_time, notice
 
-log = logging.getLogger(__name__)  # error kinds only: never keys, tokens or card data
 UNSENT_LIMIT = 100_000  # count every unsent event for the sync line
 
 
@@ -81,22 +79,8 @@ def _scan(app: Mamori, shell, state: dict, desk: ShelterDesk, action: Callable[[
 
 def start_sync(shell, state: dict, svc: CheckinService, shelter: Shelter | None) -> None:
     """Platform mode: send this desk's events and take the others' in the background."""
-    if not svc.platform or shelter is None or state.get("syncing"):
-        return
-    state["syncing"] = True
-
-    def run() -> None:
-        try:
-            report = svc.sync_desk(shelter)
-            state.update(sync_error=False, sync_rejected=report.rejected)
-        except (PlatformError, OSError) as exc:  # offline or refused: events stay queued on this desk
-            log.warning("check-in desk sync failed: %s", type(exc).__name__)
-            state["sync_error"] = True
-        finally:
-            state["syncing"] = False
-        shell.render()
-
-    shell.page.run_thread(run)
+    if svc.platform and shelter is not None:
+        in_background(shell, state, "desk", lambda: svc.sync_desk(shelter))
 
 
 def sync_block(app: Mamori, shell, state: dict, svc: CheckinService, desk: ShelterDesk) -> list[ft.Control]:
@@ -107,7 +91,7 @@ def sync_block(app: Mamori, shell, state: dict, svc: CheckinService, desk: Shelt
     last = svc.last_synced()
     line = t("checkin.desk.unsent", n=len(desk.pending(UNSENT_LIMIT))) + " / " + (
         t("checkin.desk.synced_at", time=local_time(last)) if last else t("checkin.desk.never_synced"))
-    syncing = bool(state.get("syncing"))
+    syncing = bool(state.get("desk_syncing"))
     controls: list[ft.Control] = [ft.Row([
         ft.Icon(ft.Icons.CLOUD_SYNC_OUTLINED),
         ft.Text(t("checkin.desk.syncing") if syncing else line, key="checkin-sync", expand=True),
@@ -116,10 +100,10 @@ def sync_block(app: Mamori, shell, state: dict, svc: CheckinService, desk: Shelt
     ], wrap=True)]
     if not svc.seal_keys():
         controls.append(notice(t("checkin.desk.no_desk_keys"), ft.Icons.KEY_OFF, key="checkin-no-keys"))
-    if state.get("sync_error"):
+    if state.get("desk_sync_error"):
         controls.append(notice(t("checkin.desk.sync_failed"), ft.Icons.CLOUD_OFF, key="checkin-sync-failed"))
-    if state.get("sync_rejected"):
-        controls.append(problem(t("checkin.desk.sync_rejected", n=state["sync_rejected"]), key="checkin-sync-rejected"))
+    if state.get("desk_sync_rejected"):
+        controls.append(problem(t("checkin.desk.sync_rejected", n=state["desk_sync_rejected"]), key="checkin-sync-rejected"))
     return controls
 
 

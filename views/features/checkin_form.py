@@ -16,6 +16,7 @@ from app.checkin import (
     InvalidCard,
     Sex,
     StayPlace,
+    SyncReport,
 )
 from app.models import Shelter, ShelterKind
 from app.platform import PlatformError
@@ -120,6 +121,27 @@ def build(app: Mamori, form: CardForm, *, full: bool, rerender: Callable[[], Non
     if full:
         controls.append(_text(t("checkin.form.pets_note"), form, "pets_note"))
     return controls
+
+
+def in_background(shell, state: dict, name: str, work: Callable[[], SyncReport]) -> None:
+    """Run a sync with the platform off the UI thread, once at a time; the outcome lands in
+    ``state[name + "_sync_error" / "_sync_rejected"]`` and the screen is redrawn."""
+    if state.get(name + "_syncing"):
+        return
+    state[name + "_syncing"] = True
+
+    def run() -> None:
+        try:
+            report = work()
+            state.update({name + "_sync_error": False, name + "_sync_rejected": report.rejected})
+        except (PlatformError, OSError) as exc:  # offline or refused: everything stays queued here
+            log.warning("check-in sync (%s) failed: %s", name, type(exc).__name__)
+            state[name + "_sync_error"] = True
+        finally:
+            state[name + "_syncing"] = False
+        shell.render()
+
+    shell.page.run_thread(run)
 
 
 def problem(text: str, key: str = "checkin-error") -> ft.Control:

@@ -9,8 +9,8 @@ import flet as ft
 import segno
 
 from app.checkin import CheckinError, ShelterPoster, StoredKeyDirectory, verify_poster
-from app.platform import PlatformError
 from app.models import Shelter
+from app.platform import PlatformError
 from app.state import Mamori
 from views.features.checkin_form import problem
 from views.features.checkin_service import service

@@ -1,6 +1,7 @@
 """Self check-in (/checkin/self): the resident scans the QR posted at the shelter entrance to
 check in, and the same poster again to check out. Recorded on the phone at once, with no
-network; the outbox sends it when the connection returns."""
+network; sent to the city platform in the background when logged in with the evacuee-card
+consent (the screen says which of these holds)."""
 from __future__ import annotations
 
 import flet as ft
@@ -8,8 +9,8 @@ import flet as ft
 from app.checkin import CheckinEvent, EvacueeCard, ResidentCheckins
 from app.state import Mamori
 from views.features.checkin_camera import scan_buttons
-from views.features.checkin_form import problem, success
-from views.features.checkin_service import service
+from views.features.checkin_form import in_background, problem, success
+from views.features.checkin_service import CheckinService, service
 from views.widgets import heading, local_time, notice
 
 RESULT = "self_result"
@@ -27,24 +28,47 @@ def screen(app: Mamori, shell, state: dict) -> list[ft.Control]:
     controls: list[ft.Control] = [*_result(app, state), *_where(app, here)]
     if here is None:
         controls += [ft.Text(t("checkin.self.intro")),
-                     *scan_buttons(app, shell.render, state, lambda picture: _check_in(me, picture, card), RESULT,
+                     *scan_buttons(app, shell.render, state, lambda picture: _check_in(me, picture, card, state), RESULT,
                                    t("checkin.self.upload_in"))]
     else:
         controls += [ft.Text(t("checkin.self.leave")),
-                     *scan_buttons(app, shell.render, state, lambda picture: _check_out(me, picture), RESULT,
+                     *scan_buttons(app, shell.render, state, lambda picture: _check_out(me, picture, state), RESULT,
                                    t("checkin.self.upload_out"))]
-    waiting = sum(e.origin == "self" for e in me.pending())  # a desk on the same device has its own queue
-    if waiting:
+    return controls + _sending(app, shell, state, svc, len(me.pending()))
+
+
+def _sending(app: Mamori, shell, state: dict, svc: CheckinService, waiting: int) -> list[ft.Control]:
+    """Where the records are: on this phone only (and why), queued, or sent; sends what waits."""
+    t = app.t
+    if not svc.sends_own():
+        why = "no_platform" if not (app.link and app.link.configured) else "logged_out" if not svc.platform else "no_consent"
+        return [notice(t(f"checkin.self.local_{why}", n=waiting), ft.Icons.PHONE_ANDROID, key="checkin-unsent")]
+    if waiting and not state.get("own_sync_error"):
+        in_background(shell, state, "own", svc.sync_own)
+    controls: list[ft.Control] = []
+    if state.get("own_sync_rejected"):
+        controls.append(problem(t("checkin.self.rejected", n=state["own_sync_rejected"]), key="checkin-sync-rejected"))
+    if waiting and state.get("own_sync_error"):
+        def retry(_: ft.Event) -> None:
+            state["own_sync_error"] = False
+            shell.render()
+        controls += [notice(t("checkin.self.unsent_offline", n=waiting), ft.Icons.CLOUD_OFF, key="checkin-unsent"),
+                     ft.OutlinedButton(t("checkin.self.send_again"), icon=ft.Icons.SYNC, on_click=retry)]
+    elif waiting:
         controls.append(notice(t("checkin.self.unsent", n=waiting), ft.Icons.CLOUD_UPLOAD_OUTLINED, key="checkin-unsent"))
     return controls
 
 
-def _check_in(me: ResidentCheckins, picture: bytes, card: EvacueeCard) -> tuple[str, CheckinEvent]:
-    return "in", me.check_in_image(picture, card)
+def _check_in(me: ResidentCheckins, picture: bytes, card: EvacueeCard, state: dict) -> tuple[str, CheckinEvent]:
+    event = me.check_in_image(picture, card)
+    state["own_sync_error"] = False  # a new record: try sending again
+    return "in", event
 
 
-def _check_out(me: ResidentCheckins, picture: bytes) -> tuple[str, CheckinEvent]:
-    return "out", me.check_out_image(picture)
+def _check_out(me: ResidentCheckins, picture: bytes, state: dict) -> tuple[str, CheckinEvent]:
+    event = me.check_out_image(picture)
+    state["own_sync_error"] = False
+    return "out", event
 
 
 def _where(app: Mamori, here: CheckinEvent | None) -> list[ft.Control]:

@@ -35,17 +35,18 @@ from app.checkin import (
     CardVault,
     CareLevel,
     CheckinPlatform,
-    DeskSyncReport,
     EmergencyContact,
     EvacueeCard,
     EvacueeQr,
     Identity,
     Member,
+    ResidentCheckins,
     Sex,
     ShelterDesk,
     StayPlace,
     StoredKeyDirectory,
     SurveyAnswers,
+    SyncReport,
     desk_seal_keys,
     device_kid,
     make_poster_token,
@@ -55,6 +56,7 @@ from app.checkin import (
     show_qr,
     summaries_csv,
 )
+from app.consent import ConsentLedger, DataCategory
 from app.devicekeys import get_or_create
 from app.identity import LoginError
 from app.models import Shelter
@@ -233,6 +235,15 @@ class CheckinService:
     def qr(self, card: EvacueeCard) -> EvacueeQr:
         return show_qr(card, self._device, self.directory, self.municipality)
 
+    def sends_own(self) -> bool:
+        """Self check-ins leave the phone only in platform mode and with the evacuee-card consent."""
+        return self.platform and ConsentLedger(self._app.db).is_granted(DataCategory.EVACUEE_CARD)
+
+    def sync_own(self) -> SyncReport:
+        """Send the resident's own check-ins/outs. Network."""
+        with self._client() as (client, db):
+            return client.sync_own(ResidentCheckins(db, StoredKeyDirectory(db)))
+
     # ---- desk ----
     def poster_token(self, shelter: Shelter, now: float | None = None) -> str:
         """The self check-in QR text for ``shelter``'s entrance: signed by the platform in platform
@@ -254,7 +265,7 @@ class CheckinService:
         return ShelterDesk(db, StoredKeyDirectory(db), self.seal_keys(), get_or_create(self._app.keys, DESK_KEY),
                            shelter.id, self.municipality, shelter.name)
 
-    def sync_desk(self, shelter: Shelter) -> DeskSyncReport:
+    def sync_desk(self, shelter: Shelter) -> SyncReport:
         """New device keys, then push this desk's events and apply every other desk's. Network."""
         with self._client() as (client, db):
             client.fetch_device_keys()

@@ -139,3 +139,33 @@ def test_self_check_in_stays_on_the_phone_until_consent_then_is_sent(app, desk_a
     body = httpx.get(cityos.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter}",
                      headers={"NGSILD-Tenant": "352021"}).json()
     assert body["occupancy"]["value"] >= 1
+
+
+def test_staff_publish_the_shelter_closed_and_open_again(desk_app, cityos):
+    staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
+    shell = FakeShell(staff, "/checkin")
+    screen(staff, shell, "/checkin")
+    shell.state("checkin")["staff"] = True
+    click(screen(staff, shell, "/checkin/desk"), "閉鎖として公開")
+    desk = screen(staff, shell, "/checkin/desk")
+    assert "都市OSに公開しました：閉鎖" in texts(desk)
+    shelter = shell.state("checkin")["desk_shelter"]
+
+    def status() -> str:
+        return httpx.get(cityos.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter}",
+                         headers={"NGSILD-Tenant": "352021"}).json()["status"]["value"]
+    assert status() == "closed"
+    click(desk, "開設中として公開")
+    assert status() in ("open", "full")
+
+
+def test_the_platform_poster_is_kept_for_showing_again_offline(desk_app, cityos):
+    staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
+    shell = FakeShell(staff, "/checkin")
+    screen(staff, shell, "/checkin")
+    shell.state("checkin")["staff"] = True
+    first = next(c for c in walk(screen(staff, shell, "/checkin/desk/poster")) if isinstance(c, ft.Image)).src
+    staff.link.platform_url = "http://127.0.0.1:9"  # the network goes away
+    shell.state("checkin").pop("poster")  # the screen is opened again later
+    again = next(c for c in walk(screen(staff, shell, "/checkin/desk/poster")) if isinstance(c, ft.Image)).src
+    assert again == first

@@ -15,6 +15,7 @@ from app.checkin import (
     ShelterSummary,
 )
 from app.models import Shelter, ShelterKind
+from app.platform import PlatformError
 from app.state import Mamori
 from views.features import checkin_form, checkin_poster
 from views.features.checkin_camera import scan_buttons
@@ -133,8 +134,39 @@ def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.C
         *export_block(app, shell, state, desk),
         heading(t("checkin.desk.settings")),
         *checkin_form.shelter_picker(app, state, "desk_query", desk.shelter_id, pick, shell.render),
+        *status_block(app, shell, state, svc),
         keys_notice(app, svc),
     ]
+
+
+def status_block(app: Mamori, shell, state: dict, svc: CheckinService) -> list[ft.Control]:
+    """Platform mode: tell residents (the shelter list) that this shelter is open or closed."""
+    t = app.t
+    shelter = desk_shelter(app, state)
+    if not svc.platform or shelter is None:
+        return []
+
+    def publish(status: str):
+        def clicked(_: ft.Event) -> None:
+            def run() -> None:
+                try:
+                    state["published"] = ("ok", t(f"checkin.desk.status_{svc.publish_status(shelter, status)}"))
+                except (PlatformError, OSError):
+                    state["published"] = ("error", t("checkin.desk.status_failed"))
+                shell.render()
+            shell.page.run_thread(run)
+        return clicked
+
+    controls: list[ft.Control] = [ft.Row([
+        ft.OutlinedButton(t("checkin.desk.publish_open"), icon=ft.Icons.MEETING_ROOM, on_click=publish("open")),
+        ft.OutlinedButton(t("checkin.desk.publish_closed"), icon=ft.Icons.DOOR_FRONT_DOOR, on_click=publish("closed")),
+    ], wrap=True)]
+    kind, text = state.get("published") or (None, "")
+    if kind == "ok":
+        controls.append(success(t("checkin.desk.published", status=text), key="checkin-published"))
+    elif kind == "error":
+        controls.append(problem(text, key="checkin-published"))
+    return controls
 
 
 def occupancy_line(app: Mamori, s: ShelterSummary, shelter_name: str) -> ft.Control:

@@ -34,6 +34,7 @@ from platformdirs import user_data_dir
 from app.checkin import (
     CardVault,
     CareLevel,
+    CheckinError,
     CheckinPlatform,
     EmergencyContact,
     EvacueeCard,
@@ -55,12 +56,13 @@ from app.checkin import (
     saved_identity,
     show_qr,
     summaries_csv,
+    verify_poster,
 )
 from app.consent import ConsentLedger, DataCategory
 from app.devicekeys import get_or_create
 from app.identity import LoginError
 from app.models import Shelter
-from app.platform import PlatformUnavailable
+from app.platform import PlatformError, PlatformUnavailable
 from app.state import Mamori
 from offline import checkin_store
 from offline.store import open_store
@@ -70,6 +72,7 @@ DESK_KEY = "mamori.checkin.desk"  # at-rest key of the cards a desk has received
 DEVICE_KEY = "mamori.checkin.device"  # Ed25519 seed that signs this phone's QR codes
 POSTER_KEY = "mamori.checkin.poster"  # demo stand-in for the platform's poster key
 SEAL_KEY = "mamori.checkin.seal."  # + municipality code: demo stand-in for the city's desk key
+POSTER_RENEW_S = 7 * 24 * 3600  # a kept platform poster with less left than this is renewed when online
 POSTER_VALID_S = 30 * 24 * 3600  # a printed entrance poster stays up for the length of a long evacuation
 
 
@@ -249,12 +252,34 @@ class CheckinService:
         """The self check-in QR text for ``shelter``'s entrance: signed by the platform in platform
         mode (network; PlatformError when offline or not staff), else with the demo poster key."""
         if self.platform:
-            with self._client() as (client, _):
-                client.fetch_public_keys()  # so this device can check the poster it shows
-                return client.poster(shelter.id, shelter.name)
+            return self._platform_poster(shelter, time.time() if now is None else now)
         start = int(time.time() if now is None else now)
         key = Ed25519PrivateKey.from_private_bytes(get_or_create(self._app.keys, POSTER_KEY))
         return make_poster_token(key, shelter.id, self.municipality, shelter.name, start, start + POSTER_VALID_S)
+
+    def _platform_poster(self, shelter: Shelter, now: float) -> str:
+        """The platform's poster, kept (it is public) so the desk can show it again with no network."""
+        key = f"poster:{shelter.id}"
+        kept = checkin_store.get_sync(self._app.db, key)
+        valid_until = self._valid_until(kept, now)
+        if valid_until - now > POSTER_RENEW_S:
+            return kept  # type: ignore[return-value]
+        try:
+            with self._client() as (client, _):
+                client.fetch_public_keys()  # so this device can check the poster it shows
+                fresh = client.poster(shelter.id, shelter.name)
+        except PlatformError:
+            if valid_until > now:
+                return kept  # type: ignore[return-value]
+            raise
+        checkin_store.put_sync(self._app.db, **{key: fresh})
+        return fresh
+
+    def _valid_until(self, poster: str | None, now: float) -> float:
+        try:
+            return verify_poster(poster, self.directory, now).valid_until if poster else 0
+        except CheckinError:  # expired, or signed by a key the city has since replaced
+            return 0
 
     def seal_keys(self) -> list[X25519PrivateKey]:
         """What the desk unseals cards with; empty in platform mode until the desk keys arrived."""
@@ -270,6 +295,11 @@ class CheckinService:
         with self._client() as (client, db):
             client.fetch_device_keys()
             return client.sync_desk(self.desk(shelter, db), shelter.capacity)
+
+    def publish_status(self, shelter: Shelter, status: str) -> str:
+        """Open or close the shelter on the platform; returns the status it now shows. Network."""
+        with self._client() as (client, _):
+            return str(client.set_status(shelter.id, status, shelter.capacity)["status"])
 
     def last_synced(self) -> str | None:
         return checkin_store.get_sync(self._app.db, "last_synced_at")

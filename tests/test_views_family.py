@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import flet as ft
+import flet_map as fm
 import pytest
 
 from app.consent import DataCategory
@@ -175,12 +176,16 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
         hanako.family.join(invite)
         hanako.consents.grant(DataCategory.SAFETY_STATUS)
         hanako.family.share("safety_status", "family", True)
-        hanako.book.answer("evacuating", message="公民館へ向かっています")
+        hanako.consents.grant(DataCategory.LOCATION)
+        hanako.family.share("location", "family", True)
+        hanako.book.answer("evacuating", message="公民館へ向かっています", lat=33.9512, lon=131.2471)
         hanako.push()
         tap(button(controls, "最新にする"))
         controls = family.tab(me, shell)
         row = next(c for c in walk(controls) if c.key == f"member-{hanako.me}")
-        assert "避難中 · たった今" in texts([row]) and "公民館へ向かっています" in texts([row])
+        assert "避難中 · たった今 · 33.9512, 131.2471" in texts([row]) and "公民館へ向かっています" in texts([row])
+        family_map = next(c for c in walk(controls) if isinstance(c, ft.Semantics) and c.label == "宇部家 の家族の地図（位置つきの回答）")
+        assert [m.content.label for m in walk([family_map]) if isinstance(m, fm.Marker)] == ["宇部 花子 避難中 たった今"]
 
         # Hanako (who needs support) consents and names me: I may answer for her, marked as proxy.
         hanako.family.share("safety_status", "caregiver", True)

@@ -256,6 +256,10 @@ def group_part(app: Mamori, ctl: FamilyCtl, group: dict, rows: list[MemberStatus
             actions.append(confirm_button(app, ctl, "remove", group["id"], person, t("family.remove", name=row.member.name)))
         if actions:
             controls.append(ft.Row(actions, wrap=True))
+    pins = [family_hq.Pin(r.answer.lat, r.answer.lon, r.answer.status, r.age_s, r.answer.is_proxy, r.member.name)  # type: ignore[arg-type]
+            for r in rows if r.answer is not None and r.answer.has_location]
+    if pins:
+        controls.append(family_hq.status_map(app, pins, t("family.map_label", name=group["name"])))
     controls.append(ft.Row([
         ft.Button(content=t("family.invite.button"), icon=ft.Icons.QR_CODE, on_click=lambda e: ctl.make_invite(group["id"])),
         ft.Button(content=t("family.export.button"), icon=ft.Icons.SAVE_ALT, on_click=lambda e: ctl.export(group["id"])),

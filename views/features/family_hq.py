@@ -3,6 +3,8 @@ consented and have not answered, and located answers on a map. For ``city_staff`
 the platform decides what staff may see (consent), this screen only draws it."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import flet as ft
 import flet_map as fm
 
@@ -76,15 +78,32 @@ def build(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
 
 def answer_map(app: Mamori, points) -> ft.Control:
     t = app.t
+    pins = [Pin(p.lat, p.lon, p.status, p.age_s, p.proxy, "") for p in points]
+    return status_map(app, pins, t("family.hq.map_label"))
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    lat: float
+    lon: float
+    status: SafetyStatus
+    age_s: int | None
+    proxy: bool
+    name: str  # "" on the HQ map: staff see answers, not names
+
+
+def status_map(app: Mamori, pins: list[Pin], label: str) -> ft.Control:
+    """Located answers as markers coloured by status; each marker says who, what and how old."""
+    t = app.t
     markers = []
-    for p in points:
+    for p in pins:
         colour, icon = STATUS_LOOK[p.status]
         key, values = age_key(p.age_s)
-        label = f"{t(p.status.label_key)} {t(key, **values)}" + (f" ({t('family.proxy_badge')})" if p.proxy else "")
+        said = f"{t(p.status.label_key)} {t(key, **values)}" + (f" ({t('family.proxy_badge')})" if p.proxy else "")
         markers.append(fm.Marker(coordinates=fm.MapLatitudeLongitude(latitude=p.lat, longitude=p.lon), width=30, height=30,
-                                 content=ft.Semantics(label=label, content=ft.Icon(icon, color=colour, size=28))))
-    lat = sum(p.lat for p in points) / len(points)
-    lon = sum(p.lon for p in points) / len(points)
+                                 content=ft.Semantics(label=f"{p.name} {said}".strip(), content=ft.Icon(icon, color=colour, size=28))))
+    lat = sum(p.lat for p in pins) / len(pins)
+    lon = sum(p.lon for p in pins) / len(pins)
     map_ = fm.Map(initial_center=fm.MapLatitudeLongitude(latitude=lat, longitude=lon), initial_zoom=13, layers=[fm.MarkerLayer(markers=markers)])
-    return ft.Semantics(label=t("family.hq.map_label"), container=True,
+    return ft.Semantics(label=label, container=True,
                         content=ft.Container(map_, height=320, border=ft.Border.all(1, ft.Colors.OUTLINE)))

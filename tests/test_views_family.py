@@ -2,6 +2,8 @@
 banner, the HQ route and PFIF export; and, against the real platform on loopback, groups."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,7 +11,10 @@ from pathlib import Path
 import flet as ft
 import flet_map as fm
 import pytest
+import segno
+from PIL import Image
 
+from app.checkin import NoQrFound
 from app.consent import DataCategory
 from app.family import Relation, SafetyStatus, alert_entity
 from app.models import LatLon
@@ -249,3 +254,15 @@ def test_hq_counts_answers_for_city_staff(app, cityos, tmp_path):
     assert "回答の地図（位置あり 1件）" in words and not unlabelled(controls)
     # The family tab offers the HQ view to staff only.
     assert button(family.tab(staff, shell), "災害対策本部の画面")
+
+
+def test_invite_picture_that_is_not_an_invite_is_named(app):
+    shell = FakeShell(app)
+    ctl = controller(app, shell)
+    other = base64.b64decode(segno.make("https://example.org/", error="m").png_data_uri(scale=6).split(",", 1)[1])
+    family.read_invite(ctl, other)
+    assert "招待コードを読み取れません。もう一度読み取ってください" in texts(family.tab(app, shell))
+    blank = io.BytesIO()
+    Image.new("RGB", (200, 200), "white").save(blank, "PNG")
+    with pytest.raises(NoQrFound):
+        family.read_invite(ctl, blank.getvalue())

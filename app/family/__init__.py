@@ -46,6 +46,7 @@ from app.family._hq import (
     unanswered,
 )
 from app.family._invite import (
+    INVITE_PREFIX,
     Invite,
     invite_key,
     make_invite,
@@ -66,6 +67,7 @@ from app.family._remote import FamilyClient, FamilySync
 from app.family._share import share_text
 
 __all__ = [
+    "INVITE_PREFIX",
     "Alert",
     "AlertDesk",
     "Answer",

@@ -33,7 +33,7 @@ from app.family._errors import (
     InviteReused,
 )
 
-PREFIX = "MF1:"
+INVITE_PREFIX = "MF1:"
 DEFAULT_TTL_S = 15 * 60
 MAX_TTL_S = 24 * 3600  # an invite claiming a longer life is refused
 CLOCK_SKEW_S = 300  # phones' clocks drift; tolerate five minutes
@@ -95,16 +95,16 @@ def make_invite(key: Ed25519PrivateKey, group_id: str, group_name: str, inviter_
     payload = {"v": 1, "g": group_id, "n": group_name[:60], "i": inviter_name[:60], "iat": issued,
                "exp": issued + ttl_s, "nonce": os.urandom(16).hex()}
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return f"{PREFIX}{_b64(body)}.{_b64(key.sign(body))}"
+    return f"{INVITE_PREFIX}{_b64(body)}.{_b64(key.sign(body))}"
 
 
 def _split(text: object) -> tuple[bytes, bytes]:
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         raise InviteMalformed("invite text is missing or too long")
     text = text.strip()
-    if not text.startswith(PREFIX):
+    if not text.startswith(INVITE_PREFIX):
         raise InviteMalformed("this is not a Mamori family invite")
-    body, dot, sig = text[len(PREFIX):].partition(".")
+    body, dot, sig = text[len(INVITE_PREFIX):].partition(".")
     if not dot:
         raise InviteMalformed("invite text is cut off (no signature)")
     return _unb64(body), _unb64(sig)

@@ -18,7 +18,6 @@ from app.models import Shelter, ShelterKind
 from app.platform import PlatformError
 from app.state import Mamori
 from views.features import checkin_form, checkin_poster
-from views.features.checkin_camera import scan_buttons
 from views.features.checkin_form import (
     error_text,
     find_shelter,
@@ -36,6 +35,7 @@ from views.features.checkin_service import (
     card_from_form,
     service,
 )
+from views.features.qr_reader import scan_buttons
 from views.widgets import heading, local_time, notice
 
 UNSENT_LIMIT = 100_000  # count every unsent event for the sync line

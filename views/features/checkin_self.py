@@ -8,9 +8,9 @@ import flet as ft
 
 from app.checkin import CheckinEvent, EvacueeCard, ResidentCheckins
 from app.state import Mamori
-from views.features.checkin_camera import scan_buttons
 from views.features.checkin_form import in_background, problem, success
 from views.features.checkin_service import CheckinService, service
+from views.features.qr_reader import scan_buttons
 from views.widgets import heading, local_time, notice
 
 RESULT = "self_result"

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 import flet as ft
 import segno
 
+from app.checkin import read_qr_texts
 from app.consent import DataCategory
 from app.family import (
+    INVITE_PREFIX,
     Answer,
     Banner,
     MemberStatus,
@@ -26,6 +28,7 @@ from app.state import Mamori
 from views.features import family_hq
 from views.features.family_ctl import LOCAL_ME, SHARES, FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
+from views.features.qr_reader import scan_buttons
 from views.widgets import heading, notice
 
 UNKNOWN_LOOK = ("#616161", ft.Icons.HELP_OUTLINE)
@@ -318,7 +321,24 @@ def new_group_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
         ft.TextField(label=t("family.join.code"), value=ctl.join_code,
                      on_change=lambda e: setattr(ctl, "join_code", e.control.value or "")),
         ft.Button(content=t("family.join.button"), icon=ft.Icons.LOGIN, on_click=lambda e: ctl.join(ctl.join_code)),
+        *scan_invite(app, ctl),
     ]
+
+
+def scan_invite(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
+    """Join by the invite QR on the other phone's screen: a camera, or a picture of it."""
+    state = ctl.shell.state("family")
+    controls = scan_buttons(app, ctl.shell.render, state, lambda picture: read_invite(ctl, picture), "invite_scan",
+                            app.t("family.join.upload"))
+    kind, text = state.pop("invite_scan", None) or ("", "")
+    if kind == "error":
+        controls.append(ft.Text(text, color=ft.Colors.ERROR, key="invite-scan-error"))
+    return controls
+
+
+def read_invite(ctl: FamilyCtl, picture: bytes) -> None:
+    texts = read_qr_texts(picture)  # NoQrFound when there is none
+    ctl.join(next((x for x in texts if x.startswith(INVITE_PREFIX)), texts[0]))  # join() names a wrong code
 
 
 def sharing_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:

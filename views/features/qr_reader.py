@@ -1,5 +1,5 @@
-"""Reading a QR with the camera or from a picture, for the desk (evacuee QR) and for residents
-(the shelter entrance poster). flet-camera's Flutter side is in the prebuilt web client, checked
+"""Reading a QR with the camera or from a picture: the desk (evacuee QR), residents (the shelter
+entrance poster, a family invite). flet-camera's Flutter side is in the prebuilt web client, checked
 in Chromium. Frames are taken a few times a second and decoded in Python until one holds a QR;
 then the camera stops, so the same code is not read twice."""
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _camera_block(app: Mamori, render: Callable[[], None], state: dict, read: Re
             state[result_key] = await _scan(app, state, read, state["camera"])
         except Exception as exc:  # noqa: BLE001 - no camera, permission refused, a browser without camera support
             log.info("camera unavailable: %s", type(exc).__name__)
-            state[result_key] = ("error", t("checkin.desk.camera_failed", error=type(exc).__name__))
+            state[result_key] = ("error", t("qr.camera_failed", error=type(exc).__name__))
         state["camera_on"] = False
         render()
 
@@ -69,23 +69,23 @@ def _camera_block(app: Mamori, render: Callable[[], None], state: dict, read: Re
         state["camera_on"] = False
 
     if not state.get("camera_on"):
-        return [ft.OutlinedButton(t("checkin.desk.camera"), icon=ft.Icons.PHOTO_CAMERA, on_click=start, height=56)]
+        return [ft.OutlinedButton(t("qr.camera"), icon=ft.Icons.PHOTO_CAMERA, on_click=start, height=56)]
     return [
         state["camera"],
-        ft.Text(t("checkin.desk.camera_hold"), weight=ft.FontWeight.BOLD),
-        ft.OutlinedButton(t("checkin.desk.camera_stop"), icon=ft.Icons.STOP, on_click=stop),
+        ft.Text(t("qr.camera_hold"), weight=ft.FontWeight.BOLD),
+        ft.OutlinedButton(t("qr.camera_stop"), icon=ft.Icons.STOP, on_click=stop),
     ]
 
 
 async def _scan(app: Mamori, state: dict, read: Reader, camera: fc.Camera) -> tuple[str, object] | None:
     cameras = await camera.get_available_cameras()
     if not cameras:
-        return "error", app.t("checkin.desk.no_camera")
+        return "error", app.t("qr.no_camera")
     await camera.initialize(cameras[0], fc.ResolutionPreset.MEDIUM, enable_audio=False)
     deadline = time.monotonic() + SCAN_FOR_S
     while state.get("camera_on"):
         if time.monotonic() > deadline:
-            return "error", app.t("checkin.desk.camera_timeout")
+            return "error", app.t("qr.camera_timeout")
         frame = await camera.take_picture()
         try:
             return "ok", read(frame)

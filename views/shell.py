@@ -200,6 +200,9 @@ class Shell:
         tab = self._tab(route)
         page.theme = make_theme(app.prefs)
         page.theme_mode = ft.ThemeMode.LIGHT
+        # Flutter's animated switch to a theme with larger text froze the web client (seen in
+        # Chromium): themes change at once.
+        page.theme_animation_style = ft.AnimationStyle.no_animation()
         # The root view and its navigation bar stay the same objects between renders, so a
         # tap that lands while a background redraw is on its way is not lost.
         self.nav.selected_index = [name for name, _ in TABS].index(tab)

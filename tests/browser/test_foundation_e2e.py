@@ -106,4 +106,9 @@ def test_large_text_mode(page):
     after = page.get_by_text("言語", exact=True).bounding_box()["height"]
     assert after > before * 1.2
     snap(page, "settings-large-text")
+    # The app stays usable after the switch (an animated theme change once froze the client).
+    page.get_by_role("tab", name="家族").click()
+    page.get_by_role("button", name="無事", exact=True).wait_for()
+    snap(page, "family-large-text")
+    page.get_by_role("tab", name="設定").click()
     page.get_by_role("switch", name="大きな文字").click()

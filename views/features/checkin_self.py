@@ -42,7 +42,8 @@ def _sending(app: Mamori, shell, state: dict, svc: CheckinService, waiting: int)
     t = app.t
     if not svc.sends_own():
         why = "no_platform" if not (app.link and app.link.configured) else "logged_out" if not svc.platform else "no_consent"
-        return [notice(t(f"checkin.self.local_{why}", n=waiting), ft.Icons.PHONE_ANDROID, key="checkin-unsent")]
+        kept = [ft.Text(t("checkin.self.kept", n=waiting))] if waiting else []
+        return [notice(t(f"checkin.self.local_{why}"), ft.Icons.PHONE_ANDROID, key="checkin-unsent"), *kept]
     if waiting and not state.get("own_sync_error"):
         in_background(shell, state, "own", svc.sync_own)
     controls: list[ft.Control] = []

@@ -428,6 +428,13 @@ def _staff(request: Request) -> Caller:
     return caller
 
 
+def _paged(request: Request, cursor: str) -> tuple[Caller, int, int]:
+    """A staff caller, the cursor after which to answer, and the page size."""
+    caller = _staff(request)
+    return (caller, int_param(request.query_params.get(cursor), cursor, 0, 0, 2**62),
+            int_param(request.query_params.get("limit"), "limit", PAGE, 1, PAGE))
+
+
 def _kid(kid: str) -> str:
     if len(kid) != 16 or any(c not in "0123456789abcdef" for c in kid):
         raise bad_data("a device key id is 16 lowercase hex digits")
@@ -505,9 +512,7 @@ def router() -> APIRouter:
 
     @api.get("/desk/device-keys", summary="Registered device keys after a cursor (shelter_staff)", responses=staff_errors)
     async def device_keys(request: Request) -> dict[str, Any]:
-        caller = _staff(request)
-        since = int_param(request.query_params.get("since"), "since", 0, 0, 2**62)
-        limit = int_param(request.query_params.get("limit"), "limit", PAGE, 1, PAGE)
+        caller, since, limit = _paged(request, "since")
         with platform_of(request).store.read() as conn:
             return device_page(conn, caller.municipality_code, since, limit)
 
@@ -572,9 +577,7 @@ def router() -> APIRouter:
 
     @api.get("/desk/events", summary="Every desk's events after a cursor (shelter_staff)", responses=staff_errors)
     async def get_events(request: Request) -> dict[str, Any]:
-        caller = _staff(request)
-        after = int_param(request.query_params.get("after"), "after", 0, 0, 2**62)
-        limit = int_param(request.query_params.get("limit"), "limit", PAGE, 1, PAGE)
+        caller, after, limit = _paged(request, "after")
         with platform_of(request).store.read() as conn:
             return event_page(conn, caller.municipality_code, after, limit)
 

@@ -22,10 +22,10 @@ from app.checkin import (
     SyncReport,
     desk_seal_keys,
     device_kid,
+    make_poster_token,
     new_at_rest_key,
     save_identity,
     saved_identity,
-    make_poster_token,
     show_qr,
     verify_poster,
 )
@@ -35,21 +35,9 @@ from app.platform import PlatformError, PlatformUnavailable
 from cityos.testing import login, run_cityos
 from offline import checkin_store
 from offline.store import open_store
+from tests.test_points_cityos import Token
 
 CODE = "352021"
-
-
-class Token:
-    """Credentials from a real login (``app.platform.Credentials``); no refresh in a short test."""
-
-    def __init__(self, server, username: str) -> None:
-        self.value = login(server, username)["access_token"]
-
-    def access_token(self) -> str:
-        return self.value
-
-    def refresh_after_rejection(self) -> None:
-        return None
 
 
 class Phone:

@@ -14,6 +14,8 @@
   it was made with; the platform checks that poster's signature and validity at the event's
   time, so occupancy cannot be claimed for a shelter nobody scanned. Revoking the consent
   deletes the resident's own events and recounts (desk records are the city's register).
+* Shelter-life survey answers arrive anonymous (no account, no household) with the same
+  consent, are checked against the questions, and are summed per shelter for the desks.
 * After each batch the platform recomputes who is where and publishes each touched shelter's
   occupancy and status (open / full / closed) on its EvacuationShelter entity, through the
   same entity store and change feed the NGSI-LD API serves.
@@ -27,6 +29,7 @@ short-lived seal key per shelter), rotate it after the disaster, and log every r
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -48,6 +51,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     UniqueConstraint,
     func,
     select,
@@ -57,9 +61,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.checkin._crypto import raw_public
 from app.checkin._desk import RemoteEvent
-from app.checkin._errors import CheckinError
+from app.checkin._errors import CheckinError, InvalidSurveyAnswer
 from app.checkin._keys import device_kid, poster_kid, seal_kid
 from app.checkin._resident import iso_utc
+from app.checkin._survey import SURVEY, QuestionKind, validate_answers
 from app.checkin._token import make_poster_token, verify_poster
 from app.checkin._wire import (
     STAFF_ROLE,
@@ -67,6 +72,7 @@ from app.checkin._wire import (
     b64u,
     event_from_json,
     event_to_json,
+    normal_time,
     unb64u,
     valid_id,
 )
@@ -127,6 +133,18 @@ checkin_event = Table(
     Column("received_at", String(32), nullable=False),
     UniqueConstraint("tenant", "key", name="checkin_event_key"),
     Index("checkin_event_ref", "tenant", "ref"),
+)
+checkin_survey = Table(
+    "checkin_survey", metadata,
+    Column("n", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(6), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("shelter_id", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("answers", Text, nullable=False),  # JSON, as validated; who answered is not kept
+    Column("answered_at", String(40), nullable=False),
+    UniqueConstraint("tenant", "key", name="checkin_survey_key"),
+    Index("checkin_survey_shelter", "tenant", "shelter_id"),
 )
 checkin_presence = Table(
     "checkin_presence", metadata,
@@ -332,6 +350,52 @@ def _self_refusal(conn: Connection, caller: Caller, event: RemoteEvent, body: di
     return "ref: this household is checked in by another account" if other else None
 
 
+def record_surveys(conn: Connection, tenant: str, responses: list[Any]) -> tuple[list[str], dict[str, str]]:
+    """Store new survey responses (a known key is accepted again). (accepted, rejected with reasons)."""
+    accepted, rejected = [], {}
+    for body in responses:
+        key = str(body.get("id") if isinstance(body, dict) else "")[:64]
+        try:
+            row = _survey_row(body)
+        except (WireError, InvalidSurveyAnswer) as err:
+            rejected[key] = str(err)
+            continue
+        known = select(checkin_survey.c.n).where(checkin_survey.c.tenant == tenant, checkin_survey.c.key == row["key"])
+        if conn.execute(known).first() is None:
+            conn.execute(checkin_survey.insert().values(tenant=tenant, **row))
+        accepted.append(row["key"])
+    return accepted, rejected
+
+
+def _survey_row(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("answers"), dict):
+        raise WireError("a survey response is an object with answers")
+    language = body.get("language")
+    if not isinstance(language, str) or not 1 <= len(language) <= 8:
+        raise WireError("language must be a short language tag")
+    return {"key": valid_id(body.get("id"), "id"), "shelter_id": valid_id(body.get("shelterId"), "shelterId"),
+            "language": language, "answered_at": normal_time(body.get("answeredAt")),
+            "answers": json.dumps(validate_answers(body["answers"]), ensure_ascii=False)}
+
+
+def survey_summary(conn: Connection, tenant: str, shelter_id: str) -> dict[str, Any]:
+    """What a shelter's residents said: counts per choice, mean of each scale, the comments."""
+    rows = conn.execute(select(checkin_survey.c.answers).where(
+        checkin_survey.c.tenant == tenant, checkin_survey.c.shelter_id == shelter_id)).scalars().all()
+    answers = [json.loads(r) for r in rows]
+    summary: dict[str, Any] = {"shelterId": shelter_id, "responses": len(answers), "comments": []}
+    for q in SURVEY:
+        given = [a[q.id] for a in answers if q.id in a]
+        if q.kind is QuestionKind.SCALE:
+            summary[q.id] = {"mean": round(sum(given) / len(given), 2) if given else None, "answers": len(given)}
+        elif q.kind is QuestionKind.TEXT:
+            summary["comments"] = [g for g in given if g]
+        else:
+            chosen = [c for g in given for c in (g if isinstance(g, list) else [g])]
+            summary[q.id] = {o: chosen.count(o) for o in q.options}
+    return summary
+
+
 def forget_own_events(conn: Connection, sub: str) -> int:
     """Consent revoked: delete the resident's own check-ins everywhere and recount the shelters."""
     mine = (checkin_event.c.sender_sub == sub, checkin_event.c.origin == "self")
@@ -426,6 +490,11 @@ def _staff(request: Request) -> Caller:
         raise forbidden("this is for shelter desk staff: it needs the shelter_staff role, "
                         "which resident accounts do not have")
     return caller
+
+
+def _consented(conn: Connection, caller: Caller, otherwise: str) -> None:
+    if CONSENT_CATEGORY not in active_categories(conn, caller.sub):
+        raise Problem(403, CONSENT_REQUIRED, f"no active consent for data category {CONSENT_CATEGORY!r}: {otherwise}")
 
 
 def _paged(request: Request, cursor: str) -> tuple[Caller, int, int]:
@@ -547,13 +616,37 @@ def router() -> APIRouter:
         tenant = caller.municipality_code
 
         def write(conn: Connection) -> dict[str, Any]:
-            if CONSENT_CATEGORY not in active_categories(conn, caller.sub):
-                raise Problem(403, CONSENT_REQUIRED, f"no active consent for data category {CONSENT_CATEGORY!r}: "
-                                                     "self check-ins stay on the phone")
+            _consented(conn, caller, "self check-ins stay on the phone")
             accepted, rejected, touched = record_events(conn, caller, events, time.time(), origin="self")
             return {"accepted": accepted, "rejected": rejected,
                     "shelters": [publish(conn, tenant, s) for s in sorted(touched)]}
         return await _in_write(request, write)
+
+    @api.post("/survey", summary="Send shelter-life survey answers, anonymous (needs evacuee_card consent)",
+              responses=errors)
+    async def post_survey(request: Request) -> dict[str, Any]:
+        caller = _caller(request)
+        payload = _object((await read_json(request))[0])
+        responses = payload.get("responses")
+        if not isinstance(responses, list) or len(responses) > MAX_BATCH:
+            raise bad_data(f"responses must be a list of at most {MAX_BATCH}")
+
+        def write(conn: Connection) -> dict[str, Any]:
+            _consented(conn, caller, "survey answers stay on the phone")
+            accepted, rejected = record_surveys(conn, caller.municipality_code, responses)
+            return {"accepted": accepted, "rejected": rejected}
+        return await _in_write(request, write)
+
+    @api.get("/desk/survey", summary="A shelter's survey answers summed up (shelter_staff)", responses=staff_errors)
+    async def get_survey(request: Request) -> dict[str, Any]:
+        caller = _staff(request)
+        shelter_id = request.query_params.get("shelterId")
+        try:
+            shelter_id = valid_id(shelter_id, "shelterId")
+        except WireError as err:
+            raise bad_data(str(err)) from None
+        with platform_of(request).store.read() as conn:
+            return survey_summary(conn, caller.municipality_code, shelter_id)
 
     @api.post("/desk/events", summary="Send desk check-ins/outs; get every desk's events back (shelter_staff)",
               responses=staff_errors)

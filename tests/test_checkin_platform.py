@@ -19,6 +19,7 @@ from app.checkin import (
     Member,
     ResidentCheckins,
     ShelterDesk,
+    SurveyAnswers,
     SyncReport,
     desk_seal_keys,
     device_kid,
@@ -232,3 +233,30 @@ def test_self_check_in_by_platform_poster_syncs_with_consent_and_revoking_delete
 
     consent(server, resident, "revoke")  # really deletes: the count goes back
     assert occupancy(server, shelters[0])[0] == before
+
+
+def test_survey_answers_need_consent_are_checked_and_summed_for_staff(server, shelters, tmp_path):
+    resident = Token(server, "ube-resident-1")
+    phone = Phone(tmp_path, server, resident)
+    surveys = SurveyAnswers(phone.db)
+    surveys.submit(shelters[1], {"satisfaction": 2, "needs": ["water", "bedding"], "biggest_problem": "sleep",
+                                 "stress": 4, "comment": "夜が寒い"})
+    consent(server, resident, "revoke")
+    with pytest.raises(PlatformError) as refused:
+        phone.platform.send_surveys(surveys)
+    assert refused.value.status == 403 and len(surveys.pending()) == 1
+    consent(server, resident, "grant")
+    surveys.submit(shelters[1], {"satisfaction": 4, "needs": ["water"], "biggest_problem": "noise", "stress": 2})
+    checkin_store.insert_survey(phone.db, "tampered", shelters[1], "ja", '{"satisfaction": 9}')  # not what the app sends
+    assert phone.platform.send_surveys(surveys) == SyncReport(2, 1, 0)
+    phone.db.execute("UPDATE checkin_survey SET synced_at = NULL")  # the answer was lost: sent again
+    assert phone.platform.send_surveys(surveys) == SyncReport(2, 1, 0)
+
+    desk = Desk(tmp_path, "desk-s", server, Token(server, "ube-staff-1"), shelters[1], [time.time()])
+    summary = desk.platform.survey_summary(shelters[1])
+    assert summary["responses"] == 2 and summary["satisfaction"] == {"mean": 3.0, "answers": 2}
+    assert summary["needs"]["water"] == 2 and summary["needs"]["bedding"] == 1
+    assert summary["biggest_problem"]["sleep"] == 1 and summary["comments"] == ["夜が寒い"]
+    with pytest.raises(PlatformError) as staff_only:
+        phone.platform.survey_summary(shelters[1])
+    assert staff_only.value.status == 403

@@ -250,7 +250,11 @@ def test_survey_asks_for_missing_answers_then_queues_them(app, shell):
     toggle(controls, "飲料水")
     toggle(controls, "携帯電話の充電")
     click(controls, "回答を送る")
-    assert "ご回答ありがとうございました。通信できるときに送信されます。" in texts(screen(app, shell, "/checkin/survey"))
+    assert errors(screen(app, shell, "/checkin/survey")) == ["どの避難所についての回答か、避難所を選んでください。"]
+    shell.state("checkin")["survey_shelter"] = app.shelters.search("")[0].shelter.id
+    click(screen(app, shell, "/checkin/survey"), "回答を送る")
+    assert ("ご回答ありがとうございました。この端末に保存しました。市に送るには、ログインして避難者カードの同意をオンにしてください。"
+            in texts(screen(app, shell, "/checkin/survey")))
     [response] = checkin.service(app, shell.state("checkin")).surveys.pending()
     assert response.answers == {"satisfaction": 4, "needs": ["water", "phone_charging"], "biggest_problem": "noise",
                                 "stress": 2}

@@ -126,14 +126,7 @@ def test_self_check_in_stays_on_the_phone_until_consent_then_is_sent(app, desk_a
     shown = texts(screen(phone, shell, "/checkin/self"))
     assert {"避難者カードの同意がオフのため、チェックインの記録はこの端末だけに保存されています。", "この端末にある未送信の記録：1件"} <= set(shown)
 
-    phone.link.set_consent(DataCategory.EVACUEE_CARD, True)
-    phone.link.start_sync(interval_s=0.2)  # the consent reaches the platform through the outbox
-    try:
-        deadline = time.monotonic() + 20
-        while phone.link.state().queued and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        phone.link.stop()
+    grant_evacuee_card(phone)
     screen(phone, shell, "/checkin/self")  # sends in the background (at once here)
     assert not any(getattr(c, "key", None) == "checkin-unsent" for c in walk(screen(phone, shell, "/checkin/self")))
     body = httpx.get(cityos.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter}",
@@ -169,3 +162,40 @@ def test_the_platform_poster_is_kept_for_showing_again_offline(desk_app, cityos)
     shell.state("checkin").pop("poster")  # the screen is opened again later
     again = next(c for c in walk(screen(staff, shell, "/checkin/desk/poster")) if isinstance(c, ft.Image)).src
     assert again == first
+
+
+def grant_evacuee_card(phone: Mamori) -> None:
+    phone.link.set_consent(DataCategory.EVACUEE_CARD, True)
+    phone.link.start_sync(interval_s=0.2)  # the consent reaches the platform through the outbox
+    try:
+        deadline = time.monotonic() + 20
+        while phone.link.state().queued and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        phone.link.stop()
+
+
+def test_survey_answers_reach_the_desk_of_their_shelter(app, desk_app, cityos):
+    staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
+    staff_shell = FakeShell(staff, "/checkin")
+    screen(staff, staff_shell, "/checkin")
+    staff_shell.state("checkin")["staff"] = True
+    screen(staff, staff_shell, "/checkin/desk")  # picks the desk's shelter
+    shelter = staff_shell.state("checkin")["desk_shelter"]
+
+    phone = logged_in_app(app, cityos.base_url, "ube-resident-1")
+    grant_evacuee_card(phone)
+    shell = FakeShell(phone, "/checkin")
+    shell.state("checkin")["survey_shelter"] = shelter
+    controls = screen(phone, shell, "/checkin/survey")
+    for group, value in zip([c for c in walk(controls) if isinstance(c, ft.RadioGroup)], ("5", "toilet", "1"), strict=True):
+        group.on_change(type("E", (), {"control": type("C", (), {"value": value})()})())
+    toggle(controls, "トイレ")
+    click(controls, "回答を送る")  # sent in the background (at once here)
+    assert "ご回答ありがとうございました。市に送信します（通信できないときは、できるようになってから）。" in texts(
+        screen(phone, shell, "/checkin/survey"))
+
+    click(screen(staff, staff_shell, "/checkin/desk"), "今すぐ同期")
+    desk = texts(screen(staff, staff_shell, "/checkin/desk"))
+    assert "避難所生活アンケート" in desk and "回答 1件（都市OSの集計）" in desk
+    assert "いちばん困っていることは何ですか。 トイレ 1" in desk

@@ -31,6 +31,7 @@ from app.checkin._crypto import (
 from app.checkin._desk import RemoteEvent, ShelterDesk
 from app.checkin._keys import StoredKeyDirectory, device_kid
 from app.checkin._resident import ResidentCheckins, iso_utc
+from app.checkin._survey import SurveyAnswers
 from app.checkin._wire import (
     STAFF_ROLE,
     WireError,
@@ -38,6 +39,7 @@ from app.checkin._wire import (
     event_from_json,
     event_to_json,
     own_event_to_json,
+    survey_to_json,
     unb64u,
 )
 from app.devicekeys import KeyStore
@@ -173,6 +175,22 @@ class CheckinPlatform:
             residents.mark_synced(done)
             sent, rejected = sent + len(body["accepted"]), rejected + len(body["rejected"])
         return SyncReport(sent, rejected, 0)
+
+    def send_surveys(self, surveys: SurveyAnswers) -> SyncReport:
+        """Push survey answers (anonymous; the same consent as self check-ins)."""
+        sent = rejected = 0
+        while batch := surveys.pending(BATCH):
+            body = self._call("POST", "/survey", "send survey answers", json={"responses": [survey_to_json(r) for r in batch]})
+            done = [*body["accepted"], *body["rejected"]]
+            if not done:
+                raise PlatformError("send survey answers: the platform decided none of them")
+            surveys.mark_synced(done)
+            sent, rejected = sent + len(body["accepted"]), rejected + len(body["rejected"])
+        return SyncReport(sent, rejected, 0)
+
+    def survey_summary(self, shelter_id: str) -> dict[str, Any]:
+        """What the shelter's residents said (staff)."""
+        return self._call("GET", "/desk/survey", "survey summary", params={"shelterId": shelter_id})
 
     def poster(self, shelter_id: str, shelter_name: str) -> str:
         body = self._call("POST", "/desk/posters", "sign poster", json={"shelterId": shelter_id, "shelterName": shelter_name})

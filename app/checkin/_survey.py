@@ -1,7 +1,8 @@
 """Shelter-life survey (避難所生活アンケート): satisfaction, needs, biggest problem, stress.
 
 Questions and options are message keys; their ja/en texts live in assets/i18n/checkin.*.json.
-Answers are anonymous (no household reference) and are queued for sync like check-ins.
+Answers are anonymous (no household reference); they are sent with the evacuee-card consent,
+like self check-ins, and the platform sums them up per shelter for the desks.
 """
 from __future__ import annotations
 

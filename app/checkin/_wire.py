@@ -14,6 +14,7 @@ from typing import Any
 
 from app.checkin._desk import RemoteEvent
 from app.checkin._resident import CheckinEvent, iso_utc
+from app.checkin._survey import SurveyResponse
 
 STAFF_ROLE = "shelter_staff"  # the platform role that may run a desk
 ACTIONS = ("check_in", "check_out")
@@ -70,6 +71,11 @@ def event_to_json(event: CheckinEvent | RemoteEvent) -> dict[str, Any]:
 def own_event_to_json(event: CheckinEvent) -> dict[str, Any]:
     """A resident's self check-in: the event and the entrance poster that proves it."""
     return {**event_to_json(event), "poster": event.poster}
+
+
+def survey_to_json(response: SurveyResponse) -> dict[str, Any]:
+    return {"id": response.idempotency_key, "shelterId": response.shelter_id, "language": response.language,
+            "answers": response.answers, "answeredAt": response.answered_at}
 
 
 def event_from_json(body: Any) -> RemoteEvent:

@@ -24,6 +24,7 @@ from app.state import Mamori
 from views.features import checkin_desk, checkin_form, checkin_self
 from views.features.checkin_form import (
     error_text,
+    in_background,
     needs_lines,
     problem,
     staff_switch,
@@ -204,16 +205,22 @@ def survey_screen(app: Mamori, shell, state: dict) -> list[ft.Control]:
 
     def submit(_: ft.Event) -> None:
         missing = [q for q in SURVEY if q.required and answers.get(q.id) in (None, "", [])]
+        svc = service(app, state)
         if missing:
             state["message"] = ("error", t("checkin.survey.missing", question=t(missing[0].text_key)))
+        elif not shelter_id:
+            state["message"] = ("error", t("checkin.survey.no_shelter"))
         else:
             try:
-                service(app, state).surveys.submit(shelter_id or "", answers, language=t.lang)
+                svc.surveys.submit(shelter_id, answers, language=t.lang)
             except CheckinError as exc:
                 state["message"] = ("error", error_text(app, exc))
             else:
                 state["survey_answers"] = {}
-                state["message"] = ("ok", t("checkin.survey.thanks"))
+                sending = svc.sends_own()
+                state["message"] = ("ok", t("checkin.survey.thanks" if sending else "checkin.survey.thanks_kept"))
+                if sending:
+                    in_background(shell, state, "own", svc.sync_own)
         shell.render()
 
     controls: list[ft.Control] = [ft.Text(t("checkin.survey.intro"))]

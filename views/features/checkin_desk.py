@@ -8,11 +8,14 @@ from collections.abc import Callable
 import flet as ft
 
 from app.checkin import (
+    SURVEY,
     CheckinError,
     DeskCheckIn,
     EvacueeEntry,
+    QuestionKind,
     ShelterDesk,
     ShelterSummary,
+    SyncReport,
 )
 from app.models import Shelter, ShelterKind
 from app.platform import PlatformError
@@ -81,7 +84,27 @@ def _scan(app: Mamori, shell, state: dict, desk: ShelterDesk, action: Callable[[
 def start_sync(shell, state: dict, svc: CheckinService, shelter: Shelter | None) -> None:
     """Platform mode: send this desk's events and take the others' in the background."""
     if svc.platform and shelter is not None:
-        in_background(shell, state, "desk", lambda: svc.sync_desk(shelter))
+        def work() -> SyncReport:
+            report = svc.sync_desk(shelter)
+            state["survey"] = svc.survey_summary(shelter)
+            return report
+        in_background(shell, state, "desk", work)
+
+
+def survey_block(app: Mamori, state: dict, shelter_id: str) -> list[ft.Control]:
+    """What residents answered in the shelter-life survey, as the platform last summed it up."""
+    t, summary = app.t, state.get("survey")
+    if not summary or summary.get("shelterId") != shelter_id or not summary["responses"]:
+        return []
+    lines = [t("checkin.desk.survey_count", n=summary["responses"])]
+    for q in SURVEY:
+        if q.kind is QuestionKind.SCALE and summary[q.id]["mean"] is not None:
+            lines.append(f"{t(q.text_key)} {summary[q.id]['mean']} / {q.high}")
+        elif q.kind in (QuestionKind.SINGLE, QuestionKind.MULTI):
+            top = sorted(((n, o) for o, n in summary[q.id].items() if n), reverse=True)[:5]
+            lines.append(f"{t(q.text_key)} " + "、".join(f"{t(q.option_key(o))} {n}" for n, o in top))
+    lines += [f"・{c}" for c in summary["comments"][-5:]]
+    return [heading(t("checkin.desk.survey")), *[ft.Text(line) for line in lines]]
 
 
 def sync_block(app: Mamori, shell, state: dict, svc: CheckinService, desk: ShelterDesk) -> list[ft.Control]:
@@ -130,6 +153,7 @@ def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.C
         ft.OutlinedButton(t("checkin.poster.open"), icon=ft.Icons.QR_CODE_2,
                           on_click=lambda e: shell.navigate("/checkin/desk/poster")),
         *summary_block(app, summary),
+        *survey_block(app, state, desk.shelter_id),
         *list_block(app, shell, state, desk),
         *export_block(app, shell, state, desk),
         heading(t("checkin.desk.settings")),

@@ -243,9 +243,16 @@ class CheckinService:
         return self.platform and ConsentLedger(self._app.db).is_granted(DataCategory.EVACUEE_CARD)
 
     def sync_own(self) -> SyncReport:
-        """Send the resident's own check-ins/outs. Network."""
+        """Send the resident's own check-ins/outs and survey answers. Network."""
         with self._client() as (client, db):
-            return client.sync_own(ResidentCheckins(db, StoredKeyDirectory(db)))
+            own = client.sync_own(ResidentCheckins(db, StoredKeyDirectory(db)))
+            surveys = client.send_surveys(SurveyAnswers(db))
+        return SyncReport(own.sent + surveys.sent, own.rejected + surveys.rejected, 0)
+
+    def survey_summary(self, shelter: Shelter) -> dict:
+        """The shelter's survey answers summed up by the platform (staff). Network."""
+        with self._client() as (client, _):
+            return client.survey_summary(shelter.id)
 
     # ---- desk ----
     def poster_token(self, shelter: Shelter, now: float | None = None) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,17 +147,11 @@ class CheckinPlatform:
 
     def sync_desk(self, desk: ShelterDesk, capacity: int | None = None) -> SyncReport:
         """Push pending events in batches, then pull every desk's events after the cursor."""
-        sent = rejected = received = 0
         shelter = {"capacity": {desk.shelter_id: capacity}} if capacity else {}
-        while batch := desk.pending(BATCH):
-            body = self._call("POST", "/desk/events", "send desk events", json={
-                "events": [event_to_json(e) for e in batch], **shelter})
-            done = [*body["accepted"], *body["rejected"]]
-            if not done:
-                raise PlatformError("send desk events: the platform decided none of them")
-            desk.mark_synced(done)
-            sent, rejected = sent + len(body["accepted"]), rejected + len(body["rejected"])
-            shelter = {}
+        sent, rejected = self._push("/desk/events", "send desk events", desk.pending, desk.mark_synced,
+                                    lambda batch, first: {"events": [event_to_json(e) for e in batch],
+                                                          **(shelter if first else {})})
+        received = 0
         for page in self._pages("/desk/events", "after", "event_cursor", "desk events"):
             received += desk.apply_remote(_events(page))
         checkin_store.put_sync(self._db, last_synced_at=iso_utc(time.time()))
@@ -166,27 +160,29 @@ class CheckinPlatform:
     def sync_own(self, residents: ResidentCheckins) -> SyncReport:
         """Push the resident's own check-ins/outs (needs the evacuee_card consent on the platform:
         without it the platform answers 403 and everything stays queued here)."""
-        sent = rejected = 0
-        while batch := residents.pending(BATCH):
-            body = self._call("POST", "/events", "send check-ins", json={"events": [own_event_to_json(e) for e in batch]})
-            done = [*body["accepted"], *body["rejected"]]
-            if not done:
-                raise PlatformError("send check-ins: the platform decided none of them")
-            residents.mark_synced(done)
-            sent, rejected = sent + len(body["accepted"]), rejected + len(body["rejected"])
+        sent, rejected = self._push("/events", "send check-ins", residents.pending, residents.mark_synced,
+                                    lambda batch, _: {"events": [own_event_to_json(e) for e in batch]})
         return SyncReport(sent, rejected, 0)
 
     def send_surveys(self, surveys: SurveyAnswers) -> SyncReport:
         """Push survey answers (anonymous; the same consent as self check-ins)."""
+        sent, rejected = self._push("/survey", "send survey answers", surveys.pending, surveys.mark_synced,
+                                    lambda batch, _: {"responses": [survey_to_json(r) for r in batch]})
+        return SyncReport(sent, rejected, 0)
+
+    def _push(self, path: str, what: str, pending: Callable[[int], list[Any]], mark_synced: Callable[[list[str]], int],
+              body_of: Callable[[list[Any], bool], dict[str, Any]]) -> tuple[int, int]:
+        """Send what is pending in batches; each is marked sent only once the platform decided it
+        (accepted, or rejected with a reason), so a dropped answer means it is sent again."""
         sent = rejected = 0
-        while batch := surveys.pending(BATCH):
-            body = self._call("POST", "/survey", "send survey answers", json={"responses": [survey_to_json(r) for r in batch]})
+        while batch := pending(BATCH):
+            body = self._call("POST", path, what, json=body_of(batch, sent + rejected == 0))
             done = [*body["accepted"], *body["rejected"]]
             if not done:
-                raise PlatformError("send survey answers: the platform decided none of them")
-            surveys.mark_synced(done)
+                raise PlatformError(f"{what}: the platform decided none of them")
+            mark_synced(done)
             sent, rejected = sent + len(body["accepted"]), rejected + len(body["rejected"])
-        return SyncReport(sent, rejected, 0)
+        return sent, rejected
 
     def survey_summary(self, shelter_id: str) -> dict[str, Any]:
         """What the shelter's residents said (staff)."""

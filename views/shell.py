@@ -49,17 +49,6 @@ class Shell:
         self.pending_revoke = None  # consent category waiting for the resident's confirmation
         self.account_message: str | None = None
         self.geolocator = ftg.Geolocator(on_position_change=self._moved, on_error=lambda e: None)
-        self.nav = ft.NavigationBar(
-            destinations=[ft.NavigationBarDestination(icon=icon, label=name) for name, icon in TABS],
-            on_change=lambda e: self.navigate(f"/{TABS[e.control.selected_index][0]}"),
-        )
-        self.base_view = ft.View(
-            route="/home",
-            appbar=ft.AppBar(title=ft.Text("")),
-            navigation_bar=self.nav,
-            scroll=ft.ScrollMode.AUTO,
-            services=[self.geolocator],  # services live on the root view
-        )
         page.on_route_change = lambda e: self.render()
         page.on_view_pop = self._pop
 
@@ -203,24 +192,36 @@ class Shell:
         # Flutter's animated switch to a theme with larger text froze the web client (seen in
         # Chromium): themes change at once.
         page.theme_animation_style = ft.AnimationStyle.no_animation()
-        # The root view and its navigation bar stay the same objects between renders, so a
-        # tap that lands while a background redraw is on its way is not lost.
-        self.nav.selected_index = [name for name, _ in TABS].index(tab)
-        for destination, (name, _) in zip(self.nav.destinations, TABS):
-            destination.label = t(f"tab.{name}")
-        base = self.base_view
-        base.route = f"/{tab}"
-        base.appbar.title.value = t("app.name")
-        base.controls = self._problem() + self._tab_controls(tab)
+        # Every render builds fresh views; their keys let Flet reconcile them with what the
+        # client shows (controls keep their ids), so a tap that lands while a background redraw
+        # is on its way still reaches its handler instead of a control that was replaced.
+        base = ft.View(
+            route=f"/{tab}",
+            key="root",
+            appbar=ft.AppBar(title=ft.Text(t("app.name"))),
+            navigation_bar=self._nav(tab),
+            scroll=ft.ScrollMode.AUTO,
+            services=[self.geolocator],  # services live on the root view
+            controls=self._problem() + self._tab_controls(tab),
+        )
         views = [base]
         top = self._pushed(route)
         if top is not None:
+            top.key = route
             views.append(top)
         if not (route.startswith("/shelters/map") or route == "/hazard/map"):
             self.map_screen = None
         page.views.clear()
         page.views.extend(views)
         page.update()
+
+    def _nav(self, tab: str) -> ft.NavigationBar:
+        names = [name for name, _ in TABS]
+        return ft.NavigationBar(
+            destinations=[ft.NavigationBarDestination(icon=icon, label=self.app.t(f"tab.{name}")) for name, icon in TABS],
+            selected_index=names.index(tab),
+            on_change=lambda e: self.navigate(f"/{TABS[e.control.selected_index][0]}"),
+        )
 
     def _problem(self) -> list[ft.Control]:
         if not self.problem:

@@ -55,7 +55,7 @@ def _camera_block(app: Mamori, render: Callable[[], None], state: dict, read: Re
 
     async def start(_: ft.Event) -> None:
         state["camera_on"] = True
-        state["camera"] = fc.Camera(height=260, preview_enabled=True)
+        state["camera"] = fc.Camera(height=260, preview_enabled=True, key="qr-camera")
         render()
         try:
             state[result_key] = await _scan(app, state, read, state["camera"])

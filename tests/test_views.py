@@ -10,6 +10,7 @@ import pytest
 from app.models import HazardType, LatLon, ShelterKind
 from views import home, settings, shelters
 from views.map import MapScreen
+from views.widgets import local_time
 
 
 def walk(controls):
@@ -67,6 +68,24 @@ def test_home_shows_region_freshness_and_alert_place(app):
     assert "道路（歩行者ネットワーク）: 30750件" in all_text
     assert any(c.key == "alert-area" for c in walk(controls))
     assert not unlabelled(controls)
+
+
+def _alert_area_text(app) -> str:
+    area = next(c for c in walk(home.build(app, nav)) if c.key == "alert-area")
+    return " ".join(texts([area]))
+
+
+def test_home_alert_place_says_why_no_alert_shows(app, monkeypatch):
+    from offline.sync import Freshness, SyncState
+
+    assert app.t("home.alerts.no_platform") in _alert_area_text(app)  # no platform: none can arrive
+    monkeypatch.setattr(type(app.link), "configured", property(lambda self: True))
+    monkeypatch.setattr(app.link, "state", lambda: None)
+    assert app.t("home.alerts.not_received") in _alert_area_text(app)  # never pulled
+    checked = Freshness("alerts", "2026-11-22T02:10:48+00:00", "2026-11-22T02:10:48+00:00", None, 0)
+    monkeypatch.setattr(app.link, "state", lambda: SyncState(0, 0, None, None, {"alerts": checked}))
+    text = _alert_area_text(app)
+    assert app.t("home.alerts.none", when=local_time(checked.last_success_at)) in text
 
 
 def test_home_lists_nearest_suitable_sites_once_home_is_set(app):

@@ -21,8 +21,7 @@ def build(app: Mamori, navigate: Callable[[str], None], banners: list[ft.Control
         ft.Text(t("home.alerts.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
     ]
     if not banners:
-        # Alerts arrive with the family-safety feature; until then this place says so plainly.
-        controls.append(notice(t("home.alerts.none_yet"), ft.Icons.NOTIFICATIONS_NONE, key="alert-area"))
+        controls.append(notice(_no_alert_text(app), ft.Icons.NOTIFICATIONS_NONE, key="alert-area"))
     controls += _nearest(app, navigate)
     controls.append(ft.Text(t("home.data.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD))
     if not summary.datasets:
@@ -34,6 +33,18 @@ def build(app: Mamori, navigate: Callable[[str], None], banners: list[ft.Control
             )
         )
     return controls
+
+
+def _no_alert_text(app: Mamori) -> str:
+    """Why no alert shows: no platform to send one, none received yet, or none since a check."""
+    link = app.link
+    if not (link and link.configured):
+        return app.t("home.alerts.no_platform")
+    state = link.state()
+    alerts = state.datasets.get("alerts") if state else None
+    if alerts is None or not alerts.last_success_at:
+        return app.t("home.alerts.not_received")
+    return app.t("home.alerts.none", when=local_time(alerts.last_success_at))
 
 
 def _nearest(app: Mamori, navigate: Callable[[str], None]) -> list[ft.Control]:

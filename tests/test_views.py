@@ -170,12 +170,6 @@ def test_about_credits_every_source(app):
         assert credit in all_text
 
 
-def test_not_built_says_so(app):
-    from views.widgets import not_built
-
-    assert any(c.key == "not-built-family" for c in walk(not_built(app, "family")))
-
-
 def test_large_text_scales_the_theme(app):
     from views.theme import make_theme
 

@@ -29,17 +29,6 @@ def notice(text: str, icon: str = ft.Icons.INFO_OUTLINE, *, key: str | None = No
     )
 
 
-def not_built(app: Mamori, feature: str) -> list[ft.Control]:
-    """What an unbuilt tab shows: its purpose and a plain statement that it is not available yet."""
-    t = app.t
-    return [
-        heading(t(f"{feature}.title")),
-        ft.Text(t(f"{feature}.purpose")),
-        notice(t("common.not_built"), ft.Icons.CONSTRUCTION, key=f"not-built-{feature}"),
-        *([ft.Text(t(f"{feature}.meanwhile"))] if t.has(f"{feature}.meanwhile") else []),
-    ]
-
-
 def local_time(iso_utc: str) -> str:
     """'2026-11-22T02:10:48+00:00' → '2026-11-22 11:10' in the device's time zone."""
     return datetime.fromisoformat(iso_utc).astimezone().strftime("%Y-%m-%d %H:%M")

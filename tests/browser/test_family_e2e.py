@@ -55,16 +55,16 @@ def on_screen(ui, locator):
 
 
 def go_tab(ui, tab: str, landmark: str) -> None:
-    """A tap that lands while a background sync redraws the page is lost (the shell rebuilds
-    the navigation bar): tap again until the tab's landmark text shows."""
+    """Tap the tab until its landmark (a heading, matched whole) shows: a guard, kept from when
+    a tap during a background redraw could be lost."""
     for _ in range(3):
         ui.get_by_role("tab", name=tab).click()
         try:
-            ui.get_by_text(landmark).wait_for(timeout=4_000)
+            ui.get_by_text(landmark, exact=True).wait_for(timeout=4_000)
             return
         except PlaywrightTimeout:
-            continue  # the tap was lost: tap again
-    ui.get_by_text(landmark).wait_for(timeout=1_000)
+            continue  # tap again
+    ui.get_by_text(landmark, exact=True).wait_for(timeout=1_000)
 
 
 def field_text(ui, label: str) -> str:

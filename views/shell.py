@@ -6,6 +6,7 @@ Routes: /home /hazard /family /shelters /life /settings (tabs), and pushed on to
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import flet as ft
@@ -48,6 +49,10 @@ class Shell:
         self._feature_state: dict[str, dict] = {}
         self.pending_revoke = None  # consent category waiting for the resident's confirmation
         self.account_message: str | None = None
+        # Event handlers and background threads (sync, polling) all render; one at a time, so the
+        # last render reads the latest route and an older one never lands after a newer one
+        # (a tab tapped while a sync redrew showed the old tab under the new route).
+        self._rendering = threading.RLock()
         self.geolocator = ftg.Geolocator(on_position_change=self._moved, on_error=lambda e: None)
         page.on_route_change = lambda e: self.render()
         page.on_view_pop = self._pop
@@ -182,6 +187,15 @@ class Shell:
         return name if name in dict(TABS) else "home"
 
     def render(self) -> None:
+        with self._rendering:
+            self._render()
+
+    def update(self) -> None:
+        """Send in-place changes (the map's own) without rebuilding the screen."""
+        with self._rendering:
+            self.page.update()
+
+    def _render(self) -> None:
         page, app, t = self.page, self.app, self.app.t
         route = page.route or "/"
         if not self.history or self.history[-1] != route:
@@ -254,14 +268,14 @@ class Shell:
         if parts[:2] == ["shelters", "map"]:
             if self.map_screen is None:
                 focus = self._shelter(parts[2:4]) if len(parts) == 4 else None
-                self.map_screen = MapScreen(self.app, self.navigate, self.page.update, focus)
+                self.map_screen = MapScreen(self.app, self.navigate, self.update, focus)
             return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("map.title"))), controls=self.map_screen.controls())
         if parts == ["hazard", "map"]:
             if self.map_screen is None:
                 self.map_screen = MapScreen(
                     self.app,
                     self.navigate,
-                    self.page.update,
+                    self.update,
                     hazard_areas=self.app.evacuation.shapes,
                     route=self.hazard_screen.route,
                     tap_actions=[TapAction("mh.route_from_here", ft.Icons.DIRECTIONS_WALK, self.route_from)],

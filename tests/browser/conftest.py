@@ -132,6 +132,7 @@ def open_page(browser, url: str, width: int = 430, height: int = 900):
     """Load the app and switch on Flutter's accessibility tree so roles and labels exist."""
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(15_000)
+    log_console(page)
     page.goto(url)
     page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=30_000)
     page.eval_on_selector("flt-semantics-placeholder", "e => e.click()")
@@ -144,6 +145,19 @@ def page(browser, running_app):
     page = open_page(browser, running_app.url)
     yield page
     page.close()
+
+
+def log_console(page) -> None:
+    """Keep the web client's console errors and uncaught exceptions with the screenshots."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS.parent / "browser-console.log"
+
+    def write(kind: str, text: str) -> None:
+        with log.open("a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {kind} {page.url}: {text}\n")
+
+    page.on("console", lambda m: write(m.type, m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: write("pageerror", str(e)))
 
 
 def snap(page, name: str) -> Path:

@@ -14,7 +14,7 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.checkin import read_qr_texts
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, snap, start_app, stop_app
+from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, log_console, snap, start_app, stop_app
 
 STAFF = "受付（スタッフ）モード"
 
@@ -30,6 +30,7 @@ def open_checkin(browser, url: str):
     """/checkin straight away (the Shelter tab's entry button is the lead's to add)."""
     page = browser.new_page(viewport={"width": 430, "height": 900})
     page.set_default_timeout(15_000)
+    log_console(page)
     page.goto(url + "/checkin")
     page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=30_000)
     page.eval_on_selector("flt-semantics-placeholder", "e => e.click()")

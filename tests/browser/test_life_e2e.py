@@ -128,10 +128,13 @@ def snap_on_failure(page, name: str):
     try:
         yield
     except Exception:
-        snap(page, f"life-failed-{name}")
-        page.mouse.move(200, 500)
-        page.mouse.wheel(0, 5000)
-        snap(page, f"life-failed-{name}-bottom")
+        try:
+            snap(page, f"life-failed-{name}")
+            page.mouse.move(200, 500)
+            page.mouse.wheel(0, 5000)
+            snap(page, f"life-failed-{name}-bottom")
+        except Exception as snap_error:  # a frozen page: the step's own error is the one to report
+            print(f"no failure screenshot: {snap_error}")
         print(page.app_log.read_text()[-4000:])
         raise
 

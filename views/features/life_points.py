@@ -37,7 +37,6 @@ from app.points import (
 )
 from app.state import Mamori
 from offline.store import open_store
-from views.features.life_common import redraw
 from views.widgets import heading, local_time, notice
 
 log = logging.getLogger(__name__)
@@ -122,7 +121,7 @@ def _sync(app: Mamori, shell) -> None:
             db.conn.close()
         st.syncing = False
         st.synced_at = time.monotonic()
-        redraw(shell)
+        shell.render()
 
 
 def _store_path(app: Mamori) -> str:
@@ -150,7 +149,7 @@ def act(app: Mamori, shell, action: Callable[[], str], clear: tuple[str, ...] = 
             st.form.pop(name, None)
     except PointsError as err:
         _say(shell, _error_text(app, err), True)
-    redraw(shell)
+    shell.render()
     if not st.error:
         start_sync(app, shell, force=True)
 
@@ -232,14 +231,14 @@ def issue_coupon(app: Mamori, shell) -> None:
         amount = _whole(st.form.get("coupon_points"), "points")
     except PointsError as err:
         _say(shell, _error_text(app, err), True)
-        redraw(shell)
+        shell.render()
         return
     if not (app.link and app.link.logged_in):
         _say(shell, app.t("points.coupon.login_needed"), True)
-        redraw(shell)
+        shell.render()
         return
     _say(shell, app.t("points.coupon.issuing"), False)
-    redraw(shell)
+    shell.render()
     shell.page.run_thread(_issue, app, shell, amount, shell.page.route)
 
 
@@ -262,7 +261,7 @@ def _issue(app: Mamori, shell, amount: int, route: str) -> None:
     finally:
         if path:
             db.conn.close()
-        redraw(shell)
+        shell.render()
 
 
 # ---- screens ----------------------------------------------------------------------------------
@@ -401,7 +400,7 @@ def chart_section(app: Mamori, shell, points: PointsLedger) -> list[ft.Control]:
     def choose(**change: str) -> None:
         for name, value in change.items():
             setattr(st, name, value)
-        redraw(shell)
+        shell.render()
 
     chips = ft.Row(
         [
@@ -504,7 +503,7 @@ def spend_screen(app: Mamori, shell) -> list[ft.Control]:
         _field(st, "donate_points", t("points.donate.amount"), keyboard_type=number),
         ft.RadioGroup(
             value=st.donate_to or None,
-            on_change=lambda e: (setattr(st, "donate_to", e.control.value or ""), redraw(shell)),
+            on_change=lambda e: (setattr(st, "donate_to", e.control.value or ""), shell.render()),
             content=ft.Column([*(ft.Radio(value=c.id, label=_cause_name(app, c)) for c in (points.rules().causes if points.rules() else ())),
                                ft.Radio(value="resident", label=t("points.donate.resident"))]),
         ),

@@ -25,7 +25,6 @@ from app.rides import MAX_PARTY, Booking, Place, PlaceKind, Quote, RideBook, Rid
 from app.state import Mamori
 from offline.store import open_store
 from views.features import life_points
-from views.features.life_common import redraw
 from views.widgets import heading, notice
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ def _online(app: Mamori, shell, work: Callable[[RideBook], Any], route: str) -> 
         if path:
             db.conn.close()
         st.busy = False
-        redraw(shell)
+        shell.render()
 
 
 def start_polling(app: Mamori, shell) -> None:
@@ -166,7 +165,7 @@ def refresh(app: Mamori, shell, book: RideBook, db=None) -> bool:
         return False
     st.seen = seen
     if shell.page.route == "/life/rides":  # never redraw the form under the resident's fingers
-        redraw(shell)
+        shell.render()
     return True
 
 
@@ -198,7 +197,7 @@ def _background(app: Mamori, shell, work: Callable[[RideBook], Any]) -> None:
     if st.busy:
         return
     st.busy = True
-    redraw(shell)
+    shell.render()
     shell.page.run_thread(_online, app, shell, work, shell.page.route)
 
 
@@ -208,7 +207,7 @@ def ask_quote(app: Mamori, shell) -> None:
         request = build_request(app, st)
     except FormProblem as err:
         _say(shell, app.t(err.key), True)
-        redraw(shell)
+        shell.render()
         return
 
     def work(book: RideBook) -> str:
@@ -228,11 +227,11 @@ def confirm(app: Mamori, shell) -> None:
         request.check(datetime.now().astimezone())
     except FormProblem as err:
         _say(shell, app.t(err.key), True)
-        redraw(shell)
+        shell.render()
         return
     except RideError as err:
         _say(shell, _ride_error(app, err), True)
-        redraw(shell)
+        shell.render()
         return
     fare_points = st.quote.points_usable if (st.pay_points and st.quote) else 0
 
@@ -447,7 +446,7 @@ def book_screen(app: Mamori, shell) -> list[ft.Control]:
         for name, value in change.items():
             setattr(st, name, value)
         st.quote = None  # a change invalidates the quote
-        redraw(shell)
+        shell.render()
 
     pickup_options = [("stop", t("rides.place.stop"))]
     if app.prefs.home:
@@ -511,7 +510,7 @@ def stop_picker(app: Mamori, shell, which: str) -> list[ft.Control]:
     def pick(value: str) -> None:
         setattr(st, f"{which}_stop", value)
         st.quote = None
-        redraw(shell)
+        shell.render()
 
     options: list[tuple[str, str]] = []
     for h in hits:  # GSI lists a site and a shelter of one facility apart: offer it once
@@ -524,9 +523,9 @@ def stop_picker(app: Mamori, shell, which: str) -> list[ft.Control]:
                 options.insert(0, (known.id, known.name))
                 break
     return [
-        ft.Row([ft.TextField(label=t(f"rides.book.search_{which}"), value=query, on_change=search, on_submit=lambda e: redraw(shell),
+        ft.Row([ft.TextField(label=t(f"rides.book.search_{which}"), value=query, on_change=search, on_submit=lambda e: shell.render(),
                              text_size=18, expand=True),
-                ft.Button(t(f"rides.book.search_go_{which}"), icon=ft.Icons.SEARCH, on_click=lambda e: redraw(shell))]),
+                ft.Button(t(f"rides.book.search_go_{which}"), icon=ft.Icons.SEARCH, on_click=lambda e: shell.render())]),
         _choices(chosen, options, pick) if options else ft.Text(t("rides.book.no_stops")),
     ]
 
@@ -547,6 +546,6 @@ def quote_card(app: Mamori, shell, q: Quote) -> list[ft.Control]:
         rows.append(ft.Text(t("rides.notice.simulated"), theme_style=ft.TextThemeStyle.BODY_SMALL))
     if q.points_usable:
         rows.append(ft.Checkbox(label=t("rides.book.pay_points", points=q.points_usable), value=st.pay_points,
-                                on_change=lambda e: (setattr(st, "pay_points", bool(e.control.value)), redraw(shell))))
+                                on_change=lambda e: (setattr(st, "pay_points", bool(e.control.value)), shell.render())))
     return [ft.Row([ft.Container(ft.Column(rows, spacing=6), padding=12, border=ft.Border.all(2, ft.Colors.PRIMARY),
                                  border_radius=8, expand=True)])]

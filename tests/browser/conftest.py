@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -167,6 +168,24 @@ def snap(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+@contextmanager
+def snap_on_failure(page, name: str, app_log: Path | None = None):
+    """On a failing step: screenshots of the top and the bottom of the page, and the app's log."""
+    try:
+        yield
+    except Exception:
+        try:
+            snap(page, f"failed-{name}")
+            page.mouse.move(200, 500)
+            page.mouse.wheel(0, 5000)
+            snap(page, f"failed-{name}-bottom")
+        except Exception as snap_error:  # a frozen page: the step's own error is the one to report
+            print(f"no failure screenshot: {snap_error}")
+        if app_log is not None:
+            print(app_log.read_text()[-4000:])
+        raise
 
 
 def tap_canvas(page, x: float, y: float) -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.checkin import read_qr_texts
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, log_console, snap, start_app, stop_app
+from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, log_console, snap, snap_on_failure, start_app, stop_app
 
 STAFF = "受付（スタッフ）モード"
 
@@ -101,43 +101,44 @@ def upload(page, picture, button: str = "QR画像を読み込む") -> float:
 def test_resident_shows_qr_and_desk_confirms_it_once(browser, checkin_app):
     page = open_checkin(browser, checkin_app.url)
     try:
-        type_in(page, "氏名", "会津 太郎")
-        type_in(page, "フリガナ", "アイヅ タロウ")
-        type_in(page, "生年月日", "1950-04-01")
-        type_in(page, "服薬中の薬", "降圧剤")
-        type_in(page, "住所", "宇部市常盤町1-7-1")
-        page.get_by_role("button", name="保存").click()
-        page.get_by_text("世帯 1人").wait_for()
-        snap(page, "checkin-card")
+        with snap_on_failure(page, "checkin-desk", checkin_app.log):
+            type_in(page, "氏名", "会津 太郎")
+            type_in(page, "フリガナ", "アイヅ タロウ")
+            type_in(page, "生年月日", "1950-04-01")
+            type_in(page, "服薬中の薬", "降圧剤")
+            type_in(page, "住所", "宇部市常盤町1-7-1")
+            page.get_by_role("button", name="保存").click()
+            page.get_by_text("世帯 1人").wait_for()
+            snap(page, "checkin-card")
 
-        page.get_by_role("button", name="QRを表示").click()
-        qr = page.get_by_role("img", name="チェックイン用QRコード")
-        qr.wait_for()
-        page.get_by_text("有効期限", exact=False).wait_for()
-        snap(page, "checkin-qr")
-        page.wait_for_timeout(300)
-        picture = ARTIFACTS / "checkin-qr-camera.png"
-        qr.screenshot(path=str(picture))  # what the desk camera sees
-        assert read_qr_texts(picture.read_bytes())[0].startswith("MC1:")
+            page.get_by_role("button", name="QRを表示").click()
+            qr = page.get_by_role("img", name="チェックイン用QRコード")
+            qr.wait_for()
+            page.get_by_text("有効期限", exact=False).wait_for()
+            snap(page, "checkin-qr")
+            page.wait_for_timeout(300)
+            picture = ARTIFACTS / "checkin-qr-camera.png"
+            qr.screenshot(path=str(picture))  # what the desk camera sees
+            assert read_qr_texts(picture.read_bytes())[0].startswith("MC1:")
 
-        page.get_by_role("button", name="Back").click()
-        page.get_by_role("switch", name=STAFF).click()
-        page.get_by_role("button", name="QR画像を読み込む").wait_for()
-        page.get_by_text("在所 0人", exact=False).wait_for()
-        snap(page, "checkin-desk-empty")
+            page.get_by_role("button", name="Back").click()
+            page.get_by_role("switch", name=STAFF).click()
+            page.get_by_role("button", name="QR画像を読み込む").wait_for()
+            page.get_by_text("在所 0人", exact=False).wait_for()
+            snap(page, "checkin-desk-empty")
 
-        started = upload(page, picture)
-        page.get_by_text("受付完了：会津 太郎 さん（1人）のチェックインを確認しました").wait_for(timeout=10_000)
-        e2e_s = time.perf_counter() - started
-        print(f"checkin e2e_s={e2e_s:.2f}")
-        page.get_by_text("在所 1人", exact=False).wait_for()
-        snap(page, "checkin-desk-confirmed")
+            started = upload(page, picture)
+            page.get_by_text("受付完了：会津 太郎 さん（1人）のチェックインを確認しました").wait_for(timeout=10_000)
+            e2e_s = time.perf_counter() - started
+            print(f"checkin e2e_s={e2e_s:.2f}")
+            page.get_by_text("在所 1人", exact=False).wait_for()
+            snap(page, "checkin-desk-confirmed")
 
-        started = upload(page, picture)  # the same picture again: a replay
-        page.get_by_text("このQRコードは使用済みです。新しいQRコードを表示してください。").wait_for(timeout=10_000)
-        print(f"checkin replay_rejected_s={time.perf_counter() - started:.2f}")
-        page.get_by_text("在所 1人", exact=False).wait_for()
-        snap(page, "checkin-desk-replayed")
+            started = upload(page, picture)  # the same picture again: a replay
+            page.get_by_text("このQRコードは使用済みです。新しいQRコードを表示してください。").wait_for(timeout=10_000)
+            print(f"checkin replay_rejected_s={time.perf_counter() - started:.2f}")
+            page.get_by_text("在所 1人", exact=False).wait_for()
+            snap(page, "checkin-desk-replayed")
     finally:
         page.close()
 

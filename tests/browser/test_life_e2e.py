@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -14,7 +13,7 @@ from playwright.sync_api import expect
 
 from cityos.testing import login as platform_login
 from cityos.testing import run_cityos
-from tests.browser.conftest import complete_login, open_page, snap, start_connected_app, stop_app
+from tests.browser.conftest import complete_login, open_page, snap, snap_on_failure, start_connected_app, stop_app
 
 RESIDENT = "ube-resident-1"
 
@@ -71,7 +70,7 @@ def _wait_for_platform_consents(platform, wanted: set[str], timeout: float = 30.
 
 
 def test_points_log_steps_confirmed_by_platform_then_coupon(resident_page):
-    with snap_on_failure(resident_page, "points"):
+    with snap_on_failure(resident_page, "life-points", resident_page.app_log):
         _earn_confirm_coupon(resident_page)
 
 
@@ -123,24 +122,8 @@ def _pick_stop(page, which: str, name: str, nth: int) -> None:
     _choose(page, page.get_by_role("radio", name=name).first)
 
 
-@contextmanager
-def snap_on_failure(page, name: str):
-    try:
-        yield
-    except Exception:
-        try:
-            snap(page, f"life-failed-{name}")
-            page.mouse.move(200, 500)
-            page.mouse.wheel(0, 5000)
-            snap(page, f"life-failed-{name}-bottom")
-        except Exception as snap_error:  # a frozen page: the step's own error is the one to report
-            print(f"no failure screenshot: {snap_error}")
-        print(page.app_log.read_text()[-4000:])
-        raise
-
-
 def test_rides_book_watch_status_advance_then_cancel(resident_page):
-    with snap_on_failure(resident_page, "rides"):
+    with snap_on_failure(resident_page, "life-rides", resident_page.app_log):
         _book_watch_cancel(resident_page)
 
 

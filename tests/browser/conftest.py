@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,15 +129,16 @@ def running_app(tmp_path_factory) -> Iterator[RunningApp]:
     stop_app(app)
 
 
-def open_page(browser, url: str, width: int = 430, height: int = 900):
-    """Load the app and switch on Flutter's accessibility tree so roles and labels exist."""
+def open_page(browser, url: str, width: int = 430, height: int = 900, *, ready: Callable | None = None):
+    """Load the app and switch on Flutter's accessibility tree so roles and labels exist; then
+    wait for ``ready(page)`` (a locator; by default the navigation bar's first tab)."""
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(15_000)
     log_console(page)
     page.goto(url)
     page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=30_000)
     page.eval_on_selector("flt-semantics-placeholder", "e => e.click()")
-    page.get_by_role("tab").first.wait_for()
+    (ready or (lambda p: p.get_by_role("tab").first))(page).wait_for()
     return page
 
 

@@ -18,7 +18,7 @@ from tests.browser.conftest import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
-    log_console,
+    open_page,
     snap,
     snap_on_failure,
     start_app,
@@ -37,15 +37,8 @@ def checkin_app(tmp_path_factory):
 
 
 def open_checkin(browser, url: str):
-    """/checkin straight away (the Shelter tab's entry button is the lead's to add)."""
-    page = browser.new_page(viewport={"width": 430, "height": 900})
-    page.set_default_timeout(15_000)
-    log_console(page)
-    page.goto(url + "/checkin")
-    page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=30_000)
-    page.eval_on_selector("flt-semantics-placeholder", "e => e.click()")
-    page.get_by_role("switch", name=STAFF).wait_for()
-    return page
+    """Open /checkin directly, ready once the staff-mode switch is there."""
+    return open_page(browser, url + "/checkin", ready=lambda page: page.get_by_role("switch", name=STAFF))
 
 
 _FIELD_VALUE = """l => {

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from app.checkin import read_qr_texts
+from app.checkin import CheckinError, read_qr_texts
 from tests.browser.conftest import (
     ARTIFACTS,
     CHROMIUM,
@@ -92,6 +92,21 @@ def type_in(page, label: str, text: str) -> None:
     raise AssertionError(f"fields still not as typed: {[(n, page.evaluate(_FIELD_VALUE, n)) for n in typed]}")
 
 
+def qr_picture(page, qr, path: Path, prefix: str = "MC1:") -> Path:
+    """Photograph the QR element as a desk camera would, once it is fully drawn: the element is in
+    the accessibility tree before Flutter has painted its pixels, so the picture is taken again
+    until it holds a readable code."""
+    for _ in range(20):
+        qr.screenshot(path=str(path))
+        try:
+            if read_qr_texts(path.read_bytes())[0].startswith(prefix):
+                return path
+        except CheckinError:
+            pass
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the QR on screen never became readable (last picture: {path})")
+
+
 def upload(page, picture, button: str = "QR画像を読み込む") -> float:
     """Choose the picture in the file dialog behind ``button``; returns when it was handed over."""
     with page.expect_file_chooser() as chooser:
@@ -119,10 +134,7 @@ def test_resident_shows_qr_and_desk_confirms_it_once(browser, checkin_app):
             qr.wait_for()
             page.get_by_text("有効期限", exact=False).wait_for()
             snap(page, "checkin-qr")
-            page.wait_for_timeout(300)
-            picture = ARTIFACTS / "checkin-qr-camera.png"
-            qr.screenshot(path=str(picture))  # what the desk camera sees
-            assert read_qr_texts(picture.read_bytes())[0].startswith("MC1:")
+            picture = qr_picture(page, qr, ARTIFACTS / "checkin-qr-camera.png")  # what the desk camera sees
 
             page.get_by_role("button", name="Back").click()
             page.get_by_role("switch", name=STAFF).click()
@@ -165,9 +177,7 @@ def test_desk_camera_reads_the_phone_qr(browser, checkin_app, tmp_path):
         resident.get_by_role("button", name="QRを表示").click()
         qr = resident.get_by_role("img", name="チェックイン用QRコード")
         qr.wait_for()
-        resident.wait_for_timeout(300)
-        picture = tmp_path / "qr.png"
-        qr.screenshot(path=str(picture))
+        picture = qr_picture(resident, qr, tmp_path / "qr.png")
     finally:
         resident.close()
     video = camera_video(picture, tmp_path / "qr.mjpeg")
@@ -199,10 +209,8 @@ def test_resident_checks_in_and_out_with_the_entrance_poster(browser, checkin_ap
         page.get_by_role("button", name="入口に掲示するQRを表示").click()
         poster = page.get_by_role("img", name="入口掲示用のチェックインQRコード")
         poster.wait_for()
-        page.wait_for_timeout(300)
+        picture = qr_picture(page, poster, tmp_path / "poster.png", prefix="MS1:")
         snap(page, "checkin-poster")
-        picture = tmp_path / "poster.png"
-        poster.screenshot(path=str(picture))
         page.get_by_role("button", name="Back").click()
         page.get_by_role("switch", name=STAFF).click()  # back to the resident's side
 

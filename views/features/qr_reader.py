@@ -83,10 +83,14 @@ async def _scan(app: Mamori, state: dict, read: Reader, camera: fc.Camera) -> tu
         return "error", app.t("qr.no_camera")
     await camera.initialize(cameras[0], fc.ResolutionPreset.MEDIUM, enable_audio=False)
     deadline = time.monotonic() + SCAN_FOR_S
+    frames = 0
     while state.get("camera_on"):
         if time.monotonic() > deadline:
+            # Says why a scan gave up (no frames at all vs frames without a readable code).
+            log.info("camera: %d frames in %d s, none held a readable QR", frames, SCAN_FOR_S)
             return "error", app.t("qr.camera_timeout")
         frame = await camera.take_picture()
+        frames += 1
         try:
             return "ok", read(frame)
         except NoQrFound:

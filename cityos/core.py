@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import Request
 
+from cityos import jsonsafe
 from cityos.oidc import Caller, Keys, Provider, verify_access_token
-from cityos.problems import Problem, bad_data, invalid, unauthorized
+from cityos.problems import UNSUPPORTED_MEDIA_TYPE, Problem, bad_data, invalid, unauthorized
 from cityos.settings import Settings
 from cityos.store import Store
 
@@ -50,12 +51,14 @@ async def read_json(request: Request) -> tuple[Any, bool]:
     """The request's JSON body and whether @context may sit in it (application/ld+json)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in JSON_TYPES:
-        raise Problem(415, "https://uri.etsi.org/ngsi-ld/errors/InvalidRequest", f"Content-Type must be one of {', '.join(JSON_TYPES)}, got {media_type or 'none'!r}")
+        raise Problem(415, UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be one of {', '.join(JSON_TYPES)}, got {media_type[:60] or 'none'!r}")
     raw = await request.body()
     if not raw:
         raise invalid("the request body is empty; a JSON document is required")
     try:
-        return json.loads(raw), media_type == "application/ld+json"
+        return jsonsafe.loads(raw), media_type == "application/ld+json"
+    except jsonsafe.JSONValueError as exc:
+        raise bad_data(f"the body holds a value that is not accepted: {exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise invalid(f"the body is not valid JSON: {exc}") from None
 

@@ -17,7 +17,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cityos.problems import INTERNAL, RATE_LIMITED, TOO_LARGE, Problem
+from cityos.problems import INTERNAL, MEDIA_TYPE, RATE_LIMITED, TOO_LARGE, Problem
 
 log = logging.getLogger("cityos.access")
 
@@ -49,7 +49,7 @@ class TokenBuckets:
 
 async def _send_problem(send: Send, problem: Problem) -> None:
     body = json.dumps(problem.body()).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
     await send({"type": "http.response.start", "status": problem.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+
+from cityos.jsonsafe import JSONResponse
 
 NGSI = "https://uri.etsi.org/ngsi-ld/errors/"
 INVALID_REQUEST = NGSI + "InvalidRequest"
@@ -12,12 +13,15 @@ BAD_REQUEST_DATA = NGSI + "BadRequestData"
 ALREADY_EXISTS = NGSI + "AlreadyExists"
 NOT_FOUND = NGSI + "ResourceNotFound"
 NOT_SUPPORTED = NGSI + "OperationNotSupported"
+INTERNAL = NGSI + "InternalError"
+NOT_ACCEPTABLE = "urn:cityos:problem:not-acceptable"
+UNSUPPORTED_MEDIA_TYPE = "urn:cityos:problem:unsupported-media-type"
+MEDIA_TYPE = "application/problem+json"  # RFC 9457 §3
 CONSENT_REQUIRED = "urn:cityos:problem:consent-required"
 FORBIDDEN = "urn:cityos:problem:forbidden"
 UNAUTHORIZED = "urn:cityos:problem:unauthorized"
 TOO_LARGE = "urn:cityos:problem:payload-too-large"
 RATE_LIMITED = "urn:cityos:problem:rate-limited"
-INTERNAL = "urn:cityos:problem:internal-error"
 
 _TITLES = {
     INVALID_REQUEST: "Invalid request",
@@ -31,6 +35,8 @@ _TITLES = {
     TOO_LARGE: "Payload too large",
     RATE_LIMITED: "Too many requests",
     INTERNAL: "Internal error",
+    NOT_ACCEPTABLE: "Not acceptable",
+    UNSUPPORTED_MEDIA_TYPE: "Unsupported media type",
 }
 
 
@@ -52,7 +58,7 @@ class Problem(Exception):
         return {"type": self.type, "title": _TITLES.get(self.type, "Error"), "status": self.status, "detail": self.detail}
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers, media_type=MEDIA_TYPE)
 
 
 def bad_data(detail: str) -> Problem:
@@ -77,4 +83,4 @@ def unauthorized(detail: str, error: str = "invalid_token") -> Problem:
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries: these statuses answer with ProblemDetails."""
-    return {status: {"model": ProblemDetails, "description": "ProblemDetails"} for status in statuses}
+    return {status: {"content": {MEDIA_TYPE: {"schema": ProblemDetails.model_json_schema()}}, "description": "ProblemDetails"} for status in statuses}

@@ -13,17 +13,55 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import re2
+
 Predicate = Callable[[dict[str, Any]], bool]
 _OPERATORS = ("==", "!=", ">=", "<=", "!~=", "~=", ">", "<")
 _NAME = re.compile(r"[A-Za-z_@][A-Za-z0-9_:@-]*")
 _MISSING = object()
 MAX_PATTERN = 256  # regular expressions come from callers: keep them short
+MAX_Q = 4096
+MAX_NESTING = 32  # parentheses inside each other in q
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}|$)")
 _BARE_VALUE = re.compile(r"[^;|()\",=<>!~\[\]]+")
 
 
 class QueryError(ValueError):
     """A `q` the parser cannot read; the message names the position."""
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # a caller's bad pattern is a 400, not a line on stderr
+    options.max_mem = 8 << 20
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def compile_pattern(pattern: str) -> Callable[[str], bool]:
+    """A caller's regular expression as a search predicate, run by RE2: time linear in the
+    text, so no pattern can stall the server (no backreferences or lookaround)."""
+    if len(pattern) > MAX_PATTERN:
+        raise QueryError(f"a pattern is at most {MAX_PATTERN} characters")
+    try:
+        compiled = re2.compile(pattern, _RE2_OPTIONS)
+    except (re2.error, TypeError, ValueError, UnicodeEncodeError) as exc:
+        raise QueryError(f"bad pattern {pattern[:60]!r}: {_text(exc)}") from None
+
+    def search(text: str) -> bool:
+        try:
+            return compiled.search(text) is not None
+        except UnicodeEncodeError:  # a lone surrogate stored before values were checked
+            return compiled.search(text.encode("utf-8", "replace").decode()) is not None
+
+    return search
+
+
+def _text(exc: Exception) -> str:
+    detail = exc.args[0] if exc.args else exc
+    return detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +71,8 @@ class Range:
 
 
 def parse_q(text: str) -> Predicate:
+    if len(text) > MAX_Q:
+        raise QueryError(f"q is longer than {MAX_Q} characters")
     parser = _Parser(text)
     predicate = parser.expression()
     if parser.pos != len(text):
@@ -42,7 +82,7 @@ def parse_q(text: str) -> Predicate:
 
 class _Parser:
     def __init__(self, text: str):
-        self.text, self.pos = text, 0
+        self.text, self.pos, self.depth = text, 0, 0
 
     def peek(self, token: str) -> bool:
         return self.text.startswith(token, self.pos)
@@ -69,8 +109,12 @@ class _Parser:
     def term(self) -> Predicate:
         if self.peek("("):
             self.pos += 1
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise QueryError(f"q nests parentheses deeper than {MAX_NESTING} (position {self.pos})")
             inner = self.expression()
             self.expect(")")
+            self.depth -= 1
             return inner
         negate = self.peek("!") and not self.peek("!=")
         if negate:
@@ -86,11 +130,8 @@ class _Parser:
         if operator in ("~=", "!~="):
             if not isinstance(value, str) or len(value) > MAX_PATTERN:
                 raise QueryError(f"{operator} needs a quoted pattern of at most {MAX_PATTERN} characters (position {self.pos})")
-            try:
-                pattern = re.compile(value)
-            except re.error as exc:
-                raise QueryError(f"bad pattern {value!r}: {exc}") from None
-            matches = _compare_all(path, lambda v: isinstance(v, str) and pattern.search(v) is not None)
+            search = compile_pattern(value)
+            matches = _compare_all(path, lambda v: isinstance(v, str) and search(v))
             return matches if operator == "~=" else (lambda e: not matches(e))
         return _comparison(path, operator, value)
 

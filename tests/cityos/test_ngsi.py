@@ -135,7 +135,7 @@ def test_upsert_reports_per_entity_errors(server, auth):
 @pytest.mark.parametrize("content, content_type, status, kind", [
     (b"{not json", "application/json", 400, "InvalidRequest"),
     (b"", "application/json", 400, "InvalidRequest"),
-    (b'{"id": "urn:ngsi-ld:Alert:1", "type": "Alert"}', "text/plain", 415, "InvalidRequest"),
+    (b'{"id": "urn:ngsi-ld:Alert:1", "type": "Alert"}', "text/plain", 415, "unsupported-media-type"),
     (b'[1, 2]', "application/json", 400, "BadRequestData"),
     (b'{"id": "urn:ngsi-ld:Alert:x", "type": "Alert", "level": {"type": "Property"}}', "application/json", 400, "BadRequestData"),
     (b'{"id": "urn:ngsi-ld:Alert:x", "type": "Alert", "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [200, 33]}}}', "application/json", 400, "BadRequestData"),

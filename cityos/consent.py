@@ -16,12 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from cityos import checkin
 from cityos.core import Platform, platform_of, read_json
-from cityos.entities import delete_personal_data, strip_attribute
+from cityos.entities import delete_personal_data, strip_location
 from cityos.oidc import Caller
 from cityos.policy import (
     CATEGORIES,
     LOCATION,
-    LOCATION_ATTRIBUTE,
     PERSONAL_CATEGORY,
     active_categories,
 )
@@ -84,7 +83,7 @@ def revoke(conn: Connection, sub: str, category: str, purpose: str, recipient: s
         conn.execute(consent_event.insert().values(sub=sub, category=category, purpose=purpose, recipient=recipient, action="revoke", at=utc_now()))
         if category not in active_categories(conn, sub):
             if category == LOCATION:
-                stripped = strip_attribute(conn, sub, LOCATION_ATTRIBUTE)
+                stripped = strip_location(conn, sub)
             else:
                 deleted = delete_personal_data(conn, sub, category)
             if category == checkin.CONSENT_CATEGORY:
@@ -101,7 +100,7 @@ def router() -> APIRouter:
         return [
             {"id": c.id, "label_ja": c.label_ja, "label_en": c.label_en,
              "entityTypes": sorted(t for t, cat in PERSONAL_CATEGORY.items() if cat == c.id),
-             "attributes": [LOCATION_ATTRIBUTE] if c.id == LOCATION else []}
+             "attributes": ["location"] if c.id == LOCATION else []}
             for c in CATEGORIES.values()
         ]
 

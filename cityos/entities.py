@@ -24,6 +24,8 @@ _TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"]+$")
 MAX_ID_LENGTH = 512
+_LATITUDE_KEYS = frozenset({"lat", "latitude"})
+_LONGITUDE_KEYS = frozenset({"lon", "lng", "long", "longitude"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,23 @@ def _positions(coordinates: Any):
         yield from _positions(item)
 
 
+def location_attributes(body: dict[str, Any]) -> list[str]:
+    """Names of the attributes that hold location data, whatever they are called: a
+    GeoProperty, or GeoJSON ``coordinates`` or a latitude/longitude pair nested anywhere inside."""
+    return [name for name, attribute in body.items() if name not in ("id", "type", MUNICIPALITY) and _holds_location(attribute)]
+
+
+def _holds_location(node: Any) -> bool:
+    if isinstance(node, dict):
+        keys = {str(k).lower() for k in node}
+        if node.get("type") == "GeoProperty" or "coordinates" in keys or (keys & _LATITUDE_KEYS and keys & _LONGITUDE_KEYS):
+            return True
+        return any(_holds_location(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_holds_location(v) for v in node)
+    return False
+
+
 def reference_point(body: dict[str, Any]) -> Point | None:
     """Where the entity is for georel: its Point, or the mean vertex of another geometry."""
     location = body.get("location")
@@ -171,15 +190,17 @@ def delete_personal_data(conn: Connection, owner_sub: str, category: str) -> int
     return len(rows)
 
 
-def strip_attribute(conn: Connection, owner_sub: str, attribute: str) -> int:
-    """Remove one attribute from every live entity of a resident (e.g. location on revoke)."""
+def strip_location(conn: Connection, owner_sub: str) -> int:
+    """Remove every attribute holding location data from a resident's live entities (on revoke);
+    the number of attributes removed."""
     rows = conn.execute(select(entity).where(entity.c.owner_sub == owner_sub, entity.c.deleted.is_(False))).all()
     stripped = 0
     for row in rows:
-        if attribute in row.body:
-            body = {k: v for k, v in row.body.items() if k != attribute}
+        names = location_attributes(row.body)
+        if names:
+            body = {k: v for k, v in row.body.items() if k not in names}
             put_entity(conn, row.tenant, body, row.owner_sub, row.category, row)
-            stripped += 1
+            stripped += len(names)
     return stripped
 
 

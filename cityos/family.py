@@ -35,7 +35,7 @@ from app.family._errors import (
     InviteReused,
 )
 from cityos.core import platform_of, read_json
-from cityos.entities import get_row, put_entity, validate_geometry
+from cityos.entities import get_row, location_attributes, put_entity, validate_geometry
 from cityos.oidc import Caller
 from cityos.problems import (
     CONSENT_REQUIRED,
@@ -312,7 +312,7 @@ def group_status(conn: Connection, caller: Caller, group_id: str) -> list[dict[s
         if row is not None:
             body = dict(row.body)
             if not _grants(conn, member, "location") & audience:
-                body.pop("location", None)
+                body = {k: v for k, v in body.items() if k not in location_attributes(body)}
         result.append({"person": member, "status": body})
     return result
 

@@ -17,6 +17,7 @@ from cityos.entities import (
     Point,
     distance_m,
     get_row,
+    location_attributes,
     put_entity,
     render,
     tombstone,
@@ -121,7 +122,7 @@ class _Writer:
         if existing is not None and live and existing.type != body["type"]:
             raise bad_data(f"entity {entity_id} is a {existing.type}, not a {body['type']}")
         owner = existing.owner_sub if existing is not None else None
-        decision = check_write(self.caller, body["type"], set(body), owner, existing is not None, self.consented)
+        decision = check_write(self.caller, body["type"], location_attributes(body), owner, existing is not None, self.consented)
         created = put_entity(self.conn, self.tenant, body, decision.owner_sub, decision.category, existing, merge=merge, seq=next(self.seqs))
         self.written.add(entity_id)
         return created

@@ -55,8 +55,6 @@ PERSONAL_CATEGORY: dict[str, str] = {
 }
 # Staff register walk-in evacuees who have no account; those records are held by the city.
 STAFF_HELD_TYPES = frozenset({"ShelterCheckIn", "EvacueeCard"})
-# The attribute of a personal entity that is location data and needs its own consent.
-LOCATION_ATTRIBUTE = "location"
 
 
 def known_type(entity_type: str) -> bool:
@@ -80,9 +78,10 @@ class WriteDecision:
     category: str | None
 
 
-def check_write(caller: Caller | None, entity_type: str, attributes: set[str], existing_owner: str | None, stored: bool, consented: set[str]) -> WriteDecision:
+def check_write(caller: Caller | None, entity_type: str, location: list[str], existing_owner: str | None, stored: bool, consented: set[str]) -> WriteDecision:
     """Allow the write or raise the 401/403 Problem that says why not.
 
+    ``location``: the written attributes that hold location data (``entities.location_attributes``);
     ``consented``: the caller's categories with an active grant (looked up once per batch).
     """
     require_known_type(entity_type)
@@ -100,8 +99,8 @@ def check_write(caller: Caller | None, entity_type: str, attributes: set[str], e
         return WriteDecision(None, category)  # walk-in registered at the desk: held by the city
     if category not in consented:
         raise Problem(403, CONSENT_REQUIRED, f"no active consent for data category {category!r} (entity type {entity_type})")
-    if LOCATION_ATTRIBUTE in attributes and LOCATION not in consented:
-        raise Problem(403, CONSENT_REQUIRED, f"no active consent for data category 'location' (attribute 'location' of {entity_type})")
+    if location and LOCATION not in consented:
+        raise Problem(403, CONSENT_REQUIRED, f"no active consent for data category 'location' (attribute {location[0]!r} of {entity_type} holds location data)")
     return WriteDecision(caller.sub, category)
 
 

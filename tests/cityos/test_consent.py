@@ -122,3 +122,33 @@ def test_consent_api_needs_a_token_and_valid_ids(server, auth):
     assert httpx.get(server.base_url + CONSENTS).status_code == 401
     bad = httpx.post(server.base_url + CONSENTS, json={"category": "dna", "purpose": "x", "recipient": "city"}, headers=auth("ube-resident-1"))
     assert bad.status_code == 400 and "unknown category" in bad.json()["detail"]
+
+
+def test_location_consent_covers_location_under_any_name(server, auth):
+    """Location data needs the location consent whatever the attribute is called, and revoking
+    location strips every such attribute."""
+    me = auth("ube-resident-2")
+    _revoke_all(server, me)
+    assert httpx.post(server.base_url + CONSENTS, json=_choice("safety_status"), headers=me).status_code == 201
+    point = {"type": "Point", "coordinates": [131.25, 33.95]}
+    hidden = {
+        "position": {"type": "GeoProperty", "value": point},
+        "status": {"type": "Property", "value": {"state": "safe", "coordinates": [131.25, 33.95]}},
+        "note": {"type": "Property", "value": "safe", "where": {"type": "GeoProperty", "value": point}},
+        "place": {"type": "Property", "value": [{"name": "home", "lat": 33.95, "lng": 131.25}]},
+    }
+    for name, attribute in hidden.items():
+        entity_id = f"urn:ngsi-ld:SafetyStatus:{uuid.uuid4().hex}"
+        answer = _upsert(server, me, [{"id": entity_id, "type": "SafetyStatus", name: attribute}])
+        assert answer.status_code == 207, answer.text
+        error = answer.json()["errors"][0]["error"]
+        assert error["type"] == "urn:cityos:problem:consent-required" and name in error["detail"]
+    assert httpx.post(server.base_url + CONSENTS, json=_choice("location"), headers=me).status_code == 201
+    entity_id = f"urn:ngsi-ld:SafetyStatus:{uuid.uuid4().hex}"
+    kept = {"reportedBy": {"type": "Property", "value": "self"}}
+    assert _upsert(server, me, [{"id": entity_id, "type": "SafetyStatus", **hidden, **kept}]).status_code == 201
+    revoked = httpx.post(server.base_url + CONSENTS + "/revoke", json=_choice("location"), headers=me).json()
+    assert revoked["strippedAttributes"] == len(hidden)
+    stored = httpx.get(server.base_url + NGSI + f"/entities/{entity_id}", headers=me).json()
+    assert not set(hidden) & set(stored) and stored["reportedBy"]["value"] == "self"
+    _revoke_all(server, me)

@@ -10,9 +10,14 @@
   ``location`` grant. Nothing else about a member is shown.
 * Caregivers: a person who needs support (要支援者) names a caregiver who shares a group with
   them, under their own active grant ``safety_status`` → ``caregiver``. The caregiver may then
-  ``POST /answers`` for them: the answer is stored as the person's own SafetyStatus
-  (``proxy: true``, ``reportedBy`` the caregiver), so revoking the person's consents deletes
-  or strips it exactly as for answers they gave themselves.
+  ``POST /answers`` for them: the answer is stored as a second SafetyStatus of the person
+  (``…:SafetyStatus:{person}:proxy``, ``proxy: true``, ``reportedBy`` the caregiver), owned by
+  the person, so revoking the person's consents deletes or strips it exactly as for answers
+  they gave themselves — and a proxy answer never overwrites the person's own answer.
+* Readers get the latest of each record (``own`` and ``proxy``), who answered and when. An SOS
+  (``needHelp`` / ``injured``) keeps its message and location until the person answers again
+  or the person or the HQ (``city_staff``, for answers shared with the city) marks it resolved
+  (``POST /sos/resolve``).
 """
 from __future__ import annotations
 
@@ -78,6 +83,8 @@ family_caregiver = Table(
 
 PROBLEM = "urn:cityos:problem:family-"
 STATUSES = ("safe", "needHelp", "injured", "evacuating", "atShelter")
+SOS = ("needHelp", "injured")
+STAFF_ROLE = "city_staff"
 RELATIONS = ("family", "care_manager", "welfare_commissioner")
 _GROUP_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _SUB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -154,12 +161,30 @@ def _require_member(conn: Connection, group_id: str, sub: str) -> str:
     return role
 
 
-def _latest_status(conn: Connection, sub: str) -> Any:
+def proxy_entity_id(person: str) -> str:
+    return f"urn:ngsi-ld:SafetyStatus:{person}:proxy"
+
+
+def _observed(row: Any) -> str:
+    return str((row.body.get("status") or {}).get("observedAt") or row.modified_at)
+
+
+def is_proxy_record(body: dict[str, Any]) -> bool:
+    return (body.get("proxy") or {}).get("value") is True
+
+
+def status_records(conn: Connection, sub: str) -> tuple[Any, Any]:
+    """The person's latest own answer and latest proxy answer (rows, or None)."""
     rows = conn.execute(select(entity).where(
         entity.c.owner_sub == sub, entity.c.type == "SafetyStatus", entity.c.deleted.is_(False))).all()
-    def observed(row: Any) -> str:
-        return str((row.body.get("status") or {}).get("observedAt") or row.modified_at)
-    return max(rows, key=observed, default=None)
+    own = [r for r in rows if not is_proxy_record(r.body)]
+    proxy = [r for r in rows if is_proxy_record(r.body)]
+    return max(own, key=_observed, default=None), max(proxy, key=_observed, default=None)
+
+
+def open_sos(body: dict[str, Any] | None) -> bool:
+    """An SOS answer nobody has resolved yet (a later answer of the same record replaces it)."""
+    return bool(body) and (body.get("status") or {}).get("value") in SOS and "resolvedAt" not in body  # type: ignore[union-attr]
 
 
 # --- operations (each runs in one transaction) ----------------------------------------------
@@ -274,10 +299,10 @@ def proxy_answer(conn: Connection, caller: Caller, payload: dict[str, Any]) -> t
     tenant = conn.execute(select(account.c.municipality_code).where(account.c.sub == person)).scalar()
     if tenant is None:
         raise not_found("no such person")
-    entity_id = f"urn:ngsi-ld:SafetyStatus:{person}"
-    current = _latest_status(conn, person)
-    if current is not None and str((current.body.get("status") or {}).get("observedAt", "")) > observed:
-        return 200, {"stored": False, "reason": "a newer answer is already stored"}  # late delivery after offline
+    entity_id = proxy_entity_id(person)
+    current = status_records(conn, person)[1]
+    if current is not None and _observed(current) > observed:
+        return 200, {"stored": False, "reason": "a newer proxy answer is already stored"}  # late delivery after offline
     body: dict[str, Any] = {
         "id": entity_id, "type": "SafetyStatus",
         "status": {"type": "Property", "value": status, "observedAt": observed},
@@ -300,6 +325,8 @@ def proxy_answer(conn: Connection, caller: Caller, payload: dict[str, Any]) -> t
 
 
 def group_status(conn: Connection, caller: Caller, group_id: str) -> list[dict[str, Any]]:
+    """Per member: ``shared`` (may the caller see their answers at all), ``own`` and ``proxy``
+    (the latest of each record) and ``status`` (the newer of the two, for older clients)."""
     _require_member(conn, group_id, caller.sub)
     result = []
     for member in conn.execute(select(family_member.c.sub).where(family_member.c.group_id == group_id)
@@ -307,14 +334,42 @@ def group_status(conn: Connection, caller: Caller, group_id: str) -> list[dict[s
         audience = {"family"} | ({"caregiver"} if _is_caregiver(conn, member, caller.sub) else set())
         if member == caller.sub:
             audience = {"family", "caregiver", "city"}  # your own record: whatever you stored
-        row = _latest_status(conn, member) if _grants(conn, member, "safety_status") & audience else None
-        body = None
-        if row is not None:
-            body = dict(row.body)
-            if not _grants(conn, member, "location") & audience:
-                body = {k: v for k, v in body.items() if k not in location_attributes(body)}
-        result.append({"person": member, "status": body})
+        shared = bool(_grants(conn, member, "safety_status") & audience)
+        with_location = bool(_grants(conn, member, "location") & audience)
+        own, proxy = (_visible(r, with_location) for r in status_records(conn, member)) if shared else (None, None)
+        newer = max((b for b in (own, proxy) if b), key=lambda b: str(b["status"].get("observedAt")), default=None)
+        result.append({"person": member, "shared": shared, "status": newer, "own": own, "proxy": proxy})
     return result
+
+
+def _visible(row: Any, with_location: bool) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    body = dict(row.body)
+    if not with_location:
+        body = {k: v for k, v in body.items() if k not in location_attributes(body)}
+    return body
+
+
+def resolve_sos(conn: Connection, caller: Caller, payload: dict[str, Any]) -> dict[str, Any]:
+    """Mark a person's open SOS answers resolved: by the person, or by city staff (HQ) when the
+    person shares their answers with the city. The answers stay, with who resolved them and when."""
+    person = _text(payload, "person", _SUB, 64)
+    if person != caller.sub:
+        if STAFF_ROLE not in caller.roles:
+            raise forbidden("only the person or the disaster HQ (city_staff) resolves an SOS")
+        if "city" not in _grants(conn, person, "safety_status"):
+            raise not_found("no SOS of this person is shared with the city")
+    resolved = 0
+    now = utc_now()
+    for row in status_records(conn, person):
+        if row is None or not open_sos(row.body) or (person != caller.sub and row.tenant != caller.municipality_code):
+            continue  # staff act in their own municipality only
+        marks = {"resolvedAt": {"type": "Property", "value": now},
+                 "resolvedBy": {"type": "Relationship", "object": f"urn:ngsi-ld:Person:{caller.sub}"}}
+        put_entity(conn, row.tenant, {"id": row.id, "type": "SafetyStatus", **marks}, row.owner_sub, row.category, row, merge=True)
+        resolved += 1
+    return {"resolved": resolved}
 
 
 # --- routes -------------------------------------------------------------------------------------
@@ -393,6 +448,12 @@ def router() -> APIRouter:
               responses={200: {"description": "removed (or was not named)"}, **body_errors})
     async def caregivers_remove(request: Request) -> JSONResponse:
         return answer(await run(request, drop_caregiver))
+
+    @api.post("/sos/resolve", summary="Mark a person's open SOS resolved (the person, or city staff)",
+              openapi_extra=json_body(obj(person=string)),
+              responses={200: {"description": "how many open SOS answers were resolved"}, **body_errors})
+    async def sos_resolve(request: Request) -> JSONResponse:
+        return answer(await run(request, resolve_sos))
 
     @api.post("/answers", summary="A caregiver's answer for a person (proxy)",
               openapi_extra=json_body(obj(person=string, status={"type": "string", "enum": list(STATUSES)},

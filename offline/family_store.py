@@ -42,6 +42,12 @@ def migrate_0001(db: sqlite_utils.Database) -> None:
     )
 
 
+def migrate_0002(db: sqlite_utils.Database) -> None:
+    """Whether a member shares answers with this account (NULL: not known yet), so the list can
+    say "not shared" rather than "no answer"."""
+    db.execute("ALTER TABLE family_member ADD COLUMN shared INTEGER")
+
+
 def seal(key: bytes, table: str, row_id: str, values: dict[str, Any]) -> bytes:
     plain = json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
     return atrest.encrypt_at_rest(key, plain, f"{table}:{row_id}".encode())

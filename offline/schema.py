@@ -186,6 +186,15 @@ def _family_tables(db: sqlite_utils.Database) -> None:
 MIGRATIONS.append(("family_0001_groups_answers_alerts", _family_tables))
 
 
+def _family_member_shared(db: sqlite_utils.Database) -> None:
+    from offline.family_store import migrate_0002
+
+    migrate_0002(db)
+
+
+MIGRATIONS.append(("family_0002_member_shared", _family_member_shared))
+
+
 def _points_tables(db: sqlite_utils.Database) -> None:
     from offline.points_store import migrate_0001  # the points module owns its DDL
 

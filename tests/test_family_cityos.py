@@ -167,9 +167,10 @@ def test_offline_answer_reaches_family_then_proxy_then_location_revoked(phones, 
     seen = b.book.latest(a.me)
     assert (seen.status.value, seen.reported_by, seen.is_proxy) == ("needHelp", b.me, True)
     assert a.family.pull() >= 1 and a.book.latest(a.me).is_proxy  # A's phone shows the proxy answer too
-    stored = a.client.get_entity(f"urn:ngsi-ld:SafetyStatus:{a.me}")
+    stored = a.client.get_entity(f"urn:ngsi-ld:SafetyStatus:{a.me}:proxy")
     assert stored["proxy"]["value"] is True and stored["answerId"]["value"] == proxy.id
-    assert "location" not in stored  # the proxy answer carried none; the old one is replaced whole
+    own = a.client.get_entity(f"urn:ngsi-ld:SafetyStatus:{a.me}")  # A's own answer is kept beside it
+    assert own["status"]["value"] == "atShelter" and own["message"]["value"] == "無事です"
 
     # A answers again with a location; then revokes location: family first, then all of it.
     a.book.answer("atShelter", place="宇部市立琴芝小学校", lat=33.9512, lon=131.2471)

@@ -57,12 +57,15 @@ def _clean_text(text: str | None, what: str, limit: int) -> str | None:
 
 def _answer_values(a: Answer) -> dict[str, Any]:
     return {"status": a.status.value, "reported_by": a.reported_by, "message": a.message,
-            "lat": a.lat, "lon": a.lon, "place": a.place}
+            "lat": a.lat, "lon": a.lon, "place": a.place,
+            "resolved_at": iso_utc(a.resolved_at) if a.resolved_at else None, "resolved_by": a.resolved_by}
 
 
 def _answer_from_row(row: dict[str, Any]) -> Answer:
+    resolved = row.get("resolved_at")
     return Answer(row.get("answer_id") or row["id"], row["person"], SafetyStatus(row["status"]), parse_time(row["observed_at"]),
-                  row["reported_by"], row.get("message"), row.get("lat"), row.get("lon"), row.get("place"))
+                  row["reported_by"], row.get("message"), row.get("lat"), row.get("lon"), row.get("place"),
+                  parse_time(resolved) if resolved else None, row.get("resolved_by"))
 
 
 def status_entity(answer: Answer, municipality_code: str) -> dict[str, Any]:
@@ -96,9 +99,10 @@ def answer_from_entity(entity: dict[str, Any]) -> Answer:
         person = who("person") or entity["id"].rsplit(":", 1)[-1]
         location = value("location")
         lon, lat = location["coordinates"][:2] if isinstance(location, dict) else (None, None)
+        resolved = value("resolvedAt")
         return Answer(str(value("answerId") or entity["id"]), person, SafetyStatus(status_attr["value"]),
                       parse_time(status_attr["observedAt"]), who("reportedBy") or person, value("message"),
-                      lat, lon, value("place"))
+                      lat, lon, value("place"), parse_time(resolved) if resolved else None, who("resolvedBy") or None)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InvalidAnswer(f"SafetyStatus {str(entity.get('id'))[:80]} is incomplete: {type(exc).__name__}") from None
 
@@ -173,13 +177,18 @@ class FamilyBook:
                 for p, r, s in rows]
 
     def family_status(self, group_id: str, now: datetime | None = None) -> list[MemberStatus]:
-        """Each member's latest answer and its age: the family list."""
+        """Each member's latest own and proxy answers, the newer one's age, and whether they share."""
         moment = utc(now)
+        shared = dict(self._db.execute("SELECT person, shared FROM family_member WHERE group_id = ?", [group_id]).fetchall())
         result = []
         for member in self.members(group_id):
-            answer = self.latest(member.person)
+            answers = self.history(member.person)
+            own = next((a for a in reversed(answers) if not a.is_proxy), None)
+            proxy = next((a for a in reversed(answers) if a.is_proxy), None)
+            answer = answers[-1] if answers else None
             age = None if answer is None else max(0, int((moment - answer.observed_at).total_seconds()))
-            result.append(MemberStatus(member, answer, age))
+            flag = shared.get(member.person)
+            result.append(MemberStatus(member, answer, age, own, proxy, None if flag is None else bool(flag)))
         return result
 
     def family_map(self, group_id: str, now: datetime | None = None) -> list[MemberStatus]:
@@ -206,18 +215,25 @@ class FamilyBook:
                                  [g["id"], g["owner"], family_store.seal(self._key, "family_group", g["id"], {"name": g["name"]}), now])
                 for m in g["members"]:
                     row_id = f"{g['id']}:{m['person']}"
-                    self._db.execute("INSERT INTO family_member VALUES (?, ?, ?, ?)",
+                    self._db.execute("INSERT INTO family_member (group_id, person, role, sealed) VALUES (?, ?, ?, ?)",
                                      [g["id"], m["person"], m["role"], family_store.seal(self._key, "family_member", row_id, {"name": m["name"]})])
                 for c in g.get("caregivers", []):
                     self._db.execute("INSERT OR REPLACE INTO family_caregiver VALUES (?, ?, ?)",
                                      [c["person"], c["caregiver"], c["relation"]])
 
-    def replace_platform_status(self, person: str, entity: dict[str, Any] | None) -> None:
-        """The platform's latest SafetyStatus of a member (None: not shared / none)."""
-        row_id = f"platform:{person}"
+    def apply_member_status(self, row: dict[str, Any]) -> None:
+        """One member's status as the platform's family API gives it: ``{person, shared, own, proxy}``
+        (an older platform sends only ``status``). Own and proxy answers are kept apart."""
+        person = row["person"]
+        records = {"own": row.get("own"), "proxy": row.get("proxy")} if "own" in row else {"own": row.get("status")}
         with self._db.atomic():
-            self._db.execute("DELETE FROM family_answer WHERE id = ?", [row_id])
-            if entity is not None:
-                a = answer_from_entity(entity)
-                family_store.put_answer(self._db, self._key, row_id, person, iso_utc(a.observed_at), "platform", False,
-                                        {**_answer_values(a), "answer_id": a.id})
+            if "shared" in row:
+                self._db.execute("UPDATE family_member SET shared = ? WHERE person = ?", [int(bool(row["shared"])), person])
+            for kind in ("own", "proxy"):
+                row_id = f"platform:{person}" + ("" if kind == "own" else ":proxy")
+                self._db.execute("DELETE FROM family_answer WHERE id = ?", [row_id])
+                entity = records.get(kind)
+                if entity is not None:
+                    a = answer_from_entity(entity)
+                    family_store.put_answer(self._db, self._key, row_id, person, iso_utc(a.observed_at), "platform",
+                                            False, {**_answer_values(a), "answer_id": a.id})

@@ -19,6 +19,10 @@ class SafetyStatus(str, Enum):
     def label_key(self) -> str:
         return f"family.status.{self.value}"
 
+    @property
+    def is_sos(self) -> bool:
+        return self in (SafetyStatus.NEED_HELP, SafetyStatus.INJURED)
+
 
 class Relation(str, Enum):
     """Who a caregiver is to the person who needs support (要支援者)."""
@@ -48,10 +52,17 @@ class Answer:
     lat: float | None = None
     lon: float | None = None
     place: str | None = None  # e.g. a shelter's name, for the share text and the list
+    resolved_at: datetime | None = None  # an SOS marked resolved (by the person or the HQ)
+    resolved_by: str | None = None
 
     @property
     def is_proxy(self) -> bool:
         return self.reported_by != self.person
+
+    @property
+    def open_sos(self) -> bool:
+        """Needs help / injured, and nobody has marked it resolved: shown until it is."""
+        return self.status.is_sos and self.resolved_at is None
 
     @property
     def has_location(self) -> bool:
@@ -68,15 +79,26 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class MemberStatus:
-    """A row of the family list / a pin of the family map."""
+    """A row of the family list / a pin of the family map: the latest of the person's own
+    answers and of proxy answers for them, kept apart so neither hides the other."""
 
     member: Member
-    answer: Answer | None  # None: no answer yet (show "unknown")
-    age_s: int | None  # seconds since the answer was given
+    answer: Answer | None  # the newer of own/proxy; None: no answer, or not shared
+    age_s: int | None  # seconds since that answer was given
+    own: Answer | None = None
+    proxy: Answer | None = None
+    shared: bool | None = None  # False: the member does not share answers with you; None: not known yet
+
+    @property
+    def sos(self) -> Answer | None:
+        """The open SOS to keep on screen (the person's own first), even under a newer proxy answer."""
+        return next((a for a in (self.own, self.proxy) if a is not None and a.open_sos), None)
 
     @property
     def status_key(self) -> str:
-        return self.answer.status.label_key if self.answer else "family.status.unknown"
+        if self.answer:
+            return self.answer.status.label_key
+        return "family.status.not_shared" if self.shared is False else "family.status.unknown"
 
 
 def age_key(age_s: int | None) -> tuple[str, dict[str, int]]:

@@ -76,6 +76,10 @@ class FamilyClient:
     def group_status(self, group_id: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/groups/{group_id}/status", "family status")
 
+    def resolve_sos(self, person: str) -> int:
+        """Mark the person's open SOS resolved (yourself, or as city staff); returns how many were open."""
+        return int(self._call("POST", "/sos/resolve", "resolve SOS", {"person": person})["resolved"])
+
     def name_caregiver(self, caregiver: str, relation: Relation) -> None:
         self._call("POST", "/caregivers", "name caregiver", {"caregiver": caregiver, "relation": Relation(relation).value})
 
@@ -163,10 +167,14 @@ class FamilySync:
         self.book.replace_groups(groups)
         seen = 0
         for group in groups:
-            for row in self.client.group_status(group["id"]):
-                self.book.replace_platform_status(row["person"], row["status"])
-                seen += row["status"] is not None
+            seen += self.apply_status(group["id"], self.client.group_status(group["id"]))
         return seen
+
+    def apply_status(self, group_id: str, rows: list[dict[str, Any]]) -> int:
+        """Members' statuses (from a pull or the live stream) into the book; returns how many have one."""
+        for row in rows:
+            self.book.apply_member_status(row)
+        return sum(row.get("status") is not None for row in rows)
 
     def sync(self) -> tuple[int, int, int]:
         sent, refused = self.push()

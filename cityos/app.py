@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cityos import checkin, consent, family, ngsi, oidc, points, rides
+from cityos import checkin, consent, events, family, ngsi, oidc, points, rides
 from cityos.accounts import seed_demo_accounts
 from cityos.core import Platform
 from cityos.limits import Guard, TokenBuckets, subject_of
@@ -50,6 +50,8 @@ def create_app(settings: Settings, issuer: str) -> Guard:
         description="OpenID Connect provider, NGSI-LD (ETSI GS CIM 009) subset, consent registry and change feed. See docs/cityos.md.",
     )
     app.state.platform = Platform(settings, store, keys, provider, issuer)
+    app.state.hub = events.Hub()
+    store.on_commit.append(app.state.hub.publish)
     app.include_router(oidc.router(provider))
     app.include_router(ngsi.router())
     app.include_router(consent.router())
@@ -57,6 +59,7 @@ def create_app(settings: Settings, issuer: str) -> Guard:
     app.include_router(family.router())
     app.include_router(points.router())
     app.include_router(checkin.router())
+    app.include_router(events.router())
 
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem) -> JSONResponse:

@@ -8,7 +8,7 @@ row that commits later with a smaller number. (cityos is one process; see docs/c
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,6 +163,7 @@ class Store:
         else:
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True, hide_parameters=True)
         self._lock = threading.Lock()
+        self.on_commit: list[Callable[[], None]] = []  # e.g. waking live event streams (cityos.events)
         metadata.create_all(self.engine)
         with self.write() as conn:
             if conn.execute(select(counter.c.value).where(counter.c.name == "seq")).first() is None:
@@ -173,6 +174,8 @@ class Store:
         """One serialised transaction; commits on success, rolls back on any error."""
         with self._lock, self.engine.begin() as conn:
             yield conn
+        for listener in self.on_commit:
+            listener()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -55,6 +55,7 @@ from app.family._invite import (
     public_key_text,
     verify_invite,
 )
+from app.family._live import LiveFeed, parse_events, poll_interval
 from app.family._model import (
     Answer,
     Member,
@@ -86,6 +87,7 @@ __all__ = [
     "InviteForged",
     "InviteMalformed",
     "InviteReused",
+    "LiveFeed",
     "MapPoint",
     "Member",
     "MemberStatus",
@@ -107,7 +109,9 @@ __all__ = [
     "load_snapshot",
     "make_invite",
     "map_points",
+    "parse_events",
     "parse_invite",
+    "poll_interval",
     "public_key_text",
     "read_alerts",
     "share_text",

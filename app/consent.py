@@ -117,6 +117,17 @@ class Consents:
         """Opt out: drop the category's queued writes and ask the platform to delete its copy."""
         return self._change(category, granted=False)
 
+    def share(self, category: DataCategory, recipient: str, granted: bool) -> None:
+        """A grant/revoke to another recipient of the same use (e.g. ``family``): recorded in the
+        history like any consent and queued for the platform, which enforces and deletes."""
+        category, now = DataCategory(category), utc_now()
+        action: Literal["grant", "revoke"] = "grant" if granted else "revoke"
+        purpose = USES[category].purpose
+        with self._db.atomic():
+            self._db.execute("INSERT INTO consent_event (category, action, purpose, recipient, at) VALUES (?, ?, ?, ?, ?)",
+                             [category.value, action, purpose, recipient, now])
+            self._outbox.enqueue_consent(action, category.value, purpose, recipient, now)
+
     def _change(self, category: DataCategory, granted: bool) -> bool:
         category = DataCategory(category)
         use, now = USES[category], utc_now()

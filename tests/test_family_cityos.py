@@ -60,7 +60,7 @@ class Phone:
         self.client = PlatformClient(base_url, TENANT, credentials=self.session)
         self.engine = SyncEngine(self.db, self.outbox, self.client)
         self.book = FamilyBook(self.db, self.keys, self.me, TENANT, ledger.is_granted, self.outbox)
-        self.family = FamilySync(self.book, FamilyClient(base_url, TENANT, credentials=self.session), self.keys, self.outbox)
+        self.family = FamilySync(self.book, FamilyClient(base_url, TENANT, credentials=self.session), self.keys, self.consents)
 
     def push(self) -> None:
         report = self.engine.push()

@@ -214,15 +214,22 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
         assert "招待コードを読み取れません。もう一度読み取ってください" in texts(family.tab(me, shell))
 
         # My answer queues for the platform once I consent; sharing choices are queued too.
+        # The message after answering names who receives it, from the consents.
         me.link.consents.grant(DataCategory.SAFETY_STATUS)
         tap(button(family.tab(me, shell), "無事"))
+        assert any("「無事」を保存しました。届く相手：市（災害対策本部）" in x for x in texts(family.tab(me, shell)))
+        # A sharing switch asks first; only "stop" queues the revoke, and the history records it.
         switch = next(c for c in walk(family.tab(me, shell)) if isinstance(c, ft.Switch) and c.label == "家族に自分の位置を見せる")
         switch.value = False
         switch.on_change(type("E", (), {"control": switch})())
+        assert not [w for w in me.link.outbox.pending(50) if w.body.get("type") == "Consent" and w.body["category"] == "location"]
+        assert any("やめますか" in x for x in texts(family.tab(me, shell)))
+        tap(button(family.tab(me, shell), "やめる"))
         bodies = [w.body for w in me.link.outbox.pending(50)]
         assert any(b.get("type") == "SafetyStatus" for b in bodies)
         assert {"action": "revoke", "category": "location", "recipient": "family"}.items() <= next(
             b for b in bodies if b.get("type") == "Consent" and b["category"] == "location").items()
+        assert ("location", "revoke", "family") in [(e.category.value, e.action, e.recipient) for e in me.link.history()]
 
         tap(button(family.tab(me, shell), "PFIF形式で書き出す"))
         path = Path(ctl.export_path)

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import flet as ft
 
-from app.consent import DataCategory
+from app.consent import USES, DataCategory
 from app.connection import PlatformLink
 from app.state import Mamori
 from views.widgets import heading, local_time, notice
@@ -64,7 +64,8 @@ def build(
     if not history:
         controls.append(ft.Text(t("account.history_empty")))
     for event in reversed(history[-20:]):
-        controls.append(ft.Text(f"{t(f'consent.{event.category.value}.title')}: {t(f'consent.history.{event.action}', date=local_time(event.at))}"))
+        to = f" ({t(f'consent.recipient.{event.recipient}')})" if event.recipient != USES[event.category].recipient else ""
+        controls.append(ft.Text(f"{t(f'consent.{event.category.value}.title')}{to}: {t(f'consent.history.{event.action}', date=local_time(event.at))}"))
     controls += _sync(app, link)
     return controls
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import httpx
 
+from app.consent import Consents, DataCategory
 from app.devicekeys import KeyStore
 from app.family._book import FamilyBook
 from app.family._errors import (
@@ -28,8 +29,6 @@ from app.family._invite import invite_key, make_invite, public_key_text
 from app.family._model import Answer, Relation
 from app.platform import Credentials, PlatformError, PlatformUnavailable, iso_utc
 from app.platform._errors import from_response
-from offline.outbox import Outbox
-from offline.sql import utc_now
 
 _BASE = "/cityos/v1/family"
 _PROBLEMS: dict[str, type[FamilyError]] = {
@@ -41,8 +40,6 @@ _PROBLEMS: dict[str, type[FamilyError]] = {
     "urn:cityos:problem:forbidden": NotAllowed,
     "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound": UnknownGroup,
 }
-# Sharing with family / caregivers: grants the platform's family read path checks.
-SHARE_PURPOSE = "disaster_response"
 
 
 class FamilyClient:
@@ -122,8 +119,8 @@ class FamilyClient:
 class FamilySync:
     """One phone's family feature against the platform."""
 
-    def __init__(self, book: FamilyBook, client: FamilyClient, keys: KeyStore, outbox: Outbox | None = None) -> None:
-        self.book, self.client, self._keys, self._outbox = book, client, keys, outbox
+    def __init__(self, book: FamilyBook, client: FamilyClient, keys: KeyStore, consents: Consents | None = None) -> None:
+        self.book, self.client, self._keys, self._consents = book, client, keys, consents
 
     def create_group(self, name: str) -> str:
         group_id = uuid.uuid4().hex[:24]
@@ -143,10 +140,11 @@ class FamilySync:
 
     def share(self, category: Literal["safety_status", "location"], recipient: Literal["family", "caregiver"],
               granted: bool) -> None:
-        """Queue a grant/revoke that lets family (or named caregivers) see my answers / location."""
-        if self._outbox is None:
-            raise FamilyError("sharing needs the outbox")
-        self._outbox.enqueue_consent("grant" if granted else "revoke", category, SHARE_PURPOSE, recipient, utc_now())
+        """Grant/revoke letting family (or named caregivers) see my answers / location: recorded in
+        the consent history and queued like every consent (the platform enforces and deletes)."""
+        if self._consents is None:
+            raise FamilyError("sharing needs the consent ledger")
+        self._consents.share(DataCategory(category), recipient, granted)
 
     def push(self) -> tuple[int, int]:
         """Send proxy answers; returns (sent, refused). Refused ones stay on this phone only."""

@@ -32,7 +32,8 @@ def test_api_conforms_to_its_openapi(api_server, staff_headers):
     schema = schemathesis.openapi.from_url(api_server.base_url + "/openapi.json")
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     failures: dict[str, str] = {}
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # The live event stream never ends by itself; tests/test_family_live.py exercises it.
+    operations = [op for op in (result.ok() for result in schema.get_all_operations()) if op.path != "/cityos/v1/events"]
     assert len(operations) >= 15
     for operation in operations:
 

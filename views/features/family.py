@@ -177,10 +177,10 @@ def copy(ctl: FamilyCtl, text: str, done_key: str) -> None:
     ctl.shell.render()
 
 
-def status_line(app: Mamori, answer: Answer | None, age_s: int | None) -> str:
+def status_line(app: Mamori, answer: Answer | None, age_s: int | None, shared: bool | None = None) -> str:
     t = app.t
     if answer is None:
-        return t("family.status.unknown")
+        return t("family.status.not_shared" if shared is False else "family.status.unknown")
     key, values = age_key(age_s)
     parts = [t(answer.status.label_key), t(key, **values)]
     if answer.place:
@@ -192,13 +192,47 @@ def status_line(app: Mamori, answer: Answer | None, age_s: int | None) -> str:
     return " · ".join(parts)
 
 
-def status_tile(app: Mamori, name: str, answer: Answer | None, age_s: int | None, key: str | None = None) -> ft.Control:
+def status_tile(app: Mamori, name: str, answer: Answer | None, age_s: int | None, key: str | None = None,
+                shared: bool | None = None) -> ft.Control:
     colour, icon = STATUS_LOOK[answer.status] if answer else UNKNOWN_LOOK
-    subtitle = [ft.Text(status_line(app, answer, age_s), color=colour, weight=ft.FontWeight.BOLD)]
+    subtitle = [ft.Text(status_line(app, answer, age_s, shared), color=colour, weight=ft.FontWeight.BOLD)]
     if answer is not None and answer.message:
         subtitle.append(ft.Text(answer.message))
     return ft.ListTile(leading=ft.Icon(icon, color=colour, size=32), title=ft.Text(name),
                        subtitle=ft.Column(subtitle, spacing=2, tight=True), key=key)
+
+
+def answered_by(app: Mamori, answer: Answer, names: dict[str, str]) -> str:
+    """"answered by 花子 at 14:02" (the person themself, or the caregiver who answered for them)."""
+    who = names.get(answer.reported_by, "") if answer.is_proxy else app.t("family.by_self")
+    return app.t("family.answered_by", who=who, time=answer.observed_at.astimezone().strftime("%H:%M"))
+
+
+def member_rows(app: Mamori, row: MemberStatus, name: str, names: dict[str, str]) -> list[ft.Control]:
+    """A member's latest answer with who gave it; an open SOS stays on top, with its message and
+    place, even when a newer proxy answer exists; the other record below, so neither is lost."""
+    t, person = app.t, row.member.person
+    now = datetime.now(UTC)
+    controls: list[ft.Control] = []
+    sos = row.sos
+    if sos is not None:
+        place = sos.place or (f"{sos.lat:.4f}, {sos.lon:.4f}" if sos.has_location else t("family.sos.no_place"))
+        controls.append(ft.Container(ft.Column([
+            ft.Text(t("family.sos.title", name=name, status=t(sos.status.label_key)), color="#FFFFFF", weight=ft.FontWeight.BOLD),
+            ft.Text(sos.message or t("family.sos.no_message"), color="#FFFFFF"),
+            ft.Text(t("family.sos.place", place=place), color="#FFFFFF"),
+            ft.Text(answered_by(app, sos, names), color="#FFFFFF"),
+        ], spacing=2, tight=True), bgcolor="#B00000", padding=12, border_radius=8, key=f"sos-{person}"))
+    shown = row.answer
+    controls.append(status_tile(app, name, shown, row.age_s, key=f"member-{person}", shared=row.shared))
+    if shown is not None:
+        controls.append(ft.Text(answered_by(app, shown, names), theme_style=ft.TextThemeStyle.BODY_SMALL))
+    other = row.own if shown is row.proxy else row.proxy
+    if other is not None and other is not sos:
+        age = max(0, int((now - other.observed_at).total_seconds()))
+        controls.append(ft.Text(t("family.other_record", line=status_line(app, other, age), by=answered_by(app, other, names)),
+                                theme_style=ft.TextThemeStyle.BODY_SMALL, key=f"member-other-{person}"))
+    return controls
 
 
 # ---- account, groups, invites -------------------------------------------------------------------
@@ -241,14 +275,18 @@ def group_part(app: Mamori, ctl: FamilyCtl, group: dict, rows: list[MemberStatus
     my_caregivers = {c for c, _ in book.caregivers_of(me)}
     controls: list[ft.Control] = [ft.Text(t("family.group", name=group["name"]), theme_style=ft.TextThemeStyle.TITLE_SMALL,
                                           weight=ft.FontWeight.BOLD, key=f"group-{group['id']}")]
+    names = {r.member.person: r.member.name for r in rows}
     for row in rows:
         person = row.member.person
         name = row.member.name + (f" ({t('family.me')})" if person == me else "")
-        controls.append(status_tile(app, name, row.answer, row.age_s, key=f"member-{person}"))
+        controls += member_rows(app, row, name, names)
         actions: list[ft.Control] = []
         if person != me and book.may_answer_for(person):
             actions.append(ft.Button(content=t("family.proxy.answer_for", name=row.member.name), icon=ft.Icons.SUPPORT_AGENT,
-                                     on_click=lambda e, p=person: ctl.shell.navigate(f"/family/proxy/{p}")))
+                                     on_click=lambda e, p=person: ctl.open_proxy(p)))
+        if row.sos is not None and person == me:
+            actions.append(ft.Button(content=t("family.sos.resolve"), icon=ft.Icons.CHECK_CIRCLE,
+                                     on_click=lambda e, p=person: ctl.resolve_sos(p)))
         if person != me and person in my_caregivers:
             actions.append(ft.Button(content=t("family.caregiver.drop", name=row.member.name),
                                      on_click=lambda e, p=person: ctl.drop_caregiver(p)))
@@ -341,6 +379,23 @@ def read_invite(ctl: FamilyCtl, picture: bytes) -> None:
     ctl.join(next((x for x in texts if x.startswith(INVITE_PREFIX)), texts[0]))  # join() names a wrong code
 
 
+def share_confirm_box(app: Mamori, ctl: FamilyCtl, category: str, recipient: str, granted: bool) -> ft.Control:
+    """The same ask-first step as every consent: what, to whom, and that stopping deletes."""
+    t = app.t
+    what = t(f"family.sharing.{category}.{recipient}")
+    text = t("family.sharing.ask_grant" if granted else "family.sharing.ask_revoke", what=what)
+    return ft.Container(ft.Column([
+        ft.Text(text, weight=ft.FontWeight.BOLD),
+        ft.Row([
+            ft.Button(content=t("family.sharing.yes_grant" if granted else "family.sharing.yes_revoke"),
+                      icon=ft.Icons.CHECK, key=f"share-yes-{category}-{recipient}",
+                      on_click=lambda e: ctl.set_sharing(category, recipient, granted)),
+            ft.Button(content=t("family.cancel"), on_click=lambda e: (setattr(ctl, "share_confirm", None), ctl.shell.render())),
+        ], wrap=True),
+    ], tight=True, spacing=8), padding=12, border=ft.Border.all(2, ft.Colors.OUTLINE), border_radius=8,
+        key=f"share-confirm-{category}-{recipient}")
+
+
 def sharing_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     t = app.t
     chosen = ctl.sharing()
@@ -349,7 +404,9 @@ def sharing_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     for category, recipient in SHARES:
         controls.append(ft.Switch(
             label=t(f"family.sharing.{category}.{recipient}"), value=chosen.get(f"{category}:{recipient}", False),
-            on_change=lambda e, c=category, r=recipient: ctl.set_sharing(c, r, bool(e.control.value))))
+            on_change=lambda e, c=category, r=recipient: ctl.ask_sharing(c, r, bool(e.control.value))))
+        if ctl.share_confirm is not None and ctl.share_confirm[:2] == (category, recipient):
+            controls.append(share_confirm_box(app, ctl, *ctl.share_confirm))
     if not ctl.consented(DataCategory.SAFETY_STATUS):
         controls += [ft.Text(t("family.sharing.needs_city_consent")),
                      ft.Button(content=t("family.to_account"), on_click=lambda e: ctl.shell.navigate("/settings/account"))]

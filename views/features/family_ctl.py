@@ -26,12 +26,14 @@ from app.family import (
     FamilyError,
     FamilySync,
     HqSnapshot,
+    LiveFeed,
     Place,
     Relation,
     SafetyStatus,
     export_pfif,
     load_snapshot,
     parse_invite,
+    poll_interval,
     read_alerts,
 )
 from app.models import LatLon
@@ -66,6 +68,7 @@ class FamilyCtl:
         self.share_open = False  # "share as text" panel shown
         self.invite: tuple[str, str] | None = None  # (group id, invite text) being shown
         self.confirm: tuple[str, str, str] | None = None  # ("leave"|"remove", group, person)
+        self.share_confirm: tuple[str, str, bool] | None = None  # a sharing switch waiting for "yes"
         self.export_path: str | None = None
         self.hq: HqSnapshot | None = None
         self.busy = False
@@ -74,6 +77,8 @@ class FamilyCtl:
         self._lock = threading.RLock()  # app.db is shared with the page's threads
         self._unsubscribe: Callable[[], None] | None = None
         self._banner_ids: tuple[str, ...] = ()
+        self._shelter_sig: object = None
+        self._live: threading.Event | None = None  # set to stop the event stream and the poll
 
     # ---- who am I ---------------------------------------------------------------------------
     @property
@@ -110,6 +115,7 @@ class FamilyCtl:
         """Logged out: the next login may be someone else, so nothing of this account is used."""
         self.identity, self.invite, self.hq = None, None, None
         self.app.keys.delete(IDENTITY_KEY)
+        self.stop_live()
 
     # ---- the book ---------------------------------------------------------------------------
     def book(self) -> FamilyBook:
@@ -126,7 +132,7 @@ class FamilyCtl:
         link = self.app.link
         client = FamilyClient(link.platform_url, link.tenant, credentials=link.session)
         try:
-            yield FamilySync(self.book(), client, self.app.keys, link.outbox)
+            yield FamilySync(self.book(), client, self.app.keys, link.consents)
         finally:
             client.close()
 
@@ -147,14 +153,27 @@ class FamilyCtl:
             self.shell.render()
             return
         self.note = ""
-        shared = self.me() != LOCAL_ME and (person is not None or self.consented(DataCategory.SAFETY_STATUS))
-        self.message = t("family.saved_shared" if shared else "family.saved_local", status=t(status.label_key))
+        who = self.recipients(proxy=person is not None)
+        self.message = (t("family.saved_to", status=t(status.label_key), who="・".join(t(f"family.recipient.{r}") for r in who))
+                        if who else t("family.saved_local", status=t(status.label_key)))
         if self.with_location and person is None and lat is None:
             self.message += " " + t("family.no_position")
         self.shell.render()
         if self.logged_in:
             self.app.link.kick()
             self.refresh()
+
+    def recipients(self, proxy: bool = False) -> list[str]:
+        """Who an answer given now reaches, from the consents: [] (this phone only), "city",
+        "family", "caregiver". A proxy answer goes as the person consented (the platform checks)."""
+        if self.me() == LOCAL_ME:
+            return []
+        if proxy:
+            return ["person_choice"]
+        if not self.consented(DataCategory.SAFETY_STATUS):
+            return []  # own answers leave the phone only with the city consent
+        chosen = self.sharing()
+        return ["city"] + [r for r in ("family", "caregiver") if chosen.get(f"safety_status:{r}")]
 
     def locate(self) -> None:
         self.shell.page.run_task(self._locate)
@@ -223,6 +242,15 @@ class FamilyCtl:
         self._background(lambda: self._with_family(
             lambda f: (f.client.name_caregiver(person, relation), f.pull())) and "family.caregiver_named")
 
+    def open_proxy(self, person: str) -> None:
+        """The proxy screen starts without the last screen's message."""
+        self.message = None
+        self.shell.navigate(f"/family/proxy/{person}")
+
+    def resolve_sos(self, person: str) -> None:
+        self._background(lambda: self._with_family(
+            lambda f: (f.client.resolve_sos(person), f.pull())) and "family.sos.resolved")
+
     def drop_caregiver(self, person: str) -> None:
         self._background(lambda: self._with_family(lambda f: (f.client.drop_caregiver(person), f.pull())) and "family.caregiver_dropped")
 
@@ -261,8 +289,14 @@ class FamilyCtl:
         raw = self.app.keys.get(SHARING_KEY)
         return json.loads(raw).get(self.me(), {}) if raw else {}
 
+    def ask_sharing(self, category: str, recipient: str, granted: bool) -> None:
+        """A sharing switch asks first (like every consent); ``set_sharing`` once confirmed."""
+        self.share_confirm = (category, recipient, granted)
+        self.shell.render()
+
     def set_sharing(self, category: str, recipient: str, granted: bool) -> None:
-        """Queue the grant/revoke for the platform and remember the choice for the switch."""
+        """Record the grant/revoke (history, outbox) and remember the choice for the switch."""
+        self.share_confirm = None
         with self._lock, self._family() as family:
             family.share(category, recipient, granted)  # type: ignore[arg-type]
         raw = self.app.keys.get(SHARING_KEY)
@@ -296,9 +330,11 @@ class FamilyCtl:
         return banners
 
     def watch_alerts(self) -> None:
-        """After every sync: notify new alerts once, and redraw when the banners change."""
+        """After every sync: notify new alerts once, and redraw when the banners or shelter counts
+        change. While logged in, listen to the platform's event stream and poll as the fallback."""
         if self._unsubscribe is None and self.app.link:
             self._unsubscribe = self.app.link.subscribe(self._synced)
+        self.go_live()
 
     def _synced(self, state) -> None:
         try:
@@ -306,15 +342,69 @@ class FamilyCtl:
                 alerts, places = self.alerts(), self.places()
                 AlertDesk(self.app.db, self.app.t).notify_new(alerts, places)
                 ids = tuple(b.alert.id for b in AlertDesk(self.app.db, self.app.t).banners(alerts, places))
-            if ids != self._banner_ids:
-                self._banner_ids = ids
-                # Through the page's executor: an update sent from this (sync) thread alone would
-                # wait in Flet's send queue until something else woke the page's event loop.
-                self.shell.page.run_thread(self.shell.render)
+            shelters = self.app.link.shelter_statuses()
+            if ids != self._banner_ids or shelters != self._shelter_sig:
+                self._banner_ids, self._shelter_sig = ids, shelters
+                self._redraw()
         except Exception as exc:  # noqa: BLE001 - the page was closed: stop listening
             log.info("family alert watcher stopped: %s", type(exc).__name__)
             if self._unsubscribe:
                 self._unsubscribe()
+            self.stop_live()
+
+    def _redraw(self) -> None:
+        # Through the page's executor: an update sent from a background thread alone would
+        # wait in Flet's send queue until something else woke the page's event loop.
+        self.shell.page.run_thread(self.shell.render)
+
+    # ---- live updates: the event stream, and polling as the fallback -------------------------------
+    def go_live(self) -> None:
+        link = self.app.link
+        if self._live is not None or not self.logged_in or not link.platform_url:
+            return
+        stop = self._live = threading.Event()
+        feed = LiveFeed(link.platform_url, link.tenant, credentials=link.session, on_event=self._live_event)
+        threading.Thread(target=feed.run, args=(stop,), name="mamori-live", daemon=True).start()
+        threading.Thread(target=self._poll, args=(stop,), name="mamori-poll", daemon=True).start()
+
+    def stop_live(self) -> None:
+        if self._live is not None:
+            self._live.set()
+            self._live = None
+
+    def alert_active(self) -> bool:
+        return bool(self._banner_ids)
+
+    def _live_event(self, topic: str, data: dict) -> None:
+        if topic != "family":
+            self.app.link.kick()  # the sync engine pulls alerts / shelter counts; _synced redraws
+            return
+        with self._lock:
+            book = self.book()
+            known = {(g["id"], m.person) for g in book.groups() for m in book.members(g["id"])}
+            groups = data.get("groups", [])
+            if any((g["id"], r["person"]) not in known for g in groups for r in g["members"]) or len(groups) != len(book.groups()):
+                self._sync()  # someone joined or left: names and groups come with a full pull
+            else:
+                with self._family() as family:
+                    for g in groups:
+                        family.apply_status(g["id"], g["members"])
+                self.synced_at = datetime.now(UTC)
+        self._redraw()
+
+    def _poll(self, stop: threading.Event) -> None:
+        """Background cadence even when the stream is up: 30 s, 10 s while an alert is active."""
+        while not stop.wait(poll_interval(self.alert_active())):
+            try:
+                self.app.link.kick()
+                with self._lock:
+                    self._sync()
+                self._redraw()
+            except PlatformError as exc:
+                log.info("family poll failed: %s", type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - the page was closed
+                log.info("family poll stopped: %s", type(exc).__name__)
+                stop.set()
 
     # ---- export and HQ -------------------------------------------------------------------------
     def export(self, group_id: str) -> None:

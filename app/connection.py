@@ -30,8 +30,9 @@ class ShelterStatus:
     """What the platform last said about a shelter (staff publish it from the desk)."""
 
     status: str  # open | closed | full
-    occupancy: int | None
+    occupancy: int | None  # people a shelter desk checked in
     observed_at: str | None  # when the platform recorded it (ISO 8601)
+    self_reported: int = 0  # people only checked in by their own phone (shown apart, never "full")
 
 
 def _value(entity: dict, name: str) -> Any:
@@ -130,10 +131,11 @@ class PlatformLink:
         for entity in self.entities("shelter_status"):
             if not str(entity.get("id", "")).startswith(_SHELTER_PREFIX) or not _value(entity, "status"):
                 continue
-            occupancy = _value(entity, "occupancy")
+            occupancy, extra = _value(entity, "occupancy"), _value(entity, "selfReported")
             observed = _value(entity, "observedAt") or entity.get("modifiedAt")
             statuses[entity["id"][len(_SHELTER_PREFIX):]] = ShelterStatus(
-                str(_value(entity, "status")), int(occupancy) if isinstance(occupancy, (int, float)) else None, observed
+                str(_value(entity, "status")), int(occupancy) if isinstance(occupancy, (int, float)) else None, observed,
+                int(extra) if isinstance(extra, int) and not isinstance(extra, bool) and extra > 0 else 0,
             )
         return statuses
 

@@ -16,9 +16,13 @@
   deletes the resident's own events and recounts (desk records are the city's register).
 * Shelter-life survey answers arrive anonymous (no account, no household) with the same
   consent, are checked against the questions, and are summed per shelter for the desks.
+* Self check-ins are bounded: at most ``MAX_SELF_HOUSEHOLD`` people per household and
+  ``MAX_SELF_HOUSEHOLDS`` households per account; larger households check in at the desk.
 * After each batch the platform recomputes who is where and publishes each touched shelter's
-  occupancy and status (open / full / closed) on its EvacuationShelter entity, through the
-  same entity store and change feed the NGSI-LD API serves.
+  status (open / full / closed), ``occupancy`` (households a desk confirmed) and, apart from it,
+  ``selfReported`` (people only checked in by their own phone) on its EvacuationShelter entity,
+  through the same entity store and change feed the NGSI-LD API serves. Only desk-confirmed
+  people make a shelter "full", so residents cannot make it look full; HQ sees both numbers.
 
 Key custody: handing the seal private key to desk devices is what lets a desk unseal cards
 offline. A reference platform keeps the key in its database and gives it to any authenticated
@@ -332,9 +336,22 @@ class _PosterKeys:
         return None
 
 
+MAX_SELF_HOUSEHOLD = 10  # people in one self check-in
+MAX_SELF_HOUSEHOLDS = 2  # households one account may check in by itself (its own, and e.g. a parent's)
+
+
 def _self_refusal(conn: Connection, caller: Caller, event: RemoteEvent, body: dict[str, Any], posters: _PosterKeys) -> str | None:
     """A resident's own event must carry a genuine poster of that shelter, valid when it was scanned,
-    and name a household no other resident has sent events for."""
+    name a household no other resident has sent events for, and stay within the self check-in bounds."""
+    if event.household_size > MAX_SELF_HOUSEHOLD:
+        return (f"householdSize: a self check-in counts at most {MAX_SELF_HOUSEHOLD} people; "
+                "a larger household checks in at the shelter desk")
+    mine = set(conn.execute(select(checkin_event.c.ref).where(
+        checkin_event.c.tenant == caller.municipality_code, checkin_event.c.origin == "self",
+        checkin_event.c.sender_sub == caller.sub).distinct()).scalars())
+    if event.ref not in mine and len(mine) >= MAX_SELF_HOUSEHOLDS:
+        return (f"ref: one account checks in at most {MAX_SELF_HOUSEHOLDS} households by itself; "
+                "other households check in at the shelter desk")
     text = body.get("poster")
     if not isinstance(text, str):
         return "poster: a self check-in carries the entrance poster's QR text"
@@ -449,10 +466,23 @@ def set_shelter(conn: Connection, tenant: str, shelter_id: str, *, capacity: int
                                                    checkin_shelter.c.shelter_id == shelter_id).values(**values))
 
 
+def _counts(conn: Connection, tenant: str, shelter_id: str) -> tuple[int, int]:
+    """(people a desk checked in, people only checked in by their own phone) at the shelter now."""
+    present = conn.execute(select(checkin_presence.c.ref, checkin_presence.c.household_size).where(
+        checkin_presence.c.tenant == tenant, checkin_presence.c.shelter_id == shelter_id)).all()
+    latest: dict[str, str] = {}  # ref -> origin of its latest check-in here (a resident's later one is not confirmed)
+    for ref, origin in conn.execute(select(checkin_event.c.ref, checkin_event.c.origin).where(
+            checkin_event.c.tenant == tenant, checkin_event.c.shelter_id == shelter_id, checkin_event.c.action == "check_in",
+            checkin_event.c.ref.in_([r.ref for r in present])).order_by(checkin_event.c.at, checkin_event.c.n)):
+        latest[ref] = origin
+    desk = sum(r.household_size for r in present if latest.get(r.ref) == "desk")
+    return desk, sum(r.household_size for r in present) - desk
+
+
 def publish(conn: Connection, tenant: str, shelter_id: str) -> dict[str, Any]:
     """Write the shelter's occupancy and status onto its EvacuationShelter entity (change feed too)."""
     where = (checkin_presence.c.tenant == tenant, checkin_presence.c.shelter_id == shelter_id)
-    occupancy = int(conn.execute(select(func.coalesce(func.sum(checkin_presence.c.household_size), 0)).where(*where)).scalar_one())
+    occupancy, self_reported = _counts(conn, tenant, shelter_id)
     flagged = int(conn.execute(select(func.count()).where(*where, checkin_presence.c.flagged.is_(True))).scalar_one())
     state = _shelter_state(conn, tenant, shelter_id)
     entity_id = SHELTER_PREFIX + shelter_id
@@ -463,13 +493,14 @@ def publish(conn: Connection, tenant: str, shelter_id: str) -> dict[str, Any]:
     now = utc_now()
     body: dict[str, Any] = {"id": entity_id, "type": "EvacuationShelter",
                             "status": {"type": "Property", "value": status, "observedAt": now},
-                            "occupancy": {"type": "Property", "value": occupancy, "observedAt": now}}
+                            "occupancy": {"type": "Property", "value": occupancy, "observedAt": now},
+                            "selfReported": {"type": "Property", "value": self_reported, "observedAt": now}}
     if capacity:
         body["capacity"] = {"type": "Property", "value": capacity}
     if row is None or row.deleted:  # a shelter the platform was not seeded with
         body["municipalityCode"] = {"type": "Property", "value": tenant}
     put_entity(conn, tenant, body, None, None, row, merge=True)
-    return {"shelterId": shelter_id, "status": status, "occupancy": occupancy, "capacity": capacity,
+    return {"shelterId": shelter_id, "status": status, "occupancy": occupancy, "selfReported": self_reported, "capacity": capacity,
             "flaggedHouseholds": flagged, "observedAt": now}
 
 

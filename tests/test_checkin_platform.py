@@ -103,10 +103,19 @@ def dead_url() -> Iterator[str]:
     listener.close()
 
 
-def occupancy(server, shelter_id: str) -> tuple[int, str]:
-    body = httpx.get(server.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter_id}",
+def shelter_entity(server, shelter_id: str) -> dict:
+    return httpx.get(server.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter_id}",
                      headers={"NGSILD-Tenant": CODE}).json()
+
+
+def occupancy(server, shelter_id: str) -> tuple[int, str]:
+    """Desk-confirmed people and the status they make."""
+    body = shelter_entity(server, shelter_id)
     return body["occupancy"]["value"], body["status"]["value"]
+
+
+def self_reported(server, shelter_id: str) -> int:
+    return shelter_entity(server, shelter_id).get("selfReported", {}).get("value", 0)
 
 
 def test_offline_desks_sync_publish_occupancy_and_resolve_a_double_check_in(server, shelters, tmp_path, dead_url):
@@ -199,7 +208,7 @@ def test_self_check_in_by_platform_poster_syncs_with_consent_and_revoking_delete
     phone.platform.fetch_public_keys()
     desk = Desk(tmp_path, "desk-d", server, Token(server, "ube-staff-1"), shelters[0], [time.time()])
     poster = desk.platform.poster(shelters[0], "入口")
-    before = occupancy(server, shelters[0])[0]
+    before, before_self = occupancy(server, shelters[0])[0], self_reported(server, shelters[0])
     me = ResidentCheckins(phone.db, phone.platform.directory)
     me.check_in(poster, phone.card)  # at the entrance, offline
 
@@ -208,7 +217,8 @@ def test_self_check_in_by_platform_poster_syncs_with_consent_and_revoking_delete
     assert refused.value.status == 403 and len(me.pending()) == 1
     consent(server, resident, "grant")
     assert phone.platform.sync_own(me) == SyncReport(1, 0, 0) and me.pending() == []
-    assert occupancy(server, shelters[0])[0] == before + 3
+    # Shown apart: the desk-confirmed count (and so "full") does not move; the self-reported one does.
+    assert (occupancy(server, shelters[0])[0], self_reported(server, shelters[0])) == (before, before_self + 3)
 
     # An event whose poster the platform never signed, or of another shelter, is refused with a reason.
     forged = make_poster_token(Ed25519PrivateKey.generate(), shelters[1], CODE, "偽", 0, 2**31)
@@ -218,7 +228,7 @@ def test_self_check_in_by_platform_poster_syncs_with_consent_and_revoking_delete
             "household_size": 3, "shelter_id": shelters[1], "municipality_code": CODE, "shelter_name": "x",
             "at": iso_utc(time.time()), "poster": text})
     assert phone.platform.sync_own(me) == SyncReport(0, 2, 0)
-    assert occupancy(server, shelters[0])[0] == before + 3
+    assert self_reported(server, shelters[0]) == before_self + 3
 
     # Another account cannot move this household with its own events.
     (tmp_path / "other").mkdir()
@@ -229,10 +239,10 @@ def test_self_check_in_by_platform_poster_syncs_with_consent_and_revoking_delete
     theirs.check_in(poster, phone.card)
     theirs.check_out(poster)
     assert intruder.platform.sync_own(theirs).rejected == 2
-    assert occupancy(server, shelters[0])[0] == before + 3
+    assert self_reported(server, shelters[0]) == before_self + 3
 
     consent(server, resident, "revoke")  # really deletes: the count goes back
-    assert occupancy(server, shelters[0])[0] == before
+    assert (occupancy(server, shelters[0])[0], self_reported(server, shelters[0])) == (before, before_self)
 
 
 def test_survey_answers_need_consent_are_checked_and_summed_for_staff(server, shelters, tmp_path):
@@ -260,3 +270,27 @@ def test_survey_answers_need_consent_are_checked_and_summed_for_staff(server, sh
     with pytest.raises(PlatformError) as staff_only:
         phone.platform.survey_summary(shelters[1])
     assert staff_only.value.status == 403
+
+
+def test_self_check_ins_are_bounded_and_cannot_make_a_shelter_look_full(server, shelters, tmp_path):
+    """Issue 15: with the public entrance poster, 500 self check-ins of household size 100 once
+    made a shelter public as full (50,000). Now: ≤ 10 people per household, ≤ 2 households per
+    account, counted apart from the desk; the status follows desk-confirmed people only."""
+    token = Token(server, "ube-resident-1")
+    phone = Phone(tmp_path, server, token)
+    phone.platform.fetch_public_keys()
+    consent(server, token, "grant")
+    desk = Desk(tmp_path, "desk-f", server, Token(server, "ube-staff-1"), shelters[1], [time.time()])
+    poster = desk.platform.poster(shelters[1], "入口")
+    before, before_self = occupancy(server, shelters[1]), self_reported(server, shelters[1])
+    for i, size in enumerate([100, 4, 11, 3, 2, 5] + [100] * 40):
+        checkin_store.insert_event(phone.db, {
+            "idempotency_key": f"inflate-{i}", "origin": "self", "action": "check_in", "ref": f"{0xfeed0000 + i:032x}",
+            "household_size": size, "shelter_id": shelters[1], "municipality_code": CODE, "shelter_name": "x",
+            "at": iso_utc(time.time()), "poster": poster})
+    report = phone.platform.sync_own(ResidentCheckins(phone.db, phone.platform.directory))
+    assert (report.sent, report.rejected) == (2, 44)  # households of 4 and 3; the rest refused with a reason
+    assert self_reported(server, shelters[1]) == before_self + 7
+    assert occupancy(server, shelters[1]) == before  # the desk-confirmed count and status did not move
+    consent(server, token, "revoke")
+    assert self_reported(server, shelters[1]) == before_self

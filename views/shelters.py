@@ -127,6 +127,8 @@ def live_status(app: Mamori, live: ShelterStatus) -> str:
     text = t(f"live.{live.status}") if t.has(f"live.{live.status}") else live.status
     if live.occupancy is not None and live.status != "closed":
         text += t("live.occupancy", n=live.occupancy)
+    if live.self_reported and live.status != "closed":
+        text += t("live.self_reported", n=live.self_reported)
     return text + (t("live.as_of", when=local_time(live.observed_at)) if live.observed_at else "")
 
 

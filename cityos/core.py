@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from cityos import jsonsafe
-from cityos.oidc import Caller, Keys, Provider, verify_access_token
+from cityos.oidc import Caller, Keys, Provider
 from cityos.problems import UNSUPPORTED_MEDIA_TYPE, Problem, bad_data, invalid, unauthorized
 from cityos.settings import Settings
 from cityos.store import Store
@@ -40,7 +40,7 @@ class Platform:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("Authorization must be 'Bearer <access token>'", error="invalid_request")
-        return verify_access_token(self.keys, self.issuer, token.strip())
+        return self.provider.verify(token.strip())
 
 
 def platform_of(request: Request) -> Platform:

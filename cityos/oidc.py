@@ -9,8 +9,11 @@ Codes and refresh tokens are stored only as SHA-256 hashes.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
+import json
+import logging
 import math
 import secrets
 import threading
@@ -37,14 +40,17 @@ from starlette.concurrency import run_in_threadpool
 
 from cityos.accounts import Account, authenticate, get_account
 from cityos.problems import Problem, unauthorized
-from cityos.store import Store, auth_code, refresh_token, signing_key, utc_now
+from cityos.store import Store, auth_code, refresh_token, revoked_session, signing_key, used_code, utc_now
+from cityos.throttle import LoginThrottle
 
 ACCESS_TOKEN_AUDIENCE = "cityos"
 SCOPES = ("openid", "profile", "offline_access")
 CODE_TTL = 120  # seconds an authorization code stays usable
-LOGIN_FAILURES_ALLOWED = 5  # wrong passwords per username per window before logins pause
-LOGIN_WINDOW_S = 60.0
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
+
+# authlib logs whole token responses at DEBUG ("Issue token {...}"): never let them through,
+# whatever --log-level says.
+logging.getLogger("authlib").setLevel(logging.INFO)
 
 
 def _sha256(value: str) -> str:
@@ -143,6 +149,7 @@ class Caller:
     municipality_code: str
     roles: frozenset[str]
     scope: str
+    session: str | None = None  # the token family (sid): logout or revocation ends it
 
 
 def verify_access_token(keys: Keys, issuer: str, token: str) -> Caller:
@@ -165,7 +172,7 @@ def verify_access_token(keys: Keys, issuer: str, token: str) -> Caller:
     code = claims.get("municipalityCode")
     if not isinstance(code, str):
         raise unauthorized("the access token has no municipalityCode")
-    return Caller(claims["sub"], code, frozenset(claims.get("roles") or ()), claims.get("scope", ""))
+    return Caller(claims["sub"], code, frozenset(claims.get("roles") or ()), claims.get("scope", ""), claims.get("sid"))
 
 
 # --- authlib wiring ------------------------------------------------------------------------
@@ -232,6 +239,7 @@ class _Code:
     code_challenge: str | None
     code_challenge_method: str | None
     auth_time: int
+    family: str
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -274,10 +282,22 @@ class Provider(AuthorizationServer):
         super().__init__(scopes_supported=list(SCOPES))
         self.store, self.keys, self.issuer = store, keys, issuer
         self.access_token_ttl, self.refresh_token_ttl = access_token_ttl, refresh_token_ttl
-        self.register_token_generator("default", self._generate_token)
+        self._ended: dict[str, float] = {}  # session family -> until when its access tokens could live
+        self._ended_lock = threading.Lock()
+        with store.read() as conn:
+            self._ended.update((row.family, row.until) for row in conn.execute(select(revoked_session).where(revoked_session.c.until > time.time())))
         provider = self
 
-        class CodeGrant(AuthorizationCodeGrant):
+        class SessionTokens:
+            """Both grants: the token family (session id, ``sid``) goes into the access token."""
+
+            request: Any
+
+            def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+                credential = getattr(self.request, "refresh_token", None) or self.request.authorization_code
+                return provider._generate_token(self.request.client, user, scope, include_refresh_token, credential.family)
+
+        class CodeGrant(SessionTokens, AuthorizationCodeGrant):
             TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
 
             def save_authorization_code(self, code, request):
@@ -294,14 +314,23 @@ class Provider(AuthorizationServer):
                     )
 
             def query_authorization_code(self, code, client):
-                # Consumed on first look: a code works once even under concurrent exchanges.
+                # Consumed on first look: a code works once even under concurrent exchanges; a
+                # replay ends the session its first use started (RFC 6749 §4.1.2).
+                code_hash, now, family = _sha256(code), time.time(), uuid.uuid4().hex
                 with provider.store.write() as conn:
-                    row = conn.execute(select(auth_code).where(auth_code.c.code_hash == _sha256(code))).first()
-                    conn.execute(delete(auth_code).where(auth_code.c.code_hash == _sha256(code)))
-                    conn.execute(delete(auth_code).where(auth_code.c.expires_at < time.time()))
-                if row is None or row.client_id != client.client_id or row.expires_at < time.time():
+                    row = conn.execute(select(auth_code).where(auth_code.c.code_hash == code_hash)).first()
+                    if row is None:
+                        used = conn.execute(select(used_code).where(used_code.c.code_hash == code_hash)).first()
+                        if used is not None:
+                            provider.end_session(conn, used.family)
+                        return None
+                    conn.execute(delete(auth_code).where(auth_code.c.code_hash == code_hash))
+                    conn.execute(delete(auth_code).where(auth_code.c.expires_at < now))
+                    conn.execute(delete(used_code).where(used_code.c.expires_at < now))
+                    conn.execute(used_code.insert().values(code_hash=code_hash, family=family, expires_at=now + provider.refresh_token_ttl))
+                if row.client_id != client.client_id or row.expires_at < now:
                     return None
-                return _Code(row.client_id, row.sub, row.redirect_uri, row.scope, row.nonce, row.code_challenge, row.code_challenge_method, row.auth_time)
+                return _Code(row.client_id, row.sub, row.redirect_uri, row.scope, row.nonce, row.code_challenge, row.code_challenge_method, row.auth_time, family)
 
             def delete_authorization_code(self, authorization_code):
                 pass  # already deleted when it was looked up
@@ -309,7 +338,7 @@ class Provider(AuthorizationServer):
             def authenticate_user(self, authorization_code):
                 return get_account(provider.store, authorization_code.sub)
 
-        class RotatingRefreshGrant(RefreshTokenGrant):
+        class RotatingRefreshGrant(SessionTokens, RefreshTokenGrant):
             TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
             INCLUDE_NEW_REFRESH_TOKEN = True
 
@@ -339,6 +368,9 @@ class Provider(AuthorizationServer):
             def get_encode_header(self, client):
                 return {"alg": "RS256", "kid": provider.keys.kid, "typ": "JWT"}
 
+            def get_authorization_code_claims(self, authorization_code):
+                return {**super().get_authorization_code_claims(authorization_code), "sid": authorization_code.family}
+
             def get_client_claims(self, client):
                 now = int(time.time())
                 return {"iss": provider.issuer, "aud": [client.client_id], "iat": now, "exp": now + provider.access_token_ttl}
@@ -356,8 +388,8 @@ class Provider(AuthorizationServer):
     def save_token(self, token, request):
         if "refresh_token" not in token:
             return
-        family = request.refresh_token.family if getattr(request, "refresh_token", None) else uuid.uuid4().hex
-        auth_time = request.refresh_token.auth_time if getattr(request, "refresh_token", None) else int(time.time())
+        credential = getattr(request, "refresh_token", None) or request.authorization_code
+        family, auth_time = credential.family, credential.auth_time
         with self.store.write() as conn:
             conn.execute(
                 refresh_token.insert().values(
@@ -381,11 +413,11 @@ class Provider(AuthorizationServer):
         pass  # no listeners
 
     # tokens
-    def _generate_token(self, grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
+    def _generate_token(self, client: Client, user: Account, scope: str | None, include_refresh_token: bool, family: str) -> dict[str, Any]:
         now = int(time.time())
         claims = {
             "iss": self.issuer, "sub": user.sub, "aud": ACCESS_TOKEN_AUDIENCE, "client_id": client.client_id,
-            "scope": scope or "", "iat": now, "exp": now + self.access_token_ttl, "jti": uuid.uuid4().hex,
+            "scope": scope or "", "iat": now, "exp": now + self.access_token_ttl, "jti": uuid.uuid4().hex, "sid": family,
             "municipalityCode": user.municipality_code, "roles": list(user.roles),
         }
         token = {
@@ -402,12 +434,51 @@ class Provider(AuthorizationServer):
             if row is None:
                 return None
             if row.used or row.revoked:
-                _revoke_family(conn, row.family)  # reuse: someone holds a stolen copy
+                self.end_session(conn, row.family)  # reuse: someone holds a stolen copy
                 return None
             if row.expires_at < time.time():
                 return None
             conn.execute(update(refresh_token).where(refresh_token.c.token_hash == row.token_hash).values(used=True))
         return _RefreshToken(row.family, row.sub, row.client_id, row.scope, row.auth_time)
+
+    # sessions
+    def end_session(self, conn: Connection, family: str) -> None:
+        """Revoke a token family: its refresh tokens at once, its access tokens on their next use."""
+        until = time.time() + self.access_token_ttl
+        conn.execute(update(refresh_token).where(refresh_token.c.family == family).values(revoked=True))
+        conn.execute(delete(revoked_session).where(revoked_session.c.family == family))
+        conn.execute(delete(revoked_session).where(revoked_session.c.until < time.time()))
+        conn.execute(revoked_session.insert().values(family=family, until=until))
+        with self._ended_lock:
+            self._ended[family] = until
+
+    def verify(self, token: str) -> Caller:
+        """A verified caller whose session has not ended; a 401 Problem otherwise."""
+        caller = verify_access_token(self.keys, self.issuer, token)
+        if caller.session is not None and self._ended.get(caller.session, 0.0) > time.time():
+            raise unauthorized("the session of this access token has ended (logout or revocation)")
+        return caller
+
+    def revoke(self, token: str, client_id: str) -> None:
+        """RFC 7009: end the session of a refresh or access token of this client; unknown tokens are ignored."""
+        family = self._family_of(token, client_id)
+        if family is not None:
+            with self.store.write() as conn:
+                self.end_session(conn, family)
+
+    def _family_of(self, token: str, client_id: str) -> str | None:
+        if token.count(".") == 2:  # a JWT: an access or ID token we signed (expired ones too)
+            try:
+                claims = jwt.decode(token, self.keys.public_set, algorithms=["RS256"]).claims
+            except (JoseError, ValueError):
+                return None
+            audience = claims.get("aud")
+            owner = claims.get("client_id") or (audience[0] if isinstance(audience, list) and audience else audience)
+            sid = claims.get("sid")
+            return sid if claims.get("iss") == self.issuer and owner == client_id and isinstance(sid, str) else None
+        with self.store.read() as conn:
+            row = conn.execute(select(refresh_token).where(refresh_token.c.token_hash == _sha256(token))).first()
+        return row.family if row is not None and row.client_id == client_id else None
 
     def user_info(self, user: Account, scope: str) -> UserInfo:
         info = UserInfo(sub=user.sub, municipalityCode=user.municipality_code, roles=list(user.roles))
@@ -423,6 +494,9 @@ class Provider(AuthorizationServer):
             "authorization_endpoint": f"{base}/authorize",
             "token_endpoint": f"{base}/token",
             "userinfo_endpoint": f"{base}/userinfo",
+            "revocation_endpoint": f"{base}/revoke",
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "end_session_endpoint": f"{base}/logout",
             "jwks_uri": f"{base}/jwks.json",
             "scopes_supported": list(SCOPES),
             "response_types_supported": ["code"],
@@ -432,37 +506,8 @@ class Provider(AuthorizationServer):
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["none"],
             "code_challenge_methods_supported": ["S256"],
-            "claims_supported": ["sub", "name", "preferred_username", "municipalityCode", "roles", "nonce", "auth_time"],
+            "claims_supported": ["sub", "name", "preferred_username", "municipalityCode", "roles", "nonce", "auth_time", "sid"],
         }
-
-
-def _revoke_family(conn: Connection, family: str) -> None:
-    conn.execute(update(refresh_token).where(refresh_token.c.family == family).values(revoked=True))
-
-
-class LoginThrottle:
-    """Slows password guessing: after a few failures a username is paused for the window."""
-
-    def __init__(self, allowed: int = LOGIN_FAILURES_ALLOWED, window_s: float = LOGIN_WINDOW_S):
-        self.allowed, self.window_s = allowed, window_s
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait_s(self, username: str) -> float:
-        """Seconds until this username may try again; 0 when it may now."""
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failures.get(username.lower(), []) if now - t < self.window_s]
-            self._failures[username.lower()] = recent
-            return self.window_s - (now - recent[0]) if len(recent) >= self.allowed else 0.0
-
-    def failed(self, username: str) -> None:
-        with self._lock:
-            self._failures.setdefault(username.lower(), []).append(time.monotonic())
-
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(username.lower(), None)
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -481,6 +526,21 @@ input{{width:100%;padding:.5rem;font-size:1rem}}button{{margin-top:1.5rem;paddin
 <button type="submit">ログイン / Log in</button></form></main></body></html>"""
 
 _NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+
+
+def _logout_page(status: int, message: str) -> HTMLResponse:
+    page = f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>cityos</title></head><body><main><p role="status">{html.escape(message)}</p></main></body></html>'
+    return HTMLResponse(page, status_code=status, headers=_NO_STORE)
+
+
+def _unverified_audience(id_token: str) -> str | None:
+    """The client an ID token names; ``Provider.revoke`` verifies the token before acting on it."""
+    try:
+        payload = id_token.split(".")[1]
+        audience = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("aud")
+    except (IndexError, ValueError, AttributeError):
+        return None
+    return audience[0] if isinstance(audience, list) and audience else audience if isinstance(audience, str) else None
 
 
 def _login_page(params: list[tuple[str, str]], client_id: str, status: int, error: str = "") -> HTMLResponse:
@@ -544,16 +604,16 @@ def router(provider: Provider) -> APIRouter:
         if isinstance(grant, Response):
             return grant
         username = fields.get("username", "")
-        wait = throttle.wait_s(username)
+        address = request.client.host if request.client else "unknown"
+        wait = throttle.begin(username, address)
         if wait > 0:
             page = _login_page(params, req.payload.client_id, 429, "しばらく待ってから再度お試しください / Too many attempts: wait a minute and try again")
-            page.headers["Retry-After"] = str(math.ceil(wait))
+            page.headers["Retry-After"] = str(max(1, math.ceil(wait)))
             return page
         user = await run_in_threadpool(authenticate, provider.store, username, fields.get("password", ""))
+        throttle.end(username, address, succeeded=user is not None)
         if user is None:
-            throttle.failed(username)
             return _login_page(params, req.payload.client_id, 401, "ユーザー名またはパスワードが違います / Wrong username or password")
-        throttle.succeeded(username)
         response = await run_in_threadpool(provider.create_authorization_response, req, user, grant)
         response.headers.update(_NO_STORE)
         return response
@@ -566,6 +626,37 @@ def router(provider: Provider) -> APIRouter:
         response.headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
         return response
 
+    @api.post("/revoke", summary="Token revocation (RFC 7009): ends the session of a refresh or access token",
+              responses={200: {"description": "revoked, or the token was unknown"}, 400: {"description": "OAuth 2.0 error"},
+                         401: {"description": "unknown client"}})
+    async def revoke(request: Request) -> Response:
+        form = dict(await _form_pairs(request))
+        if provider.query_client(form.get("client_id", "")) is None:
+            return JSONResponse({"error": "invalid_client", "error_description": "client_id must name a registered client"}, status_code=401)
+        if not form.get("token"):
+            return JSONResponse({"error": "invalid_request", "error_description": "token is required"}, status_code=400)
+        await run_in_threadpool(provider.revoke, form["token"], form["client_id"])
+        return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+    @api.api_route("/logout", methods=["GET", "POST"], response_class=HTMLResponse,
+                   summary="End session (OpenID Connect RP-Initiated Logout 1.0): id_token_hint ends that session",
+                   responses={302: {"description": "back to post_logout_redirect_uri"}, 400: {"description": "invalid request"}})
+    async def logout(request: Request) -> Response:
+        params = dict(request.query_params) | (dict(await _form_pairs(request)) if request.method == "POST" else {})
+        client = provider.query_client(params.get("client_id", "")) if params.get("client_id") else None
+        hint = params.get("id_token_hint", "")
+        client_id = client.client_id if client else _unverified_audience(hint)
+        if hint and client_id:
+            await run_in_threadpool(provider.revoke, hint, client_id)
+        target = params.get("post_logout_redirect_uri")
+        if target:
+            registered = provider.query_client(client_id or "")
+            if registered is None or not registered.check_redirect_uri(target):
+                return _logout_page(400, "post_logout_redirect_uri is not registered for this client")
+            state = params.get("state")
+            return Response(status_code=302, headers={**_NO_STORE, "Location": target + ("&" if "?" in target else "?") + urlencode({"state": state} if state else {})})
+        return _logout_page(200, "ログアウトしました / You are logged out")
+
     @api.api_route("/userinfo", methods=["GET", "POST"], summary="OpenID Connect userinfo (GET or POST, Core §5.3.1)",
                    responses={401: {"description": "missing or invalid bearer token"}})
     def userinfo(request: Request) -> Response:
@@ -573,7 +664,7 @@ def router(provider: Provider) -> APIRouter:
         if not header.lower().startswith("bearer "):
             return unauthorized("a bearer token is required", error="invalid_request").response()
         try:
-            caller = verify_access_token(provider.keys, provider.issuer, header[7:].strip())
+            caller = provider.verify(header[7:].strip())
         except Problem as problem:
             return problem.response()
         user = get_account(provider.store, caller.sub)

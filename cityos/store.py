@@ -85,6 +85,24 @@ refresh_token = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
+# A consumed authorization code, kept so that a replay revokes what it issued (RFC 6749 §4.1.2).
+used_code = Table(
+    "used_code",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("family", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Sessions (token families) ended by logout, revocation or theft detection: their access
+# tokens stop working before they expire.
+revoked_session = Table(
+    "revoked_session",
+    metadata,
+    Column("family", String(64), primary_key=True),
+    Column("until", Float, nullable=False),
+)
+
 entity = Table(
     "entity",
     metadata,

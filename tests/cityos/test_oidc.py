@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -10,7 +11,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from cityos.accounts import DEMO_PASSWORD
-from cityos.testing import APP_CLIENT_ID, authorize_code, login, s256
+from cityos.testing import APP_CLIENT_ID, authorize_code, login, run_cityos, s256
 
 REDIRECT = "http://127.0.0.1:{port}/callback"
 
@@ -153,3 +154,89 @@ def test_password_guessing_is_paused(server):
     guesses = [httpx.post(server.base_url + "/authorize", data={**params, "username": "guess-target", "password": f"pw{i}"}) for i in range(6)]
     assert [g.status_code for g in guesses] == [401] * 5 + [429]
     assert 0 < int(guesses[-1].headers["Retry-After"]) <= 60
+
+
+def _refresh(server, token: str) -> httpx.Response:
+    return httpx.post(server.base_url + "/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": APP_CLIENT_ID})
+
+
+def _alive(server, access_token: str) -> bool:
+    """Whether an access token still works, at userinfo and at the NGSI-LD API."""
+    headers = {"Authorization": f"Bearer {access_token}"}
+    userinfo = httpx.get(server.base_url + "/userinfo", headers=headers).status_code
+    ngsi = httpx.get(server.base_url + "/ngsi-ld/v1/entities", params={"type": "SafetyStatus"}, headers=headers).status_code
+    assert (userinfo == 200) == (ngsi == 200) and {userinfo, ngsi} <= {200, 401}
+    return userinfo == 200
+
+
+def test_discovery_names_revocation_and_end_session(server):
+    doc = httpx.get(server.base_url + "/.well-known/openid-configuration").json()
+    assert doc["revocation_endpoint"] == server.issuer + "/revoke"
+    assert doc["end_session_endpoint"] == server.issuer + "/logout"
+
+
+@pytest.mark.parametrize("which", ["refresh_token", "access_token"])
+def test_revocation_ends_the_whole_session(server, which):
+    tokens, other = login(server, "ube-resident-1"), login(server, "ube-resident-1")
+    rotated = _refresh(server, tokens["refresh_token"]).json()
+    refused = httpx.post(server.base_url + "/revoke", data={"token": rotated[which], "client_id": "someone-else"})
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    answer = httpx.post(server.base_url + "/revoke", data={"token": rotated[which], "token_type_hint": which, "client_id": APP_CLIENT_ID})
+    assert answer.status_code == 200
+    assert _refresh(server, rotated["refresh_token"]).status_code == 400
+    assert not _alive(server, rotated["access_token"]) and not _alive(server, tokens["access_token"])
+    # Unknown tokens are fine (RFC 7009 §2.2); other sessions of the same account live on.
+    assert httpx.post(server.base_url + "/revoke", data={"token": "nonsense", "client_id": APP_CLIENT_ID}).status_code == 200
+    assert _alive(server, other["access_token"]) and _refresh(server, other["refresh_token"]).status_code == 200
+
+
+def test_rp_initiated_logout_ends_the_session_and_returns_to_the_app(server):
+    tokens = login(server, "ube-resident-2")
+    back = "http://127.0.0.1:50999/callback"
+    answer = httpx.get(server.base_url + "/logout", params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": back, "state": "s-9"})
+    assert answer.status_code == 302 and answer.headers["location"] == back + "?state=s-9"
+    assert not _alive(server, tokens["access_token"]) and _refresh(server, tokens["refresh_token"]).status_code == 400
+    evil = httpx.get(server.base_url + "/logout", params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://evil.example/"})
+    assert evil.status_code == 400 and "location" not in evil.headers
+    assert httpx.post(server.base_url + "/logout", data={"id_token_hint": "x.y.z"}).status_code == 200
+
+
+def test_a_replayed_code_revokes_the_tokens_it_issued(server):
+    code, redirect_uri, verifier = authorize_code(server, "ube-resident-1")
+    first = _exchange(server.base_url, code, redirect_uri, verifier).json()
+    assert _alive(server, first["access_token"])
+    replay = _exchange(server.base_url, code, redirect_uri, verifier)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert not _alive(server, first["access_token"]) and _refresh(server, first["refresh_token"]).status_code == 400
+
+
+def test_debug_log_has_no_tokens(tmp_path):
+    with run_cityos(tmp_path, extra_args=["--log-level", "debug"]) as debug_server:
+        tokens = login(debug_server, "ube-resident-2")
+        rotated = _refresh(debug_server, tokens["refresh_token"]).json()
+        httpx.get(debug_server.base_url + "/userinfo", headers={"Authorization": f"Bearer {rotated['access_token']}"})
+        log = debug_server.log_text()
+    for secret in (tokens["access_token"], tokens["refresh_token"], tokens["id_token"], rotated["access_token"], rotated["refresh_token"]):
+        for part in (secret[:24], secret[-24:]):
+            assert part not in log
+
+
+def _guess(server, username: str, address: str, password: str = "wrong") -> int:
+    params = _authorize_params(REDIRECT.format(port=50021))
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60) as client:
+        return client.post(server.base_url + "/authorize", data={**params, "username": username, "password": password}).status_code
+
+
+def test_parallel_guesses_cannot_race_the_throttle(server):
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = list(pool.map(lambda i: _guess(server, "race-target", "127.0.0.5", f"pw{i}"), range(40)))
+    assert statuses.count(401) == 5 and statuses.count(429) == 35
+
+
+def test_spraying_from_one_address_is_paused_and_lockout_is_per_address(server):
+    statuses = [_guess(server, f"spray-{i}", "127.0.0.6") for i in range(32)]
+    assert statuses[:30] == [401] * 30 and statuses[30:] == [429, 429]
+    assert _guess(server, "ube-resident-1", "127.0.0.6", DEMO_PASSWORD) == 429
+    # An attacker's failures at one address do not lock the owner out elsewhere.
+    assert [_guess(server, "ube-resident-2", "127.0.0.7") for _ in range(6)] == [401] * 5 + [429]
+    assert _guess(server, "ube-resident-2", "127.0.0.8", DEMO_PASSWORD) == 302

@@ -129,10 +129,22 @@ def running_app(tmp_path_factory) -> Iterator[RunningApp]:
     stop_app(app)
 
 
-def open_page(browser, url: str, width: int = 430, height: int = 900, *, ready: Callable | None = None):
-    """Load the app and switch on Flutter's accessibility tree so roles and labels exist; then
-    wait for ``ready(page)`` (a locator; by default the navigation bar's first tab)."""
-    page = browser.new_page(viewport={"width": width, "height": height})
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+SIZES = {"phone": PHONE, "desktop": DESKTOP}
+
+# Flutter web (release) draws a widget whose layout failed as a solid box of this colour, and
+# logs these lines to the console; either one fails a test.
+ERROR_GREY = (196, 196, 196)
+LAYOUT_ERRORS = ("RenderFlex overflowed", "Another exception was thrown", "was not laid out",
+                 "non-zero flex but incoming", "unbounded height", "unbounded width")
+
+
+def open_page(browser, url: str, size: str = "phone", *, ready: Callable | None = None):
+    """Load the app at phone (390×844, 2× pixels, touch) or desktop (1280×800) size and switch on
+    Flutter's accessibility tree so roles and labels exist; then wait for ``ready(page)`` (a
+    locator; by default the navigation bar's first tab). Closing the page closes its context."""
+    page = browser.new_page(**SIZES[size])
     page.set_default_timeout(15_000)
     log_console(page)
     page.goto(url)
@@ -142,33 +154,120 @@ def open_page(browser, url: str, width: int = 430, height: int = 900, *, ready: 
     return page
 
 
-@pytest.fixture()
-def page(browser, running_app):
-    page = open_page(browser, running_app.url)
+@pytest.fixture(params=["phone", "desktop"])
+def page(request, browser, running_app):
+    page = open_page(browser, running_app.url, request.param)
     yield page
+    check_screen(page)
     page.close()
 
 
 def log_console(page) -> None:
-    """Keep the web client's console errors and uncaught exceptions with the screenshots."""
+    """Keep the web client's console errors and uncaught exceptions with the screenshots, and
+    the layout errors on the page (``page.layout_errors``) for check_screen."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS.parent / "browser-console.log"
+    page.layout_errors = []
 
     def write(kind: str, text: str) -> None:
+        if any(marker in text for marker in LAYOUT_ERRORS):
+            page.layout_errors.append(text)
         with log.open("a", encoding="utf-8") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {kind} {page.url}: {text}\n")
 
-    page.on("console", lambda m: write(m.type, m.text) if m.type in ("error", "warning") else None)
+    page.on("console", lambda m: write(m.type, m.text))
     page.on("pageerror", lambda e: write("pageerror", str(e)))
 
 
+def error_widget_boxes(png: bytes) -> list[tuple[int, int, int, int]]:
+    """Solid blocks of Flutter's error grey (at least 8×8 image pixels: text anti-aliasing never
+    makes one) in a screenshot, as (x0, y0, x1, y1) bounding boxes in image pixels, one per
+    row band."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    grey = np.all(rgb == ERROR_GREY, axis=2)
+    # erosion by an 8×8 square, with summed-area tables: a pixel survives when its block is all grey
+    k = 8
+    sat = np.pad(grey.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    block = sat[k:, k:] - sat[:-k, k:] - sat[k:, :-k] + sat[:-k, :-k]
+    ys, xs = np.nonzero(block == k * k)
+    if not len(ys):
+        return []
+    return [(int(xs.min()), int(ys.min()), int(xs.max()) + k, int(ys.max()) + k)]
+
+
+def check_screen(page, *, scroll: bool = True, name: str = "screen") -> None:
+    """Fail when the screen shows Flutter's error widget or the console reported a layout error.
+    With ``scroll`` the page is scrolled to its end one screen at a time (and back), so a grey
+    box below the fold is seen too."""
+    if page.layout_errors:
+        raise AssertionError(f"Flutter layout error on {page.url}: {page.layout_errors[0][:300]}")
+    width, height = page.viewport_size["width"], page.viewport_size["height"]
+    shots, moved, previous = 0, 0.0, None
+    while True:
+        png = page.screenshot()
+        boxes = error_widget_boxes(png)
+        if boxes:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            (ARTIFACTS / f"error-widget-{name}.png").write_bytes(png)
+            raise AssertionError(f"Flutter error widget (grey box) on {page.url} at {boxes[0]} (image pixels), "
+                                 f"{moved:.0f} px scrolled; see test-artifacts/screens/error-widget-{name}.png")
+        shots += 1
+        if not scroll or png == previous or shots > 12:
+            break
+        previous = png
+        page.mouse.move(width / 2, height / 2)
+        page.mouse.wheel(0, height * 0.8)
+        moved += height * 0.8
+        page.wait_for_timeout(150)  # one frame for the scroll to be drawn (a picture, not state)
+    if moved:
+        page.mouse.wheel(0, -moved - height)
+        page.wait_for_timeout(150)
+    if page.layout_errors:
+        raise AssertionError(f"Flutter layout error on {page.url}: {page.layout_errors[0][:300]}")
+
+
 def snap(page, name: str) -> Path:
-    """Save a screenshot as a test artifact (after the one-frame lag settles)."""
+    """Save a screenshot as a test artifact (after the one-frame lag settles), then check the
+    whole screen (scrolled) for error widgets and layout errors."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(1000)
-    path = ARTIFACTS / f"{name}.png"
+    size = "phone" if page.viewport_size["width"] < 600 else "desktop"
+    path = ARTIFACTS / f"{name}-{size}.png"
     page.screenshot(path=str(path))
+    check_screen(page, name=name)
     return path
+
+
+@pytest.fixture(autouse=True)
+def checked_clicks(monkeypatch):
+    """Every click a browser test makes first checks the control is on screen and has a size
+    (Flutter's accessibility tree can name a control a person cannot see), and afterwards that
+    the screen shows no error widget and the console no layout error."""
+    from playwright.sync_api import Locator
+
+    click = Locator.click
+
+    def checked_click(self, *args, **kwargs):
+        self.wait_for()
+        box = self.bounding_box()
+        viewport = self.page.viewport_size
+        assert box and box["width"] > 0 and box["height"] > 0, f"{self} has no size on screen"
+        if not (box["x"] + box["width"] > 0 and box["y"] + box["height"] > 0
+                and box["x"] < viewport["width"] and box["y"] < viewport["height"]):
+            self.scroll_into_view_if_needed()
+            box = self.bounding_box()
+            assert box and box["x"] < viewport["width"] and box["y"] < viewport["height"] \
+                and box["x"] + box["width"] > 0 and box["y"] + box["height"] > 0, f"{self} is off screen at {box}"
+        click(self, *args, **kwargs)
+        if hasattr(self.page, "layout_errors"):  # a page opened by open_page
+            check_screen(self.page, scroll=False, name="after-click")
+
+    monkeypatch.setattr(Locator, "click", checked_click)
 
 
 @contextmanager
@@ -178,10 +277,12 @@ def snap_on_failure(page, name: str, app_log: Path | None = None):
         yield
     except Exception:
         try:
-            snap(page, f"failed-{name}")
+            shot = ARTIFACTS / f"failed-{name}.png"
+            page.screenshot(path=str(shot))
             page.mouse.move(200, 500)
             page.mouse.wheel(0, 5000)
-            snap(page, f"failed-{name}-bottom")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / f"failed-{name}-bottom.png"))
         except Exception as snap_error:  # a frozen page: the step's own error is the one to report
             print(f"no failure screenshot: {snap_error}")
         if app_log is not None:

@@ -196,7 +196,7 @@ def test_desk_camera_reads_the_phone_qr(browser, checkin_app, tmp_path):
             known.or_(failed).first.wait_for(timeout=(SCAN_FOR_S + 15) * 1000)
         print(f"checkin camera_s={time.perf_counter() - started:.2f}")
         snap(page, "checkin-desk-camera")
-        assert known.is_visible(), "the desk showed a camera error instead (see checkin-desk-camera.png)"
+        assert known.is_visible(), "the desk showed a camera error instead (see checkin-desk-camera-phone.png)"
     finally:
         with_camera.close()
 

@@ -118,7 +118,7 @@ def sync_block(app: Mamori, shell, state: dict, svc: CheckinService, desk: Shelt
     syncing = bool(state.get("desk_syncing"))
     controls: list[ft.Control] = [ft.Row([
         ft.Icon(ft.Icons.CLOUD_SYNC_OUTLINED),
-        ft.Text(t("checkin.desk.syncing") if syncing else line, key="checkin-sync", expand=True),
+        ft.Text(t("checkin.desk.syncing") if syncing else line, key="checkin-sync"),
         ft.OutlinedButton(t("checkin.desk.sync_now"), icon=ft.Icons.SYNC, disabled=syncing,
                           on_click=lambda e: start_sync(shell, state, svc, desk_shelter(app, state))),
     ], wrap=True)]

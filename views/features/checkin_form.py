@@ -71,7 +71,7 @@ def _member(app: Mamori, form: CardForm, i: int, m: MemberForm, full: bool, rere
     if len(form.members) > 1:
         head.append(ft.TextButton(t("checkin.form.remove_person", n=n), icon=ft.Icons.PERSON_REMOVE, on_click=remove))
     fields: list[ft.Control] = [
-        ft.Row(head, wrap=True),
+        ft.Row(head),  # the title takes what the button leaves (expand: never inside a wrapping Row)
         _text(t("checkin.form.name"), m, "name"),
         _text(t("checkin.form.kana"), m, "kana"),
         _text(t("checkin.form.birth"), m, "birth", keyboard=ft.KeyboardType.DATETIME, hint=t("checkin.form.birth_hint")),

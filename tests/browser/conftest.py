@@ -243,6 +243,28 @@ def snap(page, name: str) -> Path:
     return path
 
 
+def on_screen(locator) -> None:
+    """Fail unless ``locator`` has a size and (scrolled into view if it must be) lies inside the
+    viewport. A redraw may replace the element meanwhile: then the new one is measured."""
+    from playwright.sync_api import Error
+
+    viewport = locator.page.viewport_size
+    box = None
+    for _ in range(3):
+        locator.wait_for()
+        try:
+            box = locator.bounding_box()
+            assert box and box["width"] > 0 and box["height"] > 0, f"{locator} has no size on screen"
+            if box["x"] + box["width"] > 0 and box["y"] + box["height"] > 0 and box["x"] < viewport["width"] \
+                    and box["y"] < viewport["height"]:
+                return
+            locator.scroll_into_view_if_needed()
+        except Error as exc:  # detached by a redraw between the wait and the measurement
+            if "not attached" not in str(exc):
+                raise
+    raise AssertionError(f"{locator} is off screen at {box} (viewport {viewport})")
+
+
 @pytest.fixture(autouse=True)
 def checked_clicks(monkeypatch):
     """Every click a browser test makes first checks the control is on screen and has a size
@@ -253,16 +275,7 @@ def checked_clicks(monkeypatch):
     click = Locator.click
 
     def checked_click(self, *args, **kwargs):
-        self.wait_for()
-        box = self.bounding_box()
-        viewport = self.page.viewport_size
-        assert box and box["width"] > 0 and box["height"] > 0, f"{self} has no size on screen"
-        if not (box["x"] + box["width"] > 0 and box["y"] + box["height"] > 0
-                and box["x"] < viewport["width"] and box["y"] < viewport["height"]):
-            self.scroll_into_view_if_needed()
-            box = self.bounding_box()
-            assert box and box["x"] < viewport["width"] and box["y"] < viewport["height"] \
-                and box["x"] + box["width"] > 0 and box["y"] + box["height"] > 0, f"{self} is off screen at {box}"
+        on_screen(self)
         click(self, *args, **kwargs)
         if hasattr(self.page, "layout_errors"):  # a page opened by open_page
             check_screen(self.page, scroll=False, name="after-click")

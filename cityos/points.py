@@ -17,6 +17,7 @@ itself over a SQLAlchemy connection, so it can be tested without HTTP.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import time
@@ -206,7 +207,7 @@ class PointsAuthority:
         self._record(conn, tenant, sub, ident, kind, day, quantity, points if status == "confirmed" else 0,
                      status, reason, ref)
         if status == "confirmed" and kind == "donation" and isinstance(event.get("toResident"), str):
-            self._record(conn, tenant, event["toResident"], f"r:{sub[:20]}:{ident}"[:64], "donation_received",
+            self._record(conn, tenant, event["toResident"], _received_id(sub, ident), "donation_received",
                          today.isoformat(), quantity, quantity, "confirmed", None, None)
         return Verdict(ident, status, points if status == "confirmed" else 0, reason)
 
@@ -288,6 +289,8 @@ class PointsAuthority:
                     select(account.c.sub).where(account.c.sub == resident,
                                                 account.c.municipality_code == tenant)).first()):
                 return "unknown_recipient"
+            elif CATEGORY not in active_categories(conn, resident):
+                return "unknown_recipient"  # no ledger without the recipient's consent; not said why
         elif not isinstance(event.get("rideId"), str):
             return "invalid"
         return "insufficient" if self.balance(conn, sub, tenant, today) < amount else None
@@ -345,14 +348,18 @@ class PointsAuthority:
                      coupon.coupon_id)
         return make_coupon_qr(self.key, coupon)
 
-    def redeem_coupon(self, conn: Connection, tenant: str, text: str, now: float) -> Coupon:
-        """A partner shop takes the coupon: valid signature, this municipality, unused. Once."""
+    def redeem_coupon(self, conn: Connection, sub: str, tenant: str, text: str, now: float) -> Coupon:
+        """The coupon's owner spends it at a partner shop (which checked it offline): valid
+        signature, this municipality, the caller's own, unused. Once."""
         try:
             coupon = verify_coupon_qr(text, self.lookup, now)
         except PointsError as err:
             raise Refused(err.key.rsplit(".", 1)[-1], err.detail, 400) from None
         if coupon.municipality_code != tenant:
             raise Refused("wrong_municipality", "this coupon belongs to another municipality", 400)
+        owner = conn.execute(select(points_coupon.c.sub).where(points_coupon.c.id == coupon.coupon_id)).scalar()
+        if owner != sub:  # anyone who sees the QR could otherwise burn it
+            raise Refused("not_owner", "only the resident the coupon was issued to can redeem it", 403)
         done = conn.execute(update(points_coupon).where(points_coupon.c.id == coupon.coupon_id,
                                                         points_coupon.c.redeemed_at.is_(None))
                             .values(redeemed_at=utc_now())).rowcount
@@ -368,6 +375,12 @@ class PointsAuthority:
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
+
+def _received_id(donor: str, ident: str) -> str:
+    """The recipient's entry id for a donation: unique per (donor, event), and outside the id
+    syntax residents may send (``/``), so a recipient cannot take it first."""
+    return "r/" + hashlib.sha256(f"{donor}\n{ident}".encode()).hexdigest()[:62]
+
 
 def load_authority(platform: Platform) -> PointsAuthority:
     """The authority with the platform's points signing key, made on first use and kept in the
@@ -501,7 +514,7 @@ def router() -> APIRouter:
         except Refused as err:
             return _refused(err)
 
-    @api.post("/coupons/redeem", summary="A partner shop redeems a coupon (once)", responses=errors)
+    @api.post("/coupons/redeem", summary="The coupon's owner redeems it at a partner shop (once)", responses=errors)
     async def redeem(request: Request) -> JSONResponse:
         platform = platform_of(request)
         caller = _caller(platform, request)
@@ -510,7 +523,7 @@ def router() -> APIRouter:
 
         def write() -> Coupon:
             with platform.store.write() as conn:
-                return authority.redeem_coupon(conn, caller.municipality_code, str(body["coupon"]), time.time())
+                return authority.redeem_coupon(conn, caller.sub, caller.municipality_code, str(body["coupon"]), time.time())
         try:
             coupon = await run_in_threadpool(write)
         except Refused as err:

@@ -20,11 +20,12 @@ from app.points import (
     today_jst,
 )
 from cityos.points import PointsAuthority, Refused, points_entry
-from cityos.store import Store, account
+from cityos.store import Store, account, consent, utc_now
 
 CODE = "352021"
 TODAY = today_jst()
 ALICE, BOB, DAVE = "sub-alice", "sub-bob", "sub-dave"  # Dave: fresh days, away from the property test
+CAROL = "sub-erin"  # an account without the health consent: keeps no ledger here
 _RUNS = itertools.count()
 
 
@@ -37,9 +38,11 @@ def authority() -> PointsAuthority:
 def store(tmp_path_factory) -> Store:
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('authority') / 'c.sqlite'}")
     with store.write() as conn:
-        for sub in (ALICE, BOB):
+        for sub in (ALICE, BOB, CAROL):
             conn.execute(account.insert().values(sub=sub, username=sub, password_hash="-", name=sub,
                                                  municipality_code=CODE, roles=["resident"]))
+        conn.execute(consent.insert().values(sub=BOB, category="health_activity", purpose="health_promotion",
+                                             recipient="city", active=True, granted_at=utc_now()))
     return store
 
 
@@ -156,13 +159,13 @@ def test_coupons_are_single_use_and_forgeries_refused(store, authority):
             authority.issue_coupon(conn, BOB, CODE, "req-2", 10**4, now)
         assert poor.value.reason in ("insufficient", "invalid")
     with store.write() as conn:
-        assert authority.redeem_coupon(conn, CODE, coupon, now).points == 50
+        assert authority.redeem_coupon(conn, BOB, CODE, coupon, now).points == 50
     with store.write() as conn, pytest.raises(Refused) as used:
-        authority.redeem_coupon(conn, CODE, coupon, now)
+        authority.redeem_coupon(conn, BOB, CODE, coupon, now)
     assert used.value.reason == "already_used"
     fake = make_coupon_qr(Ed25519PrivateKey.generate(), Coupon("cfake", CODE, 5000, int(now), int(now) + 600))
     with store.write() as conn, pytest.raises(Refused) as bad:
-        authority.redeem_coupon(conn, CODE, fake, now)
+        authority.redeem_coupon(conn, BOB, CODE, fake, now)
     assert bad.value.reason == "unknown_signer" and bad.value.status == 400
 
 
@@ -182,3 +185,21 @@ def test_points_lapse_after_the_validity_period(store, authority):
 
 def _rules_json(authority: PointsAuthority, conn) -> dict:
     return authority.rules(conn, CODE).to_json()
+
+
+def test_donations_reach_only_consenting_residents_and_ids_never_collide(store, authority):
+    with store.write() as conn:
+        authority.submit(conn, DAVE, CODE, {"id": "d-checkup", "kind": "checkup", "day": TODAY.isoformat(), "quantity": 1}, TODAY)
+        gift = {"kind": "donation", "day": TODAY.isoformat(), "quantity": 1}
+        to_carol = authority.submit(conn, DAVE, CODE, {**gift, "id": "d-carol", "toResident": CAROL}, TODAY)
+        assert (to_carol.status, to_carol.reason) == ("rejected", "unknown_recipient")
+        assert not conn.execute(select(points_entry).where(points_entry.c.sub == CAROL)).first()
+        # Long ids that share their first 60 characters used to truncate to one id (a 500).
+        long_ids = ["d" * 60 + "0001", "d" * 60 + "0002"]
+        # The recipient takes the id a donation's entry used to get: it no longer matters.
+        squatter = {"id": f"r:{DAVE[:20]}:{long_ids[0]}"[:64], "kind": "checkup", "day": TODAY.isoformat(), "quantity": 1}
+        authority.submit(conn, BOB, CODE, squatter, TODAY)
+        before = authority.balance(conn, BOB, CODE, TODAY)
+        verdicts = [authority.submit(conn, DAVE, CODE, {**gift, "id": i, "toResident": BOB}, TODAY) for i in long_ids]
+        assert [v.status for v in verdicts] == ["confirmed", "confirmed"]
+        assert authority.balance(conn, BOB, CODE, TODAY) == before + 2

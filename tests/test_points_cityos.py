@@ -24,6 +24,7 @@ from app.points import (
     UnknownSigner,
     make_coupon_qr,
 )
+from app.platform import PlatformError
 from cityos.testing import login, run_cityos
 from offline.store import open_store
 
@@ -137,16 +138,22 @@ def test_coupon_donation_and_ride_fare(server, tokens, tmp_path):
     assert start >= 100
     coupon = resident.sync.issue_coupon(40)
     assert coupon.startswith("MPC1:") and resident.ledger.balance().confirmed == start - 40
-    shop = Device(tmp_path, server, tokens["ube-resident-2"], consented=False)  # a shop's device
+    shop = Device(tmp_path, server, tokens["ube-resident-2"], consented=False)  # another account that saw the QR
     shop.sync.refresh_keys()
-    assert shop.sync.redeem_coupon(coupon).points == 40
+    with pytest.raises(PlatformError, match="only the resident the coupon was issued to"):
+        shop.sync.redeem_coupon(coupon)  # cannot burn someone else's coupon
+    assert resident.sync.redeem_coupon(coupon).points == 40
     with pytest.raises(PlatformRefused, match="already been used"):
-        shop.sync.redeem_coupon(coupon)
+        resident.sync.redeem_coupon(coupon)
     now = int(time.time())
     forged = make_coupon_qr(Ed25519PrivateKey.generate(), Coupon("cforged", CODE, 5000, now, now + 600))
     with pytest.raises(UnknownSigner):
         shop.sync.redeem_coupon(forged)
     bob = httpx.get(server.base_url + "/userinfo", headers={"Authorization": f"Bearer {tokens['ube-resident-2'].value}"})
+    refused = resident.ledger.donate(3, to_resident=bob.json()["sub"])  # bob keeps no ledger here yet
+    assert resident.sync.sync().rejected == 1 and resident.ledger.get(refused.id).status == "rejected"
+    grant(server, tokens["ube-resident-2"])
+    shop.consent["granted"] = True
     resident.ledger.donate(10, to_resident=bob.json()["sub"])
     resident.ledger.donate(5, to_cause="disaster_fund")
     fare = resident.ledger.pay_ride_fare("ride-42", 20)
@@ -154,8 +161,6 @@ def test_coupon_donation_and_ride_fare(server, tokens, tmp_path):
     assert (report.confirmed, report.rejected) == (3, 0)
     assert resident.ledger.get(fare.id).status == "confirmed"
     assert resident.ledger.balance().confirmed == start - 40 - 10 - 5 - 20 == resident.ledger.balance().platform_balance
-    grant(server, tokens["ube-resident-2"])
-    shop.consent["granted"] = True
     shop.sync.sync()
     assert [e.kind for e in shop.ledger.history()] == ["donation_received"]
     assert shop.ledger.balance().confirmed >= 10

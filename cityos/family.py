@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Column, Connection, String, Table, Text, delete, select
 from starlette.concurrency import run_in_threadpool
@@ -372,6 +372,30 @@ def resolve_sos(conn: Connection, caller: Caller, payload: dict[str, Any]) -> di
     return {"resolved": resolved}
 
 
+def hq_people(conn: Connection, caller: Caller, name: str | None, sos_only: bool, limit: int = 500) -> list[dict[str, Any]]:
+    """For the disaster HQ (city_staff): residents of the caller's municipality who share their
+    answers with the city, with their name and the latest own and proxy answers (location only
+    with the location consent); ``name`` filters by part of the name, ``sos_only`` keeps open SOS."""
+    if STAFF_ROLE not in caller.roles:
+        raise forbidden("the HQ view is for city staff (city_staff)")
+    sharing = select(consent.c.sub).where(consent.c.category == "safety_status", consent.c.recipient == "city",
+                                          consent.c.active.is_(True))
+    query = select(account.c.sub, account.c.name).where(
+        account.c.municipality_code == caller.municipality_code, account.c.sub.in_(sharing)).order_by(account.c.name, account.c.sub)
+    result = []
+    for row in conn.execute(query):
+        if name and name.casefold() not in (row.name or "").casefold():
+            continue
+        with_location = "city" in _grants(conn, row.sub, "location")
+        own, proxy = (_visible(r, with_location) for r in status_records(conn, row.sub))
+        sos = open_sos(own) or open_sos(proxy)
+        if (own or proxy) and (sos or not sos_only):
+            result.append({"person": row.sub, "name": row.name, "own": own, "proxy": proxy, "sos": sos})
+        if len(result) >= limit:
+            break
+    return result
+
+
 # --- routes -------------------------------------------------------------------------------------
 
 def router() -> APIRouter:
@@ -437,6 +461,14 @@ def router() -> APIRouter:
         caller, platform = _caller(request), platform_of(request)
         with platform.store.read() as conn:
             return group_status(conn, caller, groupId)
+
+    @api.get("/hq/people", summary="City staff: residents' latest answers with names (those who share with the city)",
+             responses={200: {"description": "[{person, name, own, proxy, sos}]"}, **problem_responses(400, 401, 403, 429)})
+    def people(request: Request, name: str | None = Query(None, max_length=60, description="part of the name"),
+               sos: bool = Query(False, description="only open SOS (needHelp / injured, not resolved)")) -> list[dict[str, Any]]:
+        caller, platform = _caller(request), platform_of(request)
+        with platform.store.read() as conn:
+            return hq_people(conn, caller, name, sos)
 
     @api.post("/caregivers", summary="Name a caregiver who may answer for you (needs your consent)",
               openapi_extra=json_body(obj(caregiver=string, relation={"type": "string", "enum": list(RELATIONS)})),

@@ -8,15 +8,17 @@ A location only comes with the ``location`` consent (the platform strips it othe
 """
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from app.family._alerts import Alert, alert_entity
 from app.family._book import answer_from_entity
-from app.family._errors import InvalidAnswer
-from app.family._model import Answer, SafetyStatus, utc
+from app.family._errors import InvalidAlert, InvalidAnswer
+from app.family._model import Answer, SafetyStatus, open_sos, utc
 from app.hazards import point_in_polygon
 from app.platform import PlatformClient
 
@@ -137,3 +139,105 @@ def load_snapshot(client: PlatformClient) -> HqSnapshot:
     """Everything HQ may see now, in one pass (a staff token is needed; the platform filters)."""
     return HqSnapshot(answers_from(client.iter_entities("SafetyStatus")),
                       support_people(client.iter_entities("CareInformation")))
+
+
+# ---- people with names, SOS, catchment areas, shelters, alerts -------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class HqPerson:
+    """A resident who shares answers with the city: name and the latest own and proxy answers."""
+
+    person: str
+    name: str
+    own: Answer | None
+    proxy: Answer | None
+
+    @property
+    def sos(self) -> Answer | None:
+        return open_sos(self.own, self.proxy)
+
+    @property
+    def latest(self) -> Answer | None:
+        return max((a for a in (self.own, self.proxy) if a), key=lambda a: a.observed_at, default=None)
+
+
+def hq_people(rows: Iterable[Mapping[str, Any]]) -> list[HqPerson]:
+    """``GET /cityos/v1/family/hq/people`` rows; an unreadable record is left out, never half-shown."""
+    def read(entity: Any) -> Answer | None:
+        try:
+            return answer_from_entity(dict(entity)) if entity else None
+        except InvalidAnswer:
+            return None
+
+    return [HqPerson(str(r["person"]), str(r.get("name") or ""), read(r.get("own")), read(r.get("proxy"))) for r in rows]
+
+
+def counts_by_catchment(answers: Iterable[Answer], nearest: Callable[[float, float], str | None],
+                        since: datetime | None = None) -> dict[str, dict[str, int]]:
+    """{area: {status: count}} where an area is the catchment of a designated shelter (the answer
+    belongs to its nearest one, ``nearest(lat, lon)`` → the shelter's name); unlocated apart."""
+    counts: dict[str, Counter[str]] = {}
+    for answer in latest_per_person(answers, since).values():
+        area = (nearest(answer.lat, answer.lon) or OUTSIDE) if answer.has_location else UNLOCATED  # type: ignore[arg-type]
+        counts.setdefault(area, Counter())[answer.status.value] += 1
+    return {name: {s.value: c[s.value] for s in SafetyStatus} for name, c in sorted(counts.items())}
+
+
+@dataclass(frozen=True, slots=True)
+class ShelterRow:
+    """One line of the HQ's shelter board (from the platform's EvacuationShelter entities)."""
+
+    shelter_id: str
+    status: str  # open | full | closed
+    occupancy: int  # desk-confirmed people
+    self_reported: int  # people only checked in by their own phone
+    capacity: int | None
+
+    @property
+    def load_pct(self) -> int | None:
+        return round(100 * self.occupancy / self.capacity) if self.capacity else None
+
+
+def shelter_board(entities: Iterable[Mapping[str, Any]]) -> list[ShelterRow]:
+    """Shelters the platform has a status for, fullest first."""
+    def value(e: Mapping[str, Any], name: str) -> Any:
+        attr = e.get(name)
+        return attr.get("value") if isinstance(attr, dict) else None
+
+    def whole(x: Any) -> int | None:
+        return x if isinstance(x, int) and not isinstance(x, bool) and x >= 0 else None
+
+    rows = [ShelterRow(str(e.get("id", "")).rsplit(":", 1)[-1], str(value(e, "status")), whole(value(e, "occupancy")) or 0,
+                       whole(value(e, "selfReported")) or 0, whole(value(e, "capacity")) or None)
+            for e in entities if value(e, "status")]
+    return sorted(rows, key=lambda r: (r.status == "closed", -(r.load_pct or 0), -r.occupancy, r.shelter_id))
+
+
+def issue_alert(client: PlatformClient, municipality_code: str, *, hazard: str, level: int, headline: str, minutes: int,
+                polygon: dict[str, Any] | None = None, alert_id: str | None = None, now: datetime | None = None) -> str:
+    """Publish (or, with ``alert_id``, update) an alert for the whole municipality or a polygon."""
+    moment = utc(now)
+    entity = alert_entity(alert_id or uuid.uuid4().hex[:16], municipality_code, hazard=hazard, level=level, headline=headline,
+                          issued_at=moment, expires_at=moment + timedelta(minutes=minutes), polygon=polygon,
+                          municipalities=[] if polygon else [municipality_code])
+    _publish(client, entity)
+    return entity["id"]
+
+
+def end_alert(client: PlatformClient, municipality_code: str, alert: Alert, now: datetime | None = None) -> None:
+    """End an alert now: it expires (apps drop the banner) and stays in the record."""
+    moment = utc(now)
+    polygon = None
+    if alert.polygons:
+        polygon = {"type": "MultiPolygon", "coordinates": [[[list(p) for p in ring] for ring in poly] for poly in alert.polygons]}
+    entity = alert_entity(alert.id.rsplit(":", 1)[-1], municipality_code, hazard=alert.hazard, level=alert.level,
+                          headline=alert.headline, issued_at=min(alert.issued_at, moment - timedelta(seconds=1)),
+                          expires_at=moment, polygon=polygon,
+                          municipalities=sorted(alert.municipalities), is_test=alert.is_test)
+    _publish(client, entity)
+
+
+def _publish(client: PlatformClient, entity: dict[str, Any]) -> None:
+    refused = client.upsert([entity]).failed
+    if refused:
+        raise InvalidAlert(f"the platform refused alert {entity['id']}: {next(iter(refused.values()))[:200]}")

@@ -91,14 +91,18 @@ class MemberStatus:
 
     @property
     def sos(self) -> Answer | None:
-        """The open SOS to keep on screen (the person's own first), even under a newer proxy answer."""
-        return next((a for a in (self.own, self.proxy) if a is not None and a.open_sos), None)
+        return open_sos(self.own, self.proxy)
 
     @property
     def status_key(self) -> str:
         if self.answer:
             return self.answer.status.label_key
         return "family.status.not_shared" if self.shared is False else "family.status.unknown"
+
+
+def open_sos(own: Answer | None, proxy: Answer | None) -> Answer | None:
+    """The open SOS to keep on screen (the person's own first), even under a newer proxy answer."""
+    return next((a for a in (own, proxy) if a is not None and a.open_sos), None)
 
 
 def age_key(age_s: int | None) -> tuple[str, dict[str, int]]:

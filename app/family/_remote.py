@@ -8,6 +8,7 @@ proxy answers and reading other members' latest status under their consent.
 from __future__ import annotations
 
 import uuid
+from urllib.parse import quote
 from typing import Any, Literal
 
 import httpx
@@ -72,6 +73,11 @@ class FamilyClient:
 
     def group_status(self, group_id: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/groups/{group_id}/status", "family status")
+
+    def hq_people(self, name: str | None = None, sos_only: bool = False) -> list[dict[str, Any]]:
+        """City staff: residents sharing with the city, with names and latest answers."""
+        query = "&".join(x for x in (f"name={quote(name)}" if name else "", "sos=true" if sos_only else "") if x)
+        return self._call("GET", "/hq/people" + (f"?{query}" if query else ""), "HQ people")
 
     def resolve_sos(self, person: str) -> int:
         """Mark the person's open SOS resolved (yourself, or as city staff); returns how many were open."""

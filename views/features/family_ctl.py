@@ -25,12 +25,16 @@ from app.family import (
     FamilyClient,
     FamilyError,
     FamilySync,
+    HqPerson,
     HqSnapshot,
     LiveFeed,
     Place,
     Relation,
     SafetyStatus,
+    end_alert,
     export_pfif,
+    hq_people,
+    issue_alert,
     load_snapshot,
     parse_invite,
     poll_interval,
@@ -47,6 +51,7 @@ IDENTITY_KEY = "mamori.family.identity"  # last account seen (sub, name, roles),
 SHARING_KEY = "mamori.family.sharing"  # what this account shares with family / caregivers
 SHARES = (("safety_status", "family"), ("location", "family"), ("safety_status", "caregiver"))
 STAFF_ROLE = "city_staff"
+ALERT_FORM = {"hazard": "flood", "level": 3, "headline": "", "minutes": 60}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,11 @@ class FamilyCtl:
         self.share_confirm: tuple[str, str, bool] | None = None  # a sharing switch waiting for "yes"
         self.export_path: str | None = None
         self.hq: HqSnapshot | None = None
+        self.hq_people: list[HqPerson] = []
+        self.hq_query = ""
+        self.hq_found: list[HqPerson] | None = None  # search results (None: no search)
+        self.hq_loaded_at: datetime | None = None
+        self.alert_form: dict[str, object] = {**ALERT_FORM}
         self.busy = False
         self.synced_at: datetime | None = None
         self._opened = False
@@ -376,6 +386,12 @@ class FamilyCtl:
         return bool(self._banner_ids)
 
     def _live_event(self, topic: str, data: dict) -> None:
+        if self.hq is not None:  # the HQ screen was opened: keep it current
+            self.app.link.kick()
+            with self._lock:
+                self._load_hq()
+            self._redraw()
+            return
         if topic != "family":
             self.app.link.kick()  # the sync engine pulls alerts / shelter counts; _synced redraws
             return
@@ -399,6 +415,8 @@ class FamilyCtl:
                 self.app.link.kick()
                 with self._lock:
                     self._sync()
+                    if self.hq is not None:
+                        self._load_hq()
                 self._redraw()
             except PlatformError as exc:
                 log.info("family poll failed: %s", type(exc).__name__)
@@ -422,17 +440,74 @@ class FamilyCtl:
         self.shell.render()
 
     def load_hq(self) -> None:
+        self._background(self._load_hq)
+
+    def _load_hq(self) -> None:
+        """What the HQ screen shows beside the synced shelter statuses: answers, 要支援者, and
+        people with names and SOS."""
+        self._fetch_identity()
+        if not self.is_staff():
+            return
+        link = self.app.link
+        client = PlatformClient(link.platform_url, link.tenant, credentials=link.session)
+        try:
+            self.hq = load_snapshot(client)
+        finally:
+            client.close()
+        with self._family() as family:
+            self.hq_people = hq_people(family.client.hq_people())
+        self.hq_loaded_at = datetime.now(UTC)
+
+    def search_hq(self, text: str) -> None:
+        self.hq_query = text.strip()[:60]
+        if not self.hq_query:
+            self.hq_found = None
+            self.shell.render()
+            return
+
         def work() -> None:
-            self._fetch_identity()
-            if not self.is_staff():
-                return
-            link = self.app.link
+            with self._family() as family:
+                self.hq_found = hq_people(family.client.hq_people(name=self.hq_query))
+
+        self._background(work)
+
+    def hq_resolve(self, person: str) -> None:
+        def work() -> str:
+            with self._family() as family:
+                family.client.resolve_sos(person)
+            self._load_hq()
+            return "family.hq.sos_resolved"
+
+        self._background(work)
+
+    def publish_alert(self) -> None:
+        """Issue (or update, when one is being edited) the alert in ``alert_form``; the whole municipality."""
+        form, link = dict(self.alert_form), self.app.link
+
+        def work() -> str:
             client = PlatformClient(link.platform_url, link.tenant, credentials=link.session)
             try:
-                self.hq = load_snapshot(client)
+                issue_alert(client, link.tenant, hazard=form["hazard"], level=int(form["level"]),
+                            headline=str(form["headline"])[:200], minutes=int(form["minutes"]), alert_id=form.get("id"))
             finally:
                 client.close()
-            return
+            link.kick()
+            self.alert_form = {**ALERT_FORM}
+            return "family.hq.alert_sent"
+
+        self._background(work)
+
+    def end_alert(self, alert: Alert) -> None:
+        link = self.app.link
+
+        def work() -> str:
+            client = PlatformClient(link.platform_url, link.tenant, credentials=link.session)
+            try:
+                end_alert(client, link.tenant, alert)
+            finally:
+                client.close()
+            link.kick()
+            return "family.hq.alert_ended"
 
         self._background(work)
 

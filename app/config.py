@@ -9,7 +9,7 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from app.i18n import LANGUAGES
-from app.regions import DEFAULT_REGION
+from geo.regions import DEFAULT_REGION
 
 
 @dataclass(frozen=True, slots=True)

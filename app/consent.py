@@ -17,7 +17,7 @@ from typing import Literal
 import sqlite_utils
 
 from offline.outbox import Outbox
-from offline.sql import utc_now
+from geo.sql import utc_now
 
 
 class DataCategory(str, Enum):

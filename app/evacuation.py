@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from app.hazards import AreaShape, EvacuationAdvice, HazardLayer, HazardLayers
+from geo.hazards import AreaShape, EvacuationAdvice, HazardLayer, HazardLayers
 from app.household import (
     EvacuationPlan,
     Household,
@@ -22,8 +22,8 @@ from app.household import (
     supplies,
     walking_speed_mps,
 )
-from app.models import HazardType, LatLon
-from app.routing import EvacuationRouter, RouteResult
+from geo.models import HazardType, LatLon
+from geo.routing import EvacuationRouter, RouteResult
 
 
 @dataclass(frozen=True, slots=True)

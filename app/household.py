@@ -29,10 +29,10 @@ from typing import Any
 import sqlite_utils
 
 from app.i18n import Translator
-from app.models import HazardType, LatLon
-from app.routing import EvacuationRouter, RouteStatus
+from geo.models import HazardType, LatLon
+from geo.routing import EvacuationRouter, RouteStatus
 from offline.atrest import decrypt_at_rest, encrypt_at_rest
-from offline.sql import utc_now
+from geo.sql import utc_now
 
 __all__ = [
     "AgeBand",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from app.models import LatLon
+from geo.models import LatLon
 
 MAJOR_HIGHWAYS = frozenset(
     {"trunk", "primary", "secondary", "tertiary", "trunk_link", "primary_link", "secondary_link", "tertiary_link"}

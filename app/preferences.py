@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 import sqlite_utils
 
 from app.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from app.models import HazardType, LatLon
+from geo.models import HazardType, LatLon
 from offline.atrest import AtRestKeyError, decrypt_at_rest, encrypt_at_rest
 
 

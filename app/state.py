@@ -17,11 +17,11 @@ from app.devicekeys import KeyStore, get_or_create
 from app.evacuation import Evacuation
 from app.i18n import Translator
 from app.mapdata import RoadStrokes, load_road_strokes
-from app.models import DatasetInfo, HazardType, LatLon
+from geo.models import DatasetInfo, HazardType, LatLon
 from app.preferences import Preferences, load_preferences, save_preferences
-from app.regions import Region, RegionNotFound, find_region, list_regions
+from geo.regions import Region, RegionNotFound, find_region, list_regions
 from app.shelters import ShelterDirectory
-from offline.region_import import datasets, import_region
+from geo.region_import import datasets, import_region
 
 
 AT_REST_KEY = "store-at-rest"  # the device key that seals personal data in the local store

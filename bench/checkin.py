@@ -41,7 +41,7 @@ from app.checkin import (
     new_at_rest_key,
     show_qr,
 )
-from app.checkin._crypto import Ed25519PrivateKey, X25519PrivateKey
+from protocol.checkin._crypto import Ed25519PrivateKey, X25519PrivateKey
 from offline.store import open_store
 
 MUNICIPALITY = "072028"  # 会津若松市

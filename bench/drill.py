@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from app.checkin import CheckinPlatform, EvacueeCard, Member, ShelterDesk, desk_seal_keys, new_at_rest_key, show_qr
-from app.checkin._crypto import Ed25519PrivateKey
+from protocol.checkin._crypto import Ed25519PrivateKey
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.devicekeys import MemoryKeyStore
 from app.family import (

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import networkx as nx
 
-from app.models import HazardType, LatLon, Shelter, ShelterKind
-from app.regions import default_data_dir, find_region
-from app.routing import EvacuationRouter, RoadGraph, RouteStatus
-from app.routing._router import _Start
-from offline.region_import import import_region
+from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.regions import default_data_dir, find_region
+from geo.routing import EvacuationRouter, RoadGraph, RouteStatus
+from geo.routing._router import _Start
+from geo.region_import import import_region
 from offline.store import open_store
 
 HAZARD = HazardType.TSUNAMI

@@ -63,14 +63,14 @@ from sqlalchemy import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from app.checkin._crypto import raw_public
+from protocol.checkin._crypto import raw_public
 from app.checkin._desk import RemoteEvent
-from app.checkin._errors import CheckinError, InvalidSurveyAnswer
-from app.checkin._keys import device_kid, poster_kid, seal_kid
+from protocol.checkin._errors import CheckinError, InvalidSurveyAnswer
+from protocol.checkin._keys import device_kid, poster_kid, seal_kid
 from app.checkin._resident import iso_utc
-from app.checkin._survey import SURVEY, QuestionKind, validate_answers
-from app.checkin._token import make_poster_token, verify_poster
-from app.checkin._wire import (
+from protocol.checkin._survey import SURVEY, QuestionKind, validate_answers
+from protocol.checkin._token import make_poster_token, verify_poster
+from protocol.checkin._wire import (
     STAFF_ROLE,
     WireError,
     b64u,

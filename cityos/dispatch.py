@@ -41,9 +41,9 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import ConvexHull, QhullError
 
-from app.hazards import HazardLayers
-from app.models import HazardType, LatLon, Shelter, ShelterKind
-from app.routing import MAX_SNAP_M, RoadGraph
+from geo.hazards import HazardLayers
+from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.routing import MAX_SNAP_M, RoadGraph
 
 VEHICLE_SPEED_KMH = 25.0
 VEHICLE_SPEED_MPS = VEHICLE_SPEED_KMH / 3.6

@@ -31,8 +31,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Column, Connection, String, Table, Text, delete, select
 from starlette.concurrency import run_in_threadpool
 
-from app.family import _invite
-from app.family._errors import (
+from protocol.family import _invite
+from protocol.family._errors import (
     FamilyError,
     InviteExpired,
     InviteForged,

@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from app.checkin._crypto import raw_public
+from protocol.checkin._crypto import raw_public
 from app.points import (
     JST,
     QR_ACTIVITIES,
@@ -65,9 +65,9 @@ from app.points import (
     verify_coupon_qr,
     verify_event_qr,
 )
-from app.points._errors import InvalidEntry
-from app.points._qr import CLOCK_SKEW_S
-from app.signing import signer_kid
+from protocol.points._errors import InvalidEntry
+from protocol.points._qr import CLOCK_SKEW_S
+from protocol.signing import signer_kid
 from cityos.accounts import CITY_STAFF
 from cityos.core import Platform, header_tenant, int_param, platform_of, read_json
 from cityos.oidc import Caller

@@ -33,10 +33,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from app.hazards import HazardLayers
-from app.models import HazardType, LatLon, Shelter, ShelterKind
-from app.regions import RegionNotFound, find_region
-from app.routing import EvacuationRouter, RoadGraph
+from geo.hazards import HazardLayers
+from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.regions import RegionNotFound, find_region
+from geo.routing import EvacuationRouter, RoadGraph
 from cityos.core import Platform, platform_of, read_json
 from cityos.dispatch import (
     VEHICLE_SPEED_KMH,
@@ -53,7 +53,7 @@ from cityos.dispatch import (
 from cityos.oidc import Caller
 from cityos.problems import Problem, problem_responses, unauthorized
 from cityos.store import entity
-from offline.region_import import import_region
+from geo.region_import import import_region
 from offline.store import open_store
 
 FLEET_SIZE, FLEET_SEATS, FLEET_WHEELCHAIR_SLOTS = 6, 8, 1

@@ -1,4 +1,4 @@
-"""Seed EvacuationShelter entities from a region's GSI files (read with offline.regionfiles)."""
+"""Seed EvacuationShelter entities from a region's GSI files (read with geo.regionfiles)."""
 from __future__ import annotations
 
 import logging
@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.models import Shelter
-from app.regions import RegionNotFound, find_region
+from geo.models import Shelter
+from geo.regions import RegionNotFound, find_region
 from cityos.store import Store, entity, reserve_seqs, utc_now
-from offline.regionfiles import RegionFileError, read_shelters
+from geo.regionfiles import RegionFileError, read_shelters
 
 log = logging.getLogger("cityos")
 GSI_SOURCE = "国土地理院 指定緊急避難場所・指定避難所データ"

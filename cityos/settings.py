@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.regions import DEFAULT_REGION, default_data_dir
+from geo.regions import DEFAULT_REGION, default_data_dir
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
-from offline.sql import run_script, utc_now
+from geo.sql import run_script, utc_now
 
 SCHEMA_0001 = """
 CREATE TABLE checkin_public_key (

@@ -9,7 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from offline import atrest
-from offline.sql import run_script
+from geo.sql import run_script
 
 
 def migrate_0001(db: sqlite_utils.Database) -> None:

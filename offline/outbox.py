@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.platform import validate
-from offline.sql import utc_now
+from geo.sql import utc_now
 
 Op = Literal["upsert", "consent"]
 KEY_BYTES = 32

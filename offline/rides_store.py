@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from offline.sql import run_script
+from geo.sql import run_script
 
 SCHEMA_0001 = """
 CREATE TABLE rides_booking (

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from offline.sql import run_script
+from geo.sql import run_script
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlite_utils
 
 from offline.schema import MIGRATIONS
-from offline.sql import utc_now
+from geo.sql import utc_now
 
 
 def open_store(path: str | Path) -> sqlite_utils.Database:

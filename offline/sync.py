@@ -19,7 +19,7 @@ import sqlite_utils
 
 from app.platform import Change, NotAuthorised, PlatformClient, PlatformError
 from offline.outbox import Outbox, QueuedWrite
-from offline.sql import utc_now
+from geo.sql import utc_now
 
 log = logging.getLogger(__name__)  # logs counts and error kinds only, never payloads or tokens
 

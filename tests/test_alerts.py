@@ -96,7 +96,7 @@ def test_notified_once_banner_and_answer(tmp_path) -> None:
     assert desk.notify_new(alerts, [Place(33.94, 131.22)], Broken(), NOW)  # banner still shows; no crash
 
 
-# --- properties of the point-in-area logic (app.hazards.point_in_polygon, reused) ---------------
+# --- properties of the point-in-area logic (geo.hazards.point_in_polygon, reused) ---------------
 
 coord = st.floats(min_value=-170, max_value=170, allow_nan=False)
 lat_c = st.floats(min_value=-80, max_value=80, allow_nan=False)

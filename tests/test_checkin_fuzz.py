@@ -27,8 +27,8 @@ from app.checkin import (
     card_to_bytes,
     show_qr,
 )
-from app.checkin._crypto import seal
-from app.checkin._token import _HEADER, _deflate
+from protocol.checkin._crypto import seal
+from protocol.checkin._token import _HEADER, _deflate
 from bench.checkin import example_household
 from tests.test_checkin_desk import _counts
 from tests.test_checkin_world import MUNICIPALITY, World, make_world

@@ -25,7 +25,7 @@ from app.checkin import (
     make_poster_token,
     validate_answers,
 )
-from app.checkin._crypto import Ed25519PrivateKey
+from protocol.checkin._crypto import Ed25519PrivateKey
 from bench.checkin import example_household
 from offline.store import open_store
 from tests.test_checkin_world import MUNICIPALITY, SHELTER_A, SHELTER_B, make_world

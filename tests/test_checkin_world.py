@@ -8,7 +8,7 @@ from pathlib import Path
 import sqlite_utils
 
 from app.checkin import ShelterDesk, StoredKeyDirectory, device_kid, make_poster_token, new_at_rest_key, seal_kid
-from app.checkin._crypto import Ed25519PrivateKey, X25519PrivateKey
+from protocol.checkin._crypto import Ed25519PrivateKey, X25519PrivateKey
 from offline.store import open_store
 
 MUNICIPALITY = "072028"

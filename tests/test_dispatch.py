@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from app.hazards import HazardLayers
-from app.models import HazardType, LatLon, RoadEdge, Shelter, ShelterKind
-from app.routing import EvacuationRouter, RoadGraph
+from geo.hazards import HazardLayers
+from geo.models import HazardType, LatLon, RoadEdge, Shelter, ShelterKind
+from geo.routing import EvacuationRouter, RoadGraph
 from cityos.dispatch import (
     DWELL_S,
     VEHICLE_SPEED_MPS,
@@ -24,7 +24,7 @@ from cityos.dispatch import (
     hazard_slow_edges,
     safe_shelter,
 )
-from offline.regionfiles import read_road_edges
+from geo.regionfiles import read_road_edges
 from offline.store import open_store
 
 LAT0, LON0, STEP = 33.95, 131.25, 0.001  # grid near Ube, ~111 m × ~92 m cells

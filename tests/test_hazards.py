@@ -9,21 +9,21 @@ from pathlib import Path
 import pytest
 import shapefile
 
-from app.hazards import (
+from geo.hazards import (
     HazardLayers,
     derive_scenario_areas,
     ensure_scenario_layers,
     point_in_polygon,
 )
-from app.models import HazardType, LatLon
-from offline.hazard_import import (
+from geo.models import HazardType, LatLon
+from geo.hazard_import import (
     DEPTH_RANK,
     SEDIMENT_ZONE,
     depth_rank,
     import_hazard_file,
     read_hazard_areas,
 )
-from offline.regionfiles import RegionFileError
+from geo.regionfiles import RegionFileError
 from offline.store import open_store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hazard"

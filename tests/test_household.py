@@ -19,8 +19,8 @@ from app.household import (
     supplies,
     walking_speed_mps,
 )
-from app.models import HazardType, LatLon, Shelter, ShelterKind
-from app.routing import EvacuationRouter, RoadGraph
+from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.routing import EvacuationRouter, RoadGraph
 from offline.atrest import AtRestKeyError, new_key
 from offline.store import open_store
 

@@ -6,11 +6,11 @@ import shutil
 
 import pytest
 
-from app.models import HazardType, ShelterKind
-from app.regions import find_region
-from offline import region_import
-from offline.region_import import import_region, import_shelters
-from offline.regionfiles import RegionFileError, read_shelters
+from geo.models import HazardType, ShelterKind
+from geo.regions import find_region
+from geo import region_import
+from geo.region_import import import_region, import_shelters
+from geo.regionfiles import RegionFileError, read_shelters
 from offline.store import open_store
 from tests.conftest import FIXTURES, copy_region
 

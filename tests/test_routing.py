@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.hazards import HazardLayers
-from app.models import HazardType, LatLon, Shelter, ShelterKind
-from app.routing import (
+from geo.hazards import HazardLayers
+from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.routing import (
     EvacuationRouter,
     RoadGraph,
     RouteStatus,
@@ -21,8 +21,8 @@ from app.routing import (
     is_off_route,
 )
 from bench.routing import networkx_answer, networkx_full, networkx_graph, random_origins
-from offline.hazard_import import DEPTH_RANK, AreaRecord, save_layer
-from offline.region_import import import_region
+from geo.hazard_import import DEPTH_RANK, AreaRecord, save_layer
+from geo.region_import import import_region
 from offline.store import open_store
 
 LAT0, LON0 = 33.95, 131.25

@@ -5,7 +5,7 @@ import json
 
 from hypothesis import given, settings, strategies as st
 
-from app.models import HazardType, LatLon, ShelterKind
+from geo.models import HazardType, LatLon, ShelterKind
 from app.shelters import ShelterDirectory
 
 
@@ -66,7 +66,7 @@ def test_nearest_reads_the_spatial_index_not_every_row(ube_db):
 
 
 def test_nearest_with_no_suitable_shelter_is_empty(tmp_path, aizu):
-    from offline.region_import import import_region
+    from geo.region_import import import_region
     from offline.store import open_store
 
     db = open_store(tmp_path / "m.sqlite")

@@ -7,7 +7,7 @@ import flet as ft
 import flet_map as fm
 import pytest
 
-from app.models import HazardType, LatLon, ShelterKind
+from geo.models import HazardType, LatLon, ShelterKind
 from views import home, settings, shelters
 from views.map import MapScreen
 from views.widgets import local_time
@@ -179,7 +179,7 @@ def test_large_text_scales_the_theme(app):
 
 
 def test_data_dir_must_hold_a_region(app, tmp_path, data_dir):
-    from app.regions import RegionNotFound
+    from geo.regions import RegionNotFound
 
     with pytest.raises(RegionNotFound):
         app.set_data_dir(tmp_path)
@@ -330,7 +330,7 @@ def test_household_is_sealed_at_rest(app, ube_db):
 
 
 def test_hazard_map_draws_areas_and_the_route(app):
-    from app.models import HazardType
+    from geo.models import HazardType
 
     app.set_hazard(HazardType.TSUNAMI)
     route = app.evacuation.route(LatLon(33.945, 131.25), HazardType.TSUNAMI)

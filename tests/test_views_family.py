@@ -18,7 +18,7 @@ from PIL import Image
 from app.checkin import NoQrFound
 from app.consent import DataCategory
 from app.family import Relation, SafetyStatus, alert_entity
-from app.models import LatLon
+from geo.models import LatLon
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views import home

@@ -159,7 +159,7 @@ def choose(controls, label: str, nth: int = 0) -> None:
 
 
 def test_offline_booking_is_saved_as_not_sent_and_never_confirmed(app, shell):
-    from app.models import LatLon
+    from geo.models import LatLon
     from views.features import life_rides
 
     app.set_home(LatLon(33.9513, 131.2470))

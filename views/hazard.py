@@ -8,8 +8,8 @@ import flet as ft
 
 from app.evacuation import Assessment
 from app.household import AgeBand, Contact, Household, Member, Mobility, Pet
-from app.models import HazardType, LatLon
-from app.routing import RouteResult, RouteStatus
+from geo.models import HazardType, LatLon
+from geo.routing import RouteResult, RouteStatus
 from app.state import Mamori
 from views.widgets import format_distance, heading, icon_action, notice
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import flet as ft
 
-from app.models import LatLon
+from geo.models import LatLon
 from app.state import Mamori
 from views.widgets import format_distance, heading, local_time, notice
 

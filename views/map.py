@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import flet as ft
 import flet_map as fm
 
-from app.hazards import AreaShape, HazardLayer
-from app.models import HazardType, LatLon, Shelter, ShelterKind
-from app.routing import RouteResult
+from geo.hazards import AreaShape, HazardLayer
+from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.routing import RouteResult
 from app.state import Mamori
 from views import theme
 from views.widgets import icon_action

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import flet as ft
 
 from app.i18n import LANGUAGES
-from app.regions import list_regions
+from geo.regions import list_regions
 from app.state import Mamori
 from views.widgets import heading, local_time, notice
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import flet as ft
 import flet_geolocator as ftg
 
-from app.models import HazardType, LatLon, ShelterKind
+from geo.models import HazardType, LatLon, ShelterKind
 from app.household import plan_text
-from app.routing import is_off_route
+from geo.routing import is_off_route
 from app.state import Mamori
-from offline.regionfiles import RegionFileError
+from geo.regionfiles import RegionFileError
 from views import account, hazard, home, settings, shelters
 from views.features import checkin, family, life
 from views.map import MapScreen, TapAction

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import flet as ft
 
-from app.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.models import HazardType, LatLon, Shelter, ShelterKind
 from app.shelters import ShelterHit, distance_m
 from app.state import Mamori
 from views.theme import suitability_colour, suitability_icon

@@ -14,25 +14,25 @@ Desk::
 
 Every failure on bad input is a ``CheckinError`` subclass with a message ``key``.
 """
-from app.checkin._card import (CareLevel, EmergencyContact, EvacueeCard, Member, Sex, StayPlace, card_from_bytes,
+from protocol.checkin._card import (CareLevel, EmergencyContact, EvacueeCard, Member, Sex, StayPlace, card_from_bytes,
                                card_to_bytes, new_card_id)
-from app.checkin._crypto import new_at_rest_key
+from protocol.checkin._crypto import new_at_rest_key
 from app.checkin._desk import (CSV_COLUMNS, DeskCheckIn, EvacueeEntry, RemoteEvent, ShelterDesk, ShelterSummary,
                                summaries_csv)
-from app.checkin._errors import (ALL_ERRORS, BadSignature, CardTooLarge, CheckinError, Expired, InvalidCard,
+from protocol.checkin._errors import (ALL_ERRORS, BadSignature, CardTooLarge, CheckinError, Expired, InvalidCard,
                                  InvalidSurveyAnswer, MalformedToken, NoQrFound, NoShelterKey, NotACheckinQr,
                                  NotCheckedIn, NotYetValid, Replayed, UnknownSigner, UnsealFailed, VaultKeyError,
                                  WrongRecipient)
-from app.checkin._keys import KeyDirectory, StoredKeyDirectory, device_kid, poster_kid, seal_kid
+from protocol.checkin._keys import KeyDirectory, StoredKeyDirectory, device_kid, poster_kid, seal_kid
 from app.checkin._platform import (CheckinPlatform, SyncReport, Identity, desk_seal_keys, save_identity,
                                    saved_identity)
 from app.checkin._resident import CardVault, CheckinEvent, EvacueeQr, ResidentCheckins, show_qr
 from app.checkin._scan import read_qr_texts
-from app.checkin._survey import SURVEY, Question, QuestionKind, SurveyAnswers, SurveyResponse, validate_answers
-from app.checkin._token import (EVACUEE_PREFIX, POSTER_PREFIX, EvacueeToken, ShelterPoster, make_evacuee_token,
+from protocol.checkin._survey import SURVEY, Question, QuestionKind, SurveyAnswers, SurveyResponse, validate_answers
+from protocol.checkin._token import (EVACUEE_PREFIX, POSTER_PREFIX, EvacueeToken, ShelterPoster, make_evacuee_token,
                                 make_poster_token, open_evacuee_card, parse_evacuee_token, verify_evacuee_token,
                                 verify_poster)
-from app.checkin._wire import STAFF_ROLE
+from protocol.checkin._wire import STAFF_ROLE
 
 __all__ = [
     "ALL_ERRORS", "CSV_COLUMNS", "EVACUEE_PREFIX", "POSTER_PREFIX", "STAFF_ROLE", "SURVEY",

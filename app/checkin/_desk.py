@@ -19,13 +19,13 @@ from datetime import date, datetime, timezone
 
 import sqlite_utils
 
-from app.checkin._card import EvacueeCard, StayPlace, card_from_bytes, card_to_bytes
-from app.checkin._crypto import X25519PrivateKey, decrypt_at_rest, encrypt_at_rest
-from app.checkin._errors import NotACheckinQr, NotCheckedIn, Replayed
-from app.checkin._keys import KeyDirectory
+from protocol.checkin._card import EvacueeCard, StayPlace, card_from_bytes, card_to_bytes
+from protocol.checkin._crypto import X25519PrivateKey, decrypt_at_rest, encrypt_at_rest
+from protocol.checkin._errors import NotACheckinQr, NotCheckedIn, Replayed
+from protocol.checkin._keys import KeyDirectory
 from app.checkin._resident import CheckinEvent, iso_utc
 from app.checkin._scan import ImageSource, read_qr_texts
-from app.checkin._token import (
+from protocol.checkin._token import (
     CLOCK_SKEW_S,
     EVACUEE_PREFIX,
     EvacueeToken,

@@ -22,17 +22,17 @@ from typing import Any
 import httpx
 import sqlite_utils
 
-from app.checkin._crypto import (
+from protocol.checkin._crypto import (
     Ed25519PublicKey,
     X25519PrivateKey,
     X25519PublicKey,
     raw_public,
 )
 from app.checkin._desk import RemoteEvent, ShelterDesk
-from app.checkin._keys import StoredKeyDirectory, device_kid
+from protocol.checkin._keys import StoredKeyDirectory, device_kid
 from app.checkin._resident import ResidentCheckins, iso_utc
-from app.checkin._survey import SurveyAnswers
-from app.checkin._wire import (
+from protocol.checkin._survey import SurveyAnswers
+from protocol.checkin._wire import (
     STAFF_ROLE,
     WireError,
     b64u,

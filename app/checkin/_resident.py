@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 import segno
 import sqlite_utils
 
-from app.checkin._card import EvacueeCard, card_from_bytes, card_to_bytes
-from app.checkin._crypto import Ed25519PrivateKey, decrypt_at_rest, encrypt_at_rest
-from app.checkin._errors import CardTooLarge, NoShelterKey, NotACheckinQr, NotCheckedIn
-from app.checkin._keys import KeyDirectory
+from protocol.checkin._card import EvacueeCard, card_from_bytes, card_to_bytes
+from protocol.checkin._crypto import Ed25519PrivateKey, decrypt_at_rest, encrypt_at_rest
+from protocol.checkin._errors import CardTooLarge, NoShelterKey, NotACheckinQr, NotCheckedIn
+from protocol.checkin._keys import KeyDirectory
 from app.checkin._scan import ImageSource, read_qr_texts
-from app.checkin._token import POSTER_PREFIX, ShelterPoster, make_evacuee_token, verify_poster
+from protocol.checkin._token import POSTER_PREFIX, ShelterPoster, make_evacuee_token, verify_poster
 from offline import checkin_store
 from offline.checkin_store import EventRow
 

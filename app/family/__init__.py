@@ -24,7 +24,7 @@ from app.family._book import (
     status_entity,
     status_entity_id,
 )
-from app.family._errors import (
+from protocol.family._errors import (
     ConsentMissing,
     FamilyError,
     InvalidAlert,
@@ -53,7 +53,7 @@ from app.family._hq import (
     map_points,
     unanswered,
 )
-from app.family._invite import (
+from protocol.family._invite import (
     INVITE_PREFIX,
     Invite,
     invite_key,

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from app.family._errors import InvalidAlert
+from protocol.family._errors import InvalidAlert
 from app.family._model import parse_time, utc
-from app.hazards import point_in_polygon
+from geo.hazards import point_in_polygon
 from app.i18n import Translator
 from app.platform import iso_utc, make_entity, prop
 

@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from app.devicekeys import KeyStore, get_or_create
-from app.family._errors import ConsentMissing, InvalidAnswer, NotAllowed
+from protocol.family._errors import ConsentMissing, InvalidAnswer, NotAllowed
 from app.family._model import (
     MAX_MESSAGE,
     Answer,

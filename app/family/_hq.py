@@ -17,9 +17,9 @@ from typing import Any
 
 from app.family._alerts import Alert, alert_entity
 from app.family._book import answer_from_entity
-from app.family._errors import InvalidAlert, InvalidAnswer
+from protocol.family._errors import InvalidAlert, InvalidAnswer
 from app.family._model import Answer, SafetyStatus, open_sos, utc
-from app.hazards import point_in_polygon
+from geo.hazards import point_in_polygon
 from app.platform import PlatformClient
 
 UNLOCATED = "unlocated"  # answers with no location (no consent, or none given)

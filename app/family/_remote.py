@@ -16,7 +16,7 @@ import httpx
 from app.consent import Consents, DataCategory
 from app.devicekeys import KeyStore
 from app.family._book import FamilyBook
-from app.family._errors import (
+from protocol.family._errors import (
     ConsentMissing,
     FamilyError,
     InviteExpired,
@@ -26,7 +26,7 @@ from app.family._errors import (
     NotAllowed,
     UnknownGroup,
 )
-from app.family._invite import invite_key, make_invite, public_key_text
+from protocol.family._invite import invite_key, make_invite, public_key_text
 from app.family._model import Answer, Relation
 from app.platform import Credentials, PlatformError, PlatformUnavailable, iso_utc
 from app.platform._errors import from_response

@@ -14,7 +14,7 @@ from app.platform._client import (
                                     Page,
                                     PlatformClient,
 )
-from app.platform._entities import (
+from protocol.entities import (
                                     CORE_CONTEXT,
                                     Entity,
                                     EntityError,

@@ -12,7 +12,7 @@ from typing import Any, Protocol, Self
 
 import httpx
 
-from app.platform._entities import CORE_CONTEXT, Entity, validate
+from protocol.entities import CORE_CONTEXT, Entity, validate
 from app.platform._errors import (
     NotAuthorised,
     PlatformError,

@@ -11,7 +11,7 @@ The platform (``cityos.points``) is the authority for the balance; ``PointsSync`
 entries and applies its verdicts. Every failure on bad input is a ``PointsError`` with a ``key``.
 """
 from app.points._csv import parse_steps_csv
-from app.points._errors import (
+from protocol.points._errors import (
     REJECT_KEYS,
     AlreadyClaimed,
     BadSignature,
@@ -33,7 +33,7 @@ from app.points._errors import (
     reject_key,
 )
 from app.points._ledger import Balance, ChartPoint, Entry, ImportReport, PointsLedger
-from app.points._qr import (
+from protocol.points._qr import (
     COUPON_PREFIX,
     COUPON_SIGNER,
     EVENT_PREFIX,
@@ -46,7 +46,7 @@ from app.points._qr import (
     verify_coupon_qr,
     verify_event_qr,
 )
-from app.points._rules import (
+from protocol.points._rules import (
     JST,
     QR_ACTIVITIES,
     Activity,

@@ -21,7 +21,7 @@ import sqlite_utils
 
 from app.devicekeys import KeyStore, get_or_create
 from app.points._csv import parse_steps_csv
-from app.points._errors import (
+from protocol.points._errors import (
     AlreadyClaimed,
     ConsentNeeded,
     CsvImportError,
@@ -32,11 +32,11 @@ from app.points._errors import (
     WrongMunicipality,
     reject_key,
 )
-from app.points._qr import EVENT_SIGNER, TrustedKeys, verify_event_qr
-from app.points._rules import Activity, DayTally, Rules, Spend, credit, today_jst
+from protocol.points._qr import EVENT_SIGNER, TrustedKeys, verify_event_qr
+from protocol.points._rules import Activity, DayTally, Rules, Spend, credit, today_jst
 from offline import points_store
 from offline.atrest import decrypt_at_rest, encrypt_at_rest
-from offline.sql import utc_now
+from geo.sql import utc_now
 
 AT_REST_KEY = "points.at_rest"  # names in the device KeyStore
 ID_KEY = "points.ids"

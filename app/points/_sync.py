@@ -20,18 +20,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.platform import Credentials, PlatformError, PlatformUnavailable
 from app.platform._errors import from_response
-from app.points._errors import ConsentNeeded, InsufficientPoints, PlatformRefused
+from protocol.points._errors import ConsentNeeded, InsufficientPoints, PlatformRefused
 from app.points._ledger import PointsLedger
-from app.points._qr import (
+from protocol.points._qr import (
     COUPON_SIGNER,
     EVENT_SIGNER,
     Coupon,
     TrustedKeys,
     verify_coupon_qr,
 )
-from app.points._rules import Rules
+from protocol.points._rules import Rules
 from offline import points_store
-from offline.sql import utc_now
+from geo.sql import utc_now
 
 _API = "/cityos/v1/points"
 BATCH = 200

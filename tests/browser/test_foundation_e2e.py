@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from app.regions import default_data_dir, find_region
+from geo.regions import default_data_dir, find_region
 from tests.browser.conftest import snap, tap_canvas
 
 

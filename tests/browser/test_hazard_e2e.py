@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from app.hazards import HazardLayers
-from app.models import HazardType, LatLon
+from geo.hazards import HazardLayers
+from geo.models import HazardType, LatLon
 from offline.store import open_store
 from tests.browser.conftest import snap, tap_canvas
 

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 )
 
 from app.checkin import device_kid, verify_poster
-from app.checkin._crypto import raw_public
+from protocol.checkin._crypto import raw_public
 from app.checkin._resident import iso_utc
-from app.checkin._wire import b64u, unb64u
+from protocol.checkin._wire import b64u, unb64u
 
 API = "/cityos/v1/checkin"
 CODE = "352021"

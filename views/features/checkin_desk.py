@@ -17,7 +17,7 @@ from app.checkin import (
     ShelterSummary,
     SyncReport,
 )
-from app.models import Shelter, ShelterKind
+from geo.models import Shelter, ShelterKind
 from app.platform import PlatformError
 from app.state import Mamori
 from views.features import checkin_form, checkin_poster

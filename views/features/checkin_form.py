@@ -18,7 +18,7 @@ from app.checkin import (
     StayPlace,
     SyncReport,
 )
-from app.models import Shelter, ShelterKind
+from geo.models import Shelter, ShelterKind
 from app.platform import PlatformError
 from app.state import Mamori
 from views.features.checkin_service import (

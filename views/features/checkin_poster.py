@@ -9,7 +9,7 @@ import flet as ft
 import segno
 
 from app.checkin import CheckinError, ShelterPoster, StoredKeyDirectory, verify_poster
-from app.models import Shelter
+from geo.models import Shelter
 from app.platform import PlatformError
 from app.state import Mamori
 from views.features.checkin_form import problem

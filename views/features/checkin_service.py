@@ -61,7 +61,7 @@ from app.checkin import (
 from app.consent import ConsentLedger, DataCategory
 from app.devicekeys import get_or_create
 from app.identity import LoginError
-from app.models import Shelter
+from geo.models import Shelter
 from app.platform import PlatformError, PlatformUnavailable
 from app.state import Mamori
 from offline import checkin_store

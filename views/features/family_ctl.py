@@ -40,7 +40,7 @@ from app.family import (
     poll_interval,
     read_alerts,
 )
-from app.models import LatLon
+from geo.models import LatLon
 from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
 

@@ -18,7 +18,7 @@ from typing import Any
 import flet as ft
 
 from app.devicekeys import get_or_create
-from app.models import LatLon, ShelterKind
+from geo.models import LatLon, ShelterKind
 from app.platform import PlatformError
 from app.points import PointsError
 from app.rides import MAX_PARTY, Booking, Place, PlaceKind, Quote, RideBook, RideError, RideRequest, RideStatus, RidesApi

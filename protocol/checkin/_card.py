@@ -16,7 +16,7 @@ from typing import Any
 
 import cbor2
 
-from app.checkin._errors import InvalidCard
+from protocol.checkin._errors import InvalidCard
 
 _FORMAT = 1
 MAX_MEMBERS = 20

@@ -24,9 +24,9 @@ import base45
 import cbor2
 from cryptography.exceptions import InvalidSignature
 
-from app.checkin._card import EvacueeCard, card_from_bytes, card_to_bytes
-from app.checkin._crypto import Ed25519PrivateKey, X25519PrivateKey, X25519PublicKey, seal, unseal
-from app.checkin._errors import (
+from protocol.checkin._card import EvacueeCard, card_from_bytes, card_to_bytes
+from protocol.checkin._crypto import Ed25519PrivateKey, X25519PrivateKey, X25519PublicKey, seal, unseal
+from protocol.checkin._errors import (
     BadSignature,
     Expired,
     InvalidCard,
@@ -36,7 +36,7 @@ from app.checkin._errors import (
     UnknownSigner,
     WrongRecipient,
 )
-from app.checkin._keys import KeyDirectory, device_kid, poster_kid, seal_kid
+from protocol.checkin._keys import KeyDirectory, device_kid, poster_kid, seal_kid
 
 EVACUEE_PREFIX = "MC1:"
 POSTER_PREFIX = "MS1:"

@@ -8,7 +8,7 @@ Usage::
     advice = layers.assess(LatLon(33.94, 131.25), HazardType.TSUNAMI, alert_level=4, early=False)
     advice.must_evacuate, advice.reason_key, advice.area_name, advice.level, advice.is_scenario
 
-Official layers come from ``offline.hazard_import``. Where a region has none, scenario
+Official layers come from ``geo.hazard_import``. Where a region has none, scenario
 layers are derived from the road network's elevations (land below N m flooded) and cached
 in SQLite; they carry ``is_scenario=True`` and a description saying so, and are re-derived
 when the roads are re-imported. For one hazard, official layers take precedence over
@@ -26,8 +26,8 @@ from typing import Any
 
 import sqlite_utils
 
-from app.models import HazardType, LatLon
-from offline.hazard_import import DEPTH_RANK, AreaRecord, depth_rank, save_layer
+from geo.models import HazardType, LatLon
+from geo.hazard_import import DEPTH_RANK, AreaRecord, depth_rank, save_layer
 
 __all__ = [
     "SCENARIOS",
@@ -90,7 +90,7 @@ class HazardLayer:
     hazard: HazardType
     name: str
     is_scenario: bool
-    level_scheme: str  # offline.hazard_import.DEPTH_RANK or SEDIMENT_ZONE
+    level_scheme: str  # geo.hazard_import.DEPTH_RANK or SEDIMENT_ZONE
     description_ja: str
     description_en: str
     source: str

@@ -5,7 +5,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from app.models import LatLon
+from geo.models import LatLon
 
 OFF_ROUTE_M = 30.0
 _INF = math.inf

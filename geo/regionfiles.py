@@ -22,7 +22,7 @@ from typing import Any
 
 import shapefile
 
-from app.models import HazardType, RoadEdge, Shelter, ShelterKind
+from geo.models import HazardType, RoadEdge, Shelter, ShelterKind
 
 
 class RegionFileError(ValueError):

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import sqlite_utils
 
-from app.checkin._crypto import Ed25519PublicKey, X25519PublicKey, key_id, raw_public
+from protocol.checkin._crypto import Ed25519PublicKey, X25519PublicKey, key_id, raw_public
 from offline import checkin_store
 
 DEVICE_KID_LEN = 8

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from offline.hazard_import import import_hazard_file
+    from geo.hazard_import import import_hazard_file
     layer_id = import_hazard_file(db, "352021", Path("A31-12_35.geojson"))            # kind from the columns
     layer_id = import_hazard_file(db, "352021", Path("A33-20_35.zip"), hazard=HazardType.LANDSLIDE)
 
@@ -30,9 +30,9 @@ from typing import Any, cast
 
 import sqlite_utils
 
-from app.models import HazardType
-from offline.regionfiles import RegionFileError, _load_geojson, read_zipped_shapefile
-from offline.sql import utc_now
+from geo.models import HazardType
+from geo.regionfiles import RegionFileError, _load_geojson, read_zipped_shapefile
+from geo.sql import utc_now
 
 DEPTH_RANK = "depth_rank"
 SEDIMENT_ZONE = "sediment_zone"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from app.models import HazardType, Shelter
+from geo.models import HazardType, Shelter
 
 
 class RouteStatus(str, Enum):

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.checkin._desk import RemoteEvent
 from app.checkin._resident import CheckinEvent, iso_utc
-from app.checkin._survey import SurveyResponse
+from protocol.checkin._survey import SurveyResponse
 
 STAFF_ROLE = "shelter_staff"  # the platform role that may run a desk
 ACTIONS = ("check_in", "check_out")

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from app.devicekeys import KeyStore, get_or_create
-from app.family._errors import (
+from protocol.family._errors import (
     InviteExpired,
     InviteForged,
     InviteMalformed,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from app.checkin._errors import UnsealFailed, VaultKeyError
+from protocol.checkin._errors import UnsealFailed, VaultKeyError
 from offline import atrest
 
 _SEAL_INFO = b"mamori checkin seal v1"

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
-from app.points._errors import InvalidEntry
+from protocol.points._errors import InvalidEntry
 
 JST = timezone(timedelta(hours=9))  # Japan has no daylight saving: a fixed offset is exact
 _CODE = re.compile(r"^\d{6}$")

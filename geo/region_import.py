@@ -13,10 +13,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from app.models import DatasetInfo, HazardType, Shelter, ShelterKind
-from app.regions import Region
-from offline.regionfiles import P20Site, read_boundary, read_p20_capacities, read_road_edges, read_shelters
-from offline.sql import utc_now
+from geo.models import DatasetInfo, HazardType, Shelter, ShelterKind
+from geo.regions import Region
+from geo.regionfiles import P20Site, read_boundary, read_p20_capacities, read_road_edges, read_shelters
+from geo.sql import utc_now
 
 GSI_LICENCE = "出典：国土地理院 指定緊急避難場所・指定避難所データ（国土地理院コンテンツ利用規約）"
 P20_LICENCE = "出典：国土数値情報（避難施設データ）（国土交通省）"

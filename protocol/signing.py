@@ -1,6 +1,6 @@
 """Compact signed QR payloads: ``PREFIX`` + base45(CBOR array + Ed25519 signature).
 
-The shape check-in's shelter poster uses (``app.checkin._token``), made generic so other
+The shape check-in's shelter poster uses (``protocol.checkin._token``), made generic so other
 features sign their QR codes the same way. The signature covers the prefix and the CBOR bytes,
 so a payload signed as one kind (say an event QR) can never pass as another (a coupon) even
 under the same key. Field 0 is the format version, field 1 the signer's key id
@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from app.checkin._crypto import key_id
+from protocol.checkin._crypto import key_id
 
 KID_LEN = 4
 SIG_LEN = 64

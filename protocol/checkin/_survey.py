@@ -14,7 +14,7 @@ from enum import Enum
 
 import sqlite_utils
 
-from app.checkin._errors import InvalidSurveyAnswer
+from protocol.checkin._errors import InvalidSurveyAnswer
 from offline import checkin_store
 
 _MAX_TEXT = 500

@@ -1,4 +1,4 @@
-"""The two signed QR codes of health points (format: ``app.signing``).
+"""The two signed QR codes of health points (format: ``protocol.signing``).
 
 * Event QR ("MPE1:"), shown by the organiser of a health class, event or evacuation drill:
   [event id, municipality code, activity, title, valid_from, valid_until], signed by the
@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from app.checkin._crypto import raw_public
-from app.points._errors import (
+from protocol.checkin._crypto import raw_public
+from protocol.points._errors import (
     BadSignature,
     Expired,
     MalformedQr,
@@ -30,8 +30,8 @@ from app.points._errors import (
     NotYetValid,
     UnknownSigner,
 )
-from app.points._rules import QR_ACTIVITIES, Activity
-from app.signing import (
+from protocol.points._rules import QR_ACTIVITIES, Activity
+from protocol.signing import (
     Forged,
     Malformed,
     SignedQrError,

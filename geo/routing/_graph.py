@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from app.models import LatLon, RoadEdge
-from app.routing._geometry import Projection, segment_projection
+from geo.models import LatLon, RoadEdge
+from geo.routing._geometry import Projection, segment_projection
 
 MAX_SNAP_M = 500.0  # farther than this from any street: "outside the network"
 SNAP_SLACK_M = 5.0  # streets this much farther than the closest one are also tried as a start

@@ -25,10 +25,10 @@ the least-bad answer, never an exception.
 """
 from __future__ import annotations
 
-from app.routing._geometry import OFF_ROUTE_M, distance_to_route_m, is_off_route
-from app.routing._graph import MAX_SNAP_M, RoadGraph
-from app.routing._result import Alternative, RouteResult, RouteStatus
-from app.routing._router import (
+from geo.routing._geometry import OFF_ROUTE_M, distance_to_route_m, is_off_route
+from geo.routing._graph import MAX_SNAP_M, RoadGraph
+from geo.routing._result import Alternative, RouteResult, RouteStatus
+from geo.routing._router import (
     ALTERNATIVES,
     DEFAULT_WALKING_SPEED_MPS,
     EvacuationRouter,

@@ -1,0 +1,1 @@
+"""The checkin formats shared by the app and the platform."""

@@ -1,0 +1,1 @@
+"""The family formats shared by the app and the platform."""

@@ -1,0 +1,1 @@
+"""The points formats shared by the app and the platform."""

@@ -12,9 +12,9 @@ from app.config import Config, parse_args
 from app.connection import PlatformLink
 from app.devicekeys import FileKeyStore
 from app.preferences import load_preferences
-from geo.regions import DEFAULT_REGION, RegionNotFound, default_data_dir, find_region
 from app.state import Mamori
 from geo.regionfiles import RegionFileError
+from geo.regions import DEFAULT_REGION, RegionNotFound, default_data_dir, find_region
 from offline.store import open_store
 from views.shell import Shell
 

@@ -16,8 +16,8 @@ from typing import Literal
 
 import sqlite_utils
 
-from offline.outbox import Outbox
 from geo.sql import utc_now
+from offline.outbox import Outbox
 
 
 class DataCategory(str, Enum):

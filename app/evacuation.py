@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from geo.hazards import AreaShape, EvacuationAdvice, HazardLayer, HazardLayers
 from app.household import (
     EvacuationPlan,
     Household,
@@ -22,8 +21,10 @@ from app.household import (
     supplies,
     walking_speed_mps,
 )
-from geo.models import HazardType, LatLon
+from geo.hazards import AreaShape, EvacuationAdvice, HazardLayer, HazardLayers
+from geo.models import LatLon
 from geo.routing import EvacuationRouter, RouteResult
+from protocol.hazards import HazardType
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,10 +29,11 @@ from typing import Any
 import sqlite_utils
 
 from app.i18n import Translator
-from geo.models import HazardType, LatLon
+from geo.models import LatLon
 from geo.routing import EvacuationRouter, RouteStatus
-from offline.atrest import decrypt_at_rest, encrypt_at_rest
 from geo.sql import utc_now
+from offline.atrest import decrypt_at_rest, encrypt_at_rest
+from protocol.hazards import HazardType
 
 __all__ = [
     "AgeBand",

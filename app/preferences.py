@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, replace
 import sqlite_utils
 
 from app.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from geo.models import HazardType, LatLon
+from geo.models import LatLon
 from offline.atrest import AtRestKeyError, decrypt_at_rest, encrypt_at_rest
+from protocol.hazards import HazardType
 
 
 @dataclass(frozen=True, slots=True)

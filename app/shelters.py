@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import sqlite_utils
 from geopy.distance import geodesic
 
-from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.models import LatLon, Shelter
+from protocol.hazards import HazardType, ShelterKind
 
 _COLUMNS = "rowid, id, kind, name, address, lat, lon, capacity, accepts, note, same_address_as_other_kind, source, " + ", ".join(
     h.value for h in HazardType

@@ -6,9 +6,9 @@ resident's preferences and the translator, and it is what the view tests build s
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlite_utils
 
@@ -17,12 +17,12 @@ from app.devicekeys import KeyStore, get_or_create
 from app.evacuation import Evacuation
 from app.i18n import Translator
 from app.mapdata import RoadStrokes, load_road_strokes
-from geo.models import DatasetInfo, HazardType, LatLon
 from app.preferences import Preferences, load_preferences, save_preferences
-from geo.regions import Region, RegionNotFound, find_region, list_regions
 from app.shelters import ShelterDirectory
+from geo.models import DatasetInfo, LatLon
 from geo.region_import import datasets, import_region
-
+from geo.regions import Region, RegionNotFound, find_region, list_regions
+from protocol.hazards import HazardType
 
 AT_REST_KEY = "store-at-rest"  # the device key that seals personal data in the local store
 HOUSEHOLD_KEY = "household"  # seals the household profile (ages, medication, allergies)

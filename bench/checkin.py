@@ -41,8 +41,8 @@ from app.checkin import (
     new_at_rest_key,
     show_qr,
 )
-from protocol.checkin._crypto import Ed25519PrivateKey, X25519PrivateKey
 from offline.store import open_store
+from protocol.checkin import Ed25519PrivateKey, X25519PrivateKey
 
 MUNICIPALITY = "072028"  # 会津若松市
 

@@ -18,9 +18,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from geo.models import LatLon
-from geo.regions import default_data_dir, find_region
-from geo.routing import RoadGraph
 from cityos.dispatch import (
     DWELL_S,
     Assignment,
@@ -30,7 +27,10 @@ from cityos.dispatch import (
     Trip,
     Vehicle,
 )
+from geo.models import LatLon
 from geo.region_import import import_region
+from geo.regions import default_data_dir, find_region
+from geo.routing import RoadGraph
 from offline.store import open_store
 
 DAY_S = 4 * 3600.0

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import networkx as nx
 
-from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.models import LatLon, Shelter
+from geo.region_import import import_region
 from geo.regions import default_data_dir, find_region
 from geo.routing import EvacuationRouter, RoadGraph, RouteStatus
 from geo.routing._router import _Start
-from geo.region_import import import_region
 from offline.store import open_store
+from protocol.hazards import HazardType, ShelterKind
 
 HAZARD = HazardType.TSUNAMI
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import httpx
 
-from geo.models import LatLon
-from geo.regions import DEFAULT_REGION, default_data_dir, find_region
 from app.shelters import ShelterDirectory
+from geo.models import LatLon
 from geo.region_import import import_region
+from geo.regions import DEFAULT_REGION, default_data_dir, find_region
 from offline.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,7 +22,8 @@ import httpx
 
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import MemoryTokenStore, Session, install_key
-from app.platform import PlatformClient, make_entity
+from app.platform import PlatformClient
+from protocol.entities import make_entity
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store

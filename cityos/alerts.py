@@ -4,7 +4,7 @@
     python -m cityos.alerts --hazard flood --level 4 --polygon area.geojson --headline "厚東川 氾濫危険"
     python -m cityos.alerts --db postgresql://… --municipality 072028 --hazard earthquake --level 5
 
-It writes an ``Alert`` entity (the shape ``app.family.alert_entity`` defines) into the
+It writes an ``Alert`` entity (the shape ``protocol.family.alert_entity`` defines) into the
 platform's database, as the running server would, so the change feed hands it to every app at
 its next pull. Without ``--polygon`` the alert targets the whole municipality. The same can be
 done over HTTP with a ``city_staff`` token: ``POST /ngsi-ld/v1/entityOperations/upsert`` with
@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from app.family import FamilyError, alert_entity
 from cityos.entities import get_row, put_entity
 from cityos.settings import Settings
 from cityos.store import Store
+from protocol.family import FamilyError, alert_entity
 
 
 def _polygon(text: str) -> dict[str, Any]:

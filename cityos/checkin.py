@@ -63,23 +63,6 @@ from sqlalchemy import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from protocol.checkin._crypto import raw_public
-from app.checkin._desk import RemoteEvent
-from protocol.checkin._errors import CheckinError, InvalidSurveyAnswer
-from protocol.checkin._keys import device_kid, poster_kid, seal_kid
-from app.checkin._resident import iso_utc
-from protocol.checkin._survey import SURVEY, QuestionKind, validate_answers
-from protocol.checkin._token import make_poster_token, verify_poster
-from protocol.checkin._wire import (
-    STAFF_ROLE,
-    WireError,
-    b64u,
-    event_from_json,
-    event_to_json,
-    normal_time,
-    unb64u,
-    valid_id,
-)
 from cityos.core import header_tenant, int_param, platform_of, read_json
 from cityos.entities import get_row, put_entity
 from cityos.oidc import Caller
@@ -94,6 +77,29 @@ from cityos.problems import (
     unauthorized,
 )
 from cityos.store import metadata, next_seq, utc_now
+from protocol.checkin import (
+    STAFF_ROLE,
+    SURVEY,
+    CheckinError,
+    InvalidSurveyAnswer,
+    QuestionKind,
+    RemoteEvent,
+    WireError,
+    b64u,
+    device_kid,
+    event_from_json,
+    event_to_json,
+    iso_utc,
+    make_poster_token,
+    normal_time,
+    poster_kid,
+    raw_public,
+    seal_kid,
+    unb64u,
+    valid_id,
+    validate_answers,
+    verify_poster,
+)
 
 MAX_BATCH = 500
 PAGE = 1000

@@ -42,8 +42,9 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import ConvexHull, QhullError
 
 from geo.hazards import HazardLayers
-from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.models import LatLon, Shelter
 from geo.routing import MAX_SNAP_M, RoadGraph
+from protocol.hazards import HazardType, ShelterKind
 
 VEHICLE_SPEED_KMH = 25.0
 VEHICLE_SPEED_MPS = VEHICLE_SPEED_KMH / 3.6

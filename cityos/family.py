@@ -31,14 +31,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Column, Connection, String, Table, Text, delete, select
 from starlette.concurrency import run_in_threadpool
 
-from protocol.family import _invite
-from protocol.family._errors import (
-    FamilyError,
-    InviteExpired,
-    InviteForged,
-    InviteMalformed,
-    InviteReused,
-)
 from cityos.core import platform_of, read_json
 from cityos.entities import get_row, location_attributes, put_entity, validate_geometry
 from cityos.oidc import Caller
@@ -52,6 +44,16 @@ from cityos.problems import (
     unauthorized,
 )
 from cityos.store import account, consent, entity, metadata, utc_now
+from protocol.family import (
+    FamilyError,
+    InviteExpired,
+    InviteForged,
+    InviteMalformed,
+    InviteReused,
+    parse_invite,
+    public_key_from_text,
+    verify_invite,
+)
 
 family_group = Table(
     "family_group", metadata,
@@ -194,7 +196,7 @@ def create_group(conn: Connection, caller: Caller, payload: dict[str, Any]) -> t
     name = _text(payload, "name", limit=60)
     key = _text(payload, "inviteKey", limit=64)
     try:
-        _invite.public_key_from_text(key)
+        public_key_from_text(key)
     except InviteMalformed as exc:
         raise bad_data(f"inviteKey: {exc}") from None
     existing = conn.execute(select(family_group).where(family_group.c.id == group_id)).first()
@@ -211,14 +213,14 @@ def create_group(conn: Connection, caller: Caller, payload: dict[str, Any]) -> t
 def join(conn: Connection, caller: Caller, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     text: Any = payload.get("invite")  # parse_invite refuses anything but a short string
     try:
-        preview = _invite.parse_invite(text)
+        preview = parse_invite(text)
         group = conn.execute(select(family_group).where(family_group.c.id == preview.group_id)).first()
         if group is None:
             raise not_found("the invite names a family group that does not exist (any more)")
         def used(nonce: str) -> bool:
             return conn.execute(select(family_invite_used.c.nonce).where(family_invite_used.c.nonce == nonce)).first() is not None
 
-        invite = _invite.verify_invite(text, _invite.public_key_from_text(group.invite_key), time.time(), used)
+        invite = verify_invite(text, public_key_from_text(group.invite_key), time.time(), used)
     except FamilyError as exc:
         status, kind = _INVITE_PROBLEMS.get(type(exc), (400, "invite-malformed"))
         raise Problem(status, PROBLEM + kind, str(exc)) from None

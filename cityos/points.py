@@ -46,28 +46,6 @@ from sqlalchemy import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from protocol.checkin._crypto import raw_public
-from app.points import (
-    JST,
-    QR_ACTIVITIES,
-    Activity,
-    Coupon,
-    DayTally,
-    EventQr,
-    PointsError,
-    Rules,
-    credit,
-    default_rules,
-    expired_total,
-    make_coupon_qr,
-    make_event_qr,
-    today_jst,
-    verify_coupon_qr,
-    verify_event_qr,
-)
-from protocol.points._errors import InvalidEntry
-from protocol.points._qr import CLOCK_SKEW_S
-from protocol.signing import signer_kid
 from cityos.accounts import CITY_STAFF
 from cityos.core import Platform, header_tenant, int_param, platform_of, read_json
 from cityos.oidc import Caller
@@ -81,6 +59,28 @@ from cityos.problems import (
     unauthorized,
 )
 from cityos.store import account, metadata, utc_now
+from protocol.checkin import raw_public
+from protocol.points import (
+    CLOCK_SKEW_S,
+    JST,
+    QR_ACTIVITIES,
+    Activity,
+    Coupon,
+    DayTally,
+    EventQr,
+    InvalidEntry,
+    PointsError,
+    Rules,
+    credit,
+    default_rules,
+    expired_total,
+    make_coupon_qr,
+    make_event_qr,
+    today_jst,
+    verify_coupon_qr,
+    verify_event_qr,
+)
+from protocol.signing import signer_kid
 
 CATEGORY = "health_activity"
 MAX_BATCH = 500

@@ -33,10 +33,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from geo.hazards import HazardLayers
-from geo.models import HazardType, LatLon, Shelter, ShelterKind
-from geo.regions import RegionNotFound, find_region
-from geo.routing import EvacuationRouter, RoadGraph
 from cityos.core import Platform, platform_of, read_json
 from cityos.dispatch import (
     VEHICLE_SPEED_KMH,
@@ -53,8 +49,13 @@ from cityos.dispatch import (
 from cityos.oidc import Caller
 from cityos.problems import Problem, problem_responses, unauthorized
 from cityos.store import entity
+from geo.hazards import HazardLayers
+from geo.models import LatLon, Shelter
 from geo.region_import import import_region
-from offline.store import open_store
+from geo.regions import RegionNotFound, find_region
+from geo.routing import EvacuationRouter, RoadGraph
+from geo.schema import region_db
+from protocol.hazards import HazardType, ShelterKind
 
 FLEET_SIZE, FLEET_SEATS, FLEET_WHEELCHAIR_SLOTS = 6, 8, 1
 FARE_YEN_PER_RIDER = 300  # companions ride free, evacuation rides are free
@@ -360,7 +361,7 @@ class _Services:
             region = find_region(self.platform.settings.data_dir, code)
         except RegionNotFound:
             raise RideProblem(503, "no_service", f"no ride service in municipality {code}") from None
-        db = open_store(":memory:")
+        db = region_db()
         import_region(db, region)
         loaded = EvacuationRouter.for_region(db, code)  # streets, shelters and hazard layers from the store
         if loaded.graph is None or loaded.layers is None:

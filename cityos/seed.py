@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from geo.models import Shelter
-from geo.regions import RegionNotFound, find_region
 from cityos.store import Store, entity, reserve_seqs, utc_now
+from geo.models import Shelter
 from geo.regionfiles import RegionFileError, read_shelters
+from geo.regions import RegionNotFound, find_region
 
 log = logging.getLogger("cityos")
 GSI_SOURCE = "国土地理院 指定緊急避難場所・指定避難所データ"

@@ -30,9 +30,9 @@ from typing import Any, cast
 
 import sqlite_utils
 
-from geo.models import HazardType
 from geo.regionfiles import RegionFileError, _load_geojson, read_zipped_shapefile
 from geo.sql import utc_now
+from protocol.hazards import HazardType
 
 DEPTH_RANK = "depth_rank"
 SEDIMENT_ZONE = "sediment_zone"

@@ -26,8 +26,10 @@ from typing import Any
 
 import sqlite_utils
 
-from geo.models import HazardType, LatLon
 from geo.hazard_import import DEPTH_RANK, AreaRecord, depth_rank, save_layer
+from geo.models import LatLon
+from protocol.geojson import point_in_polygon
+from protocol.hazards import HazardType
 
 __all__ = [
     "SCENARIOS",
@@ -130,18 +132,6 @@ class EvacuationAdvice:
     alert_level: int | None = None
     is_scenario: bool = False
     layer_name: str | None = None
-
-
-def point_in_polygon(lon: float, lat: float, rings: list[list[tuple[float, float]]]) -> bool:
-    """Even-odd rule over the outer ring and its holes (GeoJSON (lon, lat) order)."""
-    inside = False
-    for ring in rings:
-        x1, y1 = ring[-1]
-        for x2, y2 in ring:
-            if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
-                inside = not inside
-            x1, y1 = x2, y2
-    return inside
 
 
 @dataclass(slots=True)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from geo.models import DatasetInfo, HazardType, Shelter, ShelterKind
-from geo.regions import Region
+from geo.models import DatasetInfo, Shelter
 from geo.regionfiles import P20Site, read_boundary, read_p20_capacities, read_road_edges, read_shelters
+from geo.regions import Region
 from geo.sql import utc_now
+from protocol.hazards import HazardType, ShelterKind
 
 GSI_LICENCE = "出典：国土地理院 指定緊急避難場所・指定避難所データ（国土地理院コンテンツ利用規約）"
 P20_LICENCE = "出典：国土数値情報（避難施設データ）（国土交通省）"

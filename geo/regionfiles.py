@@ -22,7 +22,8 @@ from typing import Any
 
 import shapefile
 
-from geo.models import HazardType, RoadEdge, Shelter, ShelterKind
+from geo.models import RoadEdge, Shelter
+from protocol.hazards import HazardType, ShelterKind
 
 
 class RegionFileError(ValueError):

@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlite_utils
 
-from offline import atrest
 from geo.sql import run_script
+from offline import atrest
 
 
 def migrate_0001(db: sqlite_utils.Database) -> None:

@@ -22,8 +22,8 @@ import sqlite_utils
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.platform import validate
 from geo.sql import utc_now
+from protocol.entities import validate
 
 Op = Literal["upsert", "consent"]
 KEY_BYTES = 32

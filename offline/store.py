@@ -11,8 +11,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from offline.schema import MIGRATIONS
 from geo.sql import utc_now
+from offline.schema import MIGRATIONS
 
 
 def open_store(path: str | Path) -> sqlite_utils.Database:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from app.platform import Change, NotAuthorised, PlatformClient, PlatformError
-from offline.outbox import Outbox, QueuedWrite
 from geo.sql import utc_now
+from offline.outbox import Outbox, QueuedWrite
 
 log = logging.getLogger(__name__)  # logs counts and error kinds only, never payloads or tokens
 

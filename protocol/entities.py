@@ -39,6 +39,18 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def utc(moment: datetime | None = None) -> datetime:
+    moment = moment or datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must carry a timezone")
+    return moment.astimezone(UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 with a zone (the platform's ...Z form included)."""
+    return utc(datetime.fromisoformat(text))
+
+
 def prop(value: Any, observed_at: datetime | None = None, unit_code: str | None = None) -> dict[str, Any]:
     attr: dict[str, Any] = {"type": "Property", "value": value}
     if observed_at is not None:

@@ -9,9 +9,9 @@ import pytest
 
 from app.connection import PlatformLink
 from app.devicekeys import MemoryKeyStore
-from geo.regions import Region, default_data_dir, find_region
 from app.state import Mamori
 from geo.region_import import import_region
+from geo.regions import Region, default_data_dir, find_region
 from offline.store import open_store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -32,9 +32,9 @@ from app.checkin import (
     show_qr,
     summaries_csv,
 )
-from protocol.checkin._crypto import Ed25519PrivateKey, X25519PrivateKey
 from bench.checkin import example_household, phone_photo
 from offline.store import open_store
+from protocol.checkin import Ed25519PrivateKey, X25519PrivateKey
 from tests.test_checkin_world import MUNICIPALITY, SHELTER_A, SHELTER_B, World, make_world
 
 

@@ -27,9 +27,9 @@ from app.checkin import (
     card_to_bytes,
     show_qr,
 )
-from protocol.checkin._crypto import seal
-from protocol.checkin._token import _HEADER, _deflate
 from bench.checkin import example_household
+from protocol.checkin import seal
+from protocol.checkin._token import _HEADER, _deflate
 from tests.test_checkin_desk import _counts
 from tests.test_checkin_world import MUNICIPALITY, World, make_world
 

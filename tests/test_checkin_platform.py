@@ -30,12 +30,12 @@ from app.checkin import (
     show_qr,
     verify_poster,
 )
-from app.checkin._resident import iso_utc
 from app.devicekeys import MemoryKeyStore
 from app.platform import PlatformError, PlatformUnavailable
 from cityos.testing import login, run_cityos
 from offline import checkin_store
 from offline.store import open_store
+from protocol.checkin import iso_utc
 from tests.test_points_cityos import Token
 
 CODE = "352021"

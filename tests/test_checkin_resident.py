@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import base45
-import segno
 import pytest
+import segno
 
 from app.checkin import (
     ALL_ERRORS,
@@ -25,9 +25,9 @@ from app.checkin import (
     make_poster_token,
     validate_answers,
 )
-from protocol.checkin._crypto import Ed25519PrivateKey
 from bench.checkin import example_household
 from offline.store import open_store
+from protocol.checkin import Ed25519PrivateKey
 from tests.test_checkin_world import MUNICIPALITY, SHELTER_A, SHELTER_B, make_world
 
 I18N = Path(__file__).resolve().parents[1] / "assets" / "i18n"

@@ -8,8 +8,8 @@ from pathlib import Path
 import sqlite_utils
 
 from app.checkin import ShelterDesk, StoredKeyDirectory, device_kid, make_poster_token, new_at_rest_key, seal_kid
-from protocol.checkin._crypto import Ed25519PrivateKey, X25519PrivateKey
 from offline.store import open_store
+from protocol.checkin import Ed25519PrivateKey, X25519PrivateKey
 
 MUNICIPALITY = "072028"
 SHELTER_A = "07202800001"

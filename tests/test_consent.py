@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from app.consent import USES, Consents, DataCategory
-from app.platform import make_entity
 from offline.outbox import ConsentRequired, Outbox
 from offline.store import open_store
+from protocol.entities import make_entity
 
 I18N = Path(__file__).resolve().parent.parent / "assets" / "i18n"
 

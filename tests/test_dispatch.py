@@ -7,9 +7,6 @@ import shutil
 
 import pytest
 
-from geo.hazards import HazardLayers
-from geo.models import HazardType, LatLon, RoadEdge, Shelter, ShelterKind
-from geo.routing import EvacuationRouter, RoadGraph
 from cityos.dispatch import (
     DWELL_S,
     VEHICLE_SPEED_MPS,
@@ -24,8 +21,12 @@ from cityos.dispatch import (
     hazard_slow_edges,
     safe_shelter,
 )
+from geo.hazards import HazardLayers
+from geo.models import LatLon, RoadEdge, Shelter
 from geo.regionfiles import read_road_edges
+from geo.routing import EvacuationRouter, RoadGraph
 from offline.store import open_store
+from protocol.hazards import HazardType, ShelterKind
 
 LAT0, LON0, STEP = 33.95, 131.25, 0.001  # grid near Ube, ~111 m × ~92 m cells
 

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 from app.family import SafetyStatus, counts_by_area, load_snapshot, status_entity
 from app.family._model import Answer
-from app.platform import PlatformClient, make_entity, rel
+from app.platform import PlatformClient
+from protocol.entities import make_entity, rel
 from cityos.testing import run_cityos
 from tests.test_identity_cityos import login
 

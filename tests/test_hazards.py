@@ -9,13 +9,6 @@ from pathlib import Path
 import pytest
 import shapefile
 
-from geo.hazards import (
-    HazardLayers,
-    derive_scenario_areas,
-    ensure_scenario_layers,
-    point_in_polygon,
-)
-from geo.models import HazardType, LatLon
 from geo.hazard_import import (
     DEPTH_RANK,
     SEDIMENT_ZONE,
@@ -23,8 +16,16 @@ from geo.hazard_import import (
     import_hazard_file,
     read_hazard_areas,
 )
+from geo.hazards import (
+    HazardLayers,
+    derive_scenario_areas,
+    ensure_scenario_layers,
+    point_in_polygon,
+)
+from geo.models import LatLon
 from geo.regionfiles import RegionFileError
 from offline.store import open_store
+from protocol.hazards import HazardType
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hazard"
 REGION = "352021"

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from app.i18n import Translator
-
 from app.household import (
     AgeBand,
     Contact,
@@ -19,10 +17,12 @@ from app.household import (
     supplies,
     walking_speed_mps,
 )
-from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from app.i18n import Translator
+from geo.models import LatLon, Shelter
 from geo.routing import EvacuationRouter, RoadGraph
 from offline.atrest import AtRestKeyError, new_key
 from offline.store import open_store
+from protocol.hazards import HazardType, ShelterKind
 
 HOME = LatLon(33.95, 131.25)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.platform import geo_point, make_entity
 from offline.outbox import ConsentRequired, Outbox, OutboxError
 from offline.store import open_store
+from protocol.entities import geo_point, make_entity
 
 
 @pytest.fixture()

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app.platform import (
+from protocol.entities import (
     EntityError,
     entity_id,
     geo_point,

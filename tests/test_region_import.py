@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from geo.models import HazardType, ShelterKind
-from geo.regions import find_region
 from geo import region_import
 from geo.region_import import import_region, import_shelters
 from geo.regionfiles import RegionFileError, read_shelters
+from geo.regions import find_region
 from offline.store import open_store
+from protocol.hazards import HazardType, ShelterKind
 from tests.conftest import FIXTURES, copy_region
 
 

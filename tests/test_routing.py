@@ -11,8 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.routing import networkx_answer, networkx_full, networkx_graph, random_origins
+from geo.hazard_import import DEPTH_RANK, AreaRecord, save_layer
 from geo.hazards import HazardLayers
-from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.models import LatLon, Shelter
+from geo.region_import import import_region
 from geo.routing import (
     EvacuationRouter,
     RoadGraph,
@@ -20,10 +23,8 @@ from geo.routing import (
     distance_to_route_m,
     is_off_route,
 )
-from bench.routing import networkx_answer, networkx_full, networkx_graph, random_origins
-from geo.hazard_import import DEPTH_RANK, AreaRecord, save_layer
-from geo.region_import import import_region
 from offline.store import open_store
+from protocol.hazards import HazardType, ShelterKind
 
 LAT0, LON0 = 33.95, 131.25
 M_LAT, M_LON = 1 / 110_930, 1 / 92_420  # degrees per metre near 34°N

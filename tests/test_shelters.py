@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from geo.models import HazardType, LatLon, ShelterKind
 from app.shelters import ShelterDirectory
+from geo.models import LatLon
+from protocol.hazards import HazardType, ShelterKind
 
 
 def test_filter_by_each_hazard_matches_the_file(ube_db, ube):

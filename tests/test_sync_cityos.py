@@ -9,7 +9,8 @@ import pytest
 
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import TOKENS_KEY, MemoryTokenStore, Session, Tokens, install_key
-from app.platform import PlatformClient, PlatformError, geo_point, make_entity
+from app.platform import PlatformClient, PlatformError
+from protocol.entities import geo_point, make_entity
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store

@@ -19,11 +19,12 @@ import pytest
 
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import TOKENS_KEY, MemoryTokenStore, Session
-from app.platform import PlatformClient, make_entity
+from app.platform import PlatformClient
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
 from offline.sync import Backoff, SyncEngine
+from protocol.entities import make_entity
 from tests.test_identity_cityos import login
 
 TENANT = "352021"

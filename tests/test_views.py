@@ -7,7 +7,8 @@ import flet as ft
 import flet_map as fm
 import pytest
 
-from geo.models import HazardType, LatLon, ShelterKind
+from geo.models import LatLon
+from protocol.hazards import HazardType, ShelterKind
 from views import home, settings, shelters
 from views.map import MapScreen
 from views.widgets import local_time
@@ -299,8 +300,7 @@ def test_aizu_route_falls_back_to_straight_line(app):
 
 
 def test_household_changes_supplies_and_plan(app):
-    from app.household import AgeBand, Member, Mobility
-    from app.household import plan_text
+    from app.household import AgeBand, Member, Mobility, plan_text
     from views import hazard
 
     saved = []
@@ -330,7 +330,7 @@ def test_household_is_sealed_at_rest(app, ube_db):
 
 
 def test_hazard_map_draws_areas_and_the_route(app):
-    from geo.models import HazardType
+    from protocol.hazards import HazardType
 
     app.set_hazard(HazardType.TSUNAMI)
     route = app.evacuation.route(LatLon(33.945, 131.25), HazardType.TSUNAMI)

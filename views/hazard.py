@@ -8,9 +8,10 @@ import flet as ft
 
 from app.evacuation import Assessment
 from app.household import AgeBand, Contact, Household, Member, Mobility, Pet
-from geo.models import HazardType, LatLon
-from geo.routing import RouteResult, RouteStatus
 from app.state import Mamori
+from geo.models import LatLon
+from geo.routing import RouteResult, RouteStatus
+from protocol.hazards import HazardType
 from views.widgets import format_distance, heading, icon_action, notice
 
 ORIGINS = ("home", "position", "picked")

@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import flet as ft
 
-from geo.models import LatLon
 from app.state import Mamori
+from geo.models import LatLon
 from views.widgets import format_distance, heading, local_time, notice
 
 

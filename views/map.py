@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import flet as ft
 import flet_map as fm
 
-from geo.hazards import AreaShape, HazardLayer
-from geo.models import HazardType, LatLon, Shelter, ShelterKind
-from geo.routing import RouteResult
 from app.state import Mamori
+from geo.hazards import AreaShape, HazardLayer
+from geo.models import LatLon, Shelter
+from geo.routing import RouteResult
+from protocol.hazards import HazardType, ShelterKind
 from views import theme
 from views.widgets import icon_action
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 import flet as ft
 
 from app.i18n import LANGUAGES
-from geo.regions import list_regions
 from app.state import Mamori
+from geo.regions import list_regions
 from views.widgets import heading, local_time, notice
 
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English", "ja-easy": "やさしい にほんご"}

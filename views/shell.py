@@ -12,11 +12,12 @@ from pathlib import Path
 import flet as ft
 import flet_geolocator as ftg
 
-from geo.models import HazardType, LatLon, ShelterKind
 from app.household import plan_text
-from geo.routing import is_off_route
 from app.state import Mamori
+from geo.models import LatLon
 from geo.regionfiles import RegionFileError
+from geo.routing import is_off_route
+from protocol.hazards import HazardType, ShelterKind
 from views import account, hazard, home, settings, shelters
 from views.features import checkin, family, life
 from views.map import MapScreen, TapAction

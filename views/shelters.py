@@ -6,11 +6,12 @@ from dataclasses import dataclass, replace
 
 import flet as ft
 
-from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from app.connection import ShelterStatus
 from app.shelters import ShelterHit, distance_m
 from app.state import Mamori
+from geo.models import LatLon, Shelter
+from protocol.hazards import HazardType, ShelterKind
 from views.theme import suitability_colour, suitability_icon
-from app.connection import ShelterStatus
 from views.widgets import format_distance, heading, local_time, notice
 
 # The list shows this many rows at once; the count line always tells the full number.

@@ -19,23 +19,31 @@ from datetime import date, datetime, timezone
 
 import sqlite_utils
 
-from protocol.checkin._card import EvacueeCard, StayPlace, card_from_bytes, card_to_bytes
-from protocol.checkin._crypto import X25519PrivateKey, decrypt_at_rest, encrypt_at_rest
-from protocol.checkin._errors import NotACheckinQr, NotCheckedIn, Replayed
-from protocol.checkin._keys import KeyDirectory
-from app.checkin._resident import CheckinEvent, iso_utc
+from app.checkin._atrest import decrypt_at_rest, encrypt_at_rest
+from app.checkin._resident import CheckinEvent
 from app.checkin._scan import ImageSource, read_qr_texts
-from protocol.checkin._token import (
+from offline import checkin_store
+from offline.checkin_store import StayRow
+from protocol.checkin import (
     CLOCK_SKEW_S,
     EVACUEE_PREFIX,
+    EvacueeCard,
     EvacueeToken,
+    KeyDirectory,
+    NotACheckinQr,
+    NotCheckedIn,
+    RemoteEvent,
+    Replayed,
+    StayPlace,
+    X25519PrivateKey,
+    card_from_bytes,
+    card_to_bytes,
+    iso_utc,
     open_evacuee_card,
     parse_evacuee_token,
     seal_kid_map,
     verify_evacuee_token,
 )
-from offline import checkin_store
-from offline.checkin_store import StayRow
 
 _REPLAYED = "this QR was already used: ask for a fresh one"
 
@@ -57,19 +65,6 @@ class EvacueeEntry:
     shelter_id: str | None  # where the household is now, None if checked out
     checked_in_at: str | None
     flagged: bool  # seen at more than one shelter at once: staff should confirm
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteEvent:
-    """A check-in/out recorded elsewhere (another desk, a resident's self check-in), from sync."""
-
-    idempotency_key: str
-    action: str  # 'check_in' | 'check_out'
-    ref: str
-    household_size: int
-    shelter_id: str
-    municipality_code: str
-    at: str  # ISO 8601 UTC
 
 
 @dataclass(frozen=True, slots=True)

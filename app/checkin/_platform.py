@@ -22,30 +22,31 @@ from typing import Any
 import httpx
 import sqlite_utils
 
-from protocol.checkin._crypto import (
-    Ed25519PublicKey,
-    X25519PrivateKey,
-    X25519PublicKey,
-    raw_public,
-)
-from app.checkin._desk import RemoteEvent, ShelterDesk
-from protocol.checkin._keys import StoredKeyDirectory, device_kid
-from app.checkin._resident import ResidentCheckins, iso_utc
-from protocol.checkin._survey import SurveyAnswers
-from protocol.checkin._wire import (
-    STAFF_ROLE,
-    WireError,
-    b64u,
-    event_from_json,
-    event_to_json,
-    own_event_to_json,
-    survey_to_json,
-    unb64u,
-)
+from app.checkin._answers import SurveyAnswers
+from app.checkin._desk import ShelterDesk
+from app.checkin._keystore import StoredKeyDirectory
+from app.checkin._resident import ResidentCheckins
 from app.devicekeys import KeyStore
 from app.platform import Credentials, PlatformError, PlatformUnavailable
 from app.platform._errors import from_response
 from offline import checkin_store
+from protocol.checkin import (
+    STAFF_ROLE,
+    Ed25519PublicKey,
+    RemoteEvent,
+    WireError,
+    X25519PrivateKey,
+    X25519PublicKey,
+    b64u,
+    device_kid,
+    event_from_json,
+    event_to_json,
+    iso_utc,
+    own_event_to_json,
+    raw_public,
+    survey_to_json,
+    unb64u,
+)
 
 _API = "/cityos/v1/checkin"
 BATCH = 200

@@ -7,28 +7,35 @@ import io
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import segno
 import sqlite_utils
 
-from protocol.checkin._card import EvacueeCard, card_from_bytes, card_to_bytes
-from protocol.checkin._crypto import Ed25519PrivateKey, decrypt_at_rest, encrypt_at_rest
-from protocol.checkin._errors import CardTooLarge, NoShelterKey, NotACheckinQr, NotCheckedIn
-from protocol.checkin._keys import KeyDirectory
+from app.checkin._atrest import decrypt_at_rest, encrypt_at_rest
 from app.checkin._scan import ImageSource, read_qr_texts
-from protocol.checkin._token import POSTER_PREFIX, ShelterPoster, make_evacuee_token, verify_poster
 from offline import checkin_store
 from offline.checkin_store import EventRow
+from protocol.checkin import (
+    POSTER_PREFIX,
+    CardTooLarge,
+    Ed25519PrivateKey,
+    EvacueeCard,
+    KeyDirectory,
+    NoShelterKey,
+    NotACheckinQr,
+    NotCheckedIn,
+    ShelterPoster,
+    card_from_bytes,
+    card_to_bytes,
+    iso_utc,
+    make_evacuee_token,
+    verify_poster,
+)
 
 CheckinEvent = EventRow  # one check-in/out, as stored and as handed to the outbox
 QR_ERROR_LEVEL = "m"
 MAX_QR_VERSION = 20  # beyond this, cheap cameras fail to read a QR off a phone screen
 _CARD_AAD = b"mamori checkin card v1"
-
-
-def iso_utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
 
 
 class CardVault:

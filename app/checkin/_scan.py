@@ -12,7 +12,7 @@ from typing import Any
 import zxingcpp
 from PIL import Image, ImageFilter
 
-from protocol.checkin._errors import NoQrFound
+from protocol.checkin import NoQrFound
 
 MAX_PIXELS = 25_000_000  # a 24 MP camera frame; anything bigger is refused before decoding
 _MAX_SIDE = 1600  # frames are scaled down to this first: faster, and QR on a screen stays readable

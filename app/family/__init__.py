@@ -8,33 +8,12 @@ PFIF 1.4 export, and the disaster HQ's queries. No UI here: views render what th
     alerts = read_alerts(engine.entities("alerts"))           # kept offline by the sync engine
     AlertDesk(db, t).banners(alerts, [Place(lat, lon, "352021")])
 """
-from app.family._alerts import (
-    Alert,
-    AlertDesk,
-    Banner,
-    Place,
-    alert_entity,
-    alert_from_entity,
-    alerts_for,
-    read_alerts,
-)
+from app.family._alerts import AlertDesk, Banner, alerts_for, read_alerts
 from app.family._book import (
     FamilyBook,
     answer_from_entity,
     status_entity,
     status_entity_id,
-)
-from protocol.family._errors import (
-    ConsentMissing,
-    FamilyError,
-    InvalidAlert,
-    InvalidAnswer,
-    InviteExpired,
-    InviteForged,
-    InviteMalformed,
-    InviteReused,
-    NotAllowed,
-    UnknownGroup,
 )
 from app.family._hq import (
     HqPerson,
@@ -48,19 +27,10 @@ from app.family._hq import (
     end_alert,
     hq_people,
     issue_alert,
-    shelter_board,
     load_snapshot,
     map_points,
+    shelter_board,
     unanswered,
-)
-from protocol.family._invite import (
-    INVITE_PREFIX,
-    Invite,
-    invite_key,
-    make_invite,
-    parse_invite,
-    public_key_text,
-    verify_invite,
 )
 from app.family._live import LiveFeed, parse_events, poll_interval
 from app.family._model import (
@@ -72,8 +42,30 @@ from app.family._model import (
     age_key,
 )
 from app.family._pfif import export_pfif
-from app.family._remote import FamilyClient, FamilySync
+from app.family._remote import FamilyClient, FamilySync, invite_key
 from app.family._share import share_text
+from protocol.family import (
+    INVITE_PREFIX,
+    Alert,
+    ConsentMissing,
+    FamilyError,
+    InvalidAlert,
+    InvalidAnswer,
+    Invite,
+    InviteExpired,
+    InviteForged,
+    InviteMalformed,
+    InviteReused,
+    NotAllowed,
+    Place,
+    UnknownGroup,
+    alert_entity,
+    alert_from_entity,
+    make_invite,
+    parse_invite,
+    public_key_text,
+    verify_invite,
+)
 
 __all__ = [
     "INVITE_PREFIX",

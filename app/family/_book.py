@@ -16,19 +16,11 @@ from typing import Any
 import sqlite_utils
 
 from app.devicekeys import KeyStore, get_or_create
-from protocol.family._errors import ConsentMissing, InvalidAnswer, NotAllowed
-from app.family._model import (
-    MAX_MESSAGE,
-    Answer,
-    Member,
-    MemberStatus,
-    SafetyStatus,
-    parse_time,
-    utc,
-)
-from app.platform import geo_point, iso_utc, make_entity, prop, rel
+from app.family._model import MAX_MESSAGE, Answer, Member, MemberStatus, SafetyStatus
 from offline import family_store
 from offline.outbox import Outbox
+from protocol.entities import geo_point, iso_utc, make_entity, parse_time, prop, rel, utc
+from protocol.family import ConsentMissing, InvalidAnswer, NotAllowed
 
 AT_REST_KEY = "mamori.family.atrest"
 SAFETY_CATEGORY = "safety_status"

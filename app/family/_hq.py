@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.family._alerts import Alert, alert_entity
 from app.family._book import answer_from_entity
-from protocol.family._errors import InvalidAlert, InvalidAnswer
-from app.family._model import Answer, SafetyStatus, open_sos, utc
-from geo.hazards import point_in_polygon
+from app.family._model import Answer, SafetyStatus, open_sos
 from app.platform import PlatformClient
+from protocol.entities import utc
+from protocol.family import Alert, InvalidAlert, InvalidAnswer, alert_entity
+from protocol.geojson import point_in_polygon
 
 UNLOCATED = "unlocated"  # answers with no location (no consent, or none given)
 OUTSIDE = "outside"  # located, but in none of the areas

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 
 
@@ -116,15 +116,3 @@ def age_key(age_s: int | None) -> tuple[str, dict[str, int]]:
     if age_s < 86400:
         return "family.age.hours", {"n": age_s // 3600}
     return "family.age.days", {"n": age_s // 86400}
-
-
-def utc(moment: datetime | None = None) -> datetime:
-    moment = moment or datetime.now(UTC)
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must carry a timezone")
-    return moment.astimezone(UTC)
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601 with a zone (the platform's ...Z form included)."""
-    return utc(datetime.fromisoformat(text))

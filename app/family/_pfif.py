@@ -19,8 +19,9 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 
 from app.family._book import FamilyBook
-from app.family._model import Answer, Member, utc
+from app.family._model import Answer, Member
 from app.i18n import Translator
+from protocol.entities import utc
 
 NS = "http://zesty.ca/pfif/1.4"
 SOURCE_NAME = "Mamori 安否確認"

@@ -8,15 +8,20 @@ proxy answers and reading other members' latest status under their consent.
 from __future__ import annotations
 
 import uuid
-from urllib.parse import quote
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.consent import Consents, DataCategory
-from app.devicekeys import KeyStore
+from app.devicekeys import KeyStore, get_or_create
 from app.family._book import FamilyBook
-from protocol.family._errors import (
+from app.family._model import Answer, Relation
+from app.platform import Credentials, PlatformError, PlatformUnavailable
+from app.platform._errors import from_response
+from protocol.entities import iso_utc
+from protocol.family import (
     ConsentMissing,
     FamilyError,
     InviteExpired,
@@ -25,11 +30,9 @@ from protocol.family._errors import (
     InviteReused,
     NotAllowed,
     UnknownGroup,
+    make_invite,
+    public_key_text,
 )
-from protocol.family._invite import invite_key, make_invite, public_key_text
-from app.family._model import Answer, Relation
-from app.platform import Credentials, PlatformError, PlatformUnavailable, iso_utc
-from app.platform._errors import from_response
 
 _BASE = "/cityos/v1/family"
 _PROBLEMS: dict[str, type[FamilyError]] = {
@@ -41,6 +44,11 @@ _PROBLEMS: dict[str, type[FamilyError]] = {
     "urn:cityos:problem:forbidden": NotAllowed,
     "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound": UnknownGroup,
 }
+
+
+def invite_key(keys: KeyStore, group_id: str) -> Ed25519PrivateKey:
+    """The group's invite signing key on this phone (made on first use, kept in secure storage)."""
+    return Ed25519PrivateKey.from_private_bytes(get_or_create(keys, f"mamori.family.invite.{group_id}", 32))
 
 
 class FamilyClient:

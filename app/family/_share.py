@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from app.family._model import Answer, utc
+from app.family._model import Answer
 from app.i18n import Translator
+from protocol.entities import utc
 
 JST = timezone(timedelta(hours=9), "JST")  # Japan has no daylight saving time
 

@@ -3,7 +3,7 @@
 Public surface::
 
     client = PlatformClient("https://city.example", tenant="352021", credentials=session)
-    client.upsert([make_entity("SafetyStatus", pid, "352021", status="safe")])
+    client.upsert([make_entity("SafetyStatus", pid, "352021", status="safe")])   # protocol.entities
     for shelter in client.iter_entities("EvacuationShelter", q='status=="open"'): ...
 """
 from app.platform._client import (
@@ -14,40 +14,16 @@ from app.platform._client import (
                                     Page,
                                     PlatformClient,
 )
-from protocol.entities import (
-                                    CORE_CONTEXT,
-                                    Entity,
-                                    EntityError,
-                                    entity_id,
-                                    geo_point,
-                                    iso_utc,
-                                    make_entity,
-                                    prop,
-                                    rel,
-                                    simplified,
-                                    validate,
-)
 from app.platform._errors import NotAuthorised, PlatformError, PlatformUnavailable
 
 __all__ = [
-                                    "CORE_CONTEXT",
                                     "BatchResult",
                                     "Change",
                                     "ChangePage",
                                     "Credentials",
-                                    "Entity",
-                                    "EntityError",
                                     "NotAuthorised",
                                     "Page",
                                     "PlatformClient",
                                     "PlatformError",
                                     "PlatformUnavailable",
-                                    "entity_id",
-                                    "geo_point",
-                                    "iso_utc",
-                                    "make_entity",
-                                    "prop",
-                                    "rel",
-                                    "simplified",
-                                    "validate",
 ]

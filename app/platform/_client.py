@@ -12,13 +12,13 @@ from typing import Any, Protocol, Self
 
 import httpx
 
-from protocol.entities import CORE_CONTEXT, Entity, validate
 from app.platform._errors import (
     NotAuthorised,
     PlatformError,
     PlatformUnavailable,
     from_response,
 )
+from protocol.entities import CORE_CONTEXT, Entity, validate
 
 _API = "/ngsi-ld/v1"
 PAGE_LIMIT = 1000  # Orion-LD's maximum page size

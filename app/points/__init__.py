@@ -11,12 +11,29 @@ The platform (``cityos.points``) is the authority for the balance; ``PointsSync`
 entries and applies its verdicts. Every failure on bad input is a ``PointsError`` with a ``key``.
 """
 from app.points._csv import parse_steps_csv
-from protocol.points._errors import (
+from app.points._ledger import Balance, ChartPoint, Entry, ImportReport, PointsLedger
+from app.points._sync import PointsSync, SyncReport
+from app.points._trusted import TrustedKeys
+from protocol.points import (
+    COUPON_PREFIX,
+    COUPON_SIGNER,
+    EVENT_PREFIX,
+    EVENT_SIGNER,
+    JST,
+    QR_ACTIVITIES,
     REJECT_KEYS,
+    Activity,
+    ActivityRule,
     AlreadyClaimed,
     BadSignature,
+    Cause,
     ConsentNeeded,
+    Coupon,
+    Credit,
+    CreditResult,
     CsvImportError,
+    DayTally,
+    EventQr,
     Expired,
     InsufficientPoints,
     InvalidEntry,
@@ -26,43 +43,22 @@ from protocol.points._errors import (
     OverDailyLimit,
     PlatformRefused,
     PointsError,
+    Rules,
     RulesMissing,
+    Spend,
     TooOld,
     UnknownSigner,
     WrongMunicipality,
-    reject_key,
-)
-from app.points._ledger import Balance, ChartPoint, Entry, ImportReport, PointsLedger
-from protocol.points._qr import (
-    COUPON_PREFIX,
-    COUPON_SIGNER,
-    EVENT_PREFIX,
-    EVENT_SIGNER,
-    Coupon,
-    EventQr,
-    TrustedKeys,
-    make_coupon_qr,
-    make_event_qr,
-    verify_coupon_qr,
-    verify_event_qr,
-)
-from protocol.points._rules import (
-    JST,
-    QR_ACTIVITIES,
-    Activity,
-    ActivityRule,
-    Cause,
-    Credit,
-    CreditResult,
-    DayTally,
-    Rules,
-    Spend,
     credit,
     default_rules,
     expired_total,
+    make_coupon_qr,
+    make_event_qr,
+    reject_key,
     today_jst,
+    verify_coupon_qr,
+    verify_event_qr,
 )
-from app.points._sync import PointsSync, SyncReport
 
 __all__ = [
     "COUPON_PREFIX",

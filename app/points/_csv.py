@@ -18,7 +18,7 @@ import io
 from collections.abc import Iterator
 from datetime import date
 
-from protocol.points._errors import CsvImportError
+from protocol.points import CsvImportError
 
 MAX_BYTES = 50 * 1024 * 1024
 _APPLE_STEPS = "HKQuantityTypeIdentifierStepCount"

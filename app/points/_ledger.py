@@ -21,22 +21,29 @@ import sqlite_utils
 
 from app.devicekeys import KeyStore, get_or_create
 from app.points._csv import parse_steps_csv
-from protocol.points._errors import (
+from app.points._trusted import TrustedKeys
+from geo.sql import utc_now
+from offline import points_store
+from offline.atrest import decrypt_at_rest, encrypt_at_rest
+from protocol.points import (
+    EVENT_SIGNER,
+    Activity,
     AlreadyClaimed,
     ConsentNeeded,
     CsvImportError,
+    DayTally,
     InsufficientPoints,
     InvalidEntry,
     OverDailyLimit,
+    Rules,
+    Spend,
     TooOld,
     WrongMunicipality,
+    credit,
     reject_key,
+    today_jst,
+    verify_event_qr,
 )
-from protocol.points._qr import EVENT_SIGNER, TrustedKeys, verify_event_qr
-from protocol.points._rules import Activity, DayTally, Rules, Spend, credit, today_jst
-from offline import points_store
-from offline.atrest import decrypt_at_rest, encrypt_at_rest
-from geo.sql import utc_now
 
 AT_REST_KEY = "points.at_rest"  # names in the device KeyStore
 ID_KEY = "points.ids"

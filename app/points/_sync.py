@@ -20,18 +20,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.platform import Credentials, PlatformError, PlatformUnavailable
 from app.platform._errors import from_response
-from protocol.points._errors import ConsentNeeded, InsufficientPoints, PlatformRefused
 from app.points._ledger import PointsLedger
-from protocol.points._qr import (
+from app.points._trusted import TrustedKeys
+from geo.sql import utc_now
+from offline import points_store
+from protocol.points import (
     COUPON_SIGNER,
     EVENT_SIGNER,
+    ConsentNeeded,
     Coupon,
-    TrustedKeys,
+    InsufficientPoints,
+    PlatformRefused,
+    Rules,
     verify_coupon_qr,
 )
-from protocol.points._rules import Rules
-from offline import points_store
-from geo.sql import utc_now
 
 _API = "/cityos/v1/points"
 BATCH = 200

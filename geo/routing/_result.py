@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from geo.models import HazardType, Shelter
+from geo.models import Shelter
+from protocol.hazards import HazardType
 
 
 class RouteStatus(str, Enum):

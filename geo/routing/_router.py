@@ -10,12 +10,13 @@ from typing import NamedTuple
 
 import sqlite_utils
 
+from geo.hazard_import import SEDIMENT_ZONE
 from geo.hazards import HazardLayers, LevelIndex
-from geo.models import HazardType, LatLon, Shelter, ShelterKind
+from geo.models import LatLon, Shelter
 from geo.routing._geometry import bearing_deg, haversine_m
 from geo.routing._graph import SNAP_SLACK_M, Attach, RoadGraph
 from geo.routing._result import Alternative, RouteResult, RouteStatus
-from geo.hazard_import import SEDIMENT_ZONE
+from protocol.hazards import HazardType, ShelterKind
 
 DEFAULT_WALKING_SPEED_MPS = 1.0  # 内閣府 tsunami evacuation planning assumes about 1.0 m/s
 OUTSIDE_REGION_M = 20_000.0  # straight-line answers farther than this say "outside the region"

@@ -2,7 +2,6 @@
 
 * sealed box (HPKE-like, base mode): X25519 ECDH with a fresh ephemeral key, HKDF-SHA256,
   ChaCha20-Poly1305. Only the holder of the municipality's shelter key can open it.
-* at-rest encryption: ``offline.atrest`` (AES-256-GCM), its errors as check-in ``VaultKeyError``.
 * key ids: a short hash of the raw public key, so tokens name keys without carrying them.
 """
 from __future__ import annotations
@@ -16,8 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from protocol.checkin._errors import UnsealFailed, VaultKeyError
-from offline import atrest
+from protocol.checkin._errors import UnsealFailed
 
 _SEAL_INFO = b"mamori checkin seal v1"
 _EPHEMERAL_LEN = 32
@@ -62,24 +60,7 @@ def unseal(recipient: X25519PrivateKey, box: bytes, aad: bytes) -> bytes:
         raise UnsealFailed("sealed data does not open with this shelter key") from None
 
 
-def encrypt_at_rest(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    try:
-        return atrest.encrypt_at_rest(key, plaintext, aad)
-    except atrest.AtRestKeyError as exc:
-        raise VaultKeyError(str(exc)) from None
-
-
-def decrypt_at_rest(key: bytes, blob: bytes, aad: bytes) -> bytes:
-    try:
-        return atrest.decrypt_at_rest(key, blob, aad)
-    except atrest.AtRestKeyError as exc:
-        raise VaultKeyError(str(exc)) from None
-
-
-new_at_rest_key = atrest.new_key
-
-
 __all__ = [
     "Ed25519PrivateKey", "Ed25519PublicKey", "X25519PrivateKey", "X25519PublicKey",
-    "decrypt_at_rest", "encrypt_at_rest", "key_id", "new_at_rest_key", "raw_public", "seal", "unseal",
+    "key_id", "raw_public", "seal", "unseal",
 ]

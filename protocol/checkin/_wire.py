@@ -9,11 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from app.checkin._desk import RemoteEvent
-from app.checkin._resident import CheckinEvent, iso_utc
 from protocol.checkin._survey import SurveyResponse
 
 STAFF_ROLE = "shelter_staff"  # the platform role that may run a desk
@@ -22,6 +21,45 @@ MAX_HOUSEHOLD = 100
 _KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # idempotency keys and shelter ids (GSI 共通ID)
 _REF = re.compile(r"^[0-9a-f]{8,64}$")  # hex of the card id
 _CODE = re.compile(r"^\d{6}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEvent:
+    """A check-in/out recorded elsewhere (another desk, a resident's self check-in), from sync."""
+
+    idempotency_key: str
+    action: str  # 'check_in' | 'check_out'
+    ref: str
+    household_size: int
+    shelter_id: str
+    municipality_code: str
+    at: str  # ISO 8601 UTC
+
+
+class OwnEvent(Protocol):
+    """A resident's self check-in as the app stores it: an event plus the poster that proves it."""
+
+    @property
+    def idempotency_key(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def ref(self) -> str: ...
+    @property
+    def household_size(self) -> int: ...
+    @property
+    def shelter_id(self) -> str: ...
+    @property
+    def municipality_code(self) -> str: ...
+    @property
+    def at(self) -> str: ...
+    @property
+    def poster(self) -> str | None: ...
+
+
+def iso_utc(ts: float) -> str:
+    """The desks' time form: UTC, milliseconds, ``+00:00``."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 class WireError(ValueError):
@@ -62,13 +100,13 @@ def normal_time(value: Any) -> str:
     return iso_utc(when.astimezone(UTC).timestamp())
 
 
-def event_to_json(event: CheckinEvent | RemoteEvent) -> dict[str, Any]:
+def event_to_json(event: OwnEvent | RemoteEvent) -> dict[str, Any]:
     return {"id": event.idempotency_key, "action": event.action, "ref": event.ref,
             "householdSize": event.household_size, "shelterId": event.shelter_id,
             "municipalityCode": event.municipality_code, "at": event.at}
 
 
-def own_event_to_json(event: CheckinEvent) -> dict[str, Any]:
+def own_event_to_json(event: OwnEvent) -> dict[str, Any]:
     """A resident's self check-in: the event and the entrance poster that proves it."""
     return {**event_to_json(event), "poster": event.poster}
 

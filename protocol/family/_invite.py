@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from app.devicekeys import KeyStore, get_or_create
 from protocol.family._errors import (
     InviteExpired,
     InviteForged,
@@ -65,11 +64,6 @@ def _unb64(text: str) -> bytes:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise InviteMalformed("invite text is not valid base64url") from None
-
-
-def invite_key(keys: KeyStore, group_id: str) -> Ed25519PrivateKey:
-    """The group's invite signing key on this phone (made on first use, kept in secure storage)."""
-    return Ed25519PrivateKey.from_private_bytes(get_or_create(keys, f"mamori.family.invite.{group_id}", 32))
 
 
 def public_key_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:

@@ -1,1 +1,65 @@
-"""The points formats shared by the app and the platform."""
+"""Health-points formats shared by the app and the platform: the rules a municipality publishes
+and how they credit activity, the signed event QR ("MPE1:") and coupon QR ("MPC1:"), and the
+typed errors (each with a message ``key``)."""
+from protocol.points._errors import (
+    REJECT_KEYS,
+    AlreadyClaimed,
+    BadSignature,
+    ConsentNeeded,
+    CsvImportError,
+    Expired,
+    InsufficientPoints,
+    InvalidEntry,
+    MalformedQr,
+    NotAPointsQr,
+    NotYetValid,
+    OverDailyLimit,
+    PlatformRefused,
+    PointsError,
+    RulesMissing,
+    TooOld,
+    UnknownSigner,
+    WrongMunicipality,
+    reject_key,
+)
+from protocol.points._qr import (
+    CLOCK_SKEW_S,
+    COUPON_PREFIX,
+    COUPON_SIGNER,
+    EVENT_PREFIX,
+    EVENT_SIGNER,
+    Coupon,
+    EventQr,
+    Lookup,
+    make_coupon_qr,
+    make_event_qr,
+    verify_coupon_qr,
+    verify_event_qr,
+)
+from protocol.points._rules import (
+    JST,
+    QR_ACTIVITIES,
+    Activity,
+    ActivityRule,
+    Cause,
+    Credit,
+    CreditResult,
+    DayTally,
+    Rules,
+    Spend,
+    credit,
+    default_rules,
+    expired_total,
+    today_jst,
+)
+
+__all__ = [
+    "CLOCK_SKEW_S", "COUPON_PREFIX", "COUPON_SIGNER", "EVENT_PREFIX", "EVENT_SIGNER", "JST", "QR_ACTIVITIES",
+    "REJECT_KEYS",
+    "Activity", "ActivityRule", "AlreadyClaimed", "BadSignature", "Cause", "ConsentNeeded", "Coupon", "Credit",
+    "CreditResult", "CsvImportError", "DayTally", "EventQr", "Expired", "InsufficientPoints",
+    "InvalidEntry", "Lookup", "MalformedQr", "NotAPointsQr", "NotYetValid", "OverDailyLimit", "PlatformRefused",
+    "PointsError", "Rules", "RulesMissing", "Spend", "TooOld", "UnknownSigner", "WrongMunicipality",
+    "credit", "default_rules", "expired_total", "make_coupon_qr", "make_event_qr", "reject_key", "today_jst",
+    "verify_coupon_qr", "verify_event_qr",
+]

@@ -7,7 +7,7 @@
   points, issued_at, expires_at], signed by the platform when it took the points off the
   balance. The shop checks the signature offline; single use is enforced when it redeems.
 
-Both are verified against the platform's public keys, which the app caches (``TrustedKeys``).
+Both are verified against the platform's public keys, found through a ``Lookup`` (the app caches them).
 """
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 
-from protocol.checkin._crypto import raw_public
 from protocol.points._errors import (
     BadSignature,
     Expired,
@@ -39,9 +37,7 @@ from protocol.signing import (
     WrongKind,
     open_signed,
     sign_qr,
-    signer_kid,
 )
-from offline import points_store
 
 EVENT_PREFIX = "MPE1:"
 COUPON_PREFIX = "MPC1:"
@@ -136,22 +132,3 @@ def verify_coupon_qr(text: str, lookup: Lookup, now: float) -> Coupon:
         raise MalformedQr("coupon QR names no valid coupon id, municipality code or amount")
     _window(issued_at, expires_at, now, "coupon")
     return Coupon(coupon_id, code, points, issued_at, expires_at)
-
-
-class TrustedKeys:
-    """The platform's public signing keys, cached in the store so QR checks work offline."""
-
-    def __init__(self, db: sqlite_utils.Database) -> None:
-        self._db = db
-
-    def add(self, public: Ed25519PublicKey, purpose: str, municipality_code: str) -> bytes:
-        kid = signer_kid(public)
-        points_store.put_trusted_key(self._db, kid, purpose, raw_public(public), municipality_code)
-        return kid
-
-    def lookup(self, purpose: str) -> Lookup:
-        def find(kid: bytes) -> Ed25519PublicKey | None:
-            found = points_store.trusted_key(self._db, kid, purpose)
-            return None if found is None else Ed25519PublicKey.from_public_bytes(found[0])
-        return find
-

@@ -6,8 +6,9 @@ import math
 import pytest
 
 from geo.hazards import HazardLayers
-from geo.models import HazardType, LatLon
+from geo.models import LatLon
 from offline.store import open_store
+from protocol.hazards import HazardType
 from tests.browser.conftest import snap, tap_canvas
 
 TILE = 256  # flutter_map's tile size: pixels per world at zoom 0
@@ -49,8 +50,8 @@ def test_tsunami_point_must_evacuate_and_gets_a_route(page, ube_store_file):
 
     # Where the map starts (centre of Ube's road network, zoom 13): find an empty spot on low ground.
     db = open_store(ube_store_file)
-    from app.state import Mamori  # noqa: F401  (the same centre logic the map uses)
     from app.mapdata import load_road_strokes
+    from app.state import Mamori  # noqa: F401  (the same centre logic the map uses)
 
     centre = load_road_strokes(db, "352021").centre()
     layers = HazardLayers.for_region(db, "352021")

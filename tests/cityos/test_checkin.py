@@ -18,9 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 )
 
 from app.checkin import device_kid, verify_poster
-from protocol.checkin._crypto import raw_public
-from app.checkin._resident import iso_utc
-from protocol.checkin._wire import b64u, unb64u
+from protocol.checkin import b64u, iso_utc, raw_public, unb64u
 
 API = "/cityos/v1/checkin"
 CODE = "352021"

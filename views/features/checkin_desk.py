@@ -17,9 +17,10 @@ from app.checkin import (
     ShelterSummary,
     SyncReport,
 )
-from geo.models import Shelter, ShelterKind
 from app.platform import PlatformError
 from app.state import Mamori
+from geo.models import Shelter
+from protocol.hazards import ShelterKind
 from views.features import checkin_form, checkin_poster
 from views.features.checkin_form import (
     error_text,

@@ -18,9 +18,10 @@ from app.checkin import (
     StayPlace,
     SyncReport,
 )
-from geo.models import Shelter, ShelterKind
 from app.platform import PlatformError
 from app.state import Mamori
+from geo.models import Shelter
+from protocol.hazards import ShelterKind
 from views.features.checkin_service import (
     CardForm,
     CheckinService,

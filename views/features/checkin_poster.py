@@ -9,9 +9,9 @@ import flet as ft
 import segno
 
 from app.checkin import CheckinError, ShelterPoster, StoredKeyDirectory, verify_poster
-from geo.models import Shelter
 from app.platform import PlatformError
 from app.state import Mamori
+from geo.models import Shelter
 from views.features.checkin_form import problem
 from views.features.checkin_service import service
 from views.widgets import notice

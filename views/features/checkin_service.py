@@ -61,9 +61,9 @@ from app.checkin import (
 from app.consent import ConsentLedger, DataCategory
 from app.devicekeys import get_or_create
 from app.identity import LoginError
-from geo.models import Shelter
 from app.platform import PlatformError, PlatformUnavailable
 from app.state import Mamori
+from geo.models import Shelter
 from offline import checkin_store
 from offline.store import open_store
 

@@ -40,9 +40,9 @@ from app.family import (
     poll_interval,
     read_alerts,
 )
-from geo.models import LatLon
 from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
+from geo.models import LatLon
 
 log = logging.getLogger(__name__)  # error kinds only: never names, answers or tokens
 

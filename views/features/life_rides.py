@@ -18,12 +18,24 @@ from typing import Any
 import flet as ft
 
 from app.devicekeys import get_or_create
-from geo.models import LatLon, ShelterKind
 from app.platform import PlatformError
 from app.points import PointsError
-from app.rides import MAX_PARTY, Booking, Place, PlaceKind, Quote, RideBook, RideError, RideRequest, RideStatus, RidesApi
+from app.rides import (
+    MAX_PARTY,
+    Booking,
+    Place,
+    PlaceKind,
+    Quote,
+    RideBook,
+    RideError,
+    RideRequest,
+    RidesApi,
+    RideStatus,
+)
 from app.state import Mamori
+from geo.models import LatLon
 from offline.store import open_store
+from protocol.hazards import ShelterKind
 from views.features import life_points
 from views.widgets import heading, notice
 

@@ -11,9 +11,15 @@ from datetime import UTC, datetime
 import flet as ft
 import flet_map as fm
 
-from app.family import HqPerson, SafetyStatus, age_key, counts_by_catchment, shelter_board
-from app.models import ShelterKind
+from app.family import (
+    HqPerson,
+    SafetyStatus,
+    age_key,
+    counts_by_catchment,
+    shelter_board,
+)
 from app.state import Mamori
+from protocol.hazards import ShelterKind
 from views.features.family_ctl import FamilyCtl
 from views.widgets import heading, notice
 

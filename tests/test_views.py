@@ -87,6 +87,13 @@ def test_home_alert_place_says_why_no_alert_shows(app, monkeypatch):
     monkeypatch.setattr(app.link, "state", lambda: SyncState(0, 0, None, None, {"alerts": checked}))
     text = _alert_area_text(app)
     assert app.t("home.alerts.none", when=local_time(checked.last_success_at)) in text
+    # The next check failed: Home no longer says "no alert" but that it cannot reach the platform.
+    failed = Freshness("alerts", checked.last_success_at, "2026-11-22T02:12:00+00:00", "platform unreachable", 0)
+    monkeypatch.setattr(app.link, "state", lambda: SyncState(0, 0, None, None, {"alerts": failed}))
+    controls = home.build(app, nav)
+    assert not [c for c in walk(controls) if c.key == "alert-area"]
+    warning = " ".join(texts([c for c in walk(controls) if c.key == "alert-unreachable"]))
+    assert app.t("home.alerts.unreachable", when=local_time(checked.last_success_at)) in warning and "防災行政無線" in warning
 
 
 def test_home_lists_nearest_suitable_sites_once_home_is_set(app):

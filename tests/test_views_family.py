@@ -19,6 +19,7 @@ from app.checkin import NoQrFound
 from app.consent import DataCategory
 from app.family import Relation, SafetyStatus, alert_entity
 from geo.models import LatLon
+from protocol.hazards import HazardType
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views import home
@@ -98,8 +99,18 @@ def test_alert_banner_on_home_for_the_municipality_and_answered_after_tap(app, m
     assert [c.key for c in shown] == ["alert-banner-urn:ngsi-ld:Alert:flood-1"]
     words = texts(shown)
     assert "警戒レベル4 避難指示 全員避難" in words and "厚東川 氾濫危険" in words and "災害の種類: 洪水" in words
+    app.set_hazard(HazardType.TSUNAMI)  # the resident's own choice...
+    app.set_home(LatLon(33.9513, 131.2470))
+    shelter_entities = [{"id": f"urn:ngsi-ld:EvacuationShelter:{h.shelter.id}", "status": {"type": "Property", "value": "open"},
+                         "occupancy": {"type": "Property", "value": 12}}
+                        for h in app.shelters.nearest(LatLon(33.9513, 131.2470), 3, HazardType.FLOOD)[:1]]
+    monkeypatch.setattr(app.link, "entities", lambda name: {"alerts": entities, "shelter_status": shelter_entities}.get(name, []))
     controls = home.build(app, shell.navigate, shown)
     assert controls[0] is shown[0] and not unlabelled(controls)
+    # ... but during a flood alert Home lists sites safe for floods, and says which are open.
+    words = texts(controls)
+    assert "警報の災害（洪水）に対応した近くの避難場所" in words
+    assert any("開設中・12人" in w for w in words) and any("開設状況は未確認" in w for w in words)
     tap(button(shown, "安否を回答する"))
     assert shell.routes == ["/family"]
     tap(next(c for c in walk(family.tab(app, shell)) if c.key == "answer-evacuating"))

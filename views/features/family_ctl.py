@@ -31,6 +31,7 @@ from app.family import (
     Place,
     Relation,
     SafetyStatus,
+    alerts_for,
     end_alert,
     export_pfif,
     hq_people,
@@ -318,17 +319,7 @@ class FamilyCtl:
 
     # ---- alerts ---------------------------------------------------------------------------
     def places(self) -> list[Place]:
-        """Home and the current position; without a home, the chosen municipality itself."""
-        app, places = self.app, []
-        if app.prefs.home is not None:
-            places.append(Place(app.prefs.home.lat, app.prefs.home.lon, app.region.code))
-        if app.position is not None:
-            places.append(Place(app.position.lat, app.position.lon))
-        if app.prefs.home is None:
-            bounds = app.shelters.bounds()
-            if bounds:
-                places.append(Place((bounds[0].lat + bounds[1].lat) / 2, (bounds[0].lon + bounds[1].lon) / 2, app.region.code))
-        return places
+        return places(self.app)
 
     def alerts(self) -> list[Alert]:
         return read_alerts(self.app.link.entities("alerts")) if self.app.link else []
@@ -516,6 +507,26 @@ class FamilyCtl:
         now = datetime.now(UTC)
         active = [a.issued_at for a in self.alerts() if a.active(now)]
         return max(active) if active else now - timedelta(hours=24)
+
+
+def places(app: Mamori) -> list[Place]:
+    """Where alerts concern the resident: home and the current position; without a home, the
+    chosen municipality itself."""
+    found = []
+    if app.prefs.home is not None:
+        found.append(Place(app.prefs.home.lat, app.prefs.home.lon, app.region.code))
+    if app.position is not None:
+        found.append(Place(app.position.lat, app.position.lon))
+    if app.prefs.home is None:
+        bounds = app.shelters.bounds()
+        if bounds:
+            found.append(Place((bounds[0].lat + bounds[1].lat) / 2, (bounds[0].lon + bounds[1].lon) / 2, app.region.code))
+    return found
+
+
+def current_alerts(app: Mamori) -> list[Alert]:
+    """Active alerts for home or position, most severe first (what Home's banners show)."""
+    return alerts_for(read_alerts(app.link.entities("alerts")), places(app)) if app.link else []
 
 
 def data_folder(app: Mamori) -> Path:

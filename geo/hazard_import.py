@@ -30,7 +30,7 @@ from typing import Any, cast
 
 import sqlite_utils
 
-from geo.regionfiles import RegionFileError, _load_geojson, read_zipped_shapefile
+from geo.regionfiles import RegionFileError, _load_geojson, named_errors, read_zipped_shapefile
 from geo.sql import utc_now
 from protocol.hazards import HazardType
 
@@ -105,6 +105,11 @@ def _level(path: Path, where: str, scheme: str, value: Any) -> int:
 def read_hazard_areas(path: str | Path, hazard: HazardType | None = None) -> tuple[HazardType, str, list[AreaRecord]]:
     """Parse a hazard file: (hazard, level scheme, areas). ``hazard`` overrides the detected one."""
     path = Path(path)
+    with named_errors(path):
+        return _hazard_areas(path, hazard)
+
+
+def _hazard_areas(path: Path, hazard: HazardType | None) -> tuple[HazardType, str, list[AreaRecord]]:
     features = list(_features(path))
     if not features:
         raise RegionFileError(path, "file", "no hazard polygons in file")

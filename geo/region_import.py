@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import sqlite_utils
 
 from geo.models import DatasetInfo, Shelter
-from geo.regionfiles import P20Site, read_boundary, read_p20_capacities, read_road_edges, read_shelters
+from geo.regionfiles import P20Site, RegionFileError, read_boundary, read_p20_capacities, read_road_edges, read_shelters
 from geo.regions import Region
 from geo.sql import utc_now
 from protocol.hazards import HazardType, ShelterKind
@@ -27,6 +28,8 @@ N03_LICENCE = "出典：国土数値情報（行政区域データ N03）（国�
 # A P20 point and a GSI point are the same facility when this close (metres); the two
 # datasets geocode the same building a few metres apart.
 P20_MATCH_M = 60.0
+# GSI's 共通ID starts with the municipality code without its check digit: E35202… is Ube (352021).
+_GSI_ID_CODE = re.compile(r"^[A-Z]?(\d{5})")
 
 
 def import_region(db: sqlite_utils.Database, region: Region, progress: Callable[[str], None] | None = None) -> list[DatasetInfo]:
@@ -55,10 +58,12 @@ def import_shelters(
     p20: list[P20Site] = (),
     p20_path: Path | None = None,
 ) -> DatasetInfo:
-    shelters = read_shelters(path)
+    shelters = [s for s in read_shelters(path) if _of_municipality(s, region)]
+    if not shelters:
+        raise RegionFileError(path, "file", f"no shelters of municipality {region} (共通ID {region[:5]}…) in the file")
     wrong = [s for s in shelters if s.kind != kind]
     if wrong:
-        raise ValueError(f"{path.name}: holds {wrong[0].kind.value} rows where {kind.value} was expected")
+        raise RegionFileError(path, "file", f"holds {wrong[0].kind.value} rows where {kind.value} was expected")
     for shelter in shelters:
         shelter.capacity = _p20_capacity(shelter, p20)
     licence = GSI_LICENCE + (f" / {P20_LICENCE}" if p20 else "")
@@ -77,6 +82,12 @@ def import_shelters(
             db["region_info"].upsert({"region": region, "name": shelters[0].municipality}, pk="region")
         _record(db, info)
     return info
+
+
+def _of_municipality(shelter: Shelter, region: str) -> bool:
+    """A prefectural or national GSI file holds other cities' sites too: keep this one's."""
+    match = _GSI_ID_CODE.match(shelter.id)
+    return match is None or match.group(1) == region[:5]
 
 
 def _shelter_row(region: str, s: Shelter) -> dict:

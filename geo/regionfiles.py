@@ -7,15 +7,20 @@ Accepted inputs (any municipality can be loaded, not only the sample regions):
 - an osmnx-style walking network: GeoJSON LineStrings with u, v, key, length and elevations;
 - a 国土数値情報 N03 boundary polygon.
 
-Every problem raises ``RegionFileError`` naming the file and the feature or line.
+Every problem raises ``RegionFileError`` naming the file and the feature or line, whatever
+the file holds (hostile files included): sizes are capped before anything is read or
+decompressed, JSON nesting and number lengths are bounded, and any other failure of a
+parser is reported as that file's error.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +31,39 @@ from geo.models import RoadEdge, Shelter
 from protocol.hazards import HazardType, ShelterKind
 
 
+MAX_FILE_BYTES = 64 << 20  # a municipality's GeoJSON/CSV (Ube's walking network is 11 MB)
+MAX_MEMBER_BYTES = 64 << 20  # one member of a zipped shapefile, decompressed
+_MAX_NUMBER_CHARS = 40
+
+
 class RegionFileError(ValueError):
     """A region file that cannot be read. ``where`` is 'feature 12', 'line 7', …"""
 
     def __init__(self, path: Path | str, where: str, problem: str):
         self.path, self.where, self.problem = Path(path), where, problem
         super().__init__(f"{Path(path).name}: {where}: {problem}")
+
+
+@contextmanager
+def named_errors(path: Path) -> Iterator[None]:
+    """Whatever else a parser raises on a malformed file becomes that file's RegionFileError."""
+    try:
+        yield
+    except RegionFileError:
+        raise
+    except (Exception, RecursionError) as exc:  # pyshp, csv, zipfile, json: hostile input finds them all
+        raise RegionFileError(path, "file", f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The file's bytes, refusing one larger than ``limit`` before reading it."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise RegionFileError(path, "file", f"{size} bytes is more than the {limit >> 20} MB a region file may have")
+        return path.read_bytes()
+    except OSError as exc:
+        raise RegionFileError(path, "file", f"cannot be read ({exc.strerror or exc})") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +81,11 @@ _SAME_ADDRESS = {ShelterKind.EMERGENCY_SITE: "指定避難所との住所同一"
 def read_shelters(path: str | Path) -> list[Shelter]:
     """Read a GSI shelter file (GeoJSON or CSV); the kind is told by its columns."""
     path = Path(path)
+    with named_errors(path):
+        return _read_shelters(path)
+
+
+def _read_shelters(path: Path) -> list[Shelter]:
     if path.suffix.lower() == ".csv":
         rows = _csv_rows(path)
     else:
@@ -113,16 +150,33 @@ def _coordinate(path: Path, where: str, lat: Any, lon: Any) -> tuple[float, floa
 
 
 def _load_geojson(path: Path) -> list[dict[str, Any]]:
+    raw = read_bytes(path)
     try:
-        with path.open(encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = json.loads(raw.decode("utf-8"), parse_int=_bounded(int), parse_float=_bounded(float), parse_constant=_no_constant)
     except UnicodeDecodeError as exc:
         raise RegionFileError(path, f"byte {exc.start}", "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise RegionFileError(path, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from None
+    except RecursionError:  # the C parser stops at Python's recursion limit: no stack overflow
+        raise RegionFileError(path, "file", "JSON nests too deeply") from None
+    except ValueError as exc:
+        raise RegionFileError(path, "file", str(exc)) from None
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
         raise RegionFileError(path, "file", "not a GeoJSON FeatureCollection")
     return data["features"]
+
+
+def _bounded(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        if len(text) > _MAX_NUMBER_CHARS:
+            raise ValueError(f"number {text[:20]}… has more than {_MAX_NUMBER_CHARS} characters")
+        return kind(text)
+
+    return parse
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
 
 
 def _features(path: Path, geometry_types: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any], Any]]:
@@ -146,7 +200,7 @@ def _geojson_point_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], float
 
 
 def _decode_csv(path: Path) -> str:
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     for encoding in ("utf-8-sig", "cp932"):
         try:
             return raw.decode(encoding)
@@ -174,6 +228,11 @@ def read_zipped_shapefile(path: str | Path) -> Iterator[tuple[str, dict[str, Any
     The .cpg file names the text encoding; 国土数値情報 files without one are Shift_JIS.
     """
     path = Path(path)
+    with named_errors(path):
+        yield from _shapefile_records(path)
+
+
+def _shapefile_records(path: Path) -> Iterator[tuple[str, dict[str, Any], Any]]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -183,14 +242,16 @@ def read_zipped_shapefile(path: str | Path) -> Iterator[tuple[str, dict[str, Any
         stem = next((n[:-4] for n in names if n.lower().endswith(".shp")), None)
         if stem is None or f"{stem}.dbf" not in names:
             raise RegionFileError(path, "file", "zip holds no .shp with its .dbf")
-        encoding = archive.read(f"{stem}.cpg").decode().strip() if f"{stem}.cpg" in names else "cp932"
+        encoding = _member(path, archive, f"{stem}.cpg").decode().strip() if f"{stem}.cpg" in names else "cp932"
         try:
             reader = shapefile.Reader(
-                shp=io.BytesIO(archive.read(f"{stem}.shp")),
-                dbf=io.BytesIO(archive.read(f"{stem}.dbf")),
+                shp=io.BytesIO(_member(path, archive, f"{stem}.shp")),
+                dbf=io.BytesIO(_member(path, archive, f"{stem}.dbf")),
                 encoding=encoding,
             )
             records = list(reader.iterShapeRecords())
+        except RegionFileError:
+            raise
         except Exception as exc:  # pyshp raises bare Exceptions for damaged files
             raise RegionFileError(path, f"{stem}.shp", f"damaged shapefile ({exc})") from None
     fields = [f[0] for f in reader.fields[1:]]
@@ -198,9 +259,23 @@ def read_zipped_shapefile(path: str | Path) -> Iterator[tuple[str, dict[str, Any
         yield f"record {index}", dict(zip(fields, shape_record.record)), shape_record.shape
 
 
+def _member(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
+    """One member, decompressed no further than the cap (a zip bomb's header may lie about its size)."""
+    with archive.open(name) as member:
+        data = member.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise RegionFileError(path, name, f"decompresses to more than {MAX_MEMBER_BYTES >> 20} MB")
+    return data
+
+
 def read_p20_capacities(path: str | Path) -> list[P20Site]:
     """Read 国土数値情報 P20 避難施設 (zipped shapefile): name, address, point and capacity."""
     path = Path(path)
+    with named_errors(path):
+        return _read_p20(path)
+
+
+def _read_p20(path: Path) -> list[P20Site]:
     sites = []
     for where, record, shape in read_zipped_shapefile(path):
         if "P20_002" not in record or "P20_005" not in record:
@@ -216,7 +291,7 @@ def read_p20_capacities(path: str | Path) -> list[P20Site]:
                 address=str(record.get("P20_003") or "").strip(),
                 lat=lat,
                 lon=lon,
-                capacity=int(capacity) if isinstance(capacity, (int, float)) and capacity > 0 else None,
+                capacity=int(capacity) if isinstance(capacity, (int, float)) and math.isfinite(capacity) and 0 < capacity < 10**7 else None,
             )
         )
     return sites
@@ -225,24 +300,33 @@ def read_p20_capacities(path: str | Path) -> list[P20Site]:
 def read_road_edges(path: str | Path) -> Iterator[RoadEdge]:
     """Stream the directed edges of an osmnx-style walking network."""
     path = Path(path)
+    with named_errors(path):
+        yield from _road_edges(path)
+
+
+def _road_edges(path: Path) -> Iterator[RoadEdge]:
     for where, props, coords in _features(path, ("LineString",)):
         try:
-            u, v = int(props["u"]), int(props["v"])
+            u, v, key = int(props["u"]), int(props["v"]), int(props.get("key") or 0)
             length = float(props["length"])
-        except (KeyError, TypeError, ValueError):
-            raise RegionFileError(path, where, "edge needs integer u, v and a numeric length") from None
-        if not (length >= 0):
-            raise RegionFileError(path, where, f"negative or NaN length {length}")
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise RegionFileError(path, where, "edge needs integer u, v (and key) and a numeric length") from None
+        if not all(0 <= n < 2**63 for n in (u, v, key)):
+            raise RegionFileError(path, where, "u, v and key must be node numbers in 0..2^63-1")
+        if not (0 <= length < math.inf):
+            raise RegionFileError(path, where, f"length must be a finite number of metres, got {length}")
         if not isinstance(coords, list) or len(coords) < 2:
             raise RegionFileError(path, where, "LineString needs at least two positions")
         points = []
         for position in coords:
-            lat, lon = _coordinate(path, where, *(position[1::-1] if isinstance(position, list) else (None, None)))
+            if not isinstance(position, list) or len(position) < 2:
+                raise RegionFileError(path, where, f"position must be [longitude, latitude], got {str(position)[:40]}")
+            lat, lon = _coordinate(path, where, position[1], position[0])
             points.append((lon, lat))
         yield RoadEdge(
             u=u,
             v=v,
-            key=int(props.get("key") or 0),
+            key=key,
             length_m=length,
             highway=str(props.get("highway") or ""),
             name=str(props.get("name") or ""),
@@ -262,6 +346,11 @@ def _optional_float(value: Any) -> float | None:
 def read_boundary(path: str | Path) -> tuple[str, dict[str, Any]]:
     """Read a 国土数値情報 N03 boundary: (municipality name, GeoJSON geometry)."""
     path = Path(path)
+    with named_errors(path):
+        return _boundary(path)
+
+
+def _boundary(path: Path) -> tuple[str, dict[str, Any]]:
     features = list(_features(path, ("Polygon", "MultiPolygon")))
     if not features:
         raise RegionFileError(path, "file", "no boundary polygon")

@@ -10,11 +10,17 @@ import pytest
 
 from app.consent import DataCategory
 from app.family import (
+    ConsentMissing,
+    InvalidAnswer,
     NotAllowed,
+    SupportRegister,
+    SupportRegistration,
     counts_by_catchment,
     end_alert,
     hq_people,
     issue_alert,
+    load_snapshot,
+    needs_words,
     read_alerts,
     shelter_board,
 )
@@ -78,3 +84,22 @@ def test_shelter_board_orders_fullest_first_and_keeps_self_reports_apart() -> No
     rows = shelter_board([shelter("a", "open", 10, 100, 4), shelter("b", "full", 50, 50), shelter("c", "closed", 0, 30),
                           {"id": "urn:ngsi-ld:EvacuationShelter:d"}])
     assert [(r.shelter_id, r.load_pct, r.self_reported) for r in rows] == [("b", 100, 0), ("a", 10, 4), ("c", 0, 0)]
+
+
+def test_a_resident_registers_as_needing_support_and_revoking_removes_it(people) -> None:
+    a, b, hq = people
+    register = SupportRegister(a.consents, a.outbox, a.me, "352021", a.consents.ledger.is_granted)
+    reg = SupportRegistration("宇部 一郎", "宇部市琴芝町1丁目", ("wheelchair", "oxygen"), caregiver=b.me)
+    with pytest.raises(ConsentMissing):
+        register.register(reg)  # the screen asks for the consent first
+    a.consents.grant(DataCategory.CARE_INFORMATION)
+    register.register(reg)
+    with pytest.raises(InvalidAnswer):
+        register.register(SupportRegistration("宇部 一郎", "", ("rocket",)))
+    a.push()
+    listed = {p.person: p for p in load_snapshot(hq.client).people}
+    assert (listed[a.me].name, listed[a.me].needs) == ("宇部 一郎", ("wheelchair", "oxygen"))
+    assert needs_words(listed[a.me].needs, lambda key: {"family.need.wheelchair": "車いす", "family.need.oxygen": "在宅酸素"}[key]) == "車いす、在宅酸素"
+    register.withdraw()
+    a.push()
+    assert a.me not in {p.person for p in load_snapshot(hq.client).people}

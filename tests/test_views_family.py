@@ -243,6 +243,20 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
             b for b in bodies if b.get("type") == "Consent" and b["category"] == "location").items()
         assert ("location", "revoke", "family") in [(e.category.value, e.action, e.recipient) for e in me.link.history()]
 
+        # Registering as 要支援者: pick needs, asked for the care-information consent, then queued.
+        box = next(c for c in walk(family.tab(me, shell)) if isinstance(c, ft.Checkbox) and c.label == "車いす")
+        box.value = True
+        box.on_change(type("E", (), {"control": box})())
+        tap(button(family.tab(me, shell), "登録する"))
+        assert not [w for w in me.link.outbox.pending(80) if w.body.get("type") == "CareInformation"]  # asked first
+        tap(button(family.tab(me, shell), "同意して登録する"))
+        care = [w.body for w in me.link.outbox.pending(80) if w.body.get("type") == "CareInformation"]
+        assert care and care[0]["needs"]["value"] == ["wheelchair"] and care[0]["supportNeeded"]["value"] is True
+        tap(button(family.tab(me, shell), "登録を取り消す"))
+        tap(button(family.tab(me, shell), "取り消す"))
+        assert not [w for w in me.link.outbox.pending(80) if w.body.get("type") == "CareInformation"]
+        assert [e.action for e in me.link.history() if e.category.value == "care_information"][-2:] == ["grant", "revoke"]
+
         tap(button(family.tab(me, shell), "PFIF形式で書き出す"))
         path = Path(ctl.export_path)
         assert path.parent.parent == tmp_path and b"http://zesty.ca/pfif/1.4" in path.read_bytes()

@@ -44,6 +44,7 @@ from app.family._model import (
 from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync, invite_key
 from app.family._share import share_text
+from app.family._support import NEEDS, SupportRegister, SupportRegistration, needs_words, support_entity
 from protocol.family import (
     INVITE_PREFIX,
     Alert,
@@ -69,6 +70,7 @@ from protocol.family import (
 
 __all__ = [
     "INVITE_PREFIX",
+    "NEEDS",
     "Alert",
     "AlertDesk",
     "Answer",
@@ -97,6 +99,8 @@ __all__ = [
     "SafetyStatus",
     "ShelterRow",
     "SupportPerson",
+    "SupportRegister",
+    "SupportRegistration",
     "UnknownGroup",
     "age_key",
     "alert_entity",
@@ -114,6 +118,7 @@ __all__ = [
     "load_snapshot",
     "make_invite",
     "map_points",
+    "needs_words",
     "parse_events",
     "parse_invite",
     "poll_interval",
@@ -122,6 +127,7 @@ __all__ = [
     "share_text",
     "shelter_board",
     "status_entity",
+    "support_entity",
     "status_entity_id",
     "unanswered",
     "verify_invite",

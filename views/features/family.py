@@ -16,6 +16,7 @@ from app.checkin import read_qr_texts
 from app.consent import DataCategory
 from app.family import (
     INVITE_PREFIX,
+    NEEDS,
     Answer,
     Banner,
     MemberStatus,
@@ -255,6 +256,7 @@ def account_part(app: Mamori, ctl: FamilyCtl, shell) -> list[ft.Control]:
         controls += group_part(app, ctl, group, book.family_status(group["id"]))
     controls += new_group_part(app, ctl)
     controls += sharing_part(app, ctl)
+    controls += support_part(app, ctl, groups)
     sync_row: list[ft.Control] = [ft.Button(content=t("family.sync"), icon=ft.Icons.SYNC, on_click=lambda e: ctl.refresh())]
     if ctl.busy:
         sync_row.append(ft.ProgressRing(width=20, height=20))
@@ -379,21 +381,69 @@ def read_invite(ctl: FamilyCtl, picture: bytes) -> None:
     ctl.join(next((x for x in texts if x.startswith(INVITE_PREFIX)), texts[0]))  # join() names a wrong code
 
 
+def support_part(app: Mamori, ctl: FamilyCtl, groups: list[dict]) -> list[ft.Control]:
+    """Register with the city as a person who needs support (要支援者): what support, who the
+    caregiver is; asks for the care-information consent first; withdrawing deletes it."""
+    t = app.t
+    controls: list[ft.Control] = [ft.Text(t("family.support.title"), theme_style=ft.TextThemeStyle.TITLE_SMALL,
+                                          weight=ft.FontWeight.BOLD, key="support-title")]
+    if ctl.consented(DataCategory.CARE_INFORMATION):
+        controls.append(ft.Text(t("family.support.is_registered")))
+        if ctl.support_confirm == "withdraw":
+            controls.append(confirm_box(t("family.support.ask_withdraw"), t("family.support.yes_withdraw"), ctl.withdraw_support,
+                                        ctl, "support-confirm"))
+        else:
+            controls.append(ft.Button(content=t("family.support.withdraw"), icon=ft.Icons.DELETE_OUTLINE,
+                                      on_click=lambda e: ask_support(ctl, "withdraw")))
+        return controls
+    controls.append(ft.Text(t("family.support.intro")))
+
+    def toggle(need: str, on: bool) -> None:
+        (ctl.support_needs.add if on else ctl.support_needs.discard)(need)
+
+    controls += [ft.Checkbox(label=t(f"family.need.{n}"), value=n in ctl.support_needs,
+                             on_change=lambda e, n=n: toggle(n, bool(e.control.value))) for n in NEEDS]
+    controls.append(ft.TextField(label=t("family.support.address"), value=ctl.support_address, max_length=120,
+                                 on_change=lambda e: setattr(ctl, "support_address", e.control.value or "")))
+    book, me = ctl.book(), ctl.me()
+    carers = {m.person: m.name for g in groups for m in book.members(g["id"]) if m.person != me}
+    if carers:
+        controls.append(ft.Dropdown(label=t("family.support.caregiver"), value=ctl.support_caregiver,
+                                    options=[ft.DropdownOption(key=p, text=n) for p, n in carers.items()],
+                                    on_select=lambda e: setattr(ctl, "support_caregiver", e.control.value)))
+    if ctl.support_confirm == "register":
+        controls.append(confirm_box(t("family.support.ask_register"), t("family.support.yes_register"), ctl.register_support,
+                                    ctl, "support-confirm"))
+    else:
+        controls.append(ft.Button(content=t("family.support.register"), icon=ft.Icons.ACCESSIBLE,
+                                  on_click=lambda e: ask_support(ctl, "register")))
+    return controls
+
+
+def ask_support(ctl: FamilyCtl, what: str) -> None:
+    ctl.support_confirm = what
+    ctl.shell.render()
+
+
+def confirm_box(text: str, yes: str, on_yes, ctl: FamilyCtl, key: str) -> ft.Control:
+    """Ask first: what will happen, a clear yes, and cancel."""
+    return ft.Container(ft.Column([
+        ft.Text(text, weight=ft.FontWeight.BOLD),
+        ft.Row([
+            ft.Button(content=yes, icon=ft.Icons.CHECK, on_click=lambda e: on_yes()),
+            ft.Button(content=ctl.app.t("family.cancel"),
+                      on_click=lambda e: (setattr(ctl, "support_confirm", None), setattr(ctl, "share_confirm", None), ctl.shell.render())),
+        ], wrap=True),
+    ], tight=True, spacing=8), padding=12, border=ft.Border.all(2, ft.Colors.OUTLINE), border_radius=8, key=key)
+
+
 def share_confirm_box(app: Mamori, ctl: FamilyCtl, category: str, recipient: str, granted: bool) -> ft.Control:
     """The same ask-first step as every consent: what, to whom, and that stopping deletes."""
     t = app.t
     what = t(f"family.sharing.{category}.{recipient}")
-    text = t("family.sharing.ask_grant" if granted else "family.sharing.ask_revoke", what=what)
-    return ft.Container(ft.Column([
-        ft.Text(text, weight=ft.FontWeight.BOLD),
-        ft.Row([
-            ft.Button(content=t("family.sharing.yes_grant" if granted else "family.sharing.yes_revoke"),
-                      icon=ft.Icons.CHECK, key=f"share-yes-{category}-{recipient}",
-                      on_click=lambda e: ctl.set_sharing(category, recipient, granted)),
-            ft.Button(content=t("family.cancel"), on_click=lambda e: (setattr(ctl, "share_confirm", None), ctl.shell.render())),
-        ], wrap=True),
-    ], tight=True, spacing=8), padding=12, border=ft.Border.all(2, ft.Colors.OUTLINE), border_radius=8,
-        key=f"share-confirm-{category}-{recipient}")
+    return confirm_box(t("family.sharing.ask_grant" if granted else "family.sharing.ask_revoke", what=what),
+                       t("family.sharing.yes_grant" if granted else "family.sharing.yes_revoke"),
+                       lambda: ctl.set_sharing(category, recipient, granted), ctl, f"share-confirm-{category}-{recipient}")
 
 
 def sharing_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:

@@ -31,6 +31,8 @@ from app.family import (
     Place,
     Relation,
     SafetyStatus,
+    SupportRegister,
+    SupportRegistration,
     alerts_for,
     end_alert,
     export_pfif,
@@ -40,6 +42,7 @@ from app.family import (
     parse_invite,
     poll_interval,
     read_alerts,
+    support_entity,
 )
 from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
@@ -75,6 +78,10 @@ class FamilyCtl:
         self.invite: tuple[str, str] | None = None  # (group id, invite text) being shown
         self.confirm: tuple[str, str, str] | None = None  # ("leave"|"remove", group, person)
         self.share_confirm: tuple[str, str, bool] | None = None  # a sharing switch waiting for "yes"
+        self.support_needs: set[str] = set()  # the 要支援者 form (kept here: a redraw must not wipe it)
+        self.support_address = ""
+        self.support_caregiver: str | None = None
+        self.support_confirm: str | None = None  # "register" | "withdraw", waiting for "yes"
         self.export_path: str | None = None
         self.hq: HqSnapshot | None = None
         self.hq_people: list[HqPerson] = []
@@ -314,6 +321,37 @@ class FamilyCtl:
         every = json.loads(raw) if raw else {}
         every.setdefault(self.me(), {})[f"{category}:{recipient}"] = granted
         self.app.keys.put(SHARING_KEY, json.dumps(every).encode())
+        self.app.link.kick()
+        self.shell.render()
+
+    # ---- registering as a person who needs support (要支援者) ---------------------------------------
+    def support_register(self) -> SupportRegister:
+        link = self.app.link
+        return SupportRegister(link.consents, link.outbox, self.me(), self.app.region.code, link.consents.ledger.is_granted)
+
+    def register_support(self) -> None:
+        """After "yes": grant the care-information consent, then queue the registration."""
+        self.support_confirm = None
+        home = self.app.prefs.home if self.consented(DataCategory.LOCATION) else None
+        reg = SupportRegistration(self.identity.name if self.identity else "", self.support_address,
+                                  tuple(sorted(self.support_needs)), self.support_caregiver,
+                                  home.lat if home else None, home.lon if home else None)
+        try:
+            support_entity(self.me(), self.app.region.code, reg)  # say what is wrong before consenting
+            with self._lock:
+                self.app.link.consents.grant(DataCategory.CARE_INFORMATION)
+                self.support_register().register(reg)
+            self.message = self.app.t("family.support.registered")
+        except FamilyError as exc:
+            self.message = self.app.t(exc.key)
+        self.app.link.kick()
+        self.shell.render()
+
+    def withdraw_support(self) -> None:
+        self.support_confirm = None
+        with self._lock:
+            self.support_register().withdraw()
+        self.message = self.app.t("family.support.withdrawn")
         self.app.link.kick()
         self.shell.render()
 

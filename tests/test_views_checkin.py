@@ -220,7 +220,9 @@ def test_staff_register_paper_card_search_check_out_and_export(app, shell, tmp_p
     assert csv_text.startswith("shelter_id,capacity,persons,households") and "西岐波" not in csv_text
     assert ",1,1," in csv_text
 
-    click(desk, "西岐波 ハナ さんの世帯をチェックアウト")
+    click(desk, "西岐波 ハナ さんの世帯をチェックアウト")  # asks first
+    desk = screen(app, shell, "/checkin/desk")
+    click(desk, "本当に 西岐波 ハナ さんの世帯をチェックアウトする（もう一度押す）")
     desk = screen(app, shell, "/checkin/desk")
     assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-occupancy").value.startswith("在所 0人")
 

@@ -16,6 +16,7 @@ from app.checkin import (
     ShelterDesk,
     ShelterSummary,
     SyncReport,
+    UnknownSigner,
 )
 from app.platform import PlatformError
 from app.state import Mamori
@@ -74,12 +75,28 @@ def desk_shelter(app: Mamori, state: dict) -> Shelter | None:
 
 def _scan(app: Mamori, shell, state: dict, desk: ShelterDesk, action: Callable[[ShelterDesk], DeskCheckIn]) -> None:
     try:
-        state["desk_result"] = ("ok", action(desk))
+        state["desk_result"] = ("ok", _with_key_refresh(service(app, state), desk, action))
+    except UnknownSigner:  # still unknown after one refresh: say so to staff, with the paper path
+        state["desk_result"] = ("error", app.t("checkin.desk.unknown_device"))
     except CheckinError as exc:
         state["desk_result"] = ("error", error_text(app, exc))
     shell.render()
     if state["desk_result"][0] == "ok":
         start_sync(shell, state, service(app, state), desk_shelter(app, state))
+
+
+def _with_key_refresh(svc: CheckinService, desk: ShelterDesk, action: Callable[[ShelterDesk], DeskCheckIn]) -> DeskCheckIn:
+    """A phone registered after this desk last fetched keys: fetch them once, then try again."""
+    try:
+        return action(desk)
+    except UnknownSigner:
+        if not svc.platform:
+            raise
+        try:
+            svc.refresh_device_keys()
+        except PlatformError:
+            raise UnknownSigner("unknown key, and the platform could not be asked") from None
+        return action(desk)
 
 
 def start_sync(shell, state: dict, svc: CheckinService, shelter: Shelter | None) -> None:
@@ -280,12 +297,18 @@ def list_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Co
 
     def check_out(ref: str):
         def clicked(_: ft.Event) -> None:
+            if state.get("desk_confirm_out") != ref:  # the first tap asks; the second checks out
+                state["desk_confirm_out"] = ref
+                shell.render()
+                return
+            state["desk_confirm_out"] = None
             try:
                 desk.check_out(ref)
                 state["desk_result"] = None
             except CheckinError as exc:
                 state["desk_result"] = ("error", error_text(app, exc))
             shell.render()
+            start_sync(shell, state, service(app, state), desk_shelter(app, state))  # sent at once
         return clicked
 
     entries = desk.search(query) if query else desk.list_evacuees()
@@ -294,11 +317,11 @@ def list_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Co
         ft.TextField(label=t("checkin.desk.search"), value=query, prefix_icon=ft.Icons.SEARCH, on_submit=search),
         ft.Text(t("checkin.desk.count", n=len(entries))),
     ]
-    controls += [_entry(app, e, desk.shelter_id, check_out(e.ref)) for e in entries]
+    controls += [_entry(app, e, desk.shelter_id, check_out(e.ref), state.get("desk_confirm_out") == e.ref) for e in entries]
     return controls
 
 
-def _entry(app: Mamori, e: EvacueeEntry, here: str, on_check_out: Callable) -> ft.Control:
+def _entry(app: Mamori, e: EvacueeEntry, here: str, on_check_out: Callable, confirming: bool = False) -> ft.Control:
     t = app.t
     names = "、".join(m.name for m in e.card.members)
     if e.shelter_id == here:
@@ -315,8 +338,8 @@ def _entry(app: Mamori, e: EvacueeEntry, here: str, on_check_out: Callable) -> f
     if e.flagged:
         rows.append(ft.Text(t("checkin.desk.flagged_one"), color=ft.Colors.ERROR))
     if e.shelter_id == here:
-        rows.append(ft.OutlinedButton(t("checkin.desk.check_out", name=e.card.members[0].name),
-                                      icon=ft.Icons.LOGOUT, on_click=on_check_out))
+        key = "checkin.desk.check_out_confirm" if confirming else "checkin.desk.check_out"
+        rows.append(ft.OutlinedButton(t(key, name=e.card.members[0].name), icon=ft.Icons.LOGOUT, on_click=on_check_out))
     return ft.Container(ft.Column(rows, spacing=4), padding=10, border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
                         border_radius=8)
 

@@ -303,6 +303,12 @@ class CheckinService:
             client.fetch_device_keys()
             return client.sync_desk(self.desk(shelter, db), shelter.capacity)
 
+    def refresh_device_keys(self) -> None:
+        """Fetch residents' keys registered since the last fetch (a phone registered after the desk
+        logged in). Network; raises PlatformError when the platform cannot be reached."""
+        with self._client() as (client, _):
+            client.fetch_device_keys()
+
     def publish_status(self, shelter: Shelter, status: str) -> str:
         """Open or close the shelter on the platform; returns the status it now shows. Network."""
         with self._client() as (client, _):

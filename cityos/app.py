@@ -72,9 +72,12 @@ def create_app(settings: Settings, issuer: str) -> Guard:
         return bad_data(f"{where}: {first.get('msg', 'invalid')}").response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = NOT_FOUND if exc.status_code == 404 else NOT_SUPPORTED
-        return Problem(exc.status_code, kind, str(exc.detail), dict(exc.headers or {})).response()
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return Problem(404, NOT_FOUND, str(exc.detail), dict(exc.headers or {})).response()
+        # An unsupported method (PUT, …): NGSI-LD maps OperationNotSupported to 422.
+        status = 422 if exc.status_code == 405 and request.url.path.startswith("/ngsi-ld/") else exc.status_code
+        return Problem(status, NOT_SUPPORTED, str(exc.detail), dict(exc.headers or {})).response()
 
     buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
     return Guard(app, settings.max_body_bytes, buckets, subject_of(keys.public_set))

@@ -20,7 +20,7 @@ ATTRIBUTE_TYPES = ("Property", "GeoProperty", "Relationship", "LanguageProperty"
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
 SYSTEM_ATTRIBUTES = ("createdAt", "modifiedAt")
 MUNICIPALITY = "municipalityCode"
-_TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"]+$")
 MAX_ID_LENGTH = 512
@@ -46,9 +46,11 @@ def validate_entity(body: Any, tenant: str, context_in_body_allowed: bool, where
         raise bad_data(f"{where}: must be a JSON object")
     if "@context" in body and not context_in_body_allowed:
         raise bad_data(f"{where}: @context in the body needs Content-Type application/ld+json (else send it in a Link header)")
+    if context_in_body_allowed and "@context" not in body:
+        raise bad_data(f"{where}: application/ld+json needs @context in the body (or send application/json with a Link header)")
     entity_id = validate_entity_id(body.get("id"))
     entity_type = body.get("type")
-    if not isinstance(entity_type, str) or not _TYPE_NAME.match(entity_type):
+    if not isinstance(entity_type, str) or not TYPE_NAME.match(entity_type):
         raise bad_data(f"{where} {entity_id}: 'type' must be a short type name like EvacuationShelter")
     clean: dict[str, Any] = {"id": entity_id, "type": entity_type}
     for name, attribute in body.items():

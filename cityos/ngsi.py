@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from cityos.core import Platform, header_tenant, int_param, platform_of, read_json
 from cityos.entities import (
     MUNICIPALITY,
+    TYPE_NAME,
     Point,
     distance_m,
     get_row,
@@ -21,6 +22,7 @@ from cityos.entities import (
     put_entity,
     render,
     tombstone,
+    validate_attribute,
     validate_entity,
     validate_entity_id,
     with_system_attributes,
@@ -38,7 +40,7 @@ from cityos.policy import (
     resolve_tenant,
     tombstone_visible,
 )
-from cityos.problems import ALREADY_EXISTS, NOT_FOUND, Problem, bad_data, forbidden, not_found, problem_responses, unauthorized
+from cityos.problems import ALREADY_EXISTS, NOT_ACCEPTABLE, NOT_FOUND, Problem, bad_data, forbidden, not_found, problem_responses, unauthorized
 from cityos.query import QueryError, compile_pattern, parse_q
 from cityos.store import entity, reserve_seqs
 
@@ -65,7 +67,13 @@ _BATCH_BODY = {
     "application/json": {"schema": {"type": "array", "items": _ENTITY_SCHEMA}},
     "application/ld+json": {"schema": {"type": "array", "items": _ENTITY_SCHEMA}},
 }
+_FRAGMENT_BODY = {"application/json": {"schema": {"type": "object", "additionalProperties": {"type": "object"}}},
+                  "application/ld+json": {"schema": {"type": "object"}}}
 _ERRORS = problem_responses(400, 401, 403, 413, 415, 429)
+_FIXED = ("id", "type", MUNICIPALITY)  # attributes the attribute routes never change
+_CONTEXT_LINK = 'rel="http://www.w3.org/ns/json-ld#context"'
+# Type names may come expanded with Mamori's @vocab or the core context's default vocabulary.
+_TYPE_PREFIXES = ("urn:mamori:ngsi-ld:", "https://uri.etsi.org/ngsi-ld/default-context/")
 
 TenantHeader = Annotated[str | None, Header(alias="NGSILD-Tenant", description="6-digit municipality code")]
 
@@ -74,10 +82,22 @@ def _json(payload: Any, platform: Platform, status: int = 200, headers: dict[str
     return JSONResponse(payload, status_code=status, headers={"Link": platform.link_header, **(headers or {})})
 
 
+def _wants_ld(request: Request) -> bool:
+    """Whether the answer is JSON-LD (asked for, and plain JSON not); 406 when neither is acceptable."""
+    accept = request.headers.get("accept", "")
+    ranges = set()
+    for part in accept.split(","):
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        if not any(p.startswith("q=") and p[2:].strip("0.") == "" for p in params):  # q=0: "not this one"
+            ranges.add(media)
+    if accept and not ranges & {"application/json", "application/ld+json", "application/*", "*/*"}:
+        raise Problem(406, NOT_ACCEPTABLE, f"answers are application/json or application/ld+json, not {accept[:80]!r}")
+    return "application/ld+json" in ranges and "application/json" not in ranges
+
+
 def _entities_response(request: Request, platform: Platform, payload: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     """application/json with the context in a Link header, or JSON-LD with it inline when asked."""
-    accept = request.headers.get("accept", "")
-    if "application/ld+json" not in accept or "application/json" in accept:
+    if not _wants_ld(request):
         return _json(payload, platform, headers=headers)
     context = {"@context": platform.context_url}
     body = [{**e, **context} for e in payload] if isinstance(payload, list) else {**payload, **context}
@@ -126,6 +146,125 @@ class _Writer:
         created = put_entity(self.conn, self.tenant, body, decision.owner_sub, decision.category, existing, merge=merge, seq=next(self.seqs))
         self.written.add(entity_id)
         return created
+
+    def update(self, fragment: dict[str, Any], keep_existing: bool) -> bool:
+        """Batch update: merge attributes into an entity that exists; never creates one."""
+        existing = get_row(self.conn, self.tenant, fragment["id"]) if fragment["id"] in self.written else self.stored.get(fragment["id"])
+        if existing is None or existing.deleted:
+            raise not_found(f"no entity {fragment['id']}")
+        if keep_existing:
+            fragment = {k: v for k, v in fragment.items() if k in ("id", "type") or k not in existing.body}
+        return self.write(fragment, merge=True, must_be_new=False)
+
+
+def _delete(conn: Connection, caller: Caller | None, tenant: str, entity_id: str) -> None:
+    row = get_row(conn, tenant, entity_id)
+    if row is None or row.deleted:
+        raise Problem(404, NOT_FOUND, f"no entity {entity_id}")
+    _may_delete(caller, row)
+    tombstone(conn, tenant, entity_id)
+
+
+def _modify(platform: Platform, caller: Caller | None, tenant: str, entity_id: str, change: Any) -> None:
+    """Rewrite one live entity the caller may read through ``change(body) -> body``, with the
+    same checks (role, owner, consent, location) as any other write."""
+    validate_entity_id(entity_id)
+    with platform.store.write() as conn:
+        row = conn.execute(select(entity).where(entity.c.tenant == tenant, entity.c.id == entity_id, entity.c.deleted.is_(False), readable(caller))).first()
+        if row is None:
+            raise not_found(f"no entity {entity_id}")
+        _Writer(conn, caller, tenant, [entity_id]).write(change(dict(row.body)), merge=False, must_be_new=False)
+
+
+async def _read_entities(request: Request) -> tuple[list[Any], bool]:
+    payload, ld = await _read_body(request)
+    if not isinstance(payload, list):
+        raise bad_data("a batch operation takes a JSON array of entities")
+    if len(payload) > MAX_BATCH:
+        raise bad_data(f"at most {MAX_BATCH} entities per batch, got {len(payload)}")
+    return payload, ld
+
+
+async def _read_fragment(request: Request) -> tuple[dict[str, Any], bool]:
+    payload, ld = await _read_body(request)
+    if not isinstance(payload, dict):
+        raise bad_data("the body must be a JSON object of attributes")
+    if ld and "@context" not in payload:
+        raise bad_data("application/ld+json needs @context in the body (or send application/json with a Link header)")
+    return payload, ld
+
+
+async def _read_body(request: Request) -> tuple[Any, bool]:
+    """The JSON body; with application/ld+json the @context belongs in the body, never also in a Link header."""
+    payload, ld = await read_json(request)
+    if ld and _CONTEXT_LINK in request.headers.get("link", ""):
+        raise bad_data("application/ld+json carries @context in the body; a JSON-LD context Link header is for application/json only")
+    return payload, ld
+
+
+def _no_overwrite(options: str | None) -> bool:
+    if options not in (None, "", "noOverwrite"):
+        raise bad_data(f"options must be noOverwrite or absent, got {options[:40]!r}")
+    return options == "noOverwrite"
+
+
+def _batch_item_id(item: Any, index: int) -> str:
+    """The entity a batch error is about: its id, or a URI naming the position of an item without one."""
+    entity_id = item.get("id") if isinstance(item, dict) else None
+    return entity_id if isinstance(entity_id, str) and len(entity_id) <= 512 else f"urn:cityos:batch-item:{index}"
+
+
+async def _batch(platform: Platform, caller: Caller | None, tenant: str, payload: list[Any], ld: bool, apply: Any) -> Response:
+    """Run ``apply(writer, body)`` per entity in one transaction; 201 (ids created) / 204 / 207."""
+
+    def write() -> tuple[list[str], list[str], list[dict[str, Any]]]:
+        created: list[str] = []
+        success: list[str] = []
+        errors: list[dict[str, Any]] = []
+        ids = [item["id"] for item in payload if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        with platform.store.write() as conn:
+            writer = _Writer(conn, caller, tenant, ids)
+            for index, item in enumerate(payload):
+                try:
+                    body = validate_entity(item, tenant, ld, where=f"entity [{index}]")
+                    if apply(writer, body):
+                        created.append(body["id"])
+                    success.append(body["id"])
+                except Problem as problem:
+                    errors.append({"entityId": _batch_item_id(item, index), "error": problem.body()})
+        return created, success, errors
+
+    created, success, errors = await run_in_threadpool(write)
+    if errors:
+        return _json({"success": success, "errors": errors}, platform, status=207)
+    if created:
+        return _json(created, platform, status=201)
+    return Response(status_code=204, headers={"Link": platform.link_header})
+
+
+async def _change_attributes(request: Request, entity_id: str, append: bool, keep: bool) -> Response:
+    """PATCH (update existing attributes) or POST (append) /entities/{id}/attrs: 204, or 207
+    naming the attributes left alone (absent for PATCH, present under noOverwrite for POST)."""
+    platform, caller, tenant = _acting(request, header_tenant(request))
+    fragment, ld = await _read_fragment(request)
+    names = [k for k in fragment if k not in ("@context", "id", "type")]
+    skipped: list[dict[str, str]] = []
+
+    def change(body: dict[str, Any]) -> dict[str, Any]:
+        clean = validate_entity({**fragment, "id": entity_id, "type": body["type"], MUNICIPALITY: body[MUNICIPALITY]}, "", ld)
+        for name in names:
+            exists = name in body
+            if name in _FIXED or (not append and not exists) or (keep and exists):
+                skipped.append({"attributeName": name, "reason": "cannot be changed here" if name in _FIXED else "exists (noOverwrite)" if exists else "no such attribute"})
+            else:
+                body[name] = clean[name]
+        return body
+
+    await run_in_threadpool(_modify, platform, caller, tenant, entity_id, change)
+    if skipped:
+        done = [n for n in names if n not in {s["attributeName"] for s in skipped}]
+        return _json({"updated": done, "notUpdated": skipped}, platform, status=207)
+    return Response(status_code=204)
 
 
 def _may_delete(caller: Caller | None, row: Row) -> None:
@@ -176,17 +315,29 @@ def _parse_near(georel: str | None, geometry: str | None, coordinates: str | Non
     return Point(lat, lon), max_d, min_d
 
 
+def _compact_type(name: str) -> str:
+    """``urn:mamori:ngsi-ld:Alert`` or the core default vocabulary's URI -> ``Alert``."""
+    return next((name[len(p):] for p in _TYPE_PREFIXES if name.startswith(p)), name)
+
+
+def _check_type_name(name: str) -> None:
+    """A type no entity has matches nothing (200, as the standard says); only a malformed name is a 400."""
+    if not TYPE_NAME.match(name):
+        raise bad_data(f"type {name[:60]!r} is not a type name (or one expanded with the served @context)")
+
+
 def _split(value: str | None) -> list[str]:
     return [v for v in (value or "").split(",") if v]
 
 
 def _query(platform: Platform, caller: Caller | None, tenant: str, params: dict[str, str | None], want_count: bool) -> tuple[list[dict[str, Any]], int | None]:
     """One page of matching entities and, when asked (or free), how many match in all."""
-    types, ids = _split(params["type"]), _split(params["id"])
-    if not (types or ids or params["idPattern"] or params["q"] or params["georel"]):
-        raise bad_data("a query needs at least one of type, id, idPattern, q or georel")
+    types, ids = [_compact_type(t) for t in _split(params["type"])], _split(params["id"])
+    wanted_attrs = set(_split(params["attrs"]))
+    if not (types or ids or params["idPattern"] or params["q"] or params["georel"] or wanted_attrs):
+        raise bad_data("a query needs at least one of type, id, idPattern, q, georel or attrs")
     for t in types:
-        require_known_type(t)
+        _check_type_name(t)
     for i in ids:
         validate_entity_id(i)
     limit = int_param(params["limit"], "limit", 20, 0, MAX_LIMIT)
@@ -204,7 +355,8 @@ def _query(platform: Platform, caller: Caller | None, tenant: str, params: dict[
     unknown = options - {"keyValues", "sysAttrs", "normalized", "count"}
     if unknown:
         raise bad_data(f"unsupported options: {', '.join(sorted(unknown))}")
-    attrs = set(_split(params["attrs"])) or None
+    attrs = wanted_attrs or None
+    only_attrs = not (types or ids or params["idPattern"] or params["q"] or params["georel"])  # entities having any of them
 
     sql = select(entity).where(entity.c.tenant == tenant, entity.c.deleted.is_(False), readable(caller))
     if types:
@@ -220,7 +372,7 @@ def _query(platform: Platform, caller: Caller | None, tenant: str, params: dict[
             sql = sql.where(entity.c.lat.between(centre.lat - dlat, centre.lat + dlat), entity.c.lon.between(centre.lon - dlon, centre.lon + dlon))
     key_values, sys_attrs = "keyValues" in options, "sysAttrs" in options
     with platform.store.read() as conn:
-        if not (pattern or predicate or near):  # all in SQL: count and page without loading the rest
+        if not (pattern or predicate or near or only_attrs):  # all in SQL: count and page without loading the rest
             total = conn.execute(select(func.count()).select_from(sql.subquery())).scalar_one() if want_count else None
             rows = conn.execute(sql.order_by(entity.c.id).offset(offset).limit(limit)).all() if limit else []
             return [render(row, key_values, sys_attrs, attrs) for row in rows], total
@@ -228,6 +380,8 @@ def _query(platform: Platform, caller: Caller | None, tenant: str, params: dict[
     matched: list[tuple[float, Row]] = []
     for row in rows:
         if pattern and not pattern(row.id):
+            continue
+        if only_attrs and not wanted_attrs & set(row.body):
             continue
         distance = 0.0
         if near:
@@ -294,7 +448,7 @@ def router() -> APIRouter:
               responses={201: {"description": "created; Location names it"}, **problem_responses(400, 401, 403, 409, 413, 415, 429)})
     async def create_entity(request: Request) -> Response:
         platform, caller, tenant = _acting(request, header_tenant(request))
-        payload, ld = await read_json(request)
+        payload, ld = await _read_body(request)
         body = validate_entity(payload, tenant, ld)
 
         def write() -> None:
@@ -312,36 +466,97 @@ def router() -> APIRouter:
         platform, caller, tenant = _acting(request, header_tenant(request))
         if options not in (None, "", "replace", "update"):
             raise bad_data(f"options must be replace or update, got {options!r}")
-        payload, ld = await read_json(request)
-        if not isinstance(payload, list):
-            raise bad_data("batch upsert takes a JSON array of entities")
-        if len(payload) > MAX_BATCH:
-            raise bad_data(f"at most {MAX_BATCH} entities per batch, got {len(payload)}")
+        payload, ld = await _read_entities(request)
+        merge = options == "update"
+        return await _batch(platform, caller, tenant, payload, ld, lambda writer, body: writer.write(body, merge=merge, must_be_new=False))
 
-        def write() -> tuple[list[str], list[str], list[dict[str, Any]]]:
-            created: list[str] = []
+    @api.post("/ngsi-ld/v1/entityOperations/create", summary="Batch create",
+              openapi_extra={"requestBody": {"required": True, "content": _BATCH_BODY}},
+              responses={201: {"description": "ids of the entities created"}, 207: {"description": "BatchOperationResult: some failed"}, **_ERRORS})
+    async def batch_create(request: Request) -> Response:
+        platform, caller, tenant = _acting(request, header_tenant(request))
+        payload, ld = await _read_entities(request)
+        return await _batch(platform, caller, tenant, payload, ld, lambda writer, body: writer.write(body, merge=False, must_be_new=True))
+
+    @api.post("/ngsi-ld/v1/entityOperations/update", summary="Batch update: attributes of existing entities",
+              openapi_extra={"requestBody": {"required": True, "content": _BATCH_BODY}},
+              responses={204: {"description": "all updated"}, 207: {"description": "BatchOperationResult: some failed"}, **_ERRORS})
+    async def batch_update(request: Request, options: Annotated[str | None, Query(description="noOverwrite: keep existing attributes")] = None) -> Response:
+        platform, caller, tenant = _acting(request, header_tenant(request))
+        keep = _no_overwrite(options)
+        payload, ld = await _read_entities(request)
+        return await _batch(platform, caller, tenant, payload, ld, lambda writer, body: writer.update(body, keep))
+
+    @api.post("/ngsi-ld/v1/entityOperations/delete", summary="Batch delete",
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}}}},
+              responses={204: {"description": "all deleted"}, 207: {"description": "BatchOperationResult: some failed"}, **_ERRORS})
+    async def batch_delete(request: Request) -> Response:
+        platform, caller, tenant = _acting(request, header_tenant(request))
+        payload, _ = await read_json(request)
+        if not isinstance(payload, list) or len(payload) > MAX_BATCH:
+            raise bad_data(f"batch delete takes a JSON array of at most {MAX_BATCH} entity ids")
+
+        def write() -> tuple[list[str], list[dict[str, Any]]]:
             success: list[str] = []
             errors: list[dict[str, Any]] = []
-            ids = [item["id"] for item in payload if isinstance(item, dict) and isinstance(item.get("id"), str)]
             with platform.store.write() as conn:
-                writer = _Writer(conn, caller, tenant, ids)
                 for index, item in enumerate(payload):
-                    entity_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else f"[{index}]"
                     try:
-                        body = validate_entity(item, tenant, ld, where=f"entity [{index}]")
-                        if writer.write(body, merge=options == "update", must_be_new=False):
-                            created.append(body["id"])
-                        success.append(body["id"])
+                        entity_id = validate_entity_id(item)
+                        _delete(conn, caller, tenant, entity_id)
+                        success.append(entity_id)
                     except Problem as problem:
-                        errors.append({"entityId": entity_id, "error": problem.body()})
-            return created, success, errors
+                        errors.append({"entityId": _batch_item_id(item, index), "error": problem.body()})
+            return success, errors
 
-        created, success, errors = await run_in_threadpool(write)
+        success, errors = await run_in_threadpool(write)
         if errors:
             return _json({"success": success, "errors": errors}, platform, status=207)
-        if created:
-            return _json(created, platform, status=201)
-        return Response(status_code=204, headers={"Link": platform.link_header})
+        return Response(status_code=204)
+
+    @api.patch("/ngsi-ld/v1/entities/{entityId}/attrs", summary="Update existing attributes of an entity",
+               openapi_extra={"requestBody": {"required": True, "content": _FRAGMENT_BODY}},
+               responses={204: {"description": "all updated"}, 207: {"description": "some attributes do not exist"},
+                          **problem_responses(400, 401, 403, 404, 413, 415, 429)})
+    async def update_attrs(request: Request, entityId: Annotated[str, Path()]) -> Response:
+        return await _change_attributes(request, entityId, append=False, keep=False)
+
+    @api.post("/ngsi-ld/v1/entities/{entityId}/attrs", summary="Append attributes to an entity",
+              openapi_extra={"requestBody": {"required": True, "content": _FRAGMENT_BODY}},
+              responses={204: {"description": "appended"}, 207: {"description": "noOverwrite kept some attributes"},
+                         **problem_responses(400, 401, 403, 404, 413, 415, 429)})
+    async def append_attrs(request: Request, entityId: Annotated[str, Path()],
+                           options: Annotated[str | None, Query(description="noOverwrite: keep existing attributes")] = None) -> Response:
+        return await _change_attributes(request, entityId, append=True, keep=_no_overwrite(options))
+
+    @api.patch("/ngsi-ld/v1/entities/{entityId}/attrs/{attrId}", status_code=204, summary="Partially update one attribute",
+               openapi_extra={"requestBody": {"required": True, "content": _FRAGMENT_BODY}},
+               responses={204: {"description": "updated"}, **problem_responses(400, 401, 403, 404, 413, 415, 429)})
+    async def patch_attr(request: Request, entityId: Annotated[str, Path()], attrId: Annotated[str, Path()]) -> Response:
+        platform, caller, tenant = _acting(request, header_tenant(request))
+        fragment, ld = await _read_fragment(request)
+
+        def change(body: dict[str, Any]) -> dict[str, Any]:
+            if attrId not in body or attrId in _FIXED:
+                raise not_found(f"entity {entityId} has no attribute {attrId!r} that can be changed")
+            merged = {**body[attrId], **{k: v for k, v in fragment.items() if k != "@context"}}
+            return {**body, attrId: validate_attribute(merged, f"attribute {attrId!r}")}
+
+        await run_in_threadpool(_modify, platform, caller, tenant, entityId, change)
+        return Response(status_code=204)
+
+    @api.delete("/ngsi-ld/v1/entities/{entityId}/attrs/{attrId}", status_code=204, summary="Delete one attribute",
+                responses={204: {"description": "deleted"}, **problem_responses(400, 401, 403, 404, 429)})
+    def delete_attr(request: Request, entityId: Annotated[str, Path()], attrId: Annotated[str, Path()], tenant_header: TenantHeader = None) -> Response:
+        platform, caller, tenant = _acting(request, tenant_header)
+
+        def change(body: dict[str, Any]) -> dict[str, Any]:
+            if attrId not in body or attrId in _FIXED:
+                raise not_found(f"entity {entityId} has no attribute {attrId!r} that can be deleted")
+            return {k: v for k, v in body.items() if k != attrId}
+
+        _modify(platform, caller, tenant, entityId, change)
+        return Response(status_code=204)
 
     @api.get("/ngsi-ld/v1/entities", summary="Query entities", responses={200: {"description": "array of entities", **_ENTITY_MEDIA}, **problem_responses(400, 401, 403, 429)})
     def query_entities(
@@ -393,18 +608,15 @@ def router() -> APIRouter:
         platform, caller, tenant = _acting(request, tenant_header)
         validate_entity_id(entityId)
         with platform.store.write() as conn:
-            row = get_row(conn, tenant, entityId)
-            if row is None or row.deleted:
-                raise Problem(404, NOT_FOUND, f"no entity {entityId}")
-            _may_delete(caller, row)
-            tombstone(conn, tenant, entityId)
+            _delete(conn, caller, tenant, entityId)
         return Response(status_code=204)
 
     @api.get("/ngsi-ld/v1/contexts/mamori.jsonld", summary="The JSON-LD @context the Link header names",
              response_class=JSONResponse, responses={200: {"content": {"application/ld+json": {}}, "description": "JSON-LD context"}})
     def context(request: Request) -> JSONResponse:
         return JSONResponse(
-            {"@context": [{"@vocab": "urn:mamori:ngsi-ld:"}, "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"]},
+            # The core context first: a later @vocab overrides the core's default vocabulary.
+            {"@context": ["https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld", {"@vocab": "urn:mamori:ngsi-ld:"}]},
             media_type="application/ld+json",
         )
 

@@ -149,7 +149,7 @@ def test_malformed_bodies_get_problem_details(server, auth, content, content_typ
 @pytest.mark.parametrize("params", [
     {}, {"type": "Alert", "limit": "5000"}, {"type": "Alert", "limit": "x"}, {"type": "Alert", "q": "level>>3"},
     {"type": "Alert", "georel": "near;maxDistance==10", "geometry": "Point", "coordinates": "[33.9,131.2"},
-    {"type": "Alert", "georel": "near", "geometry": "Point", "coordinates": "[131.2,33.9]"}, {"type": "Secret"},
+    {"type": "Alert", "georel": "near", "geometry": "Point", "coordinates": "[131.2,33.9]"}, {"type": "no such type!"},
 ])
 def test_bad_queries_get_problem_details(server, params):
     _problem(httpx.get(server.base_url + NGSI + "/entities", params=params), 400, "BadRequestData")

@@ -5,7 +5,7 @@ there changes (and once at the start):
 
 * ``family`` — every member's status in the caller's family groups, exactly as
   ``GET /cityos/v1/family/groups/{id}/status`` gives it (consent applied), so the app shows an
-  answer without another request;
+  answer without another request, and ``remindedAt`` (the HQ asked the caller to answer);
 * ``alerts`` / ``shelters`` — the change number of the tenant's newest ``Alert`` /
   ``EvacuationShelter`` write; the app then pulls the change feed as usual.
 
@@ -32,7 +32,7 @@ from sqlalchemy import Connection, func, select
 from starlette.concurrency import run_in_threadpool
 
 from cityos.core import platform_of
-from cityos.family import family_member, group_status
+from cityos.family import family_member, group_status, reminder
 from cityos.oidc import Caller
 from cityos.problems import bad_data, problem_responses, unauthorized
 from cityos.store import entity
@@ -87,7 +87,8 @@ def _topic_state(conn: Connection, caller: Caller, topic: str) -> dict[str, Any]
     if entity_type is None:
         groups = conn.execute(select(family_member.c.group_id).where(family_member.c.sub == caller.sub)
                               .order_by(family_member.c.group_id)).scalars().all()
-        return {"groups": [{"id": g, "members": group_status(conn, caller, g)} for g in groups]}
+        return {"groups": [{"id": g, "members": group_status(conn, caller, g)} for g in groups],
+                "remindedAt": reminder(conn, caller.sub)}
     seq = conn.execute(select(func.max(entity.c.seq)).where(
         entity.c.tenant == caller.municipality_code, entity.c.type == entity_type)).scalar()
     return {"seq": int(seq or 0)}

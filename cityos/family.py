@@ -76,6 +76,12 @@ family_invite_used = Table(
     Column("group_id", String(64), nullable=False),
     Column("used_at", String(32), nullable=False),
 )
+family_reminder = Table(  # the HQ asked this person to answer (latest ask only)
+    "family_reminder", metadata,
+    Column("person_sub", String(64), primary_key=True),
+    Column("by_sub", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+)
 family_caregiver = Table(
     "family_caregiver", metadata,
     Column("person_sub", String(64), primary_key=True),
@@ -398,6 +404,26 @@ def hq_people(conn: Connection, caller: Caller, name: str | None, sos_only: bool
     return result
 
 
+def remind(conn: Connection, caller: Caller, payload: dict[str, Any]) -> dict[str, Any]:
+    """City staff ask a listed 要支援者 (care information shared with the city) to answer; the
+    person's app shows it (event stream, ``GET /reminder``) until they answer after it."""
+    person = _text(payload, "person", _SUB, 64)
+    if STAFF_ROLE not in caller.roles:
+        raise forbidden("reminders are sent by the disaster HQ (city_staff)")
+    tenant = conn.execute(select(account.c.municipality_code).where(account.c.sub == person)).scalar()
+    if tenant != caller.municipality_code or "city" not in _grants(conn, person, "care_information"):
+        raise not_found("no person needing support with this id shares their information with the city")
+    now = utc_now()
+    conn.execute(delete(family_reminder).where(family_reminder.c.person_sub == person))
+    conn.execute(family_reminder.insert().values(person_sub=person, by_sub=caller.sub, at=now))
+    return {"person": person, "remindedAt": now}
+
+
+def reminder(conn: Connection, sub: str) -> str | None:
+    """When the HQ last asked this person to answer (None: never)."""
+    return conn.execute(select(family_reminder.c.at).where(family_reminder.c.person_sub == sub)).scalar()
+
+
 # --- routes -------------------------------------------------------------------------------------
 
 def router() -> APIRouter:
@@ -471,6 +497,18 @@ def router() -> APIRouter:
         caller, platform = _caller(request), platform_of(request)
         with platform.store.read() as conn:
             return hq_people(conn, caller, name, sos)
+
+    @api.post("/hq/remind", summary="City staff: ask a listed person who needs support to answer",
+              openapi_extra=json_body(obj(person=string)),
+              responses={200: {"description": "reminded"}, **body_errors})
+    async def hq_remind(request: Request) -> JSONResponse:
+        return answer(await run(request, remind))
+
+    @api.get("/reminder", summary="When the disaster HQ last asked you to answer (or null)", responses=problem_responses(401, 429))
+    def my_reminder(request: Request) -> dict[str, Any]:
+        caller, platform = _caller(request), platform_of(request)
+        with platform.store.read() as conn:
+            return {"remindedAt": reminder(conn, caller.sub)}
 
     @api.post("/caregivers", summary="Name a caregiver who may answer for you (needs your consent)",
               openapi_extra=json_body(obj(caregiver=string, relation={"type": "string", "enum": list(RELATIONS)})),

@@ -15,6 +15,7 @@ from app.family import (
     NotAllowed,
     SupportRegister,
     SupportRegistration,
+    UnknownGroup,
     counts_by_catchment,
     end_alert,
     hq_people,
@@ -103,3 +104,17 @@ def test_a_resident_registers_as_needing_support_and_revoking_removes_it(people)
     register.withdraw()
     a.push()
     assert a.me not in {p.person for p in load_snapshot(hq.client).people}
+
+
+def test_hq_asks_a_listed_person_to_answer_and_the_app_learns_it(people) -> None:
+    a, b, hq = people
+    with pytest.raises(UnknownGroup):
+        hq.family.client.remind(b.me)  # B is not listed as needing support
+    a.consents.grant(DataCategory.CARE_INFORMATION)
+    SupportRegister(a.consents, a.outbox, a.me, "352021", a.consents.ledger.is_granted).register(
+        SupportRegistration("宇部 一郎", "", ("dialysis",)))
+    a.push()
+    with pytest.raises(NotAllowed):
+        b.family.client.remind(a.me)  # only the HQ
+    hq.family.client.remind(a.me)
+    assert a.family.client.reminded_at() is not None and b.family.client.reminded_at() is None

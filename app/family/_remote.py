@@ -87,6 +87,14 @@ class FamilyClient:
         query = "&".join(x for x in (f"name={quote(name)}" if name else "", "sos=true" if sos_only else "") if x)
         return self._call("GET", "/hq/people" + (f"?{query}" if query else ""), "HQ people")
 
+    def remind(self, person: str) -> None:
+        """City staff: ask a listed 要支援者 to answer."""
+        self._call("POST", "/hq/remind", "remind", {"person": person})
+
+    def reminded_at(self) -> str | None:
+        """When the HQ last asked me to answer (ISO 8601), or None."""
+        return self._call("GET", "/reminder", "reminder")["remindedAt"]
+
     def resolve_sos(self, person: str) -> int:
         """Mark the person's open SOS resolved (yourself, or as city staff); returns how many were open."""
         return int(self._call("POST", "/sos/resolve", "resolve SOS", {"person": person})["resolved"])

@@ -40,6 +40,8 @@ def tab(app: Mamori, shell) -> list[ft.Control]:
     ctl.opened()
     t = app.t
     controls: list[ft.Control] = [heading(t("family.title"))]
+    if ctl.needs_answer_for_hq():
+        controls.append(notice(t("family.reminded"), ft.Icons.CAMPAIGN, key="family-reminded"))
     if ctl.message:
         controls.append(notice(ctl.message, ft.Icons.INFO_OUTLINE, key="family-message"))
     controls += answer_panel(app, ctl)
@@ -65,7 +67,13 @@ def pushed(app: Mamori, shell, parts: list[str]) -> ft.View | None:
 def banners(app: Mamori, shell) -> list[ft.Control]:
     ctl = controller(app, shell)
     ctl.watch_alerts()
-    return [alert_banner(app, b, shell.navigate) for b in ctl.banners()]
+    shown = [alert_banner(app, b, shell.navigate) for b in ctl.banners()]
+    if ctl.needs_answer_for_hq():
+        shown.append(ft.Container(ft.Column([
+            ft.Text(app.t("family.reminded"), weight=ft.FontWeight.BOLD),
+            ft.Button(content=app.t("family.alert.answer_button"), icon=ft.Icons.CHECK, on_click=lambda e: shell.navigate("/family")),
+        ], tight=True), padding=12, border=ft.Border.all(3, "#B00000"), border_radius=8, key="home-reminded"))
+    return shown
 
 
 # ---- the alert banner (Home shows it first) ------------------------------------------------------

@@ -46,6 +46,7 @@ from app.family import (
 )
 from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
+from protocol.entities import parse_time
 from geo.models import LatLon
 
 log = logging.getLogger(__name__)  # error kinds only: never names, answers or tokens
@@ -82,6 +83,7 @@ class FamilyCtl:
         self.support_address = ""
         self.support_caregiver: str | None = None
         self.support_confirm: str | None = None  # "register" | "withdraw", waiting for "yes"
+        self.reminded_at: datetime | None = None  # the HQ asked me to answer
         self.export_path: str | None = None
         self.hq: HqSnapshot | None = None
         self.hq_people: list[HqPerson] = []
@@ -220,6 +222,7 @@ class FamilyCtl:
         self._fetch_identity()
         with self._family() as family:
             family.sync()
+            self._set_reminder(family.client.reminded_at())
         self.synced_at = datetime.now(UTC)
         return None
 
@@ -414,7 +417,22 @@ class FamilyCtl:
     def alert_active(self) -> bool:
         return bool(self._banner_ids)
 
+    def _set_reminder(self, at: str | None) -> None:
+        self.reminded_at = parse_time(at) if at else None
+
+    def needs_answer_for_hq(self) -> bool:
+        """The HQ asked me to answer and I have not answered since."""
+        if self.reminded_at is None:
+            return False
+        mine = self.book().latest(self.me())
+        return mine is None or mine.observed_at < self.reminded_at
+
+    def hq_remind(self, person: str) -> None:
+        self._background(lambda: self._with_family(lambda f: f.client.remind(person)) and "family.hq.reminded")
+
     def _live_event(self, topic: str, data: dict) -> None:
+        if topic == "family":
+            self._set_reminder(data.get("remindedAt"))
         if self.hq is not None:  # the HQ screen was opened: keep it current
             self.app.link.kick()
             with self._lock:

@@ -72,6 +72,8 @@ def build(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
         needs = "、".join(t(f"family.need.{n}") if t.has(f"family.need.{n}") else n for n in p.needs)
         controls.append(ft.ListTile(leading=ft.Icon(ft.Icons.ACCESSIBLE), title=ft.Text(p.name or p.person[:8]),
                                     subtitle=ft.Text(" · ".join(x for x in (p.address, needs) if x))))
+        controls.append(ft.Button(content=t("family.hq.remind", name=p.name or p.person[:8]), icon=ft.Icons.CAMPAIGN,
+                                  on_click=lambda e, who=p.person: ctl.hq_remind(who)))
     points = ctl.hq.map_points(since=since)
     controls.append(section(t("family.hq.map", n=len(points))))
     if points:

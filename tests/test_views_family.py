@@ -18,6 +18,7 @@ from PIL import Image
 from app.checkin import NoQrFound
 from app.consent import DataCategory
 from app.family import Relation, SafetyStatus, alert_entity
+from app.platform import PlatformClient
 from geo.models import LatLon
 from protocol.hazards import HazardType
 from tests.fakes import FakeShell
@@ -291,6 +292,17 @@ def test_hq_counts_answers_for_city_staff(app, cityos, tmp_path):
     tap(button(controls, "宇部 花子 さんの救助要請を対応済みにする"))
     controls = family.pushed(staff, shell, ["family", "hq"]).controls
     assert not [c for c in walk(controls) if c.key == f"hq-sos-{resident.me}"] and "救助要請（未対応） 0 件" in texts(controls)
+    # An alert for one chosen catchment: a polygon, not the whole city.
+    area = next(c for c in walk(controls) if isinstance(c, ft.Dropdown) and c.label == "対象の地区を加える（指定避難所の区域）")
+    area.value = area.options[0].key
+    area.on_select(type("E", (), {"control": area})())
+    controls = family.pushed(staff, shell, ["family", "hq"]).controls
+    assert f"対象：{area.options[0].key} の地区" in texts(controls)
+    tap(button(controls, "警報を発令する"))
+    client = PlatformClient(cityos.base_url, "352021", credentials=staff.link.session)
+    issued = [e for e in client.iter_entities("Alert") if (e.get("location") or {}).get("value", {}).get("type") == "MultiPolygon"]
+    client.close()
+    assert issued and "targetMunicipalities" not in issued[-1]
     # Search by name (only people who share with the city).
     ctl.search_hq("花子")
     assert [c for c in walk(family.pushed(staff, shell, ["family", "hq"]).controls) if c.key == f"hq-found-{resident.me}"]

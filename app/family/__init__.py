@@ -9,6 +9,7 @@ PFIF 1.4 export, and the disaster HQ's queries. No UI here: views render what th
     AlertDesk(db, t).banners(alerts, [Place(lat, lon, "352021")])
 """
 from app.family._alerts import AlertDesk, Banner, alerts_for, read_alerts
+from app.family._areas import area_polygon, catchments
 from app.family._book import (
     FamilyBook,
     answer_from_entity,
@@ -108,6 +109,8 @@ __all__ = [
     "alerts_for",
     "answer_from_entity",
     "answers_from",
+    "area_polygon",
+    "catchments",
     "counts_by_area",
     "counts_by_catchment",
     "end_alert",

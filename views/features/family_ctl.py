@@ -34,6 +34,8 @@ from app.family import (
     SupportRegister,
     SupportRegistration,
     alerts_for,
+    area_polygon,
+    catchments,
     end_alert,
     export_pfif,
     hq_people,
@@ -47,6 +49,7 @@ from app.family import (
 from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
 from protocol.entities import parse_time
+from protocol.hazards import ShelterKind
 from geo.models import LatLon
 
 log = logging.getLogger(__name__)  # error kinds only: never names, answers or tokens
@@ -56,7 +59,7 @@ IDENTITY_KEY = "mamori.family.identity"  # last account seen (sub, name, roles),
 SHARING_KEY = "mamori.family.sharing"  # what this account shares with family / caregivers
 SHARES = (("safety_status", "family"), ("location", "family"), ("safety_status", "caregiver"))
 STAFF_ROLE = "city_staff"
-ALERT_FORM = {"hazard": "flood", "level": 3, "headline": "", "minutes": 60}
+ALERT_FORM = {"hazard": "flood", "level": 3, "headline": "", "minutes": 60, "areas": ()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class FamilyCtl:
         self.support_caregiver: str | None = None
         self.support_confirm: str | None = None  # "register" | "withdraw", waiting for "yes"
         self.reminded_at: datetime | None = None  # the HQ asked me to answer
+        self._cells: tuple[str, dict] | None = None
         self.export_path: str | None = None
         self.hq: HqSnapshot | None = None
         self.hq_people: list[HqPerson] = []
@@ -527,15 +531,25 @@ class FamilyCtl:
 
         self._background(work)
 
+    def catchment_cells(self) -> dict:
+        """Each designated shelter's catchment (computed once per region)."""
+        if self._cells is None or self._cells[0] != self.app.region.code:
+            shelters = [h.shelter for h in self.app.shelters.search(kind=ShelterKind.DESIGNATED_SHELTER)]
+            self._cells = (self.app.region.code, catchments([(s.name, s.lat, s.lon) for s in shelters]))
+        return self._cells[1]
+
     def publish_alert(self) -> None:
-        """Issue (or update, when one is being edited) the alert in ``alert_form``; the whole municipality."""
+        """Issue (or update, when one is being edited) the alert in ``alert_form``: the whole
+        municipality, or the chosen designated shelters' catchments."""
         form, link = dict(self.alert_form), self.app.link
+        polygon = area_polygon(self.catchment_cells(), list(form["areas"]))  # type: ignore[call-overload]
 
         def work() -> str:
             client = PlatformClient(link.platform_url, link.tenant, credentials=link.session)
             try:
                 issue_alert(client, link.tenant, hazard=form["hazard"], level=int(form["level"]),
-                            headline=str(form["headline"])[:200], minutes=int(form["minutes"]), alert_id=form.get("id"))
+                            headline=str(form["headline"])[:200], minutes=int(form["minutes"]),  # type: ignore[call-overload]
+                            polygon=polygon, alert_id=form.get("id"))  # type: ignore[arg-type]
             finally:
                 client.close()
             link.kick()

@@ -165,8 +165,32 @@ def shelters_part(app: Mamori) -> list[ft.Control]:
     return controls
 
 
+def area_choice(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
+    """Whole municipality, or chosen designated shelters' catchments (added one by one)."""
+    t, form = app.t, ctl.alert_form
+    chosen = list(form["areas"])  # type: ignore[call-overload]
+
+    def choose(name: str | None) -> None:
+        if name and name not in chosen:
+            form["areas"] = (*chosen, name)
+        ctl.shell.render()
+
+    def drop(name: str) -> None:
+        form["areas"] = tuple(n for n in chosen if n != name)
+        ctl.shell.render()
+
+    controls: list[ft.Control] = [ft.Text(t("family.hq.alert_area_chosen", names="、".join(chosen)) if chosen
+                                          else t("family.hq.alert_area_all"), key="hq-alert-area")]
+    controls += [ft.Button(content=t("family.hq.alert_area_drop", name=n), icon=ft.Icons.CLOSE, on_click=lambda e, n=n: drop(n))
+                 for n in chosen]
+    controls.append(ft.Dropdown(label=t("family.hq.alert_area_add"), value=None,
+                                options=[ft.DropdownOption(key=n, text=n) for n in sorted(ctl.catchment_cells())],
+                                on_select=lambda e: choose(e.control.value)))
+    return controls
+
+
 def alerts_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
-    """Issue, update and end alerts for the whole municipality."""
+    """Issue, update and end alerts for the whole municipality or chosen catchments."""
     t, form = app.t, ctl.alert_form
     now = datetime.now(UTC)
     active = [a for a in ctl.alerts() if a.active(now)]
@@ -193,7 +217,7 @@ def alerts_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
                     on_select=lambda e: set_("level", int(e.control.value))),
         ft.TextField(label=t("family.hq.alert_headline"), value=str(form["headline"]), max_length=200,
                      on_change=lambda e: set_("headline", e.control.value or "")),
-        ft.Text(t("family.hq.alert_area")),
+        *area_choice(app, ctl),
         ft.Button(content=t("family.hq.alert_update" if form.get("id") else "family.hq.alert_issue"), icon=ft.Icons.CAMPAIGN,
                   key="hq-alert-issue", on_click=lambda e: ctl.publish_alert()),
     ]

@@ -1,0 +1,71 @@
+"""Areas a city engineer recognises: each designated shelter's catchment (指定避難所の区域), the
+part of the city nearer to it than to any other designated shelter — a Voronoi cell, clipped to
+the shelters' extent. The HQ sends an alert to chosen catchments as one MultiPolygon."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.spatial import Voronoi
+
+Ring = list[tuple[float, float]]  # (lon, lat), closed
+MARGIN = 0.02  # degrees (~2 km) beyond the outermost shelters
+
+
+def catchments(sites: Sequence[tuple[str, float, float]]) -> dict[str, Ring]:
+    """{name: outer ring (lon, lat)} of the catchment of each (name, lat, lon); same-place names merge last-wins."""
+    if len(sites) < 2:
+        return {}
+    lat0 = sum(s[1] for s in sites) / len(sites)
+    kx = math.cos(math.radians(lat0))  # plane with metre-like axes, so "nearest" is right
+    points = np.array([(lon * kx, lat) for _, lat, lon in sites])
+    lo, hi = points.min(axis=0) - MARGIN, points.max(axis=0) + MARGIN
+    span = float((hi - lo).max()) * 10
+    far = np.array([(lo[0] - span, lo[1] - span), (lo[0] - span, hi[1] + span), (hi[0] + span, lo[1] - span), (hi[0] + span, hi[1] + span)])
+    diagram = Voronoi(np.vstack([points, far]))  # the far points make every real cell finite
+    box = [(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])]
+    result = {}
+    for i, (name, _, _) in enumerate(sites):
+        region = diagram.regions[diagram.point_region[i]]
+        if not region or -1 in region:
+            continue
+        cell = _clip([tuple(diagram.vertices[v]) for v in region], box)
+        if len(cell) >= 3:
+            ring = [(x / kx, y) for x, y in cell]
+            result[name] = ring + [ring[0]]
+    return result
+
+
+def _clip(polygon: list[tuple[float, float]], box: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sutherland–Hodgman: a convex cell cut by the (counter-clockwise) box."""
+    out = polygon
+    for (ax, ay), (bx, by) in zip(box, box[1:] + box[:1]):
+        def inside(p: tuple[float, float]) -> bool:
+            return (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax) >= 0
+
+        def cross(p: tuple[float, float], q: tuple[float, float]) -> tuple[float, float]:
+            d1, d2 = (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax), (bx - ax) * (q[1] - ay) - (by - ay) * (q[0] - ax)
+            t = d1 / (d1 - d2)
+            return p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])
+
+        src, out = out, []
+        for j, cur in enumerate(src):
+            prev = src[j - 1]
+            if inside(cur):
+                if not inside(prev):
+                    out.append(cross(prev, cur))
+                out.append(cur)
+            elif inside(prev):
+                out.append(cross(prev, cur))
+        if not out:
+            break
+    return out
+
+
+def area_polygon(cells: dict[str, Ring], chosen: Sequence[str]) -> dict | None:
+    """The GeoJSON MultiPolygon of the chosen catchments (None when none is chosen)."""
+    rings = [cells[name] for name in chosen if name in cells]
+    if not rings:
+        return None
+    return {"type": "MultiPolygon", "coordinates": [[[list(p) for p in ring]] for ring in rings]}

@@ -379,6 +379,7 @@ def paper_form(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Co
             shell.render()
             return
         state.update(paper=CardForm(), paper_error=None, desk_result=("ok", done))
+        start_sync(shell, state, service(app, state), desk_shelter(app, state))  # sent at once
         shell.navigate("/checkin/desk")
 
     controls: list[ft.Control] = [

@@ -10,15 +10,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cityos import checkin, consent, events, family, ngsi, oidc, points, rides
+from cityos import changes, checkin, consent, events, family, ngsi, oidc, points, rides
 from cityos.accounts import seed_demo_accounts
+from cityos.caching import Generations, Notices, PublicCache
 from cityos.core import Platform
 from cityos.limits import Guard, TokenBuckets, subject_of
 from cityos.oidc import Keys, Provider
 from cityos.problems import NOT_FOUND, NOT_SUPPORTED, Problem, bad_data
 from cityos.seed import seed_shelters
 from cityos.settings import Settings
-from cityos.store import Store
+from cityos.store import COMMIT_CHANNEL, Store
 
 log = logging.getLogger("cityos")
 
@@ -26,21 +27,28 @@ log = logging.getLogger("cityos")
 def create_app(settings: Settings, issuer: str) -> Guard:
     """Open (and create/seed) the database and return the ASGI app, guards in front.
 
-    ``.app`` of the result is the FastAPI application (routes, OpenAPI).
+    ``.app.app`` of the result is the FastAPI application (routes, OpenAPI).
     """
-    store = Store(settings.db_url)
-    keys = Keys(store)
-    if settings.demo_accounts:
-        seed_demo_accounts(store)
-    for code in settings.regions:
-        added = seed_shelters(store, settings.data_dir, code)
-        if added:
-            log.info("seeded %d shelters for %s", added, code)
+    store = Store(settings.db_url, pool_size=settings.db_pool)
+    with store.exclusive("startup"):  # workers starting together make one signing key and seed once
+        keys = Keys(store)
+        if settings.demo_accounts:
+            seed_demo_accounts(store)
+        for code in settings.regions:
+            added = seed_shelters(store, settings.data_dir, code)
+            if added:
+                log.info("seeded %d shelters for %s", added, code)
     provider = Provider(store, keys, issuer, settings.access_token_ttl, settings.refresh_token_ttl)
+    generations, hub = Generations(), events.Hub()
+    store.on_public_change.append(generations.bump)
+    store.on_commit.append(hub.publish)
+    notices = None if store.is_sqlite else Notices(store.conninfo, generations, {COMMIT_CHANNEL: lambda _: hub.publish()})
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        if notices is not None:
+            notices.close()
         store.close()
 
     app = FastAPI(
@@ -50,10 +58,10 @@ def create_app(settings: Settings, issuer: str) -> Guard:
         description="OpenID Connect provider, NGSI-LD (ETSI GS CIM 009) subset, consent registry and change feed. See docs/cityos.md.",
     )
     app.state.platform = Platform(settings, store, keys, provider, issuer)
-    app.state.hub = events.Hub()
-    store.on_commit.append(app.state.hub.publish)
+    app.state.hub = hub
     app.include_router(oidc.router(provider))
     app.include_router(ngsi.router())
+    app.include_router(changes.router())
     app.include_router(consent.router())
     app.include_router(rides.router())
     app.include_router(family.router())
@@ -80,4 +88,5 @@ def create_app(settings: Settings, issuer: str) -> Guard:
         return Problem(status, NOT_SUPPORTED, str(exc.detail), dict(exc.headers or {})).response()
 
     buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
-    return Guard(app, settings.max_body_bytes, buckets, subject_of(keys.public_set))
+    cached = PublicCache(app, generations, settings.default_tenant, ttl_s=1.0 if notices is None else 5.0)
+    return Guard(cached, settings.max_body_bytes, buckets, subject_of(keys.public_set), settings.access_log_share)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, select, update
 
 from cityos.problems import bad_data
-from cityos.store import entity, next_seq, utc_now
+from cityos.store import current_tx, entity, next_seq, touch_public, utc_now
 
 ATTRIBUTE_TYPES = ("Property", "GeoProperty", "Relationship", "LanguageProperty")
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -153,7 +153,7 @@ def get_row(conn: Connection, tenant: str, entity_id: str) -> Row | None:
 
 
 def put_entity(conn: Connection, tenant: str, body: dict[str, Any], owner_sub: str | None, category: str | None, existing: Row | None,
-               merge: bool = False, seq: int | None = None) -> bool:
+               merge: bool = False, seq: int | None = None, tx: int | None = None) -> bool:
     """Store ``body`` (replacing, or merging attributes into, the live entity). True when created."""
     now = utc_now()
     live = existing is not None and not existing.deleted
@@ -162,8 +162,11 @@ def put_entity(conn: Connection, tenant: str, body: dict[str, Any], owner_sub: s
     point = reference_point(body)
     values = {
         "type": body["type"], "owner_sub": owner_sub, "category": category, "body": body, "deleted": False,
-        "modified_at": now, "seq": seq if seq is not None else next_seq(conn), "lat": point.lat if point else None, "lon": point.lon if point else None,
+        "modified_at": now, "seq": seq if seq is not None else next_seq(conn), "tx": tx if tx is not None else current_tx(conn),
+        "lat": point.lat if point else None, "lon": point.lon if point else None,
     }
+    if category is None:
+        touch_public(conn, tenant)
     if existing is None:
         conn.execute(entity.insert().values(tenant=tenant, id=body["id"], created_at=now, **values))
     else:
@@ -175,10 +178,11 @@ def put_entity(conn: Connection, tenant: str, body: dict[str, Any], owner_sub: s
 
 def tombstone(conn: Connection, tenant: str, entity_id: str) -> None:
     """Delete the entity's data; keep id/type/owner so the change feed reports the deletion."""
+    touch_public(conn, tenant)  # cheaper than asking whether it was public
     conn.execute(
         update(entity)
         .where(entity.c.tenant == tenant, entity.c.id == entity_id)
-        .values(deleted=True, body=None, lat=None, lon=None, modified_at=utc_now(), seq=next_seq(conn))
+        .values(deleted=True, body=None, lat=None, lon=None, modified_at=utc_now(), seq=next_seq(conn), tx=current_tx(conn))
     )
 
 

@@ -1,13 +1,16 @@
 """Guards in front of every route: body size (413), request rate (429), and a privacy-safe access log.
 
 The access log names method, path and status only: query strings (which may hold personal
-filters) and headers (which hold tokens) never reach the log.
+filters) and headers (which hold tokens) never reach the log. It logs a share of requests
+(``--access-log``; server errors always): at a city's request rates a line per request costs
+more than the request.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -58,8 +61,9 @@ async def _send_problem(send: Send, problem: Problem) -> None:
 class Guard:
     """ASGI middleware; ``caller_key`` maps a bearer token to a stable id (its ``sub``)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, buckets: TokenBuckets, caller_key: Callable[[str], str | None]):
+    def __init__(self, app: ASGIApp, max_body_bytes: int, buckets: TokenBuckets, caller_key: Callable[[str], str | None], access_log: float = 1.0):
         self.app, self.max_body_bytes, self.buckets, self.caller_key = app, max_body_bytes, buckets, caller_key
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +80,8 @@ class Guard:
         try:
             await self._guarded(scope, receive, send_logged)
         finally:
-            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status_holder["status"], (time.perf_counter() - started) * 1000)
+            if status_holder["status"] >= 500 or (self.access_log > 0 and random.random() < self.access_log):
+                log.info("%s %s %s %.1fms", scope["method"], scope["path"], status_holder["status"], (time.perf_counter() - started) * 1000)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

@@ -1,14 +1,13 @@
-"""NGSI-LD API subset (/ngsi-ld/v1) and the change feed (/cityos/v1/changes)."""
+"""NGSI-LD API subset (/ngsi-ld/v1); the change feed is cityos/changes.py."""
 from __future__ import annotations
 
-import base64
 import math
 import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import Connection, Row, and_, func, or_, select
+from sqlalchemy import Connection, Row, func, select
 from starlette.concurrency import run_in_threadpool
 
 from cityos.core import Platform, header_tenant, int_param, platform_of, read_json
@@ -38,11 +37,10 @@ from cityos.policy import (
     readable,
     require_known_type,
     resolve_tenant,
-    tombstone_visible,
 )
 from cityos.problems import ALREADY_EXISTS, NOT_ACCEPTABLE, NOT_FOUND, Problem, bad_data, forbidden, not_found, problem_responses, unauthorized
 from cityos.query import QueryError, compile_pattern, parse_q
-from cityos.store import entity, reserve_seqs
+from cityos.store import current_tx, entity, reserve_seqs
 
 MAX_LIMIT = 1000
 MAX_BATCH = 1000
@@ -129,6 +127,7 @@ class _Writer:
         self.consented = active_categories(conn, caller.sub) if caller else set()
         self.stored = {row.id: row for row in conn.execute(select(entity).where(entity.c.tenant == tenant, entity.c.id.in_(ids)))} if ids else {}
         self.seqs = iter(reserve_seqs(conn, len(ids)))
+        self.tx = current_tx(conn)
         self.written: set[str] = set()
 
     def write(self, body: dict[str, Any], merge: bool, must_be_new: bool) -> bool:
@@ -143,7 +142,7 @@ class _Writer:
             raise bad_data(f"entity {entity_id} is a {existing.type}, not a {body['type']}")
         owner = existing.owner_sub if existing is not None else None
         decision = check_write(self.caller, body["type"], location_attributes(body), owner, existing is not None, self.consented)
-        created = put_entity(self.conn, self.tenant, body, decision.owner_sub, decision.category, existing, merge=merge, seq=next(self.seqs))
+        created = put_entity(self.conn, self.tenant, body, decision.owner_sub, decision.category, existing, merge=merge, seq=next(self.seqs), tx=self.tx)
         self.written.add(entity_id)
         return created
 
@@ -398,45 +397,6 @@ def _query(platform: Platform, caller: Caller | None, tenant: str, params: dict[
     return [render(row, key_values, sys_attrs, attrs) for _, row in page], len(matched)
 
 
-# --- change feed -------------------------------------------------------------------------------
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, _, seq = text.partition(":")
-        if version != "v1" or not seq.isascii() or not seq.isdigit() or int(seq) >= 2**63:
-            raise ValueError
-        return int(seq)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_data("invalid cursor: pass back exactly the cursor a previous answer gave") from None
-
-
-def _changes(platform: Platform, caller: Caller | None, tenant: str, types: list[str], after: int, limit: int) -> dict[str, Any]:
-    visible = or_(
-        and_(entity.c.deleted.is_(False), readable(caller)),
-        and_(entity.c.deleted.is_(True), tombstone_visible(caller)),
-    )
-    sql = select(entity).where(entity.c.tenant == tenant, entity.c.seq > after, visible)
-    if types:
-        sql = sql.where(entity.c.type.in_(types))
-    with platform.store.read() as conn:
-        rows = conn.execute(sql.order_by(entity.c.seq).limit(limit + 1)).all()
-    page = rows[:limit]
-    changes = [
-        {"id": row.id, "type": row.type, "deleted": row.deleted, "modifiedAt": row.modified_at,
-         "entity": None if row.deleted else render(row, sys_attrs=True)}
-        for row in page
-    ]
-    return {"changes": changes, "cursor": encode_cursor(page[-1].seq if page else after), "hasMore": len(rows) > limit}
-
-
 # --- routes ------------------------------------------------------------------------------------
 
 
@@ -619,22 +579,6 @@ def router() -> APIRouter:
             {"@context": ["https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld", {"@vocab": "urn:mamori:ngsi-ld:"}]},
             media_type="application/ld+json",
         )
-
-    @api.get("/cityos/v1/changes", tags=["Sync"], summary="Entities changed since a cursor (delta pull)",
-             responses={200: {"description": "changes, next cursor, hasMore"}, **problem_responses(400, 401, 403, 429)})
-    def changes(
-        request: Request,
-        type: Annotated[str | None, Query(description="type names, comma-separated")] = None,
-        after: Annotated[str | None, Query(description="cursor from the previous answer")] = None,
-        limit: Annotated[str | None, Query(description="max changes, 1..1000, default 500")] = None,
-        tenant_header: TenantHeader = None,
-    ) -> JSONResponse:
-        platform, caller, tenant = _acting(request, tenant_header)
-        types = _split(type)
-        for t in types:
-            require_known_type(t)
-        page = _changes(platform, caller, tenant, types, decode_cursor(after), int_param(limit, "limit", 500, 1, MAX_LIMIT))
-        return JSONResponse(page)
 
     return api
 

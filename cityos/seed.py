@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from cityos.store import Store, entity, reserve_seqs, utc_now
+from cityos.store import Store, current_tx, entity, reserve_seqs, touch_public, utc_now
 from geo.models import Shelter
 from geo.regionfiles import RegionFileError, read_shelters
 from geo.regions import RegionNotFound, find_region
@@ -60,12 +60,13 @@ def seed_shelters(store: Store, data_dir: Path | None, code: str) -> int:
         bodies = [shelter_entity(s, code) for s in shelters.values()]
         bodies = [b for b in bodies if b["id"] not in existing]
         if bodies:
-            now = utc_now()
+            now, tx = utc_now(), current_tx(conn)
             rows = [
                 {"tenant": code, "id": b["id"], "type": b["type"], "owner_sub": None, "category": None, "body": b, "deleted": False,
-                 "created_at": now, "modified_at": now, "seq": seq, "lat": b["location"]["value"]["coordinates"][1],
+                 "created_at": now, "modified_at": now, "seq": seq, "tx": tx, "lat": b["location"]["value"]["coordinates"][1],
                  "lon": b["location"]["value"]["coordinates"][0]}
                 for b, seq in zip(bodies, reserve_seqs(conn, len(bodies)), strict=True)
             ]
             conn.execute(entity.insert(), rows)
+            touch_public(conn, code)
     return len(bodies)

@@ -24,6 +24,15 @@ class Settings:
     rate_burst: int = 2000
     demo_accounts: bool = True
     log_level: str = "info"
+    workers: int = 1  # >1: that many processes on one address (PostgreSQL only)
+    access_log: float | None = None  # share of requests logged (0..1); None: all with one worker, none with more
+    db_pool: int = 8  # database connections per worker (as many again on overflow)
+
+    @property
+    def access_log_share(self) -> float:
+        if self.access_log is not None:
+            return self.access_log
+        return 1.0 if self.workers == 1 else 0.0
 
     @property
     def default_tenant(self) -> str:
@@ -50,6 +59,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--rate-burst", type=int, default=int(_env("CITYOS_RATE_BURST", str(defaults.rate_burst))))
     parser.add_argument("--no-demo-accounts", action="store_true", default=_env("CITYOS_DEMO_ACCOUNTS", "1") == "0")
     parser.add_argument("--log-level", default=_env("CITYOS_LOG_LEVEL", defaults.log_level), choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--workers", type=int, default=int(_env("CITYOS_WORKERS", str(defaults.workers))),
+                        help="worker processes on one address (more than 1 needs PostgreSQL)")
+    parser.add_argument("--access-log", type=float, default=_optional_float(os.environ.get("CITYOS_ACCESS_LOG")),
+                        help="share of requests written to the access log, 0..1 (default: all with one worker, none with more; 5xx always)")
+    parser.add_argument("--db-pool", type=int, default=int(_env("CITYOS_DB_POOL", str(defaults.db_pool))), help="database connections per worker")
     args = parser.parse_args(argv)
     regions = tuple(code.strip() for code in args.region.split(",") if code.strip())
     bad = [code for code in regions if not (len(code) == 6 and code.isdigit())]
@@ -57,6 +71,14 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         parser.error(f"--region needs 6-digit municipality codes, got {args.region!r}")
     if args.access_token_ttl < 1 or args.refresh_token_ttl < 1:
         parser.error("token lifetimes must be at least 1 second")
+    if not 1 <= args.workers <= 256:
+        parser.error(f"--workers must be 1..256, got {args.workers}")
+    if args.workers > 1 and not args.db.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        parser.error("--workers above 1 needs a PostgreSQL --db (SQLite is for one process)")
+    if args.access_log is not None and not 0 <= args.access_log <= 1:
+        parser.error(f"--access-log must be a share between 0 and 1, got {args.access_log}")
+    if not 1 <= args.db_pool <= 200:
+        parser.error(f"--db-pool must be 1..200, got {args.db_pool}")
     return Settings(
         host=args.host,
         port=args.port,
@@ -71,4 +93,14 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         rate_burst=args.rate_burst,
         demo_accounts=not args.no_demo_accounts,
         log_level=args.log_level,
+        workers=args.workers,
+        access_log=args.access_log,
+        db_pool=args.db_pool,
     )
+
+
+def _optional_float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        raise SystemExit(f"CITYOS_ACCESS_LOG must be a number between 0 and 1, got {value!r}") from None

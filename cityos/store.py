@@ -1,15 +1,21 @@
 """The platform's database: SQLAlchemy Core tables, SQLite by default, PostgreSQL via psycopg 3.
 
-Writes go through ``Store.write()``, which holds one process-wide lock for the whole
-transaction. The change feed numbers every write with ``seq``; holding the lock means
-seq order is commit order, so a client reading "everything after seq N" never misses a
-row that commits later with a smaller number. (cityos is one process; see docs/cityos.md.)
+Every entity write is stamped with ``(tx, seq)``: ``seq`` a unique change number, ``tx`` the
+writing transaction. The change feed pages in ``(tx, seq)`` order:
+
+- SQLite (one process): ``Store.write()`` holds one process-wide lock for the whole
+  transaction, so ``seq`` order is commit order and ``tx`` is always 0.
+- PostgreSQL (any number of worker processes): no lock; ``seq`` comes from a sequence and
+  ``tx`` is the transaction id (``pg_current_xact_id()``). The feed only hands out rows whose
+  ``tx`` is below the snapshot's ``xmin`` — every transaction that could still commit has a
+  larger id — so a cursor never jumps past a row that commits late (see cityos/changes.py).
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +35,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
+    text,
     update,
 )
 
@@ -116,10 +124,12 @@ entity = Table(
     Column("created_at", String(32), nullable=False),
     Column("modified_at", String(32), nullable=False),
     Column("seq", BigInteger, nullable=False, unique=True),
+    Column("tx", BigInteger, nullable=False, server_default="0"),  # writing transaction (PostgreSQL), 0 on SQLite
     Column("lat", Float),
     Column("lon", Float),
     Index("entity_tenant_type", "tenant", "type", "deleted"),
     Index("entity_tenant_seq", "tenant", "seq"),
+    Index("entity_tenant_tx_seq", "tenant", "tx", "seq"),
     Index("entity_owner", "tenant", "owner_sub", "category"),
 )
 
@@ -168,7 +178,7 @@ def engine_url(db_url: str) -> str:
 
 
 class Store:
-    def __init__(self, db_url: str):
+    def __init__(self, db_url: str, pool_size: int = 8):
         url = engine_url(db_url)
         self.is_sqlite = url.startswith("sqlite")
         # hide_parameters: database errors never echo row values (personal data) into the log.
@@ -179,29 +189,98 @@ class Store:
             self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True, hide_parameters=True)
+            self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
         self._lock = threading.Lock()
         self.on_commit: list[Callable[[], None]] = []  # e.g. waking live event streams (cityos.events)
-        metadata.create_all(self.engine)
-        with self.write() as conn:
-            if conn.execute(select(counter.c.value).where(counter.c.name == "seq")).first() is None:
-                conn.execute(counter.insert().values(name="seq", value=0))
+        self.on_public_change: list[Callable[[str], None]] = []
+        with self.exclusive("schema"):  # workers starting together: one creates, the others find
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                _migrate(conn)
+                if conn.execute(select(counter.c.value).where(counter.c.name == "seq")).first() is None:
+                    conn.execute(counter.insert().values(name="seq", value=0))
+                if not self.is_sqlite:
+                    conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {_SEQUENCE}"))
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One serialised transaction; commits on success, rolls back on any error."""
-        with self._lock, self.engine.begin() as conn:
+        """One transaction (serialised within the process on SQLite); commits on success, rolls
+        back on any error. After the commit ``on_commit`` runs, and ``on_public_change`` for each
+        municipality whose public entities it wrote; other workers learn both by NOTIFY."""
+        with self._lock if self.is_sqlite else nullcontext(), self.engine.begin() as conn:
+            conn.info.pop(_TOUCHED, None)
             yield conn
+            touched = conn.info.pop(_TOUCHED, set())
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_notify(:c, '')"), {"c": COMMIT_CHANNEL})  # other workers' streams wake too
         for listener in self.on_commit:
             listener()
+        for tenant in touched:
+            for callback in self.on_public_change:
+                callback(tenant)
+
+    @property
+    def conninfo(self) -> str:
+        """A libpq connection string for the PostgreSQL database (for LISTEN)."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Run a block in one process at a time across all workers (a PostgreSQL advisory lock
+        held by its own session). SQLite serves one process: nothing to exclude."""
+        if self.is_sqlite:
+            yield
+            return
+        key = advisory_key(name)
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+_SEQUENCE = "cityos_change_seq"
+_TOUCHED = "cityos_public_touched"
+PUBLIC_CHANNEL = "cityos_public"
+COMMIT_CHANNEL = "cityos_commit"
+
+
+def touch_public(conn: Connection, tenant: str) -> None:
+    """Record that this transaction wrote public data of ``tenant`` (cityos/caching.py):
+    every worker's cache drops its answers for that municipality once it commits."""
+    touched = conn.info.setdefault(_TOUCHED, set())
+    if tenant not in touched and conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_notify(:c, :t)"), {"c": PUBLIC_CHANNEL, "t": tenant})  # delivered at commit
+    touched.add(tenant)
+
+
+def advisory_key(name: str) -> int:
+    """A stable 63-bit key for a PostgreSQL advisory lock named ``name``."""
+    return zlib.crc32(f"cityos:{name}".encode()) | (0x2C17 << 32)
+
+
+def _migrate(conn: Connection) -> None:
+    """Columns added since a database was made (``create_all`` only makes missing tables)."""
+    columns = {c["name"] for c in inspect(conn).get_columns("entity")}
+    if "tx" not in columns:  # rows written before stay in seq order, before every newer row
+        conn.execute(text("ALTER TABLE entity ADD COLUMN tx BIGINT NOT NULL DEFAULT 0"))
+        conn.execute(text("CREATE INDEX IF NOT EXISTS entity_tenant_tx_seq ON entity (tenant, tx, seq)"))
+    if conn.dialect.name == "postgresql":
+        start = conn.execute(select(counter.c.value).where(counter.c.name == "seq")).scalar()
+        if start:  # a database from a one-process platform: the sequence continues its numbers
+            conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {_SEQUENCE}"))
+            conn.execute(text(f"SELECT setval('{_SEQUENCE}', GREATEST(:v, (SELECT last_value FROM {_SEQUENCE})))"), {"v": start})
 
 
 def next_seq(conn: Connection) -> int:
@@ -209,11 +288,20 @@ def next_seq(conn: Connection) -> int:
     return reserve_seqs(conn, 1)[0]
 
 
-def reserve_seqs(conn: Connection, count: int) -> range:
-    """``count`` consecutive change numbers at once (bulk seeding); inside ``Store.write()``."""
+def reserve_seqs(conn: Connection, count: int) -> Sequence[int]:
+    """``count`` change numbers at once (bulk writes); inside ``Store.write()``."""
+    if conn.dialect.name == "postgresql":
+        return conn.execute(text(f"SELECT nextval('{_SEQUENCE}') FROM generate_series(1, :n)"), {"n": count}).scalars().all()
     conn.execute(update(counter).where(counter.c.name == "seq").values(value=counter.c.value + count))
     last = conn.execute(select(counter.c.value).where(counter.c.name == "seq")).scalar_one()
     return range(last - count + 1, last + 1)
+
+
+def current_tx(conn: Connection) -> int:
+    """The writing transaction's id for the change feed's order: PostgreSQL's xid, 0 on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return int(conn.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
+    return 0
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

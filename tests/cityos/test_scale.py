@@ -1,0 +1,135 @@
+"""Several worker processes on one PostgreSQL: a change feed that commits cannot outrun, shared
+public caches invalidated by NOTIFY, and conditional GETs answered without the database."""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from cityos.entities import put_entity, validate_entity
+from cityos.store import Store
+from cityos.testing import CityosProcess, login, run_cityos
+
+TENANT = "352021"
+CHANGES = "/cityos/v1/changes"
+
+
+@pytest.fixture(scope="module")
+def pg_url(fresh_pg_database: Callable[[], str]) -> str:
+    return fresh_pg_database()
+
+
+@pytest.fixture(scope="module")
+def workers(pg_url: str, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[CityosProcess]:
+    with run_cityos(tmp_path_factory.mktemp("scale"), db_url=pg_url, data_dir=data_dir, extra_args=["--workers", "2", "--rate-limit", "0"]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def city(workers: CityosProcess) -> dict[str, str]:
+    return {"Authorization": "Bearer " + login(workers, "ube-city-1")["access_token"]}
+
+
+def _alert(entity_id: str, level: int = 3) -> dict:
+    return {"id": entity_id, "type": "Alert", "level": {"type": "Property", "value": level},
+            "headline": {"type": "Property", "value": "津波警報"}}
+
+
+def _pull(base_url: str, cursor: str | None) -> tuple[list[dict], str]:
+    """Everything the public alert feed hands out after ``cursor``, following hasMore."""
+    seen: list[dict] = []
+    for _ in range(1000):
+        page = httpx.get(base_url + CHANGES, params={"type": "Alert", "limit": 50, **({"after": cursor} if cursor else {})}, timeout=30).json()
+        seen += page["changes"]
+        cursor = page["cursor"]
+        if not page["hasMore"]:
+            return seen, cursor
+    raise AssertionError("the feed never ended")
+
+
+def test_a_late_commit_is_held_back_then_delivered_once(workers: CityosProcess, pg_url: str, city: dict[str, str]) -> None:
+    _, cursor = _pull(workers.base_url, None)
+    store = Store(pg_url, pool_size=1)
+    early, late = f"urn:ngsi-ld:Alert:early-{uuid.uuid4().hex}", f"urn:ngsi-ld:Alert:late-{uuid.uuid4().hex}"
+    try:
+        with store.write() as conn:  # begins first (smaller transaction id), commits last
+            put_entity(conn, TENANT, validate_entity(_alert(early), TENANT, False), None, None, None)
+            written = httpx.post(workers.base_url + "/ngsi-ld/v1/entityOperations/upsert", json=[_alert(late)], headers=city, timeout=30)
+            assert written.status_code == 201
+            during, cursor_during = _pull(workers.base_url, cursor)
+            assert [c["id"] for c in during] == []  # the later commit waits for the earlier transaction
+        after, _ = _pull(workers.base_url, cursor_during)
+    finally:
+        store.close()
+    assert [c["id"] for c in after] == [early, late]
+
+
+def test_concurrent_writers_on_two_workers_every_change_once(workers: CityosProcess, city: dict[str, str]) -> None:
+    _, cursor = _pull(workers.base_url, None)
+    written: list[str] = []
+    lock = threading.Lock()
+    seen: list[str] = []
+    done = threading.Event()
+
+    def writer(k: int) -> None:
+        with httpx.Client(base_url=workers.base_url, headers=city, timeout=30) as client:
+            for n in range(15):
+                entity_id = f"urn:ngsi-ld:Alert:w{k}-{n}-{uuid.uuid4().hex[:8]}"
+                assert client.post("/ngsi-ld/v1/entityOperations/upsert", json=[_alert(entity_id)]).status_code == 201
+                with lock:
+                    written.append(entity_id)
+
+    def reader() -> None:
+        nonlocal cursor
+        while not done.is_set():
+            changes, cursor = _pull(workers.base_url, cursor)
+            seen.extend(c["id"] for c in changes)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(6)]
+    watcher = threading.Thread(target=reader)
+    watcher.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    watcher.join()
+    rest, _ = _pull(workers.base_url, cursor)
+    seen += [c["id"] for c in rest]
+    assert sorted(seen) == sorted(written)  # none skipped, none twice
+
+
+def test_public_reads_are_cached_and_a_conditional_get_needs_no_database(workers: CityosProcess, pg_url: str, city: dict[str, str]) -> None:
+    url = workers.base_url + "/ngsi-ld/v1/entities"
+    params = {"type": "Alert", "limit": 1000}
+    first = httpx.get(url, params=params, timeout=30)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"].startswith("public, max-age=")
+    for _ in range(6):  # let both workers keep it (the kernel picks the worker)
+        assert httpx.get(url, params=params, timeout=30).headers["etag"] == etag
+    answers: list[httpx.Response] = []
+    with psycopg.connect(pg_url) as blocker:  # a query now would wait for this lock
+        blocker.execute("LOCK TABLE entity IN ACCESS EXCLUSIVE MODE")
+        for _ in range(6):
+            try:  # a worker that asked the database would wait for the lock: give up on that one
+                answers.append(httpx.get(url, params=params, headers={"If-None-Match": etag}, timeout=2))
+            except httpx.ReadTimeout:
+                continue
+        blocker.rollback()
+    assert answers and all(a.status_code == 304 and a.headers["etag"] == etag and a.content == b"" for a in answers)
+    assert httpx.get(url, params=params, headers={"Authorization": city["Authorization"]}, timeout=30).headers.get("etag") is None
+
+    new_id = f"urn:ngsi-ld:Alert:{uuid.uuid4().hex}"
+    assert httpx.post(workers.base_url + "/ngsi-ld/v1/entityOperations/upsert", json=[_alert(new_id)], headers=city, timeout=30).status_code == 201
+    for _ in range(200):  # every worker learns it by NOTIFY; bounded by the cache's short lifetime
+        answer = httpx.get(url, params=params, headers={"If-None-Match": etag}, timeout=30)
+        if answer.status_code == 200:
+            break
+    assert new_id in {e["id"] for e in answer.json()}
+    assert answer.headers["etag"] != etag

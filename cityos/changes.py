@@ -20,7 +20,12 @@ from cityos.core import Platform, int_param, platform_of
 from cityos.entities import render
 from cityos.jsonsafe import JSONResponse
 from cityos.oidc import Caller
-from cityos.policy import readable, require_known_type, resolve_tenant, tombstone_visible
+from cityos.policy import (
+    readable,
+    require_known_type,
+    resolve_tenant,
+    tombstone_visible,
+)
 from cityos.problems import bad_data, problem_responses
 from cityos.store import entity
 

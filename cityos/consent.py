@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select, update
 from starlette.concurrency import run_in_threadpool
 
-from cityos import checkin
+from cityos import checkin, rides
 from cityos.core import Platform, platform_of, read_json
 from cityos.entities import delete_personal_data, strip_location
 from cityos.oidc import Caller
@@ -88,6 +88,8 @@ def revoke(conn: Connection, sub: str, category: str, purpose: str, recipient: s
                 deleted = delete_personal_data(conn, sub, category)
             if category == checkin.CONSENT_CATEGORY:
                 deleted += checkin.forget_own_events(conn, sub)
+            if category == rides.CONSENT_CATEGORY:
+                deleted += rides.forget_rides(conn, sub)
     return {"revoked": bool(changed), "deletedEntities": deleted, "strippedAttributes": stripped}
 
 

@@ -32,9 +32,10 @@ detour exists and ETAs include the crawl where none does.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -450,6 +451,45 @@ class Dispatcher:
         for plan in self._plans.values():
             self._retime(plan)
 
+    # -- keeping --
+
+    def snapshot(self) -> dict[str, Any]:
+        """The plans and what became of every trip, as JSON (places as points, so travel times
+        built afresh, e.g. after a restart, can take them back with ``restore``)."""
+        points = self.times.points
+        return {
+            "plans": {
+                vid: {"at": [points[p.place].lat, points[p.place].lon], "free_s": p.free_s, "driven_s": p.driven_s,
+                      "stops": [[s.trip.id, s.pickup, _finite(s.open_s), _finite(s.close_s)] for s in p.stops]}
+                for vid, p in self._plans.items()
+            },
+            "done": {k: [a.vehicle_id, a.pickup_s, a.dropoff_s, a.direct_s] for k, a in self._done.items()},
+            "direct": self._direct, "picked": self._picked, "bumped": self.bumped,
+        }
+
+    def restore(self, state: dict[str, Any], trips: Mapping[str, Trip]) -> None:
+        """Take back a ``snapshot``; ``trips`` by id are the bookings it refers to. A stop of a
+        trip missing from ``trips`` (its booking was deleted) is left out."""
+        self._done = {k: Assignment(k, v, p, d, r) for k, (v, p, d, r) in state["done"].items()}
+        self._direct = {k: float(v) for k, v in state["direct"].items() if k in trips}
+        self._picked = {k: float(v) for k, v in state["picked"].items() if k in trips}
+        self.bumped = list(state["bumped"])
+        self._where = {}
+        for vid, saved in state["plans"].items():
+            plan = self._plans[vid]
+            plan.place = self.times.place(LatLon(*saved["at"]))
+            plan.free_s, plan.driven_s, plan.stops = float(saved["free_s"]), float(saved["driven_s"]), []
+            for trip_id, pickup, open_s, close_s in saved["stops"]:
+                trip = trips.get(trip_id)
+                if trip is None:
+                    continue
+                place = self.times.place(trip.pickup if pickup else trip.dropoff)
+                sign = 1 if pickup else -1
+                plan.stops.append(_Stop(trip, pickup, place, -_INF if open_s is None else float(open_s), _INF if close_s is None else float(close_s),
+                                        sign * trip.passengers, sign * trip.wheelchairs))
+                self._where[trip_id] = vid
+            self._retime(plan)
+
     # -- reading --
 
     def assignment(self, trip_id: str) -> Assignment:
@@ -646,3 +686,7 @@ class Dispatcher:
         except DispatchError:
             self.bumped.append(other.id)
         return self.assignment(trip.id)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -68,7 +68,8 @@ def serve(settings: Settings) -> int:
         os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
     if settings.workers > 1:
         return _serve_workers(settings, issuer, sock, url)
-    from cityos.app import create_app  # after logging is set up, so seeding messages show
+    # Imported after logging is set up, so seeding messages show.
+    from cityos.app import create_app
 
     try:
         app = create_app(settings, issuer)

@@ -27,6 +27,7 @@ class Settings:
     workers: int = 1  # >1: that many processes on one address (PostgreSQL only)
     access_log: float | None = None  # share of requests logged (0..1); None: all with one worker, none with more
     db_pool: int = 8  # database connections per worker (as many again on overflow)
+    evacuation_fare_yen: int = 0  # per rider on an evacuation ride (the city may charge)
 
     @property
     def access_log_share(self) -> float:
@@ -64,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--access-log", type=float, default=_optional_float(os.environ.get("CITYOS_ACCESS_LOG")),
                         help="share of requests written to the access log, 0..1 (default: all with one worker, none with more; 5xx always)")
     parser.add_argument("--db-pool", type=int, default=int(_env("CITYOS_DB_POOL", str(defaults.db_pool))), help="database connections per worker")
+    parser.add_argument("--evacuation-fare-yen", type=int, default=int(_env("CITYOS_EVACUATION_FARE_YEN", "0")),
+                        help="fare per rider on an evacuation ride (default 0: free)")
     args = parser.parse_args(argv)
     regions = tuple(code.strip() for code in args.region.split(",") if code.strip())
     bad = [code for code in regions if not (len(code) == 6 and code.isdigit())]
@@ -77,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         parser.error("--workers above 1 needs a PostgreSQL --db (SQLite is for one process)")
     if args.access_log is not None and not 0 <= args.access_log <= 1:
         parser.error(f"--access-log must be a share between 0 and 1, got {args.access_log}")
+    if not 0 <= args.evacuation_fare_yen <= 100_000:
+        parser.error(f"--evacuation-fare-yen must be 0..100000, got {args.evacuation_fare_yen}")
     if not 1 <= args.db_pool <= 200:
         parser.error(f"--db-pool must be 1..200, got {args.db_pool}")
     return Settings(
@@ -96,6 +101,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         workers=args.workers,
         access_log=args.access_log,
         db_pool=args.db_pool,
+        evacuation_fare_yen=args.evacuation_fare_yen,
     )
 
 

@@ -9,12 +9,13 @@ import json
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from app.family import alert_entity
 from app.rides import (
     Place,
     PlaceKind,
@@ -67,9 +68,16 @@ def server(tmp_path_factory, data_dir):
         mp.undo()
 
 
+RIDE_HISTORY = {"category": "ride_history", "purpose": "transport", "recipient": "transport_operator"}
+
+
 @pytest.fixture(scope="module")
 def tokens(server) -> dict[str, str]:
-    return {name: login(server, name)["access_token"] for name in ("ube-resident-1", "ube-resident-2", "ube-city-1")}
+    """Tokens of the demo accounts; the residents have granted the ride_history consent (as the app asks before booking)."""
+    out = {name: login(server, name)["access_token"] for name in ("ube-resident-1", "ube-resident-2", "ube-city-1", "ube-staff-1")}
+    for name in ("ube-resident-1", "ube-resident-2"):
+        assert httpx.post(server.base_url + "/cityos/v1/consents", json=RIDE_HISTORY, headers=_auth(out[name])).status_code in (200, 201)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +116,9 @@ def test_quote_then_book_is_idempotent_and_private(server, tokens, info):
     body = _body(info, 0, 7, passengers=3, companions=1)
     quote = httpx.post(server.base_url + "/rides/v1/quotes", json=body, headers=_auth(token)).json()
     assert quote["fareYen"] == 600 and quote["pointsUsableMax"] == 600 and quote["simulated"] is True
-    assert quote["pickupEta"] <= quote["arrival"]
+    assert quote["pickupEta"] <= quote["arrival"] and quote["evacuation"] is False
+    assert quote["pickup"]["ref"] == body["pickup"]["ref"] and quote["dropoff"]["ref"] == body["dropoff"]["ref"]  # restated
+    assert quote["earliest"] <= quote["pickupEta"] <= quote["latest"] and quote["passengers"] == 3
     key = str(uuid.uuid4())
     first, again = _book(server, token, body, key), _book(server, token, body, key)
     assert (first.status_code, again.status_code) == (201, 200)
@@ -116,7 +126,10 @@ def test_quote_then_book_is_idempotent_and_private(server, tokens, info):
     assert first.json()["status"] in ("assigned", "arriving")
     other = tokens["ube-resident-2"]
     assert httpx.get(f"{server.base_url}/rides/v1/rides/{key}", headers=_auth(other)).status_code == 404
-    assert _book(server, other, body, key).json()["code"] == "duplicate_ride"
+    theirs = _book(server, other, _body(info, 2, 9), key)  # keys are per account: nothing about the first ride shows
+    assert theirs.status_code == 201 and theirs.json()["pickup"]["ref"] == info["stops"][2]["id"]
+    mine = httpx.get(f"{server.base_url}/rides/v1/rides/{key}", headers=_auth(token)).json()
+    assert mine["pickup"]["ref"] == info["stops"][0]["id"] and mine["passengers"] == 3
     assert key in [r["id"] for r in httpx.get(server.base_url + "/rides/v1/rides", headers=_auth(token)).json()]
     assert httpx.get(server.base_url + "/rides/v1/service").status_code == 401
 
@@ -192,7 +205,7 @@ def test_resident_books_offline_and_it_is_sent_when_the_network_returns(server, 
     book = RideBook(db, new_key(), dead_api(), clock=clock, points_balance=lambda: 120)
     a, b = info["stops"][5], info["stops"][12]
     request = RideRequest(Place(PlaceKind.STOP, a["lat"], a["lon"], a["name"], a["id"]),
-                          Place(PlaceKind.HOSPITAL, b["lat"], b["lon"], "病院"), passengers=2, companions=1, on_behalf_of="person-1")
+                          Place(PlaceKind.HOSPITAL, b["lat"], b["lon"], "病院"), passengers=2, companions=1)
     pending = book.book(request)
     assert pending.status is RideStatus.NOT_SENT and not pending.status.confirmed
     book.api = online  # the network is back
@@ -202,8 +215,7 @@ def test_resident_books_offline_and_it_is_sent_when_the_network_returns(server, 
     sent = book.get(pending.id)
     assert sent.status in (RideStatus.ASSIGNED, RideStatus.ARRIVING) and sent.status.confirmed and sent.vehicle_id
     assert book.send_pending() == 0
-    remote = {r["id"]: r for r in online.history()}
-    assert remote[pending.id]["onBehalfOf"] == "person-1"
+    assert pending.id in {r["id"] for r in online.history()}
     again = book.rebook(pending.id)
     assert again.id != pending.id and again.request.pickup == request.pickup and again.status.confirmed
     assert [x.id for x in book.history()][:2] == [again.id, pending.id]
@@ -280,3 +292,68 @@ def test_a_booking_whose_answer_was_lost_is_one_ride(server, tokens, info, tmp_p
     mine = [r["id"] for r in online.history()]
     assert mine.count(first.id) == 1 and mine.count(second.id) == 1
     assert online.ride(second.id)["status"] == "cancelled"
+
+
+def test_bookings_need_the_ride_history_consent_and_revoking_deletes_them(server, tokens, info):
+    staff = tokens["ube-staff-1"]
+    refused = _book(server, staff, _body(info, 4, 11))
+    assert refused.status_code == 403 and refused.json()["code"] == "consent_required"
+    assert httpx.get(server.base_url + "/rides/v1/rides", headers=_auth(staff)).json() == []  # nothing stored
+    assert httpx.post(server.base_url + "/cityos/v1/consents", json=RIDE_HISTORY, headers=_auth(staff)).status_code == 201
+    ride_id = _book(server, staff, _body(info, 4, 11)).json()["id"]
+    revoked = httpx.post(server.base_url + "/cityos/v1/consents/revoke", json=RIDE_HISTORY, headers=_auth(staff)).json()
+    assert revoked["revoked"] and revoked["deletedEntities"] >= 1
+    assert httpx.get(f"{server.base_url}/rides/v1/rides/{ride_id}", headers=_auth(staff)).status_code == 404
+    assert httpx.get(server.base_url + "/rides/v1/rides", headers=_auth(staff)).json() == []
+
+
+def test_booking_on_behalf_of_someone_who_did_not_name_you_caregiver_is_refused(server, tokens, info):
+    other_sub = httpx.get(server.base_url + "/userinfo", headers=_auth(tokens["ube-resident-2"])).json()["sub"]
+    refused = _book(server, tokens["ube-resident-1"], _body(info, 5, 6, onBehalfOf=other_sub))
+    assert refused.status_code == 403 and refused.json()["code"] == "not_caregiver"
+    assert refused.json()["messageKey"] == "rides.error.not_caregiver"
+
+
+def test_during_an_alert_a_ride_from_its_area_to_a_shelter_is_an_evacuation_ride(server, tokens, info):
+    resident, city = tokens["ube-resident-1"], tokens["ube-city-1"]
+    inside, outside, shelter = info["stops"][13], info["stops"][25], info["stops"][16]
+    d = 0.002  # the alert's area: a small square around one stop
+    square = {"type": "Polygon", "coordinates": [[[inside["lon"] - d, inside["lat"] - d], [inside["lon"] + d, inside["lat"] - d],
+                                                  [inside["lon"] + d, inside["lat"] + d], [inside["lon"] - d, inside["lat"] + d],
+                                                  [inside["lon"] - d, inside["lat"] - d]]]}
+    now = datetime.now(UTC)
+    alert = alert_entity(uuid.uuid4().hex[:12], "352021", hazard="flood", level=4, headline="洪水（訓練）",
+                         issued_at=now - timedelta(minutes=1), expires_at=now + timedelta(hours=1), polygon=square)
+    assert httpx.post(server.base_url + "/ngsi-ld/v1/entities", json=alert, headers=_auth(city)).status_code == 201
+    try:
+        def body(start: dict[str, Any]) -> dict[str, Any]:
+            return {"pickup": {"kind": "stop", "lat": start["lat"], "lon": start["lon"], "ref": start["id"]},
+                    "dropoff": {"kind": "stop", "lat": shelter["lat"], "lon": shelter["lon"]}, "passengers": 2}
+
+        quote = httpx.post(server.base_url + "/rides/v1/quotes", json=body(inside), headers=_auth(resident)).json()
+        assert quote["evacuation"] is True and quote["fareYen"] == 0
+        assert quote["dropoff"]["kind"] == "shelter" and quote["dropoff"]["ref"] == shelter["id"] and quote["dropoff"]["name"] == shelter["name"]
+        booked = _book(server, resident, body(inside)).json()
+        assert booked["evacuation"] is True and booked["fareYen"] == 0 and booked["status"] in ("assigned", "arriving")
+        ordinary = _book(server, resident, body(outside)).json()  # outside the area: an ordinary ride
+        assert ordinary["evacuation"] is False and ordinary["fareYen"] == 600
+    finally:
+        httpx.delete(f"{server.base_url}/ngsi-ld/v1/entities/{alert['id']}", headers=_auth(city))
+
+
+def test_a_restart_keeps_bookings_assignments_and_vehicles(server, tokens, info):
+    """Last in this module: it restarts the shared server (same database and port)."""
+    token = tokens["ube-resident-2"]
+    far = datetime.now(UTC) + timedelta(days=2)  # not picked up before the restart is over
+    body = _body(info, 7, 19, passengers=2, earliest=far.isoformat(), latest=(far + timedelta(minutes=30)).isoformat())
+    ride_id = _book(server, token, body).json()["id"]
+    before = httpx.get(f"{server.base_url}/rides/v1/rides/{ride_id}", headers=_auth(token)).json()
+    mine_before = [r["id"] for r in httpx.get(server.base_url + "/rides/v1/rides", headers=_auth(token)).json()]
+    assert before["status"] == "assigned" and before["vehicleId"]
+    server.restart()
+    after = httpx.get(f"{server.base_url}/rides/v1/rides/{ride_id}", headers=_auth(token), timeout=60).json()
+    assert (after["status"], after["vehicleId"], after["pickupEta"], after["version"]) == (before["status"], before["vehicleId"], before["pickupEta"], before["version"])
+    assert [r["id"] for r in httpx.get(server.base_url + "/rides/v1/rides", headers=_auth(token)).json()] == mine_before
+    assert after["now"] >= before["now"]  # the simulated clock goes on from where it was
+    cancelled = httpx.post(f"{server.base_url}/rides/v1/rides/{ride_id}/cancel", headers=_auth(token)).json()
+    assert cancelled["status"] == "cancelled"  # the dispatcher knows the trip after the restart

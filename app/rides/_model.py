@@ -90,6 +90,8 @@ class RideErrorCode(str, Enum):
     NOT_ALERTED = "no_alert"
     NOT_REGISTERED = "not_registered_for_support"
     NO_SERVICE = "no_service"  # the municipality has no ride service
+    CONSENT_REQUIRED = "consent_required"  # the platform stores bookings only with the ride_history consent
+    NOT_CAREGIVER = "not_caregiver"  # on_behalf_of names someone who did not register the caller as caregiver
 
     @property
     def message_key(self) -> str:

@@ -397,12 +397,7 @@ def support_part(app: Mamori, ctl: FamilyCtl, groups: list[dict]) -> list[ft.Con
                                           weight=ft.FontWeight.BOLD, key="support-title")]
     if ctl.consented(DataCategory.CARE_INFORMATION):
         controls.append(ft.Text(t("family.support.is_registered")))
-        if ctl.support_confirm == "withdraw":
-            controls.append(confirm_box(t("family.support.ask_withdraw"), t("family.support.yes_withdraw"), ctl.withdraw_support,
-                                        ctl, "support-confirm"))
-        else:
-            controls.append(ft.Button(content=t("family.support.withdraw"), icon=ft.Icons.DELETE_OUTLINE,
-                                      on_click=lambda e: ask_support(ctl, "withdraw")))
+        controls.append(support_step(app, ctl, "withdraw", ctl.withdraw_support, ft.Icons.DELETE_OUTLINE))
         return controls
     controls.append(ft.Text(t("family.support.intro")))
 
@@ -419,18 +414,21 @@ def support_part(app: Mamori, ctl: FamilyCtl, groups: list[dict]) -> list[ft.Con
         controls.append(ft.Dropdown(label=t("family.support.caregiver"), value=ctl.support_caregiver,
                                     options=[ft.DropdownOption(key=p, text=n) for p, n in carers.items()],
                                     on_select=lambda e: setattr(ctl, "support_caregiver", e.control.value)))
-    if ctl.support_confirm == "register":
-        controls.append(confirm_box(t("family.support.ask_register"), t("family.support.yes_register"), ctl.register_support,
-                                    ctl, "support-confirm"))
-    else:
-        controls.append(ft.Button(content=t("family.support.register"), icon=ft.Icons.ACCESSIBLE,
-                                  on_click=lambda e: ask_support(ctl, "register")))
+    controls.append(support_step(app, ctl, "register", ctl.register_support, ft.Icons.ACCESSIBLE))
     return controls
 
 
-def ask_support(ctl: FamilyCtl, what: str) -> None:
-    ctl.support_confirm = what
-    ctl.shell.render()
+def support_step(app: Mamori, ctl: FamilyCtl, what: str, run, icon: str) -> ft.Control:
+    """"register" / "withdraw": a button, then the ask-first box once tapped."""
+    t = app.t
+    if ctl.support_confirm == what:
+        return confirm_box(t(f"family.support.ask_{what}"), t(f"family.support.yes_{what}"), run, ctl, "support-confirm")
+
+    def ask(_: ft.Event) -> None:
+        ctl.support_confirm = what
+        ctl.shell.render()
+
+    return ft.Button(content=t(f"family.support.{what}"), icon=icon, on_click=ask)
 
 
 def confirm_box(text: str, yes: str, on_yes, ctl: FamilyCtl, key: str) -> ft.Control:

@@ -10,7 +10,7 @@ import flet as ft
 
 from app.config import Config, parse_args
 from app.connection import PlatformLink
-from app.devicekeys import FileKeyStore
+from app.devicekeys import store_keys
 from app.preferences import load_preferences
 from app.state import Mamori
 from geo.regionfiles import RegionFileError
@@ -23,11 +23,11 @@ log = logging.getLogger("mamori")
 
 
 def build_app(config: Config) -> Mamori:
+    keys = store_keys(config.store_path)  # before open_store: the migration asks whether the store existed
     db = open_store(config.store_path)
     saved = load_preferences(db)
     data_dir = config.data_dir or (Path(saved.data_dir) if saved.data_dir else default_data_dir())
     region = find_region(data_dir, config.region or saved.region or DEFAULT_REGION)
-    keys = FileKeyStore(config.store_path.with_name("mamori.keys"))
     link = PlatformLink(config.store_path, db, keys, config.platform_url, region.code)
     app = Mamori(db, region, keys, data_dir, config.language, link)
     try:

@@ -15,13 +15,15 @@ import sqlite_utils
 
 from app.consent import ConsentChoice, ConsentEvent, ConsentLedger, Consents, DataCategory
 from app.devicekeys import KeyStore
-from app.identity import Session, install_key
-from app.platform import PlatformClient
+from app.identity import Identity, Session, install_key
+from app.platform import PlatformClient, PlatformHttp
 from offline.outbox import Outbox
 from offline.store import open_store
 from offline.sync import SyncEngine, SyncState
 
 CLIENT_ID = "mamori-app"  # the public (PKCE) client registered with the platform
+# Where check-in and family each kept their own copy of the account before ``Session.identity``.
+_OLD_IDENTITY_KEYS = ("mamori.checkin.identity", "mamori.family.identity")
 _SHELTER_PREFIX = "urn:ngsi-ld:EvacuationShelter:"
 
 
@@ -63,9 +65,14 @@ class PlatformLink:
         self._tokens = TokensInKeyStore(keys)
         self._outbox_key = install_key(self._tokens)
         self.keys = keys
+        for old in _OLD_IDENTITY_KEYS:
+            keys.delete(old)
         self.outbox = Outbox(db, self._outbox_key, ConsentLedger(db).is_granted)  # for writes from the UI thread
         self.consents = Consents(db, self.outbox)
         self.session = Session(platform_url, CLIENT_ID, self._tokens) if platform_url else None
+        # The link's one HTTP client: every feature client (entities, check-in, points, family,
+        # rides) and the sync engine share it; logout closes its connections.
+        self.http = PlatformHttp(platform_url, tenant, auth=self.session.auth) if self.session and platform_url else None
         self.display_name: str | None = None
         self._engine: SyncEngine | None = None
         self._stop = threading.Event()
@@ -91,7 +98,14 @@ class PlatformLink:
     def logout(self) -> None:
         if self.session:
             self.session.logout()
+        if self.http:
+            self.http.close()
         self.display_name = None
+
+    @property
+    def identity(self) -> Identity | None:
+        """Who is logged in, as last confirmed by the provider (works offline); None when logged out."""
+        return self.session.last_identity if self.session else None
 
     # ---- consent ----
     def choices(self) -> list[ConsentChoice]:
@@ -107,11 +121,11 @@ class PlatformLink:
     # ---- sync ----
     def start_sync(self, interval_s: float = 60.0) -> None:
         """Sync in a background thread with its own connection (SQLite connections are per thread)."""
-        if not self.session or self._engine:
+        if not self.http or self._engine:
             return
         db = open_store(self._store_path)
         outbox = Outbox(db, self._outbox_key, ConsentLedger(db).is_granted)
-        self._engine = SyncEngine(db, outbox, PlatformClient(self.platform_url, self.tenant, credentials=self.session))
+        self._engine = SyncEngine(db, outbox, PlatformClient(self.http))
         threading.Thread(target=self._engine.run, args=(self._stop, interval_s), name="mamori-sync", daemon=True).start()
 
     def kick(self) -> None:
@@ -144,4 +158,7 @@ class PlatformLink:
         return self._engine.subscribe(observer) if self._engine else None
 
     def stop(self) -> None:
+        """Unlink: stop syncing and close the link's connections."""
         self._stop.set()
+        if self.http:
+            self.http.close()

@@ -2,18 +2,27 @@
 
 ``KeyStore`` is the small protocol every feature asks for its keys. In web and desktop mode
 the Python process runs on the resident's own machine, so ``FileKeyStore`` keeps the
-secrets in one owner-only file beside (never inside) the database; on a phone build the same
+secrets in an owner-only file beside (never inside) the database; on a phone build the same
 protocol is backed by flet-secure-storage (Keychain / Android Keystore).
+
+Each store has its own key file, ``<store>.keys`` (``store_keys``): two stores in one folder
+never share tokens, device keys or at-rest keys.
 """
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 import threading
 from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+LEGACY_KEY_FILE = "mamori.keys"  # before 2026-12: one file per folder, shared by every store in it
+DEFAULT_STORE = "mamori.sqlite"  # the store name the app used when it created that file
 
 
 class KeyStore(Protocol):
@@ -66,7 +75,7 @@ class FileKeyStore:
 
     def _write(self, values: dict[str, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(values, fh)
@@ -90,3 +99,39 @@ class FileKeyStore:
             values = self._read()
             if values.pop(name, None) is not None:
                 self._write(values)
+
+
+def key_file(store: str | Path) -> Path:
+    """Where the secrets of the store at ``store`` live: ``<store>.keys``."""
+    path = Path(store)
+    return path.with_name(path.name + ".keys")
+
+
+def store_keys(store: str | Path) -> FileKeyStore:
+    """The key file of the store at ``store``; call it before the store is first opened.
+
+    Migration: the shared ``mamori.keys`` of older versions belonged to the folder's default
+    store, so it moves (never copies) to ``mamori.sqlite.keys`` only when that store already
+    exists. Any other store, or a new default store, starts with a fresh key file; the
+    legacy file is left alone for the store it belongs to.
+    """
+    path = key_file(store)
+    legacy = path.with_name(LEGACY_KEY_FILE)
+    if not path.exists() and legacy.exists():
+        if Path(store).name == DEFAULT_STORE and Path(store).exists():
+            _move(legacy, path)
+        else:
+            log.warning("%s: not taking over %s (it belongs to %s); this store gets its own key file",
+                        Path(store).name, LEGACY_KEY_FILE, DEFAULT_STORE)
+    return FileKeyStore(path)
+
+
+def _move(legacy: Path, path: Path) -> None:
+    """Rename without overwriting: if another process made ``path`` first, keep theirs."""
+    try:
+        os.link(legacy, path)
+    except (FileExistsError, FileNotFoundError):
+        return
+    os.chmod(path, 0o600)
+    legacy.unlink(missing_ok=True)
+    log.info("moved %s to %s (one key file per store)", LEGACY_KEY_FILE, path.name)

@@ -2,19 +2,22 @@
 
 Authorization code + PKCE (S256) for a public native client, RFC 8252 style: a one-shot
 HTTP listener on 127.0.0.1:<random port> receives the redirect from the system browser.
-Tokens live only in a ``TokenStore`` (the Flet app backs it with flet-secure-storage);
-they are never written to SQLite and never logged. Refresh happens shortly before expiry,
-and once more when the platform still answers 401. Refresh tokens rotate: each refresh
-stores the new one immediately.
+Tokens live only in a ``TokenStore`` (the store's own key file, or flet-secure-storage on a
+phone); they are never written to SQLite and never logged. Refresh happens shortly before
+expiry, and once more when the platform still answers 401 (``Session.auth``). Refresh
+tokens rotate: each refresh stores the new one immediately.
+
+authlib builds the authorization and token requests (RFC 6749, PKCE RFC 7636); joserfc
+(authlib's JOSE library) verifies the ID token with any asymmetric algorithm the provider's
+discovery document lists.
 
     session = Session("https://id.city.example", "mamori", store)
     session.login()                     # opens the browser, waits for the redirect
-    client = PlatformClient(url, tenant, credentials=session)
+    http = PlatformHttp(url, tenant, auth=session.auth)
 """
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import secrets
@@ -25,16 +28,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Protocol, Self
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
+
+from app.platform import BearerAuth
 
 log = logging.getLogger(__name__)  # events only; never tokens, codes or claims
 
 TOKENS_KEY = "mamori.oidc.tokens"
+IDENTITY_KEY = "mamori.oidc.identity"  # who is logged in (from userinfo), kept for offline use
 OUTBOX_KEY = "mamori.outbox.key"
 
 
@@ -84,14 +94,49 @@ def code_challenge(verifier: str) -> str:
     """S256 code challenge (RFC 7636 §4.2): BASE64URL(SHA256(ASCII(verifier))) without padding."""
     if not 43 <= len(verifier) <= 128:
         raise ValueError(f"PKCE code verifier must be 43..128 characters, got {len(verifier)}")
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return str(create_s256_code_challenge(verifier))
 
 
 def pkce_pair() -> tuple[str, str]:
     """A fresh (code_verifier, S256 code_challenge), RFC 7636 §4.1."""
-    verifier = secrets.token_urlsafe(72)  # 96 unreserved characters, 432 bits
+    verifier = generate_token(96)  # 96 letters and digits from the OS random source, 571 bits
     return verifier, code_challenge(verifier)
+
+
+def id_token_algorithms(advertised: list[str] | None) -> tuple[str, ...]:
+    """The ID-token algorithms to accept: every asymmetric one the provider advertises that joserfc
+    implements (RS/PS/ES 256–512, EdDSA, ...). Never ``none`` or HMAC: a public client has no
+    shared secret. OpenID Connect Discovery §3 makes RS256 the default when nothing is listed."""
+    usable = set(JWSRegistry.algorithms) - {"none", "HS256", "HS384", "HS512"}
+    return tuple(alg for alg in (advertised or ["RS256"]) if alg in usable)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is logged in (OIDC userinfo): kept beside the tokens, so roles work offline."""
+
+    sub: str
+    name: str
+    roles: tuple[str, ...] = ()
+    municipality: str | None = None  # 全国地方公共団体コード of the account, when the provider says
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Identity:
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise LoginError("userinfo: the answer has no subject (sub)")
+        roles = claims.get("roles") or ()
+        municipality = claims.get("municipalityCode")
+        return cls(sub, str(claims.get("name") or claims.get("preferred_username") or ""),
+                   tuple(str(r) for r in roles) if isinstance(roles, list) else (),
+                   str(municipality) if municipality else None)
+
+    def to_json(self) -> str:
+        return json.dumps({"sub": self.sub, "name": self.name, "roles": list(self.roles),
+                           "municipalityCode": self.municipality})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +145,7 @@ class ProviderMetadata:
     authorization_endpoint: str
     token_endpoint: str
     jwks_uri: str
+    id_token_algorithms: tuple[str, ...] = ("RS256",)
     userinfo_endpoint: str | None = None
     revocation_endpoint: str | None = None
     end_session_endpoint: str | None = None
@@ -121,8 +167,12 @@ def discover(issuer: str, http: httpx.Client) -> ProviderMetadata:
     missing = [k for k in ("authorization_endpoint", "token_endpoint", "jwks_uri") if not doc.get(k)]
     if missing:
         raise LoginError(f"discovery: provider metadata lacks {', '.join(missing)}")
+    algorithms = id_token_algorithms(doc.get("id_token_signing_alg_values_supported"))
+    if not algorithms:
+        raise LoginError("discovery: the provider signs ID tokens with no algorithm this app can verify")
     return ProviderMetadata(issuer=doc["issuer"], authorization_endpoint=doc["authorization_endpoint"],
                             token_endpoint=doc["token_endpoint"], jwks_uri=doc["jwks_uri"],
+                            id_token_algorithms=algorithms,
                             userinfo_endpoint=doc.get("userinfo_endpoint"),
                             revocation_endpoint=doc.get("revocation_endpoint"),
                             end_session_endpoint=doc.get("end_session_endpoint"))
@@ -170,6 +220,7 @@ class Session:
         self._http = http or httpx.Client(timeout=15.0)
         self._metadata: ProviderMetadata | None = None
         self._lock = threading.RLock()  # one refresh at a time: a rotated refresh token is single-use
+        self.auth = BearerAuth(self)  # for every request to the platform (and userinfo)
 
     def close(self) -> None:
         self._http.close()
@@ -198,11 +249,10 @@ class Session:
     def authorization_request(self, redirect_uri: str) -> AuthRequest:
         verifier, challenge = pkce_pair()
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        query = urlencode({"response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,
-                           "scope": self.scope, "state": state, "nonce": nonce, "code_challenge": challenge,
-                           "code_challenge_method": "S256", "prompt": "consent"})
-        endpoint = self.metadata.authorization_endpoint
-        return AuthRequest(f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", redirect_uri, state, nonce, verifier)
+        url = prepare_grant_uri(self.metadata.authorization_endpoint, self.client_id, "code", redirect_uri, self.scope,
+                                state, nonce=nonce, code_challenge=challenge, code_challenge_method="S256",
+                                prompt="consent")
+        return AuthRequest(url, redirect_uri, state, nonce, verifier)
 
     def complete_login(self, request: AuthRequest, params: dict[str, str]) -> dict[str, Any]:
         """Check the redirect's parameters, exchange the code, verify and store the tokens."""
@@ -214,14 +264,14 @@ class Session:
             raise LoginError("login: the redirect came from a different issuer (RFC 9207)")
         if not params.get("code"):
             raise LoginError("login: the redirect carries no authorization code")
-        body = self._token_call({"grant_type": "authorization_code", "code": params["code"],
-                                 "redirect_uri": request.redirect_uri, "code_verifier": request.verifier},
-                                "code exchange")
+        body = self._token_call("authorization_code", "code exchange", code=params["code"],
+                                redirect_uri=request.redirect_uri, code_verifier=request.verifier)
         if not body.get("id_token"):
             raise LoginError("code exchange: the provider returned no ID token")
         claims = self._verify_id_token(body["id_token"], request.nonce)
         with self._lock:
             self._save(body, previous=None)
+            self._store.delete(IDENTITY_KEY)  # maybe another account than before: userinfo tells
         log.info("login: tokens stored")
         return claims
 
@@ -248,20 +298,40 @@ class Session:
         """Refresh now; False when there is nothing to refresh or the provider said no."""
         return self.refresh_after_rejection() is not None
 
-    # -- userinfo and logout -----------------------------------------------------------------------
+    # -- who, and logout ---------------------------------------------------------------------------
     def userinfo(self) -> dict[str, Any]:
         endpoint = self.metadata.userinfo_endpoint
         if not endpoint:
             raise LoginError("userinfo: the provider has no userinfo endpoint")
-        token = self.access_token()
-        if token is None:
+        if not self.logged_in:
             raise LoginError("userinfo: not logged in")
-        response = self._http.get(endpoint, headers={"Authorization": f"Bearer {token}"})
-        if response.status_code == 401 and (token := self.refresh_after_rejection()):
-            response = self._http.get(endpoint, headers={"Authorization": f"Bearer {token}"})
+        try:
+            response = self._http.get(endpoint, auth=self.auth)
+        except httpx.HTTPError as err:
+            raise LoginError(f"userinfo: provider unreachable ({type(err).__name__})") from None
         if response.status_code != 200:
             raise LoginError(f"userinfo: HTTP {response.status_code}")
         return response.json()
+
+    def identity(self) -> Identity:
+        """Who is logged in, asked of the provider now (network) and kept for offline use."""
+        identity = Identity.from_claims(self.userinfo())
+        with self._lock:
+            if self._tokens() is not None:  # not logged out meanwhile
+                self._store.set(IDENTITY_KEY, identity.to_json())
+        return identity
+
+    @property
+    def last_identity(self) -> Identity | None:
+        """Who was logged in when ``identity()`` last reached the provider; None when logged out."""
+        text = self._store.get(IDENTITY_KEY)
+        if text is None or not self.logged_in:
+            return None
+        try:
+            return Identity.from_claims(json.loads(text))
+        except (ValueError, LoginError):
+            self._store.delete(IDENTITY_KEY)
+            return None
 
     def logout(self) -> bool:
         """Revoke the tokens where the provider supports it, then forget them.
@@ -271,7 +341,7 @@ class Session:
         """
         with self._lock:
             tokens = self._tokens()
-            self._store.delete(TOKENS_KEY)
+            self._forget()
         if tokens is None:
             return False
         endpoint = self._metadata.revocation_endpoint if self._metadata else self._try_revocation_endpoint()
@@ -303,16 +373,19 @@ class Session:
         try:
             return Tokens.from_json(text)
         except (ValueError, KeyError, TypeError):
-            self._store.delete(TOKENS_KEY)  # unreadable: treat as logged out
+            self._forget()  # unreadable: treat as logged out
             return None
+
+    def _forget(self) -> None:
+        self._store.delete(TOKENS_KEY)
+        self._store.delete(IDENTITY_KEY)
 
     def _refresh(self, tokens: Tokens) -> str | None:
         try:
-            body = self._token_call({"grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
-                                    "refresh")
+            body = self._token_call("refresh_token", "refresh", refresh_token=tokens.refresh_token)
         except _Rejected:
             log.info("refresh: refused by the provider; logged out")
-            self._store.delete(TOKENS_KEY)
+            self._forget()
             return None
         except LoginError as err:  # network trouble: keep the tokens, use the old one while it lasts
             log.info("refresh failed: %s", err)
@@ -332,10 +405,12 @@ class Session:
         self._store.set(TOKENS_KEY, tokens.to_json())
         return tokens
 
-    def _token_call(self, form: dict[str, Any], step: str) -> dict[str, Any]:
+    def _token_call(self, grant_type: str, step: str, **params: str | None) -> dict[str, Any]:
+        form = prepare_token_request(grant_type, client_id=self.client_id, **params)
         try:
-            response = self._http.post(self.metadata.token_endpoint, data={**form, "client_id": self.client_id},
-                                       headers={"Accept": "application/json"})
+            response = self._http.post(self.metadata.token_endpoint, content=form,
+                                       headers={"Accept": "application/json",
+                                                "Content-Type": "application/x-www-form-urlencoded"})
         except httpx.HTTPError as err:
             raise LoginError(f"{step}: token endpoint unreachable ({type(err).__name__})") from None
         try:
@@ -352,7 +427,7 @@ class Session:
     def _verify_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
         try:
             keys = KeySet.import_key_set(self._http.get(self.metadata.jwks_uri).raise_for_status().json())
-            token = jwt.decode(id_token, keys, algorithms=["RS256", "PS256", "ES256", "EdDSA"])
+            token = jwt.decode(id_token, keys, algorithms=self.metadata.id_token_algorithms)
             jwt.JWTClaimsRegistry(
                 iss={"essential": True, "value": self.metadata.issuer},
                 aud={"essential": True, "value": self.client_id},

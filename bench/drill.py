@@ -50,7 +50,7 @@ from app.family import (
 )
 from app.i18n import Translator
 from app.identity import MemoryTokenStore, install_key
-from app.platform import PlatformClient
+from app.platform import BearerAuth, PlatformClient, PlatformHttp
 from cityos.testing import CityosProcess, login, run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
@@ -86,13 +86,14 @@ class Resident:
         ledger = ConsentLedger(self.db)
         self.outbox = Outbox(self.db, install_key(MemoryTokenStore()), ledger.is_granted)
         self.consents = Consents(self.db, self.outbox)
-        self.client = PlatformClient(base_url, CODE, credentials=self.token)
+        self.http = PlatformHttp(base_url, CODE, auth=BearerAuth(self.token))  # the phone's one link
+        self.client = PlatformClient(self.http)
         self.engine = SyncEngine(self.db, self.outbox, self.client)
         self.book = FamilyBook(self.db, self.keys, self.me, CODE, ledger.is_granted, self.outbox)
-        self.family = FamilySync(self.book, FamilyClient(base_url, CODE, credentials=self.token), self.keys, self.consents)
+        self.family = FamilySync(self.book, FamilyClient(self.http), self.keys, self.consents)
         self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._stop = threading.Event()
-        self.feed = LiveFeed(base_url, CODE, credentials=self.token, on_event=lambda n, d: self.events.put((n, d)))
+        self.feed = LiveFeed(self.http, on_event=lambda n, d: self.events.put((n, d)))
         threading.Thread(target=self.feed.run, args=(self._stop,), daemon=True).start()
 
     def push(self) -> None:
@@ -114,8 +115,7 @@ class Resident:
 
     def close(self) -> None:
         self._stop.set()
-        self.family.client.close()
-        self.client.close()
+        self.http.close()
 
 
 def p95(values: list[float]) -> float:
@@ -191,7 +191,8 @@ def proxy_keeps_sos(a: Resident, b: Resident, group: str, reps: int) -> int:
 class Desk:
     def __init__(self, root: Path, base_url: str, shelter_id: str) -> None:
         self.db, keys = open_store(root / "desk.db"), MemoryKeyStore()
-        self.platform = CheckinPlatform(base_url, CODE, Token(base_url, "ube-staff-1"), self.db)
+        self.platform = CheckinPlatform(PlatformHttp(base_url, CODE, auth=BearerAuth(Token(base_url, "ube-staff-1"))),
+                                        CODE, self.db)
         self.platform.fetch_public_keys()
         self.platform.fetch_desk_keys(keys)
         self.platform.fetch_device_keys()
@@ -202,7 +203,7 @@ class Desk:
 def desk_counts(a: Resident, hq: Resident, base_url: str, root: Path, reps: int) -> tuple[list[float], list[float]]:
     shelter_id = next(iter(hq.client.iter_entities("EvacuationShelter", page_size=1)))["id"].rsplit(":", 1)[-1]
     phone_db = open_store(root / "card.db")
-    phone = CheckinPlatform(base_url, CODE, a.token, phone_db)
+    phone = CheckinPlatform(a.http, CODE, phone_db)
     key = Ed25519PrivateKey.generate()
     phone.register_device(key.public_key())
     phone.fetch_public_keys()

@@ -22,7 +22,7 @@ import httpx
 
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import MemoryTokenStore, Session, install_key
-from app.platform import PlatformClient
+from app.platform import PlatformClient, PlatformHttp
 from protocol.entities import make_entity
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
@@ -58,8 +58,8 @@ def timed_push(folder: Path, base_url: str, session: Session, records: int, batc
     outbox = Outbox(db, install_key(MemoryTokenStore()), ConsentLedger(db).is_granted)
     Consents(db, outbox).grant(DataCategory.EVACUEE_CARD)
     outbox.enqueue_many("evacuee_card", ((card(i, prefix), None) for i in range(records)))
-    with PlatformClient(base_url, TENANT, credentials=session) as client:
-        engine = SyncEngine(db, outbox, client, batch_size=batch)
+    with PlatformHttp(base_url, TENANT, auth=session.auth) as http:
+        engine = SyncEngine(db, outbox, PlatformClient(http), batch_size=batch)
         started, cpu = time.perf_counter(), time.process_time()
         report = engine.push()
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -71,7 +71,8 @@ def timed_push(folder: Path, base_url: str, session: Session, records: int, batc
 
 def seed_alerts(base_url: str, count: int) -> None:
     staff = login(base_url, "ube-city-1")
-    with PlatformClient(base_url, TENANT, credentials=staff) as client:
+    with PlatformHttp(base_url, TENANT, auth=staff.auth) as http:
+        client = PlatformClient(http)
         for start in range(0, count, 1000):
             client.upsert([make_entity("Alert", f"bench-{i:05d}", TENANT, category="flood", severity="advisory",
                                        description=f"bench alert {i}") for i in range(start, min(count, start + 1000))])
@@ -80,8 +81,8 @@ def seed_alerts(base_url: str, count: int) -> None:
 def timed_pull(folder: Path, base_url: str, count: int) -> float:
     db = open_store(folder / "pull.db")
     outbox = Outbox(db, install_key(MemoryTokenStore()), ConsentLedger(db).is_granted)
-    with PlatformClient(base_url, TENANT) as client:  # logged out: public data
-        engine = SyncEngine(db, outbox, client, datasets=[Dataset("alerts", ("Alert",))])
+    with PlatformHttp(base_url, TENANT) as http:  # logged out: public data
+        engine = SyncEngine(db, outbox, PlatformClient(http), datasets=[Dataset("alerts", ("Alert",))])
         started = time.perf_counter()
         applied = engine.pull("alerts")
         elapsed = time.perf_counter() - started

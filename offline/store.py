@@ -6,6 +6,7 @@ A module that owns tables adds its migrations to ``MIGRATIONS`` in ``offline/sch
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from offline.schema import MIGRATIONS
 def open_store(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the store at ``path`` and apply pending migrations."""
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(Path(path))
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     db = sqlite_utils.Database(conn)
     db.execute("PRAGMA journal_mode=WAL")
@@ -26,6 +27,16 @@ def open_store(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA foreign_keys=ON")
     migrate(db)
     return db
+
+
+def _owner_only(path: Path) -> None:
+    """The store holds personal data: create it 0600 (SQLite gives its -wal/-shm files the same
+    mode) and tighten a store an older version created 0644."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            os.chmod(file, 0o600)
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from app.consent import ConsentLedger
 from app.family import Place, alert_entity, alerts_for, read_alerts
 from app.identity import MemoryTokenStore, install_key
-from app.platform import PlatformClient
+from app.platform import PlatformClient, PlatformHttp
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
@@ -34,24 +34,24 @@ def test_city_alerts_reach_the_app_and_stay_offline(tmp_path) -> None:
         assert bad.returncode == 2 and "level must be 1..5" in bad.stderr
 
         now = datetime.now(UTC)
-        staff = PlatformClient(server.base_url, "352021", credentials=login(server.base_url, "ube-city-1"))
+        staff = PlatformClient(PlatformHttp(server.base_url, "352021", auth=login(server.base_url, "ube-city-1").auth))
         area = alert_entity("kotou-river", "352021", hazard="flood", level=4, headline="厚東川 氾濫危険",
                             issued_at=now, expires_at=now + timedelta(hours=2), polygon=BOX)
         old = alert_entity("yesterday", "352021", hazard="landslide", level=3, headline="",
                            issued_at=now - timedelta(days=1), expires_at=now - timedelta(hours=20), municipalities=["352021"])
         assert not staff.upsert([area, old]).failed
-        resident = PlatformClient(server.base_url, "352021", credentials=login(server.base_url, "ube-resident-1"))
+        resident = PlatformClient(PlatformHttp(server.base_url, "352021", auth=login(server.base_url, "ube-resident-1").auth))
         refused = resident.upsert([alert_entity("fake", "352021", hazard="fire", level=5, headline="", issued_at=now,
                                                 expires_at=now + timedelta(hours=1), municipalities=["352021"])])
         assert "city_staff" in refused.failed["urn:ngsi-ld:Alert:fake"]  # residents cannot publish alerts
 
         db = open_store(tmp_path / "app.db")
         outbox = Outbox(db, install_key(MemoryTokenStore()), ConsentLedger(db).is_granted)
-        engine = SyncEngine(db, outbox, PlatformClient(server.base_url, "352021"))
+        engine = SyncEngine(db, outbox, PlatformClient(PlatformHttp(server.base_url, "352021")))
         assert engine.pull("alerts") == 3
 
     # The platform is gone: the phone still knows its alerts.
-    offline = SyncEngine(db, outbox, PlatformClient("http://127.0.0.1:9", "352021"))
+    offline = SyncEngine(db, outbox, PlatformClient(PlatformHttp("http://127.0.0.1:9", "352021")))
     alerts = read_alerts(offline.entities("alerts"))
     assert len(alerts) == 3
     at_home = alerts_for(alerts, [UBE_HOME], now)

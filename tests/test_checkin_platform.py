@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.checkin import (
+    STAFF_ROLE,
     CheckinPlatform,
     EvacueeCard,
     Member,
@@ -25,13 +26,12 @@ from app.checkin import (
     device_kid,
     make_poster_token,
     new_at_rest_key,
-    save_identity,
-    saved_identity,
     show_qr,
     verify_poster,
 )
 from app.devicekeys import MemoryKeyStore
-from app.platform import PlatformError, PlatformUnavailable
+from app.identity import Identity
+from app.platform import BearerAuth, PlatformError, PlatformHttp, PlatformUnavailable
 from cityos.testing import login, run_cityos
 from offline import checkin_store
 from offline.store import open_store
@@ -45,7 +45,7 @@ class Phone:
     def __init__(self, root: Path, server, token: Token) -> None:
         self.db = open_store(root / "phone.db")
         self.key = Ed25519PrivateKey.generate()
-        self.platform = CheckinPlatform(server.base_url, CODE, token, self.db)
+        self.platform = CheckinPlatform(PlatformHttp(server.base_url, auth=BearerAuth(token)), CODE, self.db)
         self.card = EvacueeCard(members=(Member("宇部 一郎"), Member("宇部 花子"), Member("宇部 次郎")))
 
     def qr(self) -> str:
@@ -55,7 +55,7 @@ class Phone:
 class Desk:
     def __init__(self, root: Path, name: str, server, token: Token, shelter_id: str, clock: list[float]) -> None:
         self.db, self.keys, self.token = open_store(root / f"{name}.db"), MemoryKeyStore(), token
-        self.platform = CheckinPlatform(server.base_url, CODE, token, self.db)
+        self.platform = CheckinPlatform(PlatformHttp(server.base_url, auth=BearerAuth(token)), CODE, self.db)
         self.platform.fetch_public_keys()
         self.platform.fetch_desk_keys(self.keys)
         self.platform.fetch_device_keys()
@@ -63,7 +63,7 @@ class Desk:
                                 shelter_id, CODE, name, clock=lambda: clock[0])
 
     def offline(self, url: str) -> CheckinPlatform:
-        return CheckinPlatform(url, CODE, self.token, self.db, timeout=2)
+        return CheckinPlatform(PlatformHttp(url, auth=BearerAuth(self.token), timeout=2), CODE, self.db)
 
 
 @pytest.fixture(scope="module")
@@ -173,13 +173,12 @@ def test_residents_get_403_on_desk_endpoints_and_keep_nothing(server, tmp_path):
     assert checkin_store.get_sync(phone.db, "device_cursor") is None
 
 
-def test_roles_come_from_userinfo_and_are_kept_for_offline_use(server):
-    keys = MemoryKeyStore()
+def test_staff_role_and_municipality_come_from_userinfo(server):
     for username, staff in (("ube-resident-1", False), ("ube-staff-1", True)):
         token = login(server, username)["access_token"]
         info = httpx.get(server.base_url + "/userinfo", headers={"Authorization": f"Bearer {token}"}).json()
-        assert save_identity(keys, info).staff is staff
-        assert saved_identity(keys).staff is staff
+        identity = Identity.from_claims(info)
+        assert identity.has_role(STAFF_ROLE) is staff and identity.municipality == CODE
 
 
 def test_revoked_device_key_reaches_the_desk_and_posters_are_platform_signed(server, shelters, tmp_path):

@@ -31,7 +31,7 @@ from app.family import (
     make_invite,
 )
 from app.identity import MemoryTokenStore, install_key
-from app.platform import PlatformClient
+from app.platform import PlatformClient, PlatformHttp
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
@@ -57,18 +57,18 @@ class Phone:
         ledger = ConsentLedger(self.db)
         self.outbox = Outbox(self.db, install_key(MemoryTokenStore()), ledger.is_granted)
         self.consents = Consents(self.db, self.outbox)
-        self.client = PlatformClient(base_url, TENANT, credentials=self.session)
+        self.http = PlatformHttp(base_url, TENANT, auth=self.session.auth)
+        self.client = PlatformClient(self.http)
         self.engine = SyncEngine(self.db, self.outbox, self.client)
         self.book = FamilyBook(self.db, self.keys, self.me, TENANT, ledger.is_granted, self.outbox)
-        self.family = FamilySync(self.book, FamilyClient(base_url, TENANT, credentials=self.session), self.keys, self.consents)
+        self.family = FamilySync(self.book, FamilyClient(self.http), self.keys, self.consents)
 
     def push(self) -> None:
         report = self.engine.push()
         assert report.error is None and report.rejected == 0, report
 
     def close(self) -> None:
-        self.family.client.close()
-        self.client.close()
+        self.http.close()
         self.db.close()
 
 
@@ -134,7 +134,7 @@ def test_offline_answer_reaches_family_then_proxy_then_location_revoked(phones, 
     a.family.share("location", "family", True)
 
     # A is offline: the answer is saved and queued, nothing reaches the platform.
-    offline = SyncEngine(a.db, a.outbox, PlatformClient(dead_url(), TENANT, credentials=a.session))
+    offline = SyncEngine(a.db, a.outbox, PlatformClient(PlatformHttp(dead_url(), TENANT, auth=a.session.auth)))
     answer = a.book.answer("atShelter", place="宇部市立琴芝小学校", lat=33.9512, lon=131.2471, message="無事です")
     report = offline.push()
     assert report.sent == 0 and report.error is not None and report.error.retryable

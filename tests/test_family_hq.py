@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.family import SafetyStatus, counts_by_area, load_snapshot, status_entity
 from app.family._model import Answer
-from app.platform import PlatformClient
+from app.platform import PlatformClient, PlatformHttp
 from protocol.entities import make_entity, rel
 from cityos.testing import run_cityos
 from tests.test_identity_cityos import login
@@ -36,7 +36,7 @@ def test_hq_sees_only_what_residents_shared_with_the_city(tmp_path) -> None:
         r1 = login(server.base_url, "ube-resident-1")
         r2 = login(server.base_url, "ube-resident-2")
         sub1, sub2 = r1.userinfo()["sub"], r2.userinfo()["sub"]
-        c1, c2 = PlatformClient(server.base_url, T, credentials=r1), PlatformClient(server.base_url, T, credentials=r2)
+        c1, c2 = PlatformClient(PlatformHttp(server.base_url, T, auth=r1.auth)), PlatformClient(PlatformHttp(server.base_url, T, auth=r2.auth))
         alert_at = datetime.now(UTC) - timedelta(minutes=1)
         # r1 is a 要支援者 who agreed to be listed, and answered with location shared with the city.
         for category in ("care_information", "safety_status", "location"):
@@ -48,7 +48,7 @@ def test_hq_sees_only_what_residents_shared_with_the_city(tmp_path) -> None:
         c2.grant_consent("safety_status", "disaster_response", "family")
         c2.upsert([make_entity("CareInformation", sub2, T, person=rel(f"urn:ngsi-ld:Person:{sub2}"), supportNeeded=True,
                                name="宇部 花子", address="宇部市常盤町")])
-        staff = PlatformClient(server.base_url, T, credentials=login(server.base_url, "ube-city-1"))
+        staff = PlatformClient(PlatformHttp(server.base_url, T, auth=login(server.base_url, "ube-city-1").auth))
         assert {p.person for p in load_snapshot(staff).unanswered(alert_at)} == {sub1, sub2}
 
         now = datetime.now(UTC)

@@ -25,11 +25,10 @@ def test_server_sent_events_are_parsed_as_the_standard_says() -> None:
 class Listener:
     """A phone's live feed on its own thread; events land in a queue."""
 
-    def __init__(self, phone: Phone, base_url: str, topics: tuple[str, ...]) -> None:
+    def __init__(self, phone: Phone, topics: tuple[str, ...]) -> None:
         self.events: queue.Queue[tuple[str, dict]] = queue.Queue()
         self.stop = threading.Event()
-        self.feed = LiveFeed(base_url, "352021", credentials=phone.session, topics=topics,
-                             on_event=lambda name, data: self.events.put((name, data)))
+        self.feed = LiveFeed(phone.http, topics=topics, on_event=lambda name, data: self.events.put((name, data)))
         self.thread = threading.Thread(target=self.feed.run, args=(self.stop,), daemon=True)
         self.thread.start()
 
@@ -58,7 +57,7 @@ def test_a_family_answer_arrives_on_the_other_phone_by_itself(phones, cityos) ->
         phone.family.share("safety_status", "family", True)
         phone.push()
     b.family.pull()
-    listener = Listener(b, cityos.base_url, ("family",))
+    listener = Listener(b, ("family",))
     try:
         first = listener.next("family")  # the state at connection time comes first
         assert group in [g["id"] for g in first["groups"]]
@@ -89,7 +88,7 @@ def test_a_family_answer_arrives_on_the_other_phone_by_itself(phones, cityos) ->
 
 def test_alerts_and_shelter_changes_wake_the_stream(phones, cityos) -> None:  # noqa: F811
     a, _ = phones
-    listener = Listener(a, cityos.base_url, ("alerts", "shelters"))
+    listener = Listener(a, ("alerts", "shelters"))
     staff = login(cityos.base_url, "ube-city-1")
     try:
         start = listener.next("alerts")["seq"]

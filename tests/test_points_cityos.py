@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.devicekeys import MemoryKeyStore
+from app.platform import BearerAuth, PlatformHttp
 from app.points import (
     AlreadyClaimed,
     Coupon,
@@ -50,10 +51,11 @@ class Device:
         self.db = open_store(root / f"device-{next(_DEVICES)}.db")
         self.consent = {"granted": consented}
         self.ledger = PointsLedger(self.db, MemoryKeyStore(), CODE, lambda: self.consent["granted"])
-        self.sync = PointsSync(self.ledger, server.base_url, token, consented=lambda: self.consent["granted"])
+        self.http = PlatformHttp(server.base_url, auth=BearerAuth(token))
+        self.sync = PointsSync(self.ledger, self.http, consented=lambda: self.consent["granted"])
 
     def close(self) -> None:
-        self.sync.close()
+        self.http.close()
         self.db.conn.close()
 
 

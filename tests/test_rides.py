@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.i18n import LANGUAGES, messages
+from app.platform import PlatformHttp
 from app.rides import (
     Booking,
     Place,
@@ -32,7 +33,7 @@ def dead_api() -> RidesApi:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    return RidesApi(f"http://127.0.0.1:{port}", timeout=2.0)
+    return RidesApi(PlatformHttp(f"http://127.0.0.1:{port}", timeout=2.0))
 
 
 @pytest.fixture

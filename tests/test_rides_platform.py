@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from app.family import alert_entity
+from app.platform import BearerAuth, PlatformHttp
 from app.rides import (
     Place,
     PlaceKind,
@@ -201,7 +202,7 @@ def test_status_events_follow_the_lifecycle_to_done(server, tokens, info):
 def test_resident_books_offline_and_it_is_sent_when_the_network_returns(server, tokens, info, tmp_path):
     clock = SimClock(server, tokens["ube-resident-1"])
     db = open_store(tmp_path / "phone.sqlite")
-    online = RidesApi(server.base_url, credentials=Token(tokens["ube-resident-1"]))
+    online = RidesApi(PlatformHttp(server.base_url, auth=BearerAuth(Token(tokens["ube-resident-1"]))))
     book = RideBook(db, new_key(), dead_api(), clock=clock, points_balance=lambda: 120)
     a, b = info["stops"][5], info["stops"][12]
     request = RideRequest(Place(PlaceKind.STOP, a["lat"], a["lon"], a["name"], a["id"]),
@@ -233,7 +234,7 @@ def test_resident_books_offline_and_it_is_sent_when_the_network_returns(server, 
 
 def test_cancel_queued_offline_loses_to_boarding(server, tokens, info, tmp_path):
     clock = SimClock(server, tokens["ube-resident-2"])
-    online = RidesApi(server.base_url, credentials=Token(tokens["ube-resident-2"]))
+    online = RidesApi(PlatformHttp(server.base_url, auth=BearerAuth(Token(tokens["ube-resident-2"]))))
     book = RideBook(open_store(tmp_path / "p.sqlite"), new_key(), online, clock=clock)
     a, b = info["stops"][2], info["stops"][20]
     booking = book.book(RideRequest(Place(PlaceKind.STOP, a["lat"], a["lon"]), Place(PlaceKind.STOP, b["lat"], b["lon"])))
@@ -275,7 +276,7 @@ def test_evacuation_rides_need_an_alert_and_registration_and_go_to_a_safe_shelte
 
 def test_a_booking_whose_answer_was_lost_is_one_ride(server, tokens, info, tmp_path):
     clock = SimClock(server, tokens["ube-resident-2"])
-    online = RidesApi(server.base_url, credentials=Token(tokens["ube-resident-2"]))
+    online = RidesApi(PlatformHttp(server.base_url, auth=BearerAuth(Token(tokens["ube-resident-2"]))))
     book = RideBook(open_store(tmp_path / "p.sqlite"), new_key(), dead_api(), clock=clock)
     a, b = info["stops"][9], info["stops"][14]
     first = book.book(RideRequest(Place(PlaceKind.STOP, a["lat"], a["lon"]), Place(PlaceKind.STOP, b["lat"], b["lon"])))

@@ -9,7 +9,7 @@ import pytest
 
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import TOKENS_KEY, MemoryTokenStore, Session, Tokens, install_key
-from app.platform import PlatformClient, PlatformError
+from app.platform import PlatformClient, PlatformError, PlatformHttp
 from protocol.entities import geo_point, make_entity
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
@@ -28,11 +28,12 @@ class Device:
         self.secure = MemoryTokenStore()
         self.outbox = Outbox(self.db, install_key(self.secure), ConsentLedger(self.db).is_granted)
         self.consents = Consents(self.db, self.outbox)
-        self.client = PlatformClient(base_url, TENANT, credentials=session)
+        self.http = PlatformHttp(base_url, TENANT, auth=session.auth if session else None)
+        self.client = PlatformClient(self.http)
         self.engine = SyncEngine(self.db, self.outbox, self.client, batch_size=batch_size)
 
     def close(self) -> None:
-        self.client.close()
+        self.http.close()
         self.db.close()
 
 
@@ -112,7 +113,8 @@ def test_deltas_updates_and_tombstones(cityos, tmp_path) -> None:
     device = Device(tmp_path / "anon.db", cityos.base_url)
     device.engine.pull("shelter_status")
     device.engine.pull("alerts")
-    staff = PlatformClient(cityos.base_url, TENANT, credentials=login(cityos.base_url, "ube-city-1"))
+    staff_http = PlatformHttp(cityos.base_url, TENANT, auth=login(cityos.base_url, "ube-city-1").auth)
+    staff = PlatformClient(staff_http)
     shelter = staff.query("EvacuationShelter", limit=1).entities[0]
     shelter["status"] = {"type": "Property", "value": "open"}
     shelter["occupancy"] = {"type": "Property", "value": 42}
@@ -125,7 +127,7 @@ def test_deltas_updates_and_tombstones(cityos, tmp_path) -> None:
     assert staff.delete_entity(alert["id"])
     assert device.engine.pull("alerts") == 1  # the tombstone
     assert device.engine.entities("alerts") == [] and device.engine.state().datasets["alerts"].entity_count == 0
-    staff.close()
+    staff_http.close()
     device.close()
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import TOKENS_KEY, MemoryTokenStore, Session
-from app.platform import PlatformClient
+from app.platform import PlatformClient, PlatformHttp
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
@@ -49,8 +49,8 @@ def push_all(db_path: Path, base_url: str, key: bytes, session: Session, batch: 
     """Run the engine's loop (fast backoff) in a thread until the outbox is empty; fail after ``run_for`` s."""
     db, watch = open_store(db_path), open_store(db_path)  # the UI watches through its own connection
     outbox = Outbox(db, key, ConsentLedger(db).is_granted)
-    client = PlatformClient(base_url, TENANT, credentials=session, timeout=timeout)
-    engine = SyncEngine(db, outbox, client, datasets=[], batch_size=batch, backoff=Backoff(0.05, 0.5))
+    http = PlatformHttp(base_url, TENANT, auth=session.auth, timeout=timeout)
+    engine = SyncEngine(db, outbox, PlatformClient(http), datasets=[], batch_size=batch, backoff=Backoff(0.05, 0.5))
     stop = threading.Event()
     worker = threading.Thread(target=engine.run, args=(stop, 0.05), daemon=True)
     worker.start()
@@ -62,7 +62,7 @@ def push_all(db_path: Path, base_url: str, key: bytes, session: Session, batch: 
     worker.join(10)
     watch.close()
     assert engine.state().queued == 0, f"outbox not drained: {engine.state()}"
-    client.close()
+    http.close()
     return engine
 
 
@@ -71,14 +71,14 @@ def queued(db) -> int:
 
 
 def platform_ids(base_url: str, session: Session, prefix: str) -> list[str]:
-    with PlatformClient(base_url, TENANT, credentials=session) as client:
-        return [e["id"] for e in client.iter_entities("EvacueeCard", id_pattern=f"^urn:ngsi-ld:EvacueeCard:{prefix}-",
+    with PlatformHttp(base_url, TENANT, auth=session.auth) as http:
+        return [e["id"] for e in PlatformClient(http).iter_entities("EvacueeCard", id_pattern=f"^urn:ngsi-ld:EvacueeCard:{prefix}-",
                                                       attrs=["members"])]
 
 
 def assert_exactly_intended(base_url: str, session: Session, prefix: str, count: int = RECORDS) -> None:
-    with PlatformClient(base_url, TENANT, credentials=session) as client:
-        stored = list(client.iter_entities("EvacueeCard", id_pattern=f"^urn:ngsi-ld:EvacueeCard:{prefix}-"))
+    with PlatformHttp(base_url, TENANT, auth=session.auth) as http:
+        stored = list(PlatformClient(http).iter_entities("EvacueeCard", id_pattern=f"^urn:ngsi-ld:EvacueeCard:{prefix}-"))
     ids = [e["id"] for e in stored]
     assert len(ids) == len(set(ids)), "duplicates on the platform"
     intended = {card(prefix, i)["id"]: card(prefix, i) for i in range(count)}
@@ -112,8 +112,8 @@ def _child_push(db_path: str, base_url: str, key: bytes, tokens: str) -> None:
     secure.set(TOKENS_KEY, tokens)
     db = open_store(db_path)
     outbox = Outbox(db, key, ConsentLedger(db).is_granted)
-    with PlatformClient(base_url, TENANT, credentials=Session(base_url, "mamori-app", secure)) as client:
-        SyncEngine(db, outbox, client, datasets=[], batch_size=100).push()
+    with PlatformHttp(base_url, TENANT, auth=Session(base_url, "mamori-app", secure).auth) as http:
+        SyncEngine(db, outbox, PlatformClient(http), datasets=[], batch_size=100).push()
     os._exit(0)
 
 

@@ -18,7 +18,7 @@ from app.checkin._answers import SurveyAnswers
 from app.checkin._atrest import new_at_rest_key
 from app.checkin._desk import CSV_COLUMNS, DeskCheckIn, EvacueeEntry, ShelterDesk, ShelterSummary, summaries_csv
 from app.checkin._keystore import StoredKeyDirectory
-from app.checkin._platform import CheckinPlatform, Identity, SyncReport, desk_seal_keys, save_identity, saved_identity
+from app.checkin._platform import CheckinPlatform, SyncReport, desk_seal_keys
 from app.checkin._resident import CardVault, CheckinEvent, EvacueeQr, ResidentCheckins, show_qr
 from app.checkin._scan import read_qr_texts
 from protocol.checkin import (
@@ -75,7 +75,7 @@ from protocol.checkin import (
 __all__ = [
     "ALL_ERRORS", "CSV_COLUMNS", "EVACUEE_PREFIX", "POSTER_PREFIX", "STAFF_ROLE", "SURVEY",
     "BadSignature", "CardTooLarge", "CardVault", "CareLevel", "CheckinError", "CheckinEvent", "CheckinPlatform",
-    "DeskCheckIn", "SyncReport", "Identity",
+    "DeskCheckIn", "SyncReport",
     "EmergencyContact", "EvacueeCard", "EvacueeEntry", "EvacueeQr", "EvacueeToken", "Expired", "InvalidCard",
     "InvalidSurveyAnswer", "KeyDirectory", "MalformedToken", "Member", "NoQrFound", "NoShelterKey", "NotACheckinQr",
     "NotCheckedIn", "NotYetValid", "Question", "QuestionKind", "RemoteEvent", "Replayed", "ResidentCheckins",
@@ -83,6 +83,6 @@ __all__ = [
     "SurveyResponse", "UnknownSigner", "UnsealFailed", "VaultKeyError", "WrongRecipient",
     "card_from_bytes", "card_to_bytes", "desk_seal_keys", "device_kid", "make_evacuee_token", "make_poster_token",
     "new_at_rest_key", "new_card_id", "open_evacuee_card", "parse_evacuee_token", "poster_kid",
-    "read_qr_texts", "save_identity", "saved_identity", "seal_kid", "show_qr", "summaries_csv", "validate_answers",
+    "read_qr_texts", "seal_kid", "show_qr", "summaries_csv", "validate_answers",
     "verify_evacuee_token", "verify_poster",
 ]

@@ -13,13 +13,11 @@ events stay pending and cursors stay put, so the next sync simply tries again.
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import sqlite_utils
 
 from app.checkin._answers import SurveyAnswers
@@ -27,11 +25,9 @@ from app.checkin._desk import ShelterDesk
 from app.checkin._keystore import StoredKeyDirectory
 from app.checkin._resident import ResidentCheckins
 from app.devicekeys import KeyStore
-from app.platform import Credentials, PlatformError, PlatformUnavailable
-from app.platform._errors import from_response
+from app.platform import PlatformError, PlatformHttp
 from offline import checkin_store
 from protocol.checkin import (
-    STAFF_ROLE,
     Ed25519PublicKey,
     RemoteEvent,
     WireError,
@@ -51,32 +47,6 @@ from protocol.checkin import (
 _API = "/cityos/v1/checkin"
 BATCH = 200
 SEAL_SECRETS = "mamori.checkin.platform.seal."  # + municipality code: the desk's seal private keys
-IDENTITY_KEY = "mamori.checkin.identity"  # {sub, roles} from the last userinfo, for offline staff mode
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    sub: str
-    roles: tuple[str, ...]
-
-    @property
-    def staff(self) -> bool:
-        return STAFF_ROLE in self.roles
-
-
-def save_identity(keys: KeyStore, userinfo: dict[str, Any]) -> Identity:
-    """Keep the account's roles from userinfo so staff mode still works with no network."""
-    identity = Identity(str(userinfo.get("sub") or ""), tuple(str(r) for r in userinfo.get("roles") or ()))
-    keys.put(IDENTITY_KEY, json.dumps({"sub": identity.sub, "roles": list(identity.roles)}).encode())
-    return identity
-
-
-def saved_identity(keys: KeyStore) -> Identity | None:
-    raw = keys.get(IDENTITY_KEY)
-    if not raw:
-        return None
-    data = json.loads(raw)
-    return Identity(str(data["sub"]), tuple(data["roles"]))
 
 
 def desk_seal_keys(keys: KeyStore, municipality_code: str) -> list[X25519PrivateKey]:
@@ -95,15 +65,9 @@ class SyncReport:
 class CheckinPlatform:
     """One municipality's check-in endpoints, for a logged-in account."""
 
-    def __init__(self, base_url: str, municipality_code: str, credentials: Credentials | None, db: sqlite_utils.Database,
-                 *, timeout: float = 15.0, transport: httpx.BaseTransport | None = None) -> None:
-        self.municipality_code, self._db, self._credentials = municipality_code, db, credentials
+    def __init__(self, http: PlatformHttp, municipality_code: str, db: sqlite_utils.Database) -> None:
+        self.municipality_code, self._db, self._http = municipality_code, db, http
         self.directory = StoredKeyDirectory(db)
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
-                                  headers={"Accept": "application/json", "NGSILD-Tenant": municipality_code})
-
-    def close(self) -> None:
-        self._http.close()
 
     # -- resident --------------------------------------------------------------------------------------
     def register_device(self, key: Ed25519PublicKey) -> None:
@@ -211,27 +175,7 @@ class CheckinPlatform:
                 return
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
-        token = self._credentials.access_token() if self._credentials else None
-        response = self._once(method, _API + path, what, token, **kwargs)
-        if response.status_code == 401 and self._credentials is not None:
-            token = self._credentials.refresh_after_rejection()
-            if token is not None:
-                response = self._once(method, _API + path, what, token, **kwargs)
-        if response.status_code >= 400:
-            raise from_response(response, what)
-        if response.status_code == 204:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise PlatformError(f"{what}: answer is not JSON", status=response.status_code) from None
-
-    def _once(self, method: str, path: str, what: str, token: str | None, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            return self._http.request(method, path, headers=headers, **kwargs)
-        except httpx.TransportError as err:
-            raise PlatformUnavailable(f"{what}: platform unreachable ({type(err).__name__})") from None
+        return self._http.json(method, _API + path, what, headers={"NGSILD-Tenant": self.municipality_code}, **kwargs)
 
 
 def _key(text: Any) -> bytes:

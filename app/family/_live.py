@@ -1,7 +1,7 @@
 """Live updates from the platform's event stream (``GET /cityos/v1/events``, server-sent events):
 family statuses as they change, and a nudge when alerts or shelter counts change.
 
-    feed = LiveFeed(base_url, tenant, credentials=session, on_event=handle)
+    feed = LiveFeed(link.http, on_event=handle)
     threading.Thread(target=feed.run, args=(stop,), daemon=True).start()
 
 ``on_event(topic, data)`` runs on the feed's thread: ``("family", {"groups": [{"id", "members"}]})``
@@ -19,8 +19,7 @@ from typing import Any
 
 import httpx
 
-from app.platform import Credentials, PlatformError, PlatformUnavailable
-from app.platform._errors import from_response
+from app.platform import NotAuthorised, PlatformError, PlatformHttp
 from offline.sync import Backoff
 
 log = logging.getLogger(__name__)  # error kinds only
@@ -55,53 +54,38 @@ def parse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
 
 
 class LiveFeed:
-    def __init__(self, base_url: str, tenant: str, *, credentials: Credentials,
-                 on_event: Callable[[str, dict[str, Any]], None], topics: Sequence[str] = TOPICS,
-                 read_timeout: float = 45.0, transport: httpx.BaseTransport | None = None) -> None:
-        self._credentials, self._on_event, self._topics = credentials, on_event, ",".join(topics)
+    def __init__(self, http: PlatformHttp, *, on_event: Callable[[str, dict[str, Any]], None],
+                 topics: Sequence[str] = TOPICS, read_timeout: float = 45.0) -> None:
+        self._http, self._on_event, self._topics = http, on_event, ",".join(topics)
         # The platform sends a comment every 15 s, so a silent read of 45 s means the link is gone.
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
-                                  timeout=httpx.Timeout(10.0, read=read_timeout),
-                                  headers={"Accept": "text/event-stream", "NGSILD-Tenant": tenant})
+        self._timeout = httpx.Timeout(10.0, read=read_timeout)
         self.connected = False
 
     def run(self, stop: threading.Event) -> None:
         """Listen until ``stop`` is set (noticed at the next event or ping)."""
         backoff = Backoff(base=1.0, cap=30.0)
-        try:
-            while not stop.is_set():
-                try:
-                    if self._listen(stop):
-                        backoff.reset()
-                except (httpx.HTTPError, PlatformError) as exc:
-                    log.info("event stream down: %s", type(exc).__name__)
-                self.connected = False
-                if stop.wait(backoff.next_delay()):
-                    return
-        finally:
-            self._http.close()
+        while not stop.is_set():
+            try:
+                self._listen(stop)
+                backoff.reset()
+            except NotAuthorised:  # refused after a refresh: logged out, nothing to listen to
+                log.info("event stream refused: not logged in")
+            except (httpx.HTTPError, PlatformError) as exc:
+                log.info("event stream down: %s", type(exc).__name__)
+            self.connected = False
+            if stop.wait(backoff.next_delay()):
+                return
 
-    def _listen(self, stop: threading.Event) -> bool:
-        """One connection; True when it was up (ended by the server), False when refused."""
-        token = self._credentials.access_token()
-        try:
-            with self._http.stream("GET", PATH, params={"topics": self._topics},
-                                   headers={"Authorization": f"Bearer {token}"} if token else {}) as response:
-                if response.status_code == 401:
-                    self._credentials.refresh_after_rejection()
-                    return False
-                if response.status_code >= 400:
-                    response.read()
-                    raise from_response(response, "event stream")
-                self.connected = True
-                for name, data in parse_events(response.iter_lines()):
-                    if stop.is_set():
-                        break
-                    if name in TOPICS:
-                        self._deliver(name, data)
-        except httpx.TransportError as err:
-            raise PlatformUnavailable(f"event stream: platform unreachable ({type(err).__name__})") from None
-        return True
+    def _listen(self, stop: threading.Event) -> None:
+        """One connection, until the server ends it (bearer refresh and retry: ``PlatformHttp``)."""
+        with self._http.stream("GET", PATH, "event stream", params={"topics": self._topics},
+                               headers={"Accept": "text/event-stream"}, timeout=self._timeout) as response:
+            self.connected = True
+            for name, data in parse_events(response.iter_lines()):
+                if stop.is_set():
+                    break
+                if name in TOPICS:
+                    self._deliver(name, data)
 
     def _deliver(self, name: str, data: str) -> None:
         try:

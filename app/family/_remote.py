@@ -11,15 +11,13 @@ import uuid
 from typing import Any, Literal
 from urllib.parse import quote
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.consent import Consents, DataCategory
 from app.devicekeys import KeyStore, get_or_create
 from app.family._book import FamilyBook
 from app.family._model import Answer, Relation
-from app.platform import Credentials, PlatformError, PlatformUnavailable
-from app.platform._errors import from_response
+from app.platform import PlatformError, PlatformHttp
 from protocol.entities import iso_utc
 from protocol.family import (
     ConsentMissing,
@@ -55,14 +53,8 @@ class FamilyClient:
     """HTTP client for cityos's family API. Refusals become typed ``FamilyError``s; a network
     failure stays a (retryable) ``PlatformError``."""
 
-    def __init__(self, base_url: str, tenant: str, *, credentials: Credentials, timeout: float = 15.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self._credentials = credentials
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
-                                  headers={"Accept": "application/json", "NGSILD-Tenant": tenant})
-
-    def close(self) -> None:
-        self._http.close()
+    def __init__(self, http: PlatformHttp) -> None:
+        self._http = http
 
     def create_group(self, group_id: str, name: str, invite_public_key: str) -> dict[str, Any]:
         return self._call("POST", "/groups", "create group", {"id": group_id, "name": name, "inviteKey": invite_public_key})
@@ -114,28 +106,13 @@ class FamilyClient:
         return bool(self._call("POST", "/answers", "proxy answer", {k: v for k, v in body.items() if v is not None})["stored"])
 
     def _call(self, method: str, path: str, what: str, body: dict[str, Any] | None = None) -> Any:
-        response = self._once(method, path, what, self._credentials.access_token(), body)
-        if response.status_code == 401:
-            token = self._credentials.refresh_after_rejection()
-            if token is not None:
-                response = self._once(method, path, what, token, body)
-        if response.status_code >= 400:
-            error = from_response(response, what)
+        try:
+            return self._http.json(method, _BASE + path, what, json=body)
+        except PlatformError as error:
             typed = _PROBLEMS.get(error.problem_type or "")
             if typed is not None and not error.retryable:
                 raise typed(error.detail or str(error)) from None
-            raise error
-        try:
-            return response.json()
-        except ValueError:
-            raise PlatformError(f"{what}: HTTP {response.status_code} body is not JSON", status=response.status_code) from None
-
-    def _once(self, method: str, path: str, what: str, token: str | None, body: dict[str, Any] | None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            return self._http.request(method, _BASE + path, json=body, headers=headers)
-        except httpx.TransportError as err:  # timeouts included
-            raise PlatformUnavailable(f"{what}: platform unreachable ({type(err).__name__})") from None
+            raise
 
 
 class FamilySync:

@@ -15,11 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.platform import Credentials, PlatformError, PlatformUnavailable
-from app.platform._errors import from_response
+from app.platform import PlatformError, PlatformHttp
 from app.points._ledger import PointsLedger
 from app.points._trusted import TrustedKeys
 from geo.sql import utc_now
@@ -51,17 +49,8 @@ class SyncReport:
 
 
 class PointsSync:
-    def __init__(self, ledger: PointsLedger, base_url: str, credentials: Credentials | None, *,
-                 consented: Callable[[], bool], timeout: float = 15.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self.ledger = ledger
-        self._credentials = credentials
-        self._consented = consented
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
-                                  headers={"Accept": "application/json", "NGSILD-Tenant": ledger.municipality_code})
-
-    def close(self) -> None:
-        self._http.close()
+    def __init__(self, ledger: PointsLedger, http: PlatformHttp, *, consented: Callable[[], bool]) -> None:
+        self.ledger, self._http, self._consented = ledger, http, consented
 
     # -- the whole round ------------------------------------------------------------------------
     def sync(self) -> SyncReport:
@@ -150,27 +139,8 @@ class PointsSync:
             points_store.put_state(self.ledger.db, platform_balance=str(body["balance"]), platform_checked_at=utc_now())
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
-        response = self._once(method, path, what, self._token(), **kwargs)
-        if response.status_code == 401 and self._credentials is not None:
-            token = self._credentials.refresh_after_rejection()
-            if token is not None:
-                response = self._once(method, path, what, token, **kwargs)
-        if response.status_code >= 400:
-            raise from_response(response, what)
-        try:
-            return response.json()
-        except ValueError:
-            raise PlatformError(f"{what}: answer is not JSON", status=response.status_code) from None
-
-    def _token(self) -> str | None:
-        return self._credentials.access_token() if self._credentials else None
-
-    def _once(self, method: str, path: str, what: str, token: str | None, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            return self._http.request(method, _API + path, headers=headers, **kwargs)
-        except httpx.TransportError as err:
-            raise PlatformUnavailable(f"{what}: platform unreachable ({type(err).__name__})") from None
+        return self._http.json(method, _API + path, what, headers={"NGSILD-Tenant": self.ledger.municipality_code},
+                               **kwargs)
 
 
 def _refusal(err: PlatformError) -> Exception:

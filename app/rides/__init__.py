@@ -2,7 +2,7 @@
 
 Usage::
 
-    book = RideBook(db, key, RidesApi(platform_url, credentials=session), points_balance=points.balance)
+    book = RideBook(db, key, RidesApi(link.http), points_balance=points.balance)
     request = RideRequest(Place(PlaceKind.HOME, 33.95, 131.25), Place(PlaceKind.HOSPITAL, 33.96, 131.27, "宇部中央病院"),
                           passengers=2, companions=1, wheelchairs=1)          # earliest=None: now
     quote = book.quote(request)        # pickup_eta, arrival, fare_yen, points_usable, simulated

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from app.platform import Credentials, NotAuthorised, PlatformError, PlatformUnavailable
+from app.platform import NotAuthorised, PlatformError, PlatformHttp
 from app.rides._model import (
     Booking,
     Place,
@@ -22,15 +22,12 @@ PREFIX = "/rides/v1"
 
 class RidesApi:
     """One method per endpoint. Refusals with a ride error code raise RideError; no answer at
-    all raises PlatformUnavailable (retry later); 401 after one token refresh raises NotAuthorised."""
+    all raises PlatformUnavailable (retry later); 401 after one token refresh raises NotAuthorised.
+    ``timeout`` (seconds) bounds each ride call, shorter than the link's default: a resident waits."""
 
-    def __init__(self, base_url: str, *, credentials: Credentials | None = None, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self._credentials = credentials
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport, headers={"Accept": "application/json"})
-
-    def close(self) -> None:
-        self._http.close()
+    def __init__(self, http: PlatformHttp, *, timeout: float | None = None) -> None:
+        self._http = http
+        self._timeout: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
 
     def service(self) -> dict[str, Any]:
         """Stops, service area, fares and whether the vehicles are simulated."""
@@ -63,38 +60,14 @@ class RidesApi:
         return self._send("GET", "/rides", "ride history").json()
 
     def _send(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
-        token = self._credentials.access_token() if self._credentials else None
-        response = self._once(method, path, what, token, **kwargs)
-        if response.status_code == 401 and self._credentials is not None:
-            token = self._credentials.refresh_after_rejection()
-            if token is not None:
-                response = self._once(method, path, what, token, **kwargs)
-        if response.status_code < 400:
-            return response
-        problem = _problem(response)
-        if response.status_code == 401:
-            raise NotAuthorised(f"{what}: log in again", status=401, detail=problem.get("detail"))
-        if "code" in problem and response.status_code < 500:
-            raise RideError(error_code(problem["code"]), str(problem.get("detail", "")))
-        raise PlatformError(f"{what}: HTTP {response.status_code}", status=response.status_code, detail=problem.get("detail"),
-                            retryable=response.status_code >= 500 or response.status_code in (408, 429))
-
-    def _once(self, method: str, path: str, what: str, token: str | None, **kwargs: Any) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", None) or {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         try:
-            return self._http.request(method, PREFIX + path, headers=headers, **kwargs)
-        except httpx.TransportError as err:  # includes timeouts
-            raise PlatformUnavailable(f"{what}: platform unreachable ({type(err).__name__})") from None
-
-
-def _problem(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+            return self._http.call(method, PREFIX + path, what, **self._timeout, **kwargs)
+        except NotAuthorised:
+            raise
+        except PlatformError as err:
+            if err.code is not None and (err.status or 500) < 500:
+                raise RideError(error_code(err.code), err.detail or "") from None
+            raise
 
 
 def _time(data: dict[str, Any], key: str) -> datetime:

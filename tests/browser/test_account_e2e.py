@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from app.devicekeys import FileKeyStore
+from app.devicekeys import FileKeyStore, key_file
 from cityos.testing import login as platform_login
 from cityos.testing import run_cityos
 from tests.browser.conftest import complete_login, open_page, snap, start_connected_app, stop_app
@@ -48,11 +48,11 @@ def test_login_opt_in_and_platform_records_consent(browser, connected_app, platf
         granted = httpx.get(f"{platform.base_url}/cityos/v1/consents", headers={"Authorization": f"Bearer {token}"}).json()
         time.sleep(0.5)
     assert [g["category"] for g in granted] == ["safety_status"]
-    # The app's tokens live in the key file beside the store, never in the log or the database.
+    # The app's tokens live in the store's own key file, never in the log or the database.
     store = connected_app.log.parent / "mamori.sqlite"
-    tokens = json.loads(FileKeyStore(store.with_name("mamori.keys")).get("mamori.oidc.tokens"))
+    tokens = json.loads(FileKeyStore(key_file(store)).get("mamori.oidc.tokens"))
     secrets = [tokens["access_token"], tokens["refresh_token"]]
     log_text = connected_app.log.read_text()
-    db_bytes = b"".join(p.read_bytes() for p in store.parent.glob("mamori.sqlite*"))
+    db_bytes = b"".join(p.read_bytes() for p in store.parent.glob("mamori.sqlite*") if p != key_file(store))
     for secret in secrets:
         assert secret[-24:] not in log_text and secret[-24:].encode() not in db_bytes

@@ -10,6 +10,7 @@ from datetime import datetime
 import flet as ft
 
 from app.checkin import (
+    STAFF_ROLE,
     CareLevel,
     CheckinError,
     EvacueeCard,
@@ -244,7 +245,7 @@ def keys_notice(app: Mamori, svc: CheckinService) -> ft.Control:
     identity = svc.identity()
     if identity is None:
         return notice(t("checkin.platform_keys") + " " + t("checkin.roles_checking"), ft.Icons.BADGE, key="checkin-keys")
-    role = "" if identity.staff else " " + t("checkin.staff_need_role")
+    role = "" if identity.has_role(STAFF_ROLE) else " " + t("checkin.staff_need_role")
     return notice(t("checkin.platform_keys") + role, ft.Icons.VERIFIED_USER, key="checkin-keys")
 
 

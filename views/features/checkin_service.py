@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-import httpx
 import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from platformdirs import user_data_dir
 
 from app.checkin import (
+    STAFF_ROLE,
     CardVault,
     CareLevel,
     CheckinError,
@@ -39,7 +39,6 @@ from app.checkin import (
     EmergencyContact,
     EvacueeCard,
     EvacueeQr,
-    Identity,
     Member,
     ResidentCheckins,
     Sex,
@@ -52,15 +51,13 @@ from app.checkin import (
     device_kid,
     make_poster_token,
     poster_kid,
-    save_identity,
-    saved_identity,
     show_qr,
     summaries_csv,
     verify_poster,
 )
 from app.consent import ConsentLedger, DataCategory
 from app.devicekeys import get_or_create
-from app.identity import LoginError
+from app.identity import Identity, LoginError
 from app.platform import PlatformError, PlatformUnavailable
 from app.state import Mamori
 from geo.models import Shelter
@@ -192,23 +189,23 @@ class CheckinService:
     # ---- account (platform mode) ----
     def identity(self) -> Identity | None:
         """The account's roles as last seen online; None in demo mode or before the first fetch."""
-        return saved_identity(self._app.keys) if self.platform else None
+        return self._app.link.identity if self.platform else None
 
     def staff_allowed(self) -> bool:
         """Demo mode: a local switch. Platform mode: only the shelter_staff role."""
         identity = self.identity()
-        return not self.platform or bool(identity and identity.staff)
+        return not self.platform or bool(identity and identity.has_role(STAFF_ROLE))
 
     def connect(self) -> Identity:
         """Roles, device key registration and keys for offline use (desk keys for staff). Network."""
         try:
-            identity = save_identity(self._app.keys, self._app.link.session.userinfo())
-        except (LoginError, httpx.HTTPError) as err:
+            identity = self._app.link.session.identity()
+        except LoginError as err:
             raise PlatformUnavailable(f"userinfo: {type(err).__name__}") from None
         with self._client() as (client, _):
             client.register_device(self._device.public_key())
             client.fetch_public_keys()
-            if identity.staff:
+            if identity.has_role(STAFF_ROLE):
                 client.fetch_desk_keys(self._app.keys)
                 client.fetch_device_keys()
         return identity
@@ -218,11 +215,9 @@ class CheckinService:
         path = store_file(self._app)
         db = open_store(path) if path else self._app.db
         link = self._app.link
-        client = CheckinPlatform(link.platform_url, self.municipality, link.session, db)
         try:
-            yield client, db
+            yield CheckinPlatform(link.http, self.municipality, db), db
         finally:
-            client.close()
             if path:
                 db.conn.close()
 

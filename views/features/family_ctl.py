@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,6 +44,7 @@ from app.family import (
     read_alerts,
     support_entity,
 )
+from app.identity import Identity
 from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
 from protocol.entities import parse_time
@@ -55,18 +54,10 @@ from geo.models import LatLon
 log = logging.getLogger(__name__)  # error kinds only: never names, answers or tokens
 
 LOCAL_ME = "this-device"  # whose answers these are before login: they never leave the phone
-IDENTITY_KEY = "mamori.family.identity"  # last account seen (sub, name, roles), for offline use
 SHARING_KEY = "mamori.family.sharing"  # what this account shares with family / caregivers
 SHARES = (("safety_status", "family"), ("location", "family"), ("safety_status", "caregiver"))
 STAFF_ROLE = "city_staff"
 ALERT_FORM = {"hazard": "flood", "level": 3, "headline": "", "minutes": 60, "areas": ()}
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    sub: str
-    name: str
-    roles: tuple[str, ...]
 
 
 class FamilyCtl:
@@ -113,32 +104,20 @@ class FamilyCtl:
         if not self.logged_in:
             return LOCAL_ME
         if self.identity is None:
-            self.identity = self._saved_identity()
+            self.identity = self.app.link.identity
         return self.identity.sub if self.identity else LOCAL_ME
 
     def is_staff(self) -> bool:
-        return self.logged_in and self.identity is not None and STAFF_ROLE in self.identity.roles
-
-    def _saved_identity(self) -> Identity | None:
-        raw = self.app.keys.get(IDENTITY_KEY)
-        if not raw:
-            return None
-        data = json.loads(raw)
-        return Identity(data["sub"], data["name"], tuple(data["roles"]))
+        return self.logged_in and self.identity is not None and self.identity.has_role(STAFF_ROLE)
 
     def _fetch_identity(self) -> Identity:
-        info = self.app.link.session.userinfo()
-        identity = Identity(str(info["sub"]), str(info.get("name") or info.get("preferred_username") or ""),
-                            tuple(str(r) for r in info.get("roles") or ()))
-        self.app.keys.put(IDENTITY_KEY, json.dumps({"sub": identity.sub, "name": identity.name,
-                                                    "roles": list(identity.roles)}).encode())
-        self.identity = identity
-        return identity
+        self.identity = self.app.link.session.identity()
+        return self.identity
 
     def forget_account(self) -> None:
-        """Logged out: the next login may be someone else, so nothing of this account is used."""
+        """Logged out: the next login may be someone else, so nothing of this account is used
+        (the session dropped its stored identity with the tokens)."""
         self.identity, self.invite, self.hq = None, None, None
-        self.app.keys.delete(IDENTITY_KEY)
         self.stop_live()
 
     # ---- the book ---------------------------------------------------------------------------
@@ -151,14 +130,9 @@ class FamilyCtl:
     def consented(self, category: DataCategory) -> bool:
         return bool(self.app.link and self.app.link.consents.ledger.is_granted(category.value))
 
-    @contextmanager
-    def _family(self) -> Iterator[FamilySync]:
+    def _family(self) -> FamilySync:
         link = self.app.link
-        client = FamilyClient(link.platform_url, link.tenant, credentials=link.session)
-        try:
-            yield FamilySync(self.book(), client, self.app.keys, link.consents)
-        finally:
-            client.close()
+        return FamilySync(self.book(), FamilyClient(link.http), self.app.keys, link.consents)
 
     # ---- answering --------------------------------------------------------------------------
     def answer(self, status: SafetyStatus, person: str | None = None) -> None:
@@ -224,9 +198,9 @@ class FamilyCtl:
 
     def _sync(self) -> str | None:
         self._fetch_identity()
-        with self._family() as family:
-            family.sync()
-            self._set_reminder(family.client.reminded_at())
+        family = self._family()
+        family.sync()
+        self._set_reminder(family.client.reminded_at())
         self.synced_at = datetime.now(UTC)
         return None
 
@@ -240,8 +214,7 @@ class FamilyCtl:
         self._background(lambda: self._with_family(lambda f: f.create_group(name[:60])) and "family.group_created")
 
     def make_invite(self, group_id: str) -> None:
-        with self._family() as family:
-            self.invite = (group_id, family.invite(group_id, self.identity.name if self.identity else ""))
+        self.invite = (group_id, self._family().invite(group_id, self.identity.name if self.identity else ""))
         self.shell.render()
 
     def join(self, text: str) -> None:
@@ -282,8 +255,7 @@ class FamilyCtl:
     def _with_family(self, action: Callable[[FamilySync], object]) -> bool:
         if self.identity is None:
             self._fetch_identity()
-        with self._family() as family:
-            action(family)
+        action(self._family())
         return True
 
     def _background(self, work: Callable[[], str | None], kick: bool = False) -> None:
@@ -322,8 +294,8 @@ class FamilyCtl:
     def set_sharing(self, category: str, recipient: str, granted: bool) -> None:
         """Record the grant/revoke (history, outbox) and remember the choice for the switch."""
         self.share_confirm = None
-        with self._lock, self._family() as family:
-            family.share(category, recipient, granted)  # type: ignore[arg-type]
+        with self._lock:
+            self._family().share(category, recipient, granted)  # type: ignore[arg-type]
         raw = self.app.keys.get(SHARING_KEY)
         every = json.loads(raw) if raw else {}
         every.setdefault(self.me(), {})[f"{category}:{recipient}"] = granted
@@ -406,10 +378,10 @@ class FamilyCtl:
     # ---- live updates: the event stream, and polling as the fallback -------------------------------
     def go_live(self) -> None:
         link = self.app.link
-        if self._live is not None or not self.logged_in or not link.platform_url:
+        if self._live is not None or not self.logged_in or link.http is None:
             return
         stop = self._live = threading.Event()
-        feed = LiveFeed(link.platform_url, link.tenant, credentials=link.session, on_event=self._live_event)
+        feed = LiveFeed(link.http, on_event=self._live_event)
         threading.Thread(target=feed.run, args=(stop,), name="mamori-live", daemon=True).start()
         threading.Thread(target=self._poll, args=(stop,), name="mamori-poll", daemon=True).start()
 
@@ -453,9 +425,9 @@ class FamilyCtl:
             if any((g["id"], r["person"]) not in known for g in groups for r in g["members"]) or len(groups) != len(book.groups()):
                 self._sync()  # someone joined or left: names and groups come with a full pull
             else:
-                with self._family() as family:
-                    for g in groups:
-                        family.apply_status(g["id"], g["members"])
+                family = self._family()
+                for g in groups:
+                    family.apply_status(g["id"], g["members"])
                 self.synced_at = datetime.now(UTC)
         self._redraw()
 
@@ -499,14 +471,8 @@ class FamilyCtl:
         self._fetch_identity()
         if not self.is_staff():
             return
-        link = self.app.link
-        client = PlatformClient(link.platform_url, link.tenant, credentials=link.session)
-        try:
-            self.hq = load_snapshot(client)
-        finally:
-            client.close()
-        with self._family() as family:
-            self.hq_people = hq_people(family.client.hq_people())
+        self.hq = load_snapshot(PlatformClient(self.app.link.http))
+        self.hq_people = hq_people(FamilyClient(self.app.link.http).hq_people())
         self.hq_loaded_at = datetime.now(UTC)
 
     def search_hq(self, text: str) -> None:
@@ -517,15 +483,13 @@ class FamilyCtl:
             return
 
         def work() -> None:
-            with self._family() as family:
-                self.hq_found = hq_people(family.client.hq_people(name=self.hq_query))
+            self.hq_found = hq_people(FamilyClient(self.app.link.http).hq_people(name=self.hq_query))
 
         self._background(work)
 
     def hq_resolve(self, person: str) -> None:
         def work() -> str:
-            with self._family() as family:
-                family.client.resolve_sos(person)
+            FamilyClient(self.app.link.http).resolve_sos(person)
             self._load_hq()
             return "family.hq.sos_resolved"
 
@@ -545,13 +509,9 @@ class FamilyCtl:
         polygon = area_polygon(self.catchment_cells(), list(form["areas"]))  # type: ignore[call-overload]
 
         def work() -> str:
-            client = PlatformClient(link.platform_url, link.tenant, credentials=link.session)
-            try:
-                issue_alert(client, link.tenant, hazard=form["hazard"], level=int(form["level"]),
-                            headline=str(form["headline"])[:200], minutes=int(form["minutes"]),  # type: ignore[call-overload]
-                            polygon=polygon, alert_id=form.get("id"))  # type: ignore[arg-type]
-            finally:
-                client.close()
+            issue_alert(PlatformClient(link.http), link.tenant, hazard=form["hazard"], level=int(form["level"]),
+                        headline=str(form["headline"])[:200], minutes=int(form["minutes"]),  # type: ignore[call-overload]
+                        polygon=polygon, alert_id=form.get("id"))  # type: ignore[arg-type]
             link.kick()
             self.alert_form = {**ALERT_FORM}
             return "family.hq.alert_sent"
@@ -562,11 +522,7 @@ class FamilyCtl:
         link = self.app.link
 
         def work() -> str:
-            client = PlatformClient(link.platform_url, link.tenant, credentials=link.session)
-            try:
-                end_alert(client, link.tenant, alert)
-            finally:
-                client.close()
+            end_alert(PlatformClient(link.http), link.tenant, alert)
             link.kick()
             return "family.hq.alert_ended"
 
@@ -610,6 +566,6 @@ def controller(app: Mamori, shell) -> FamilyCtl:
     ctl = state.get("ctl")
     if ctl is None or ctl.app is not app:
         ctl = state["ctl"] = FamilyCtl(app, shell)
-    if not ctl.logged_in and (ctl.identity is not None or app.keys.get(IDENTITY_KEY)):
+    if not ctl.logged_in and ctl.identity is not None:
         ctl.forget_account()
     return ctl

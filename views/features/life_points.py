@@ -20,6 +20,7 @@ import flet_charts as fch
 import segno
 
 from app.consent import ConsentLedger, DataCategory
+from app.identity import LoginError
 from app.platform import PlatformError
 from app.points import (
     COUPON_SIGNER,
@@ -104,16 +105,12 @@ def _sync(app: Mamori, shell) -> None:
     path = _store_path(app)
     db = open_store(path) if path else app.db  # SQLite connections are per thread
     try:
-        sync = PointsSync(ledger(app, db), app.link.platform_url, app.link.session, consented=_consent_check(db))
-        try:
-            report = sync.sync()
-            st.held = report.held_on_device
-            st.sync_problem = None if report.error is None else _platform_text(app, report.error)
-            if report.error is None and st.my_code is None:
-                st.my_code = str(app.link.session.userinfo().get("sub") or "") or None
-        finally:
-            sync.close()
-    except (PlatformError, PointsError, OSError) as exc:  # network or a bad answer: say so, keep going
+        report = PointsSync(ledger(app, db), app.link.http, consented=_consent_check(db)).sync()
+        st.held = report.held_on_device
+        st.sync_problem = None if report.error is None else _platform_text(app, report.error)
+        if report.error is None and st.my_code is None:
+            st.my_code = app.link.session.identity().sub
+    except (PlatformError, PointsError, LoginError, OSError) as exc:  # network or a bad answer: say so, keep going
         log.warning("points sync failed: %s", type(exc).__name__)
         st.sync_problem = _platform_text(app, exc)
     finally:
@@ -247,13 +244,10 @@ def _issue(app: Mamori, shell, amount: int, route: str) -> None:
     path = _store_path(app)
     db = open_store(path) if path else app.db
     try:
-        sync = PointsSync(ledger(app, db), app.link.platform_url, app.link.session, consented=_consent_check(db))
-        try:
-            st.coupon = sync.issue_coupon(amount)
-            _say(shell, app.t("points.coupon.issued", points=amount), False, route)
-            st.form.pop("coupon_points", None)
-        finally:
-            sync.close()
+        sync = PointsSync(ledger(app, db), app.link.http, consented=_consent_check(db))
+        st.coupon = sync.issue_coupon(amount)
+        _say(shell, app.t("points.coupon.issued", points=amount), False, route)
+        st.form.pop("coupon_points", None)
     except PointsError as err:
         _say(shell, _error_text(app, err), True, route)
     except PlatformError as err:

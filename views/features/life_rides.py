@@ -84,7 +84,7 @@ def screen(shell) -> RidesScreen:
 def ride_book(app: Mamori, db=None, *, online: bool = False) -> RideBook:
     """The ride book over ``db``; with ``online`` it talks to the platform (when logged in)."""
     db = db if db is not None else app.db
-    api = RidesApi(app.link.platform_url, credentials=app.link.session, timeout=API_TIMEOUT_S) if online and _logged_in(app) else None
+    api = RidesApi(app.link.http, timeout=API_TIMEOUT_S) if online and _logged_in(app) else None
     return RideBook(db, get_or_create(app.keys, KEY_NAME), api,
                     points_balance=lambda: life_points.ledger(app, db).balance().available)
 
@@ -119,8 +119,6 @@ def _online(app: Mamori, shell, work: Callable[[RideBook], Any], route: str) -> 
         log.warning("rides: platform error %s", type(err).__name__)
         _say(shell, app.t("rides.error.platform"), True, route)
     finally:
-        if book.api is not None:
-            book.api.close()
         if path:
             db.conn.close()
         st.busy = False
@@ -147,8 +145,6 @@ def _poll(app: Mamori, shell) -> None:
             refresh(app, shell, book, db)
             time.sleep(POLL_S)
     finally:
-        if book.api is not None:
-            book.api.close()
         if path:
             db.conn.close()
         st.polling = False

@@ -103,12 +103,13 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, code_challenge(verifier)
 
 
-def id_token_algorithms(advertised: list[str] | None) -> tuple[str, ...]:
+def id_token_algorithms(advertised: object) -> tuple[str, ...]:
     """The ID-token algorithms to accept: every asymmetric one the provider advertises that joserfc
     implements (RS/PS/ES 256–512, EdDSA, ...). Never ``none`` or HMAC: a public client has no
     shared secret. OpenID Connect Discovery §3 makes RS256 the default when nothing is listed."""
     usable = set(JWSRegistry.algorithms) - {"none", "HS256", "HS384", "HS512"}
-    return tuple(alg for alg in (advertised or ["RS256"]) if alg in usable)
+    listed = advertised if isinstance(advertised, list) and advertised else ["RS256"] if advertised is None else []
+    return tuple(alg for alg in listed if isinstance(alg, str) and alg in usable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +312,13 @@ class Session:
             raise LoginError(f"userinfo: provider unreachable ({type(err).__name__})") from None
         if response.status_code != 200:
             raise LoginError(f"userinfo: HTTP {response.status_code}")
-        return response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise LoginError("userinfo: the answer is not a JSON object")
+        return body
 
     def identity(self) -> Identity:
         """Who is logged in, asked of the provider now (network) and kept for offline use."""

@@ -53,6 +53,7 @@ def test_provider_with_only_unverifiable_algorithms_is_refused_at_discovery() ->
 def test_accepted_set_is_what_discovery_lists_minus_hmac_and_none() -> None:
     assert id_token_algorithms(["ES512", "HS512", "none", "PS384", "XX999"]) == ("ES512", "PS384")
     assert id_token_algorithms(None) == ("RS256",)  # OpenID Connect Discovery's default
+    assert id_token_algorithms("RS256") == () and id_token_algorithms([{"alg": "RS256"}, 7]) == ()  # malformed
 
 
 def test_identity_is_kept_for_offline_use_and_dropped_on_logout() -> None:

@@ -14,6 +14,7 @@ import pytest
 from app.checkin import ResidentCheckins, show_qr
 from app.consent import DataCategory
 from app.devicekeys import MemoryKeyStore
+from app.platform import PlatformHttp
 from app.state import Mamori
 from offline.store import open_store
 from tests.fakes import FakeShell
@@ -88,13 +89,20 @@ def test_staff_desk_checks_in_the_residents_qr_and_syncs_occupancy(app, desk_app
     assert shown["occupancy"]["value"] == 2 and shown["status"]["value"] in ("open", "full")
 
 
+def network_down(app: Mamori) -> PlatformHttp:
+    """The network goes away: the link's connection now leads nowhere. Returns the live one."""
+    live = app.link.http
+    app.link.http = PlatformHttp("http://127.0.0.1:9", app.link.tenant, auth=app.link.session.auth, timeout=2)
+    return live
+
+
 def test_desk_offline_keeps_events_and_says_so(desk_app, cityos):
     staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
     shell = FakeShell(staff, "/checkin")
     screen(staff, shell, "/checkin")  # one online visit: roles and keys
     shell.state("checkin")["staff"] = True
     svc = service(staff, shell.state("checkin"))
-    staff.link.platform_url = "http://127.0.0.1:9"  # the network goes away
+    online = network_down(staff)
     screen(staff, shell, "/checkin/desk")  # picks the shelter
     shelter = next(h.shelter for h in staff.shelters.search("") if h.shelter.id == shell.state("checkin")["desk_shelter"])
     svc.desk(shelter).register_paper(card_from_form(CardForm(members=[MemberForm(name="紙 一郎")])))
@@ -103,7 +111,7 @@ def test_desk_offline_keeps_events_and_says_so(desk_app, cityos):
     assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value.startswith("未送信 1件")
     assert any(getattr(c, "key", None) == "checkin-sync-failed" for c in walk(desk))
     assert shell.state("checkin")["staff"] and svc.staff_allowed()  # staff mode still works offline
-    staff.link.platform_url = cityos.base_url  # back online
+    staff.link.http = online  # back online
     click(desk, "今すぐ同期")
     desk = screen(staff, shell, "/checkin/desk")
     assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value.startswith("未送信 0件")
@@ -159,7 +167,7 @@ def test_the_platform_poster_is_kept_for_showing_again_offline(desk_app, cityos)
     screen(staff, shell, "/checkin")
     shell.state("checkin")["staff"] = True
     first = next(c for c in walk(screen(staff, shell, "/checkin/desk/poster")) if isinstance(c, ft.Image)).src
-    staff.link.platform_url = "http://127.0.0.1:9"  # the network goes away
+    network_down(staff)
     shell.state("checkin").pop("poster")  # the screen is opened again later
     again = next(c for c in walk(screen(staff, shell, "/checkin/desk/poster")) if isinstance(c, ft.Image)).src
     assert again == first

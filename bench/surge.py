@@ -3,7 +3,7 @@
 Starts the platform itself twice in one run, on loopback:
 - baseline: the old layout, one process on the embedded SQLite, access log on;
 - scaled: ``--workers N`` processes on PostgreSQL (scripts/pg-test-setup.sh), access log off.
-Each simulated phone (async HTTP, one keep-alive connection pool per phone) answers with
+Each simulated phone (async HTTP/1.1 over two keep-alive loopback connections) answers with
 SafetyStatus upserts (each answer its own entity, as the outbox sends it, retried with the
 same id after a network error) and polls the public alert feed with ``If-None-Match``, both
 in closed loops. Tokens come from the real login flow (the demo accounts, shared by the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sqlite3
@@ -27,6 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import psycopg
@@ -73,86 +75,156 @@ def answer(entity_id: str, tenant: str, n: int) -> dict:
             "answeredAt": {"type": "Property", "value": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
 
 
+class Connection:
+    """One phone's keep-alive HTTP/1.1 connection (asyncio streams): a load generator light
+    enough that the platform, not the phones, is what the figures measure. Reconnects after a
+    dropped connection (a worker killed) and raises ConnectionError so the caller retries."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(self, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        head = f"{method} {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        try:
+            writer.write(head.encode() + body)
+            await writer.drain()
+            status_line = await reader.readuntil(b"\r\n")
+            fields: dict[str, str] = {}
+            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                name, _, value = line.decode("latin-1").partition(":")
+                fields[name.strip().lower()] = value.strip()
+            payload = await reader.readexactly(int(fields.get("content-length", "0")))
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            writer.close()
+            self._streams = None
+            raise ConnectionError(type(exc).__name__) from exc
+        if fields.get("connection", "").lower() == "close":
+            writer.close()
+            self._streams = None
+        return int(status_line.split()[1]), fields, payload
+
+    def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+
+
 async def phone(k: int, base_url: str, auth: tuple[str, str], ends: float, tally: Tally) -> None:
     token, tenant = auth
-    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
-        await asyncio.gather(_answers(k, client, token, tenant, ends, tally), _polls(client, ends, tally))
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    answers, polls = Connection(host, int(port)), Connection(host, int(port))
+    try:
+        await asyncio.gather(_answers(k, answers, token, tenant, ends, tally), _polls(polls, ends, tally))
+    finally:
+        answers.close()
+        polls.close()
 
 
-async def _answers(k: int, client: httpx.AsyncClient, token: str, tenant: str, ends: float, tally: Tally) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
+def _count(tally: Tally, what: str) -> None:
+    tally.errors[what] = tally.errors.get(what, 0) + 1
+
+
+async def _answers(k: int, conn: Connection, token: str, tenant: str, ends: float, tally: Tally) -> None:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     n = 0
     while time.monotonic() < ends:
         entity_id = f"urn:ngsi-ld:SafetyStatus:surge-{k}-{n}-{uuid.uuid4().hex[:6]}"
-        for _attempt in range(20):  # the outbox: resend the same entity until it is acknowledged
+        body = json.dumps([answer(entity_id, tenant, n)]).encode()
+        for _attempt in range(50):  # the outbox: resend the same entity until it is acknowledged
             started = time.perf_counter()
             try:
-                sent = await client.post(UPSERT, json=[answer(entity_id, tenant, n)], headers=headers)
-            except httpx.TransportError as exc:
+                status, _, _ = await conn.request("POST", UPSERT, headers, body)
+            except ConnectionError as exc:
                 tally.retries += 1
-                tally.errors[type(exc).__name__] = tally.errors.get(type(exc).__name__, 0) + 1
+                _count(tally, str(exc))
                 await asyncio.sleep(0.05)
                 continue
-            if sent.status_code in (201, 204):
+            if status in (201, 204):
                 tally.answer_ms.append((time.perf_counter() - started) * 1000)
                 tally.acked[entity_id] = tenant
                 break
-            tally.errors[str(sent.status_code)] = tally.errors.get(str(sent.status_code), 0) + 1
+            _count(tally, f"answer {status}")
             await asyncio.sleep(0.05)
         n += 1
 
 
-async def _polls(client: httpx.AsyncClient, ends: float, tally: Tally) -> None:
+async def _polls(conn: Connection, ends: float, tally: Tally) -> None:
     cursor: str | None = None
     etag: str | None = None
-    headers = {"NGSILD-Tenant": TENANT}
     while time.monotonic() < ends:
-        params = {"type": "Alert", **({"after": cursor} if cursor else {})}
+        target = FEED + "?" + urlencode({"type": "Alert", **({"after": cursor} if cursor else {})})
+        headers = {"NGSILD-Tenant": TENANT, **({"If-None-Match": etag} if etag else {})}
         started = time.perf_counter()
         try:
-            got = await client.get(FEED, params=params, headers={**headers, **({"If-None-Match": etag} if etag else {})})
-        except httpx.TransportError as exc:
-            tally.errors[type(exc).__name__] = tally.errors.get(type(exc).__name__, 0) + 1
+            status, fields, payload = await conn.request("GET", target, headers)
+        except ConnectionError as exc:
+            _count(tally, str(exc))
             await asyncio.sleep(0.05)
             continue
         tally.poll_ms.append((time.perf_counter() - started) * 1000)
-        if got.status_code == 200:
-            page = got.json()
+        if status == 200:
+            page = json.loads(payload)
             tally.saw_alert += len(page["changes"])
             if page["changes"] or cursor is None:
                 cursor, etag = page["cursor"], None  # a new URL: its own ETag
             else:
-                etag = got.headers.get("etag")
-        elif got.status_code != 304:
-            tally.errors[f"poll {got.status_code}"] = tally.errors.get(f"poll {got.status_code}", 0) + 1
+                etag = fields.get("etag")
+        elif status != 304:
+            _count(tally, f"poll {status}")
 
 
 async def surge(server: CityosProcess, phones: int, seconds: float, kill_worker: bool) -> tuple[Tally, float]:
     auths = tokens(server)
     city = login(server, "ube-city-1")["access_token"]
     tally = Tally()
-    started = time.monotonic()
-    ends = started + seconds
-    tasks = [asyncio.create_task(phone(k, server.base_url, auths[k % len(auths)], ends, tally)) for k in range(phones)]
-    await asyncio.sleep(seconds / 2)
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:  # the city's HQ
+        started = time.monotonic()
+        ends = started + seconds
+        tasks = [asyncio.create_task(phone(k, server.base_url, auths[k % len(auths)], ends, tally)) for k in range(phones)]
+        await asyncio.sleep(seconds / 2)
         alert = {"id": f"urn:ngsi-ld:Alert:surge-{uuid.uuid4().hex[:8]}", "type": "Alert",
                  "level": {"type": "Property", "value": 4}, "headline": {"type": "Property", "value": "津波警報（訓練）"}}
         (await client.post(UPSERT, json=[alert], headers={"Authorization": f"Bearer {city}"})).raise_for_status()
-    if kill_worker:
-        victim = workers_of(server)[0]
-        os.kill(victim, signal.SIGKILL)
-        print(f"  killed worker {victim} (SIGKILL) half-way")
-    await asyncio.gather(*tasks)
-    return tally, time.monotonic() - started
+        if kill_worker:
+            victim = workers_of(server)[0]
+            os.kill(victim, signal.SIGKILL)
+            print(f"  killed worker {victim} (SIGKILL) half-way")
+        await asyncio.gather(*tasks)
+        return tally, time.monotonic() - started
 
 
 def workers_of(server: CityosProcess) -> list[int]:
+    """The worker processes (the supervisor's spawned children, not multiprocessing's resource tracker)."""
     assert server.process is not None
     pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children]
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [c for c in children if b"spawn_main" in _cmdline(c) and b"resource_tracker" not in _cmdline(c)]
+
+
+def server_cpu_s(server: CityosProcess) -> float:
+    """CPU seconds used so far by the platform: the parent, its live workers and the workers it reaped."""
+    assert server.process is not None
+    pid = server.process.pid
+    pids = [pid, *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    ticks = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def stored_answers(db_url: str) -> list[str]:
@@ -166,9 +238,14 @@ def stored_answers(db_url: str) -> list[str]:
 
 def run_layout(name: str, folder: Path, db_url: str, args: list[str], phones: int, seconds: float, kill: bool) -> dict:
     with run_cityos(folder, db_url=db_url, region="352021,072028", extra_args=["--rate-limit", "0", *args]) as server:
+        cpu = server_cpu_s(server)
         tally, elapsed = asyncio.run(surge(server, phones, seconds, kill))
+        cpu = server_cpu_s(server) - cpu
         if kill:
-            print(f"  workers after the run: {len(workers_of(server))}")
+            wanted, waited = int(args[args.index("--workers") + 1]), time.monotonic()
+            while len(workers_of(server)) < wanted and time.monotonic() - waited < 120:
+                time.sleep(0.5)
+            print(f"  workers after the run: {len(workers_of(server))} of {wanted} (a new worker replaced the killed one)")
     stored = stored_answers(db_url)
     lost = len(set(tally.acked) - set(stored))
     duplicated = len(stored) - len(set(stored)) + len(set(stored) - set(tally.acked))
@@ -176,9 +253,12 @@ def run_layout(name: str, folder: Path, db_url: str, args: list[str], phones: in
         "answers_per_s": len(tally.answer_ms) / elapsed, "answer_p99_ms": p99(tally.answer_ms),
         "polls_per_s": len(tally.poll_ms) / elapsed, "poll_p99_ms": p99(tally.poll_ms), "lost": lost, "duplicated": duplicated,
     }
+    served = len(tally.answer_ms) + len(tally.poll_ms)
     print(f"{name}: {len(tally.answer_ms)} answers, {len(tally.poll_ms)} polls in {elapsed:.1f} s; "
           + " ".join(f"{k}={v:.0f}" for k, v in result.items())
-          + f"; retries={tally.retries} errors={tally.errors or 0} alert_changes_seen={tally.saw_alert}")
+          + f"; retries={tally.retries} errors={tally.errors or 0} alert_changes_seen={tally.saw_alert}; "
+          f"platform CPU {cpu:.1f} s = {served / max(cpu, 1e-9):.0f} requests per CPU-second "
+          f"({1000 * cpu / max(served, 1):.2f} ms of CPU per request)")
     return result
 
 
@@ -204,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         ["bash", str(ROOT / "scripts" / "pg-test-setup.sh")], capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        base = run_layout("baseline (1 process, SQLite)", folder / "base", f"sqlite:///{folder / 'base.sqlite'}", [],
+        base = run_layout("baseline (1 process, SQLite, access log on)", folder / "base", f"sqlite:///{folder / 'base.sqlite'}", [],
                           args.phones, args.seconds, kill=False)
         db_url = pg_database(admin)
         try:

@@ -14,6 +14,7 @@ import hashlib
 import html
 import json
 import logging
+import re
 import math
 import secrets
 import threading
@@ -525,6 +526,9 @@ input{{width:100%;padding:.5rem;font-size:1rem}}button{{margin-top:1.5rem;paddin
 <label for="password">パスワード / Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">ログイン / Log in</button></form></main></body></html>"""
 
+# Printable ASCII without '"' and '\\' (RFC 6749 §A's NQCHAR; authlib cannot put them in an error
+# description either), up to a sane length.
+_SAFE_PARAM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{0,2048}")
 _NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 
 
@@ -563,6 +567,9 @@ def _oauth_request(request: Request, provider: Provider, query: list[tuple[str, 
 
 
 def _check_authorization(provider: Provider, req: _Request) -> Response | Any:
+    bad = next((k for k, v in req.payload.data.items() if not _SAFE_PARAM.fullmatch(v)), None)
+    if bad is not None:  # never echoed into a redirect or a header: refused here, without redirecting
+        return JSONResponse({"error": "invalid_request", "error_description": f"{bad[:40]} holds characters a URL parameter may not"}, status_code=400)
     try:
         return provider.get_consent_grant(request=req)
     except OAuth2Error as error:

@@ -240,3 +240,14 @@ def test_spraying_from_one_address_is_paused_and_lockout_is_per_address(server):
     # An attacker's failures at one address do not lock the owner out elsewhere.
     assert [_guess(server, "ube-resident-2", "127.0.0.7") for _ in range(6)] == [401] * 5 + [429]
     assert _guess(server, "ube-resident-2", "127.0.0.8", DEMO_PASSWORD) == 302
+
+
+@pytest.mark.parametrize("field", ["response_type", "redirect_uri", "state", "code_challenge"])
+@pytest.mark.parametrize("text", ["\x00", "a\nb", "大雨", "\x7f", '"', "\\"])
+def test_authorize_refuses_control_and_non_ascii_parameters_without_redirecting(server, field, text):
+    params = _authorize_params(REDIRECT.format(port=50022))
+    params[field] = params[field] + text
+    for answer in (httpx.get(server.base_url + "/authorize", params=params),
+                   httpx.post(server.base_url + "/authorize", data={**params, "username": "ube-resident-1", "password": DEMO_PASSWORD})):
+        assert answer.status_code == 400 and "location" not in answer.headers
+        assert answer.json()["error"] == "invalid_request" and field in answer.json()["error_description"]

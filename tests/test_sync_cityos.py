@@ -5,6 +5,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.consent import ConsentLedger, Consents, DataCategory
@@ -156,3 +157,29 @@ def test_no_token_or_payload_in_sqlite_or_logs(cityos, tmp_path, caplog) -> None
     for secret in secrets:
         assert secret and secret.encode() not in raw
         assert secret not in logs
+
+
+class _Recording(httpx.HTTPTransport):
+    """A real transport that notes each request's If-None-Match and the status that came back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str | None, int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.seen.append((request.headers.get("if-none-match"), response.status_code))
+        return response
+
+
+def test_an_unchanged_public_feed_is_revalidated_with_if_none_match(cityos, tmp_path) -> None:
+    transport = _Recording()
+    http = PlatformHttp(cityos.base_url, TENANT, transport=transport)
+    client = PlatformClient(http)
+    first = client.changes(["Alert"], None)
+    again = client.changes(["Alert"], None)
+    assert again == first
+    (sent_first, status_first), (sent_again, status_again) = transport.seen
+    assert (sent_first, status_first) == (None, 200)
+    assert sent_again and status_again == 304  # the platform answered from memory
+    http.close()

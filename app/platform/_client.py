@@ -123,11 +123,12 @@ class PlatformClient:
                 return
 
     def changes(self, types: Sequence[str], after: str | None, limit: int = 1000) -> ChangePage:
-        """One page of the platform's delta feed (cityos ``/cityos/v1/changes``), in commit order."""
+        """One page of the platform's delta feed (cityos ``/cityos/v1/changes``), in commit order.
+        Asked again with the same cursor, an unchanged public feed answers 304 (``If-None-Match``)."""
         params: dict[str, Any] = {"type": ",".join(types), "limit": limit}
         if after:
             params["after"] = after
-        body = self._http.json("GET", "/cityos/v1/changes", "change feed", params=params)
+        body = self._http.get_json_revalidated("/cityos/v1/changes", "change feed", params)
         try:
             return ChangePage([Change(c["id"], c["type"], bool(c["deleted"]), c.get("modifiedAt"), c.get("entity"))
                                for c in body["changes"]], str(body["cursor"]), bool(body["hasMore"]))

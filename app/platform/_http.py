@@ -11,6 +11,9 @@ import httpx
 from app.platform._errors import PlatformError, from_response, transport_error
 
 
+_MAX_VALIDATED = 32
+
+
 class PlatformHttp:
     """One long-lived ``httpx.Client`` for one platform (``NGSILD-Tenant`` set by default).
 
@@ -24,6 +27,7 @@ class PlatformHttp:
         self._options: dict[str, Any] = {"auth": auth, "timeout": timeout, "transport": transport}
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
+        self._validated: dict[str, tuple[str, Any]] = {}  # URL -> (ETag, decoded answer), oldest first
 
     def call(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
         """Send one request; any error answer or transport failure raises a ``PlatformError``.
@@ -40,6 +44,25 @@ class PlatformHttp:
         """``call`` and decode the JSON answer; None for 204 No Content."""
         response = self.call(method, path, what, **kwargs)
         return None if response.status_code == 204 else decode_json(response, what)
+
+    def get_json_revalidated(self, path: str, what: str, params: dict[str, Any]) -> Any:
+        """GET a cacheable answer with ``If-None-Match`` when an earlier one carried an ETag;
+        a ``304`` gives that earlier answer back (the platform did not even ask its database)."""
+        key = path + "?" + "&".join(f"{k}={params[k]}" for k in sorted(params))
+        kept = self._validated.get(key)
+        response = self.call("GET", path, what, params=params, headers={"If-None-Match": kept[0]} if kept else None)
+        if response.status_code == 304 and kept is not None:
+            return kept[1]
+        body = decode_json(response, what)
+        etag = response.headers.get("etag")
+        with self._lock:
+            if etag:
+                self._validated[key] = (etag, body)
+                while len(self._validated) > _MAX_VALIDATED:
+                    self._validated.pop(next(iter(self._validated)))
+            else:
+                self._validated.pop(key, None)
+        return body
 
     @contextmanager
     def stream(self, method: str, path: str, what: str, **kwargs: Any) -> Iterator[httpx.Response]:

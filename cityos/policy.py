@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, exists, or_, select, true
+from sqlalchemy import ColumnElement, Connection, exists, or_, select
 
 from cityos.accounts import CITY_STAFF, SHELTER_STAFF, STAFF_ROLES
 from cityos.oidc import Caller
@@ -129,9 +129,15 @@ def tombstone_visible(caller: Caller | None) -> ColumnElement[bool]:
     public = entity.c.category.is_(None)
     if caller is None:
         return public
+    own = entity.c.owner_sub == caller.sub
     if caller.roles & STAFF_ROLES:
-        return true()
-    return or_(public, entity.c.owner_sub == caller.sub)
+        # Staff only hear of deletions they could have held a copy of: city-held records, and
+        # residents' records of a category ever shared with the city (a revoked grant stays on file).
+        ever_shared = exists().where(
+            consent.c.sub == entity.c.owner_sub, consent.c.category == entity.c.category, consent.c.recipient == CITY_RECIPIENT,
+        )
+        return or_(public, own, entity.c.owner_sub.is_(None), ever_shared)
+    return or_(public, own)
 
 
 def resolve_tenant(caller: Caller | None, header_tenant: str | None, default: str) -> str:

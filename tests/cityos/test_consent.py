@@ -152,3 +152,27 @@ def test_location_consent_covers_location_under_any_name(server, auth):
     stored = httpx.get(server.base_url + NGSI + f"/entities/{entity_id}", headers=me).json()
     assert not set(hidden) & set(stored) and stored["reportedBy"]["value"] == "self"
     _revoke_all(server, me)
+
+
+def test_staff_hear_only_of_deletions_they_could_have_read(server, auth):
+    me, staff = auth("ube-resident-1"), auth("ube-staff-1")
+    _revoke_all(server, me)
+    family_only = _choice("care_information", purpose="care", recipient="family")
+    assert httpx.post(server.base_url + CONSENTS, json=family_only, headers=me).status_code == 201
+    private = f"urn:ngsi-ld:CareInformation:{uuid.uuid4().hex}"
+    body = {"id": private, "type": "CareInformation", "needs": {"type": "Property", "value": "wheelchair"}}
+    assert _upsert(server, me, [body]).status_code == 201
+    assert httpx.delete(server.base_url + NGSI + f"/entities/{private}", headers=me).status_code == 204
+    shared_once = f"urn:ngsi-ld:SafetyStatus:{uuid.uuid4().hex}"
+    assert httpx.post(server.base_url + CONSENTS, json=_choice("safety_status"), headers=me).status_code == 201
+    assert _upsert(server, me, [_status(shared_once)]).status_code == 201
+    _revoke_all(server, me)  # deletes the status: staff held a copy and must hear of it
+    ids = set()
+    after = None
+    while True:
+        page = httpx.get(server.base_url + "/cityos/v1/changes", params={"after": after} if after else {}, headers=staff).json()
+        ids |= {c["id"] for c in page["changes"]}
+        after = page["cursor"]
+        if not page["hasMore"]:
+            break
+    assert shared_once in ids and private not in ids

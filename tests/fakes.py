@@ -28,6 +28,7 @@ class FakeShell:
     def __init__(self, app, route: str = "/", *, defer_threads: bool = False) -> None:
         self.app, self.page = app, FakePage(route, defer_threads)
         self.routes: list[str] = []
+        self.replaced: list[str] = []  # screens left with replace(): Back does not return to them
         self.renders = 0
         self.geolocator = None
         self._state: dict[str, dict] = {}
@@ -38,6 +39,10 @@ class FakeShell:
     def navigate(self, route: str) -> None:
         self.routes.append(route)
         self.page.route = route
+
+    def replace(self, route: str) -> None:
+        self.replaced.append(self.page.route)
+        self.navigate(route)
 
     def render(self) -> None:
         self.renders += 1

@@ -212,6 +212,7 @@ def test_resident_books_offline_and_it_is_sent_when_the_network_returns(server, 
     book.api = online  # the network is back
     quote = book.quote(request)
     assert quote.fare_yen == 300 and quote.points_usable == 120 and quote.simulated
+    assert quote.pickup == request.pickup and quote.earliest and quote.latest and not quote.evacuation  # the quote restates the ride
     assert book.send_pending() == 1
     sent = book.get(pending.id)
     assert sent.status in (RideStatus.ASSIGNED, RideStatus.ARRIVING) and sent.status.confirmed and sent.vehicle_id

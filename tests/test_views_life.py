@@ -180,7 +180,7 @@ def test_offline_booking_is_saved_as_not_sent_and_never_confirmed(app, shell):
     click(form, "この内容で予約する")
     run_threads(shell)
     assert life_rides.screen(shell).message == "この予約はまだ送信されていません。通信が戻ると自動で送ります。確定するまで乗車はできません。"
-    assert shell.routes[-1] == "/life/rides"
+    assert shell.routes[-1] == "/life/rides" and shell.replaced[-1] == "/life/rides/book"  # Back goes to the status, not the form
     main = screen_at(app, shell, "/life/rides")
     all_text = texts(main)
     assert "未送信（まだ予約は確定していません）" in all_text
@@ -194,6 +194,21 @@ def test_offline_booking_is_saved_as_not_sent_and_never_confirmed(app, shell):
     run_threads(shell)
     main = screen_at(app, shell, "/life/rides")
     assert "キャンセル済み" in texts(main) and "同じ内容でもう一度予約" in [c.content for c in walk(main) if isinstance(c, ft.Button)]
+
+
+def test_the_quote_restates_pickup_destination_window_and_an_evacuation_ride(app, shell):
+    from datetime import UTC, datetime
+
+    from app.rides import Place, PlaceKind, Quote
+    from views.features import life_rides
+
+    at = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+    quote = Quote(at, at, 0, 0, True, Place(PlaceKind.SHELTER, 33.95, 131.25, "琴芝小学校"), Place(PlaceKind.STOP, 33.96, 131.24, "上宇部小学校"),
+                  at, at, evacuation=True)
+    shown = texts(life_rides.quote_card(app, shell, quote))
+    local = at.astimezone().strftime("%H:%M")
+    assert f"上宇部小学校 から 琴芝小学校 まで（{local}〜{local} にお迎え）" in shown
+    assert "避難送迎（優先して配車・運賃 0円）" in shown
 
 
 def test_ride_form_problems_are_named(app, shell):

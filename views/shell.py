@@ -70,6 +70,12 @@ class Shell:
         else:
             self.page.navigate(route)
 
+    def replace(self, route: str) -> None:
+        """Go to ``route`` in place of the current screen (a finished form): Back skips it."""
+        if self.history and self.history[-1] == self.page.route:
+            self.history.pop()
+        self.navigate(route)
+
     def state(self, name: str) -> dict:
         """A feature's own screen state, kept while this page is open."""
         return self._feature_state.setdefault(name, {})

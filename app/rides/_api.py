@@ -43,6 +43,10 @@ class RidesApi:
             max(0, min(points_balance, int(data.get("pointsUsableMax", fare)))),
             bool(data["simulated"]),
             Place.from_wire(data["dropoff"]),
+            Place.from_wire(data["pickup"]) if isinstance(data.get("pickup"), dict) else None,
+            parse_time(data.get("earliest")),
+            parse_time(data.get("latest")),
+            data.get("evacuation") is True,
         )
 
     def book(self, booking: Booking) -> dict[str, Any]:

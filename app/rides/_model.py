@@ -215,6 +215,10 @@ class Quote:
     points_usable: int  # of the resident's balance, 1 point = 1 yen, at most the fare
     simulated: bool  # demo vehicles: the screen says so
     dropoff: Place  # an evacuation ride's shelter is chosen by the platform
+    pickup: Place | None = None  # as the platform understood it: the quote restates the ride
+    earliest: datetime | None = None  # the pickup window
+    latest: datetime | None = None
+    evacuation: bool = False  # during an alert, to a shelter: dispatched first (and usually free)
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,7 +255,7 @@ def confirm(app: Mamori, shell) -> None:
     _say(shell, app.t("rides.book.sending"), False, "/life/rides")
     st.busy = True
     shell.page.run_thread(_online, app, shell, work, "/life/rides")
-    shell.navigate("/life/rides")
+    shell.replace("/life/rides")  # Back from the ride's status never reopens the finished form
 
 
 def booked_text(app: Mamori, booking: Booking) -> str:
@@ -550,6 +550,12 @@ def quote_card(app: Mamori, shell, q: Quote) -> list[ft.Control]:
     summary = t("rides.quote.summary", pickup=q.pickup_eta.astimezone().strftime("%H:%M"),
                 arrival=q.arrival.astimezone().strftime("%H:%M"), fare=q.fare_yen, points=q.points_usable)
     rows: list[ft.Control] = [ft.Text(summary, size=18, weight=ft.FontWeight.BOLD, key="rides-quote")]
+    if q.pickup is not None and q.earliest is not None and q.latest is not None:  # what is being booked, in words
+        rows.append(ft.Text(t("rides.quote.route", pickup=place_name(app, q.pickup), dropoff=place_name(app, q.dropoff),
+                              earliest=q.earliest.astimezone().strftime("%H:%M"), latest=q.latest.astimezone().strftime("%H:%M")),
+                            key="rides-quote-route"))
+    if q.evacuation:
+        rows.append(ft.Text(t("rides.quote.evacuation", fare=q.fare_yen), weight=ft.FontWeight.BOLD, key="rides-quote-evacuation"))
     if q.simulated:
         rows.append(ft.Text(t("rides.notice.simulated"), theme_style=ft.TextThemeStyle.BODY_SMALL))
     if q.points_usable:

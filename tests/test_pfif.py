@@ -75,3 +75,21 @@ def test_export_is_valid_pfif_14_with_mapped_statuses(tmp_path) -> None:
     assert notes("宇部 健") == [("information_sought", None, "未回答")]
     proxy = by_name["宇部 ハル <祖母> & co"].find(NS + "note")
     assert proxy.findtext(NS + "author_name") == "宇部 一郎" and proxy.findtext(NS + "author_made_contact") == "true"
+
+
+def test_hostile_text_ip_platform_and_empty_name_still_give_valid_pfif(tmp_path) -> None:
+    db = open_store(tmp_path / "a.db")
+    consented = {"safety_status", "location"}.__contains__
+    book = FamilyBook(db, MemoryKeyStore(), "sub-a", "352021", consented, Outbox(db, bytes(32), consented))
+    book.replace_groups([{"id": "grp-1", "name": "家", "owner": "sub-a", "members": [
+        {"person": "sub-a", "name": "", "role": "owner"}, {"person": "sub-b", "name": "宇部\x01花子", "role": "member"}]}])
+    book.answer("needHelp", message="助けて\x00\x1b[31m\x0b", now=NOW)
+    for domain, expected in (("127.0.0.1", "mamori.localhost"), ("[::1]", "mamori.localhost"), ("localhost", "mamori.localhost"),
+                             ("Platform.Ube.example.jp", "platform.ube.example.jp"), (None, "mamori.localhost")):
+        root = ET.fromstring(export_pfif(book, "grp-1", domain=domain, t=Translator("ja"), now=NOW))
+        persons = root.findall(NS + "person")
+        assert all(p.findtext(NS + "person_record_id").startswith(expected + "/person.") for p in persons)
+        assert [p.find(NS + "full_name") is not None for p in persons] == [True, True]
+        assert sorted(p.findtext(NS + "full_name") for p in persons) == ["", "宇部花子"]
+        texts = [n.findtext(NS + "text") for n in root.iter(NS + "note")]
+        assert "助けが必要: 助けて[31m" in texts

@@ -15,6 +15,8 @@ the order the PFIF 1.4 schema's sequences require.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
@@ -32,9 +34,27 @@ def _pfif_time(moment: datetime) -> str:
     return utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _el(parent: ET.Element, name: str, text: str | None) -> None:
-    if text:
-        ET.SubElement(parent, f"{{{NS}}}{name}").text = text
+# Characters XML 1.0 cannot carry (a member's message may hold them): dropped, not fatal.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+FALLBACK_DOMAIN = "mamori.localhost"
+
+
+def _el(parent: ET.Element, name: str, text: str | None, required: bool = False) -> None:
+    if text or required:
+        ET.SubElement(parent, f"{{{NS}}}{name}").text = _NOT_XML.sub("", text or "")
+
+
+def pfif_domain(host: str | None) -> str:
+    """The record-id domain for a platform host: a DNS name (PFIF 1.4 §2.1), never an IP literal."""
+    name = (host or "").strip("[]").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+        return FALLBACK_DOMAIN
+    except ValueError:
+        pass
+    labels = name.split(".")
+    valid = len(labels) >= 2 and all(re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", label) for label in labels)
+    return name if valid else FALLBACK_DOMAIN
 
 
 def _record_id(domain: str, kind: str, local: str) -> str:
@@ -66,6 +86,7 @@ def _note(person_el: ET.Element, person_id: str, domain: str, answer: Answer | N
 def export_pfif(book: FamilyBook, group_id: str, *, domain: str, t: Translator, now: datetime | None = None) -> bytes:
     """The group's records as a PFIF 1.4 XML document (UTF-8 bytes)."""
     moment = utc(now)
+    domain = pfif_domain(domain)
     ET.register_namespace("pfif", NS)
     root = ET.Element(f"{{{NS}}}pfif")
     members = book.members(group_id)
@@ -85,7 +106,7 @@ def _person(root: ET.Element, member: Member, answers: list[Answer], names: dict
     _el(person, "author_name", names.get(member.person))
     _el(person, "source_name", SOURCE_NAME)
     _el(person, "source_date", _pfif_time(now))
-    _el(person, "full_name", member.name)
+    _el(person, "full_name", member.name, required=True)  # PFIF 1.4 requires it, even when unnamed
     # The platform's copy of an answer made on this phone is the same answer: export it once.
     seen: set[str] = set()
     unique = []

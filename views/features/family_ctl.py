@@ -453,7 +453,7 @@ class FamilyCtl:
         link = self.app.link
         domain = urlsplit(link.platform_url).hostname if link and link.platform_url else None
         with self._lock:
-            xml = export_pfif(self.book(), group_id, domain=domain or "mamori.localhost", t=self.app.t)
+            xml = export_pfif(self.book(), group_id, domain=domain, t=self.app.t)
         folder = data_folder(self.app) / "exports"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"family-pfif-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.xml"

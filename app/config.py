@@ -32,10 +32,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(env("MAMORI_DATA_DIR")) if env("MAMORI_DATA_DIR") else None,
+        default=Path(data_dir) if (data_dir := env("MAMORI_DATA_DIR")) else None,
         help="region data folder [MAMORI_DATA_DIR, last chosen in Settings, ../shared/data]",
     )
-    parser.add_argument("--region", default=env("MAMORI_REGION"), help=f"municipality code or slug [MAMORI_REGION, last chosen, {DEFAULT_REGION} Ube]")
+    parser.add_argument("--region", default=env("MAMORI_REGION"),
+                        help=f"municipality code or slug [MAMORI_REGION, last chosen, {DEFAULT_REGION} Ube]")
     parser.add_argument("--lang", choices=LANGUAGES, default=env("MAMORI_LANG"), help="language at start [MAMORI_LANG]")
     parser.add_argument("--platform-url", default=env("MAMORI_PLATFORM_URL"), help="city-OS platform base URL [MAMORI_PLATFORM_URL]")
     parser.add_argument(

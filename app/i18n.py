@@ -7,7 +7,7 @@ A feature may ship its strings as a fragment ``<feature>.<lang>.json``; fragment
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 LANGUAGES = ("ja", "en", "ja-easy")
@@ -15,7 +15,7 @@ DEFAULT_LANGUAGE = "ja"
 I18N_DIR = Path(__file__).resolve().parent.parent / "assets" / "i18n"
 
 
-@lru_cache(maxsize=None)
+@cache
 def messages(lang: str) -> dict[str, str]:
     """All strings of ``lang``: ``<lang>.json`` plus every ``*.<lang>.json`` fragment."""
     if lang not in LANGUAGES:

@@ -68,18 +68,19 @@ def load_road_strokes(db: sqlite_utils.Database, region: str) -> RoadStrokes:
 def _chain(edges: list[tuple[int, int, list, bool]], major: bool) -> list[Stroke]:
     """Greedy path cover: walk from each dead end or junction through unused edges."""
     at_node: dict[int, list[int]] = defaultdict(list)
-    for index, (u, v, _, _) in enumerate(edges):
-        at_node[u].append(index)
-        at_node[v].append(index)
+    for i, (u, v, _, _) in enumerate(edges):
+        at_node[u].append(i)
+        at_node[v].append(i)
     used = [False] * len(edges)
     # Start at odd-degree nodes: an Euler-style cover then needs the fewest strokes.
     starts = sorted(at_node, key=lambda node: len(at_node[node]) % 2 == 0)
-    strokes = []
+    strokes: list[Stroke] = []
     for start in starts:
         for first in at_node[start]:
             if used[first]:
                 continue
-            node, index, line = start, first, []
+            node, line = start, list[tuple[float, float]]()
+            index: int | None = first
             while index is not None:
                 used[index] = True
                 u, v, coords, _ = edges[index]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import sqlite_utils
 
@@ -27,7 +28,7 @@ class Preferences:
     region: str | None = None  # the region last chosen in Settings
     data_dir: str | None = None  # the data folder last chosen in Settings
 
-    def with_(self, **changes: object) -> "Preferences":
+    def with_(self, **changes: Any) -> Preferences:
         return replace(self, **changes)
 
 
@@ -71,9 +72,9 @@ def save_preferences(db: sqlite_utils.Database, prefs: Preferences, key: bytes) 
     data["hazard"] = prefs.hazard.value
     home = data.pop("home")
     with db.atomic():
-        db["setting"].upsert({"key": _KEY, "value": json.dumps(data, ensure_ascii=False)}, pk="key")
+        db.table("setting").upsert({"key": _KEY, "value": json.dumps(data, ensure_ascii=False)}, pk="key")
         if home is None:
             db.execute("DELETE FROM setting WHERE key = ?", [_HOME])
         else:
             sealed = encrypt_at_rest(key, json.dumps(home).encode(), _HOME_AAD)
-            db["setting"].upsert({"key": _HOME, "value": base64.b64encode(sealed).decode()}, pk="key")
+            db.table("setting").upsert({"key": _HOME, "value": base64.b64encode(sealed).decode()}, pk="key")

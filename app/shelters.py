@@ -27,6 +27,10 @@ class ShelterHit:
     distance_m: float | None  # None when no origin was given
 
 
+def _distance(hit: ShelterHit) -> float:
+    return math.inf if hit.distance_m is None else hit.distance_m
+
+
 def distance_m(a: LatLon, b: LatLon) -> float:
     return geodesic((a.lat, a.lon), (b.lat, b.lon)).meters
 
@@ -40,7 +44,7 @@ def _shelter(row: tuple) -> Shelter:
         address=address,
         lat=lat,
         lon=lon,
-        hazards=frozenset(h for h, flag in zip(HazardType, flags) if flag),
+        hazards=frozenset(h for h, flag in zip(HazardType, flags, strict=True) if flag),
         capacity=capacity,
         accepts=accepts,
         note=note,
@@ -77,7 +81,7 @@ class ShelterDirectory:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM shelter WHERE {where} ORDER BY kind, name", params).fetchall()
         hits = [ShelterHit(s, distance_m(origin, LatLon(s.lat, s.lon)) if origin else None) for s in map(_shelter, rows)]
         if origin:
-            hits.sort(key=lambda h: h.distance_m)
+            hits.sort(key=_distance)
         return hits
 
     def count(self, hazard: HazardType | None = None, kind: ShelterKind | None = None) -> int:
@@ -118,11 +122,11 @@ class ShelterDirectory:
             ).fetchall()
             hits = sorted(
                 (ShelterHit(s, distance_m(origin, LatLon(s.lat, s.lon))) for s in map(_shelter, rows)),
-                key=lambda h: h.distance_m,
+                key=_distance,
             )
             # Anything within the window's inscribed circle is certainly among the nearest;
             # a hit beyond it might be beaten by a shelter just outside the window.
-            if len(hits) == total or (len(hits) >= want and hits[want - 1].distance_m <= half_m):
+            if len(hits) == total or (len(hits) >= want and _distance(hits[want - 1]) <= half_m):
                 return hits[:want]
             half_m *= 2
 

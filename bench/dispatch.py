@@ -122,16 +122,19 @@ def main(argv: list[str]) -> int:
     times = TravelTimes(graph)
     times.places([*(v.depot for v in vehicles), *(p for t in trips for p in (t.pickup, t.dropoff))])
     precompute_s = time.perf_counter() - started
-    print(f"ube: {graph.node_count} nodes, {graph.edge_count} edges, {len(stops)} stops; {len(times)} places, travel-time matrix {precompute_s:.2f} s (25 km/h)")
+    print(f"ube: {graph.node_count} nodes, {graph.edge_count} edges, {len(stops)} stops; "
+          f"{len(times)} places, travel-time matrix {precompute_s:.2f} s (25 km/h)")
     ours, dispatch_s = insertion(times, vehicles, area, trips)
     naive = nearest_free_vehicle(times, vehicles, trips)
-    print(f"insertion: served {ours.served}/{len(trips)}, {ours.vehicle_km:.1f} vehicle-km, mean wait {ours.mean_wait_s / 60:.1f} min, in {dispatch_s:.2f} s")
+    print(f"insertion: served {ours.served}/{len(trips)}, {ours.vehicle_km:.1f} vehicle-km, "
+          f"mean wait {ours.mean_wait_s / 60:.1f} min, in {dispatch_s:.2f} s")
     print(f"nearest free vehicle: served {naive.served}/{len(trips)}, {naive.vehicle_km:.1f} vehicle-km, mean wait {naive.mean_wait_s / 60:.1f} min")
     both = [tid for tid in ours.waits if tid in naive.waits]
     wait_ratio = statistics.fmean(ours.waits[t] for t in both) / max(1e-9, statistics.fmean(naive.waits[t] for t in both))
     vkm_ratio = (ours.vehicle_km / ours.served) / (naive.vehicle_km / naive.served)  # per trip served
     print(
         f"dispatch s={dispatch_s:.2f} vkm_ratio_vs_naive={vkm_ratio:.3f} wait_ratio_vs_naive={wait_ratio:.3f} "
-        f"served={ours.served}/{len(trips)} naive_served={naive.served}/{len(trips)} precompute_s={precompute_s:.2f} requests={len(trips)} vehicles={len(vehicles)}"
+        f"served={ours.served}/{len(trips)} naive_served={naive.served}/{len(trips)} precompute_s={precompute_s:.2f} "
+        f"requests={len(trips)} vehicles={len(vehicles)}"
     )
     return 0

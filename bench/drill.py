@@ -34,7 +34,6 @@ from typing import Any
 import httpx
 
 from app.checkin import CheckinPlatform, EvacueeCard, Member, ShelterDesk, desk_seal_keys, new_at_rest_key, show_qr
-from protocol.checkin._crypto import Ed25519PrivateKey
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.devicekeys import MemoryKeyStore
 from app.family import (
@@ -55,6 +54,7 @@ from cityos.testing import CityosProcess, login, run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
 from offline.sync import SyncEngine
+from protocol.checkin._crypto import Ed25519PrivateKey
 
 CODE = "352021"
 HOME = (33.9516, 131.2467)  # central Ube
@@ -135,9 +135,9 @@ def family_answer(a: Resident, b: Resident, group: str, reps: int) -> list[float
         answer = a.book.answer(("safe", "evacuating", "atShelter")[i % 3], message=f"drill {i}")
         a.push()
 
-        def arrived(data: dict[str, Any]) -> bool:
+        def arrived(data: dict[str, Any], answer_id: str = answer.id) -> bool:
             row = _member(data, a.me)
-            return bool(row and row.get("own") and row["own"]["answerId"]["value"] == answer.id)
+            return bool(row and row.get("own") and row["own"]["answerId"]["value"] == answer_id)
 
         data = b.wait_for("family", arrived)
         b.family.apply_status(group, next(g["members"] for g in data["groups"] if g["id"] == group))
@@ -223,12 +223,13 @@ def desk_counts(a: Resident, hq: Resident, base_url: str, root: Path, reps: int)
         expected = desk.desk.summary().persons
         results: dict[str, float] = {}
 
-        def hq_sees() -> None:
+        # A thread that outlives its join timeout must not read the next round's values: bind them.
+        def hq_sees(expected: int = expected, start: float = start, results: dict[str, float] = results) -> None:
             while (hq.client.get_entity(entity_id) or {}).get("occupancy", {}).get("value") != expected:
                 hq.wait_for("shelters", lambda d: True)
             results["hq"] = time.perf_counter() - start
 
-        def list_shows() -> None:
+        def list_shows(expected: int = expected, start: float = start, results: dict[str, float] = results) -> None:
             def current() -> Any:
                 return next((e.get("occupancy", {}).get("value") for e in a.engine.entities("shelter_status")
                              if e.get("id") == entity_id), None)

@@ -133,7 +133,7 @@ def bench_ube(origins: int) -> dict[str, float]:
             ours_route.append((time.perf_counter() - started) * 1000)
         graph = networkx_graph(router, HAZARD)
         theirs, theirs_route, exact, compared, alternatives_same = [], [], 0, 0, 0
-        for point, result in zip(points, results):
+        for point, result in zip(points, results, strict=True):
             started = time.perf_counter()
             ranking = networkx_full(router, graph, HAZARD, point, 1 + len(result.alternatives))
             theirs.append((time.perf_counter() - started) * 1000)

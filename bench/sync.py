@@ -23,11 +23,11 @@ import httpx
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import MemoryTokenStore, Session, install_key
 from app.platform import PlatformClient, PlatformHttp
-from protocol.entities import make_entity
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
 from offline.sync import Dataset, SyncEngine
+from protocol.entities import make_entity
 
 TENANT = "352021"
 PASSWORD = "mamori-demo"  # cityos demo accounts (docs/cityos.md)

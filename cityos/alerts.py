@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cityos.alerts", description="Issue a disaster alert (see docs/cityos.md)")
     parser.add_argument("--db", default=os.environ.get("CITYOS_DB_URL", Settings().db_url))
     parser.add_argument("--municipality", default=os.environ.get("CITYOS_REGIONS", "352021").split(",")[0])
-    parser.add_argument("--hazard", default="flood", help="flood, landslide, storm_surge, earthquake, tsunami, fire, inland_flood, volcano, heavy_rain")
+    parser.add_argument("--hazard", default="flood",
+                        help="flood, landslide, storm_surge, earthquake, tsunami, fire, inland_flood, volcano, heavy_rain")
     parser.add_argument("--level", type=int, default=3, help="警戒レベル 1-5")
     parser.add_argument("--minutes", type=int, default=60, help="how long the alert stays active")
     parser.add_argument("--polygon", help="target area: GeoJSON file or text; default: the whole municipality")

@@ -169,7 +169,7 @@ class PublicCache:
                     await send(message)
             else:
                 chunks.append(message.get("body", b""))
-                if sum(len(c) for c in chunks) > MAX_BODY:  # too big to keep: send what we have and the rest as it comes
+                if sum(len(c) for c in chunks) > MAX_BODY and start is not None:  # too big to keep: send what we have, then the rest
                     passing = True
                     await send(start)
                     await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": message.get("more_body", False)})

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -184,7 +184,7 @@ def _new_key(purpose: str) -> tuple[str, bytes]:
     return poster_kid(poster.public_key()).hex(), poster.private_bytes_raw()
 
 
-def key_rows(conn: Connection, tenant: str, purpose: str) -> list[Any]:
+def key_rows(conn: Connection, tenant: str, purpose: str) -> Sequence[Any]:
     """The tenant's keys for ``purpose``, newest first; one is made and stored on first need."""
     query = select(checkin_key).where(checkin_key.c.tenant == tenant, checkin_key.c.purpose == purpose)
     rows = conn.execute(query.order_by(checkin_key.c.created_at.desc())).all()
@@ -225,7 +225,7 @@ def sign_poster(conn: Connection, tenant: str, shelter_id: str, name: str, valid
 
 # --- device keys ------------------------------------------------------------------------------------
 
-def register_device(conn: Connection, caller: Caller, kid: str, public: str) -> bool:
+def register_device(conn: Connection, caller: Caller, kid: str, public: Any) -> bool:
     """Store the caller's device key; True when it is new. 409 if the id belongs to someone else."""
     try:
         key = Ed25519PublicKey.from_public_bytes(unb64u(public))
@@ -266,7 +266,7 @@ def device_page(conn: Connection, tenant: str, since: int, limit: int) -> dict[s
 
 # --- desk events, presence and occupancy --------------------------------------------------------------
 
-def _resolve(events: list[Any]) -> tuple[str | None, int, bool]:
+def _resolve(events: Sequence[Any]) -> tuple[str | None, int, bool]:
     """Where a household is after all its events in time order: latest check-in wins; a check-in
     while still open at another shelter flags the household for staff."""
     place, size, flagged = None, 0, False

@@ -112,7 +112,8 @@ def router() -> APIRouter:
         caller = _resident(platform, request)
         with platform.store.read() as conn:
             rows = conn.execute(
-                select(consent).where(consent.c.sub == caller.sub, consent.c.active.is_(True)).order_by(consent.c.category, consent.c.purpose, consent.c.recipient)
+                select(consent).where(consent.c.sub == caller.sub, consent.c.active.is_(True)).order_by(consent.c.category, consent.c.purpose,
+                                                                                                        consent.c.recipient)
             ).all()
         return [{"category": r.category, "purpose": r.purpose, "recipient": r.recipient, "grantedAt": r.granted_at} for r in rows]
 

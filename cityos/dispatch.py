@@ -262,19 +262,19 @@ class TravelTimes:
             cols = back[np.ix_(np.asarray(new_rows), nodes[:start])] + access_s[start:, None] + access_s[None, :start]
             for i in range(start):
                 self._matrix[i].extend(cols[:, i].tolist())
-        for k, row_index in zip(range(start, len(self.points)), new_rows):
+        for k, row_index in zip(range(start, len(self.points)), new_rows, strict=True):
             row = out[row_index, nodes] + access_s + access_s[k]
             row[k] = 0.0
             self._matrix.append(row.tolist())
 
 
-def hazard_slow_edges(graph: RoadGraph, layers: HazardLayers, hazard: HazardType) -> list[bool]:
-    """Streets touching an active area of ``hazard`` (ends or sample points inside any level)."""
-    index = layers.level_index(hazard)
-    if index.empty:
+def hazard_slow_edges(graph: RoadGraph, layers: HazardLayers, hazard: HazardType | None) -> list[bool]:
+    """Streets touching an active area of ``hazard`` (ends or sample points inside any level); none without a hazard."""
+    index = layers.level_index(hazard) if hazard is not None else None
+    if index is None or index.empty:
         return [False] * graph.edge_count
     level_at = index.level_at
-    node_level = [level_at(a, b) for a, b in zip(graph.lat, graph.lon)]
+    node_level = [level_at(a, b) for a, b in zip(graph.lat, graph.lon, strict=True)]
     group_of, groups = graph.edge_samples()
     group_level = [max(level_at(a, b) for a, b in pts) for pts in groups]
     eu, ev = graph.edge_u, graph.edge_v
@@ -282,17 +282,19 @@ def hazard_slow_edges(graph: RoadGraph, layers: HazardLayers, hazard: HazardType
 
 
 def safe_shelter(
-    times: TravelTimes, pickup: LatLon, shelters: Sequence[Shelter], hazard: HazardType, layers: HazardLayers | None
+    times: TravelTimes, pickup: LatLon, shelters: Sequence[Shelter], hazard: HazardType | None, layers: HazardLayers | None
 ) -> Shelter:
-    """The emergency site suitable for ``hazard``, outside its areas, fastest to reach from ``pickup``."""
-    index = layers.level_index(hazard) if layers is not None else None
+    """The emergency site suitable for ``hazard`` (any, when the hazard is not known), outside its areas,
+    fastest to reach from ``pickup``."""
+    index = layers.level_index(hazard) if layers is not None and hazard is not None else None
     fit = [
         s for s in shelters
-        if s.kind is ShelterKind.EMERGENCY_SITE and s.suits(hazard) and (index is None or index.level_at(s.lat, s.lon) == 0)
+        if s.kind is ShelterKind.EMERGENCY_SITE and (hazard is None or s.suits(hazard)) and (index is None or index.level_at(s.lat, s.lon) == 0)
     ]
     near = [s for s in fit if times.snaps(LatLon(s.lat, s.lon))]
     if not near:
-        raise DispatchError(DispatchErrorCode.NO_SAFE_SHELTER, f"no emergency site for {hazard.value} outside its hazard areas is near a street")
+        what = hazard.value if hazard is not None else "the alert"
+        raise DispatchError(DispatchErrorCode.NO_SAFE_SHELTER, f"no emergency site for {what} outside its hazard areas is near a street")
     start = times.place(pickup)
     ends = times.places(LatLon(s.lat, s.lon) for s in near)
     best = min(range(len(near)), key=lambda i: times.seconds(start, ends[i]))
@@ -344,7 +346,7 @@ class Dispatcher:
             raise ValueError("a dispatcher needs at least one vehicle")
         self.times, self.area = times, area
         depots = times.places(v.depot for v in vehicles)
-        self._plans = {v.id: _Plan(v, place, now_s) for v, place in zip(vehicles, depots)}
+        self._plans = {v.id: _Plan(v, place, now_s) for v, place in zip(vehicles, depots, strict=True)}
         self._where: dict[str, str] = {}  # trip id -> vehicle id, for trips still in a plan
         self._done: dict[str, Assignment] = {}  # trips dropped off
         self._direct: dict[str, float] = {}
@@ -363,10 +365,12 @@ class Dispatcher:
         """Raise the DispatchError a trip deserves before any search (bad party, window, area)."""
         if trip.id in self._where or trip.id in self._done:
             raise DispatchError(DispatchErrorCode.DUPLICATE_RIDE, f"trip {trip.id!r} is already booked")
-        if not (1 <= trip.passengers and 0 <= trip.wheelchairs <= trip.passengers):
-            raise DispatchError(DispatchErrorCode.INVALID_PARTY, f"passengers must be ≥ 1 and wheelchairs between 0 and passengers, got {trip.passengers}/{trip.wheelchairs}")
+        if not (trip.passengers >= 1 and 0 <= trip.wheelchairs <= trip.passengers):
+            raise DispatchError(DispatchErrorCode.INVALID_PARTY,
+                                f"passengers must be ≥ 1 and wheelchairs between 0 and passengers, got {trip.passengers}/{trip.wheelchairs}")
         if trip.passengers > self.max_seats or trip.wheelchairs > self.max_chairs:
-            raise DispatchError(DispatchErrorCode.PARTY_TOO_LARGE, f"the largest vehicle takes {self.max_seats} passengers and {self.max_chairs} wheelchairs")
+            raise DispatchError(DispatchErrorCode.PARTY_TOO_LARGE,
+                                f"the largest vehicle takes {self.max_seats} passengers and {self.max_chairs} wheelchairs")
         if not (math.isfinite(trip.earliest_s) and math.isfinite(trip.latest_s)) or trip.latest_s < trip.earliest_s:
             raise DispatchError(DispatchErrorCode.INVALID_TIME_WINDOW, "the pickup window must end after it starts")
         if trip.latest_s < now_s - PAST_GRACE_S:

@@ -19,6 +19,7 @@ the client reconnects; a comment line every ``PING_S`` keeps proxies from closin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import threading
@@ -57,10 +58,8 @@ class Hub:
             self.version += 1
             waiters = list(self._waiters)
         for loop, event in waiters:
-            try:
+            with contextlib.suppress(RuntimeError):  # that loop is closed (server shutting down)
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # that loop is closed (server shutting down)
-                pass
 
     async def wait(self, seen: int, timeout: float) -> None:
         """Return once ``version`` differs from ``seen``, or after ``timeout`` seconds."""

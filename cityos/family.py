@@ -192,7 +192,9 @@ def status_records(conn: Connection, sub: str) -> tuple[Any, Any]:
 
 def open_sos(body: dict[str, Any] | None) -> bool:
     """An SOS answer nobody has resolved yet (a later answer of the same record replaces it)."""
-    return bool(body) and (body.get("status") or {}).get("value") in SOS and "resolvedAt" not in body  # type: ignore[union-attr]
+    if not body:
+        return False
+    return (body.get("status") or {}).get("value") in SOS and "resolvedAt" not in body
 
 
 # --- operations (each runs in one transaction) ----------------------------------------------

@@ -35,7 +35,6 @@ from cityos.policy import (
     active_categories,
     check_write,
     readable,
-    require_known_type,
     resolve_tenant,
 )
 from cityos.problems import ALREADY_EXISTS, NOT_ACCEPTABLE, NOT_FOUND, Problem, bad_data, forbidden, not_found, problem_responses, unauthorized
@@ -142,7 +141,8 @@ class _Writer:
             raise bad_data(f"entity {entity_id} is a {existing.type}, not a {body['type']}")
         owner = existing.owner_sub if existing is not None else None
         decision = check_write(self.caller, body["type"], location_attributes(body), owner, existing is not None, self.consented)
-        created = put_entity(self.conn, self.tenant, body, decision.owner_sub, decision.category, existing, merge=merge, seq=next(self.seqs), tx=self.tx)
+        created = put_entity(self.conn, self.tenant, body, decision.owner_sub, decision.category, existing, merge=merge, seq=next(self.seqs),
+                             tx=self.tx)
         self.written.add(entity_id)
         return created
 
@@ -169,7 +169,8 @@ def _modify(platform: Platform, caller: Caller | None, tenant: str, entity_id: s
     same checks (role, owner, consent, location) as any other write."""
     validate_entity_id(entity_id)
     with platform.store.write() as conn:
-        row = conn.execute(select(entity).where(entity.c.tenant == tenant, entity.c.id == entity_id, entity.c.deleted.is_(False), readable(caller))).first()
+        row = conn.execute(select(entity).where(entity.c.tenant == tenant, entity.c.id == entity_id, entity.c.deleted.is_(False),
+                                                readable(caller))).first()
         if row is None:
             raise not_found(f"no entity {entity_id}")
         _Writer(conn, caller, tenant, [entity_id]).write(change(dict(row.body)), merge=False, must_be_new=False)
@@ -254,7 +255,8 @@ async def _change_attributes(request: Request, entity_id: str, append: bool, kee
         for name in names:
             exists = name in body
             if name in _FIXED or (not append and not exists) or (keep and exists):
-                skipped.append({"attributeName": name, "reason": "cannot be changed here" if name in _FIXED else "exists (noOverwrite)" if exists else "no such attribute"})
+                skipped.append({"attributeName": name,
+                                "reason": "cannot be changed here" if name in _FIXED else "exists (noOverwrite)" if exists else "no such attribute"})
             else:
                 body[name] = clean[name]
         return body
@@ -329,7 +331,8 @@ def _split(value: str | None) -> list[str]:
     return [v for v in (value or "").split(",") if v]
 
 
-def _query(platform: Platform, caller: Caller | None, tenant: str, params: dict[str, str | None], want_count: bool) -> tuple[list[dict[str, Any]], int | None]:
+def _query(platform: Platform, caller: Caller | None, tenant: str, params: dict[str, str | None],
+           want_count: bool) -> tuple[list[dict[str, Any]], int | None]:
     """One page of matching entities and, when asked (or free), how many match in all."""
     types, ids = [_compact_type(t) for t in _split(params["type"])], _split(params["id"])
     wanted_attrs = set(_split(params["attrs"]))
@@ -441,14 +444,16 @@ def router() -> APIRouter:
     @api.post("/ngsi-ld/v1/entityOperations/update", summary="Batch update: attributes of existing entities",
               openapi_extra={"requestBody": {"required": True, "content": _BATCH_BODY}},
               responses={204: {"description": "all updated"}, 207: {"description": "BatchOperationResult: some failed"}, **_ERRORS})
-    async def batch_update(request: Request, options: Annotated[str | None, Query(description="noOverwrite: keep existing attributes")] = None) -> Response:
+    async def batch_update(request: Request,
+                           options: Annotated[str | None, Query(description="noOverwrite: keep existing attributes")] = None) -> Response:
         platform, caller, tenant = _acting(request, header_tenant(request))
         keep = _no_overwrite(options)
         payload, ld = await _read_entities(request)
         return await _batch(platform, caller, tenant, payload, ld, lambda writer, body: writer.update(body, keep))
 
     @api.post("/ngsi-ld/v1/entityOperations/delete", summary="Batch delete",
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}}}},
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}}}},
               responses={204: {"description": "all deleted"}, 207: {"description": "BatchOperationResult: some failed"}, **_ERRORS})
     async def batch_delete(request: Request) -> Response:
         platform, caller, tenant = _acting(request, header_tenant(request))
@@ -494,7 +499,7 @@ def router() -> APIRouter:
                responses={204: {"description": "updated"}, **problem_responses(400, 401, 403, 404, 413, 415, 429)})
     async def patch_attr(request: Request, entityId: Annotated[str, Path()], attrId: Annotated[str, Path()]) -> Response:
         platform, caller, tenant = _acting(request, header_tenant(request))
-        fragment, ld = await _read_fragment(request)
+        fragment, _ld = await _read_fragment(request)
 
         def change(body: dict[str, Any]) -> dict[str, Any]:
             if attrId not in body or attrId in _FIXED:
@@ -507,7 +512,8 @@ def router() -> APIRouter:
 
     @api.delete("/ngsi-ld/v1/entities/{entityId}/attrs/{attrId}", status_code=204, summary="Delete one attribute",
                 responses={204: {"description": "deleted"}, **problem_responses(400, 401, 403, 404, 429)})
-    def delete_attr(request: Request, entityId: Annotated[str, Path()], attrId: Annotated[str, Path()], tenant_header: TenantHeader = None) -> Response:
+    def delete_attr(request: Request, entityId: Annotated[str, Path()], attrId: Annotated[str, Path()],
+                    tenant_header: TenantHeader = None) -> Response:
         platform, caller, tenant = _acting(request, tenant_header)
 
         def change(body: dict[str, Any]) -> dict[str, Any]:
@@ -518,7 +524,8 @@ def router() -> APIRouter:
         _modify(platform, caller, tenant, entityId, change)
         return Response(status_code=204)
 
-    @api.get("/ngsi-ld/v1/entities", summary="Query entities", responses={200: {"description": "array of entities", **_ENTITY_MEDIA}, **problem_responses(400, 401, 403, 429)})
+    @api.get("/ngsi-ld/v1/entities", summary="Query entities",
+             responses={200: {"description": "array of entities", **_ENTITY_MEDIA}, **problem_responses(400, 401, 403, 429)})
     def query_entities(
         request: Request,
         type: Annotated[str | None, Query(description="type names, comma-separated")] = None,
@@ -545,7 +552,8 @@ def router() -> APIRouter:
         headers = {"NGSILD-Results-Count": str(total)} if want_count else {}
         return _entities_response(request, platform, results, headers)
 
-    @api.get("/ngsi-ld/v1/entities/{entityId}", summary="Get one entity", responses={200: {"description": "the entity", **_ENTITY_MEDIA}, **problem_responses(400, 401, 403, 404, 429)})
+    @api.get("/ngsi-ld/v1/entities/{entityId}", summary="Get one entity",
+             responses={200: {"description": "the entity", **_ENTITY_MEDIA}, **problem_responses(400, 401, 403, 404, 429)})
     def get_entity(
         request: Request,
         entityId: Annotated[str, Path()],
@@ -557,7 +565,8 @@ def router() -> APIRouter:
         validate_entity_id(entityId)
         opts = set(_split(options))
         with platform.store.read() as conn:
-            row = conn.execute(select(entity).where(entity.c.tenant == tenant, entity.c.id == entityId, entity.c.deleted.is_(False), readable(caller))).first()
+            row = conn.execute(select(entity).where(entity.c.tenant == tenant, entity.c.id == entityId, entity.c.deleted.is_(False),
+                                                    readable(caller))).first()
         if row is None:
             raise Problem(404, NOT_FOUND, f"no entity {entityId}")
         return _entities_response(request, platform, render(row, "keyValues" in opts, "sysAttrs" in opts, set(_split(attrs)) or None))

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Error, OAuth2Request
@@ -213,7 +213,7 @@ class _Request(OAuth2Request):
 class _S256Challenge(CodeChallenge):
     """PKCE as RFC 8252 asks of native apps: S256 only, and required at the authorize step."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
 
     def validate_code_challenge(self, grant, redirect_uri):
         data = grant.request.payload.data
@@ -299,7 +299,7 @@ class Provider(AuthorizationServer):
                 return provider._generate_token(self.request.client, user, scope, include_refresh_token, credential.family)
 
         class CodeGrant(SessionTokens, AuthorizationCodeGrant):
-            TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
+            TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none"]
 
             def save_authorization_code(self, code, request):
                 data = request.payload.data
@@ -331,7 +331,8 @@ class Provider(AuthorizationServer):
                     conn.execute(used_code.insert().values(code_hash=code_hash, family=family, expires_at=now + provider.refresh_token_ttl))
                 if row.client_id != client.client_id or row.expires_at < now:
                     return None
-                return _Code(row.client_id, row.sub, row.redirect_uri, row.scope, row.nonce, row.code_challenge, row.code_challenge_method, row.auth_time, family)
+                return _Code(row.client_id, row.sub, row.redirect_uri, row.scope, row.nonce, row.code_challenge, row.code_challenge_method,
+                             row.auth_time, family)
 
             def delete_authorization_code(self, authorization_code):
                 pass  # already deleted when it was looked up
@@ -340,7 +341,7 @@ class Provider(AuthorizationServer):
                 return get_account(provider.store, authorization_code.sub)
 
         class RotatingRefreshGrant(SessionTokens, RefreshTokenGrant):
-            TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
+            TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none"]
             INCLUDE_NEW_REFRESH_TOKEN = True
 
             def authenticate_refresh_token(self, token):
@@ -533,7 +534,8 @@ _NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-P
 
 
 def _logout_page(status: int, message: str) -> HTMLResponse:
-    page = f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>cityos</title></head><body><main><p role="status">{html.escape(message)}</p></main></body></html>'
+    page = ('<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>cityos</title></head>'
+            f'<body><main><p role="status">{html.escape(message)}</p></main></body></html>')
     return HTMLResponse(page, status_code=status, headers=_NO_STORE)
 
 
@@ -614,7 +616,8 @@ def router(provider: Provider) -> APIRouter:
         address = request.client.host if request.client else "unknown"
         wait = throttle.begin(username, address)
         if wait > 0:
-            page = _login_page(params, req.payload.client_id, 429, "しばらく待ってから再度お試しください / Too many attempts: wait a minute and try again")
+            page = _login_page(params, req.payload.client_id, 429,
+                               "しばらく待ってから再度お試しください / Too many attempts: wait a minute and try again")
             page.headers["Retry-After"] = str(max(1, math.ceil(wait)))
             return page
         user = await run_in_threadpool(authenticate, provider.store, username, fields.get("password", ""))
@@ -661,7 +664,9 @@ def router(provider: Provider) -> APIRouter:
             if registered is None or not registered.check_redirect_uri(target):
                 return _logout_page(400, "post_logout_redirect_uri is not registered for this client")
             state = params.get("state")
-            return Response(status_code=302, headers={**_NO_STORE, "Location": target + ("&" if "?" in target else "?") + urlencode({"state": state} if state else {})})
+            return Response(status_code=302,
+                            headers={**_NO_STORE,
+                                     "Location": target + ("&" if "?" in target else "?") + urlencode({"state": state} if state else {})})
         return _logout_page(200, "ログアウトしました / You are logged out")
 
     @api.api_route("/userinfo", methods=["GET", "POST"], summary="OpenID Connect userinfo (GET or POST, Core §5.3.1)",

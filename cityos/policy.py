@@ -78,7 +78,8 @@ class WriteDecision:
     category: str | None
 
 
-def check_write(caller: Caller | None, entity_type: str, location: list[str], existing_owner: str | None, stored: bool, consented: set[str]) -> WriteDecision:
+def check_write(caller: Caller | None, entity_type: str, location: list[str], existing_owner: str | None, stored: bool,
+                consented: set[str]) -> WriteDecision:
     """Allow the write or raise the 401/403 Problem that says why not.
 
     ``location``: the written attributes that hold location data (``entities.location_attributes``);
@@ -100,7 +101,8 @@ def check_write(caller: Caller | None, entity_type: str, location: list[str], ex
     if category not in consented:
         raise Problem(403, CONSENT_REQUIRED, f"no active consent for data category {category!r} (entity type {entity_type})")
     if location and LOCATION not in consented:
-        raise Problem(403, CONSENT_REQUIRED, f"no active consent for data category 'location' (attribute {location[0]!r} of {entity_type} holds location data)")
+        raise Problem(403, CONSENT_REQUIRED,
+                      f"no active consent for data category 'location' (attribute {location[0]!r} of {entity_type} holds location data)")
     return WriteDecision(caller.sub, category)
 
 

@@ -208,7 +208,8 @@ class _Ride:
     @classmethod
     def from_row(cls, row: Any) -> _Ride:
         t = row.trip
-        trip = Trip(t["id"], LatLon(*t["pickup"]), LatLon(*t["dropoff"]), t["passengers"], t["wheelchairs"], t["earliest_s"], t["latest_s"], t["evacuation"])
+        trip = Trip(t["id"], LatLon(*t["pickup"]), LatLon(*t["dropoff"]), t["passengers"], t["wheelchairs"], t["earliest_s"], t["latest_s"],
+                    t["evacuation"])
         return cls(row.key, row.owner, row.body, trip, datetime.fromisoformat(row.created_at.replace("Z", "+00:00")), row.status,
                    row.reason_key, row.version, tuple(row.seen), row.dropoff, row.fare_yen)
 
@@ -239,13 +240,15 @@ class RideService:
     Use it only inside ``session``: that holds the municipality's dispatch lock, brings the
     state up to date from the database and saves it when the block succeeds."""
 
-    def __init__(self, code: str, graph: RoadGraph, shelters: list[Shelter], layers: HazardLayers, scale: float, evacuation_fare_yen: int = 0) -> None:
+    def __init__(self, code: str, graph: RoadGraph, shelters: list[Shelter], layers: HazardLayers, scale: float,
+                 evacuation_fare_yen: int = 0) -> None:
         self.code, self.graph, self.shelters, self.layers = code, graph, shelters, layers
         self.area = ServiceArea.around_network(code, graph)
         self.stops = [s for s in shelters if self.area.contains(LatLon(s.lat, s.lon))]
         depots = [s for s in self.stops if s.kind is ShelterKind.DESIGNATED_SHELTER] or self.stops
         step = max(1, len(depots) // FLEET_SIZE)
-        self.fleet = [Vehicle(f"{code}-v{k + 1}", FLEET_SEATS, FLEET_WHEELCHAIR_SLOTS, LatLon(s.lat, s.lon)) for k, s in enumerate(depots[::step][:FLEET_SIZE])]
+        self.fleet = [Vehicle(f"{code}-v{k + 1}", FLEET_SEATS, FLEET_WHEELCHAIR_SLOTS, LatLon(s.lat, s.lon)) for k,
+                      s in enumerate(depots[::step][:FLEET_SIZE])]
         self.scale, self.evacuation_fare_yen = scale, evacuation_fare_yen
         self.clock = _Clock(scale, datetime.now(UTC))
         self.alert: HazardType | None = None
@@ -262,7 +265,8 @@ class RideService:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("rides:" + self.code)})
             saved = conn.execute(select(ride_service).where(ride_service.c.tenant == self.code)).first()
             if saved is None:
-                conn.execute(ride_service.insert().values(tenant=self.code, started_at=_iso_us(self.clock.wall), scale=self.scale, state=None, revision=0))
+                conn.execute(ride_service.insert().values(tenant=self.code, started_at=_iso_us(self.clock.wall), scale=self.scale, state=None,
+                                                          revision=0))
                 saved = conn.execute(select(ride_service).where(ride_service.c.tenant == self.code)).one()
             if saved.revision != self.revision:
                 self._load(conn, saved)
@@ -445,11 +449,11 @@ class RideService:
                 raise _problem(exc) from None
             dropoff = {"kind": "shelter", "lat": shelter.lat, "lon": shelter.lon, "name": shelter.name, "ref": shelter.id}
             evacuation = True
-        elif (self.alert is not None or alerted) and self._shelter_at(dropoff) is not None:
+        elif (self.alert is not None or alerted) and (at_shelter := self._shelter_at(dropoff)) is not None:
             evacuation = True  # from inside the alert's area to a shelter
-            shelter = self._shelter_at(dropoff)
-            dropoff = {**dropoff, "kind": "shelter", "ref": dropoff["ref"] or shelter.id, "name": dropoff["name"] or shelter.name}
-        trip = Trip(trip_id, LatLon(pickup["lat"], pickup["lon"]), LatLon(dropoff["lat"], dropoff["lon"]), passengers, wheelchairs, earliest, latest, evacuation)
+            dropoff = {**dropoff, "kind": "shelter", "ref": dropoff["ref"] or at_shelter.id, "name": dropoff["name"] or at_shelter.name}
+        trip = Trip(trip_id, LatLon(pickup["lat"], pickup["lon"]), LatLon(dropoff["lat"], dropoff["lon"]), passengers, wheelchairs, earliest, latest,
+                    evacuation)
         fare = self.evacuation_fare_yen * (passengers - companions) if evacuation else FARE_YEN_PER_RIDER * (passengers - companions)
         return trip, pickup, dropoff, fare
 
@@ -576,7 +580,8 @@ def _alerted(conn: Connection, tenant: str, body: Any) -> bool:
     if not isinstance(pickup, dict) or _degrees(pickup.get("lat")) is None or _degrees(pickup.get("lon")) is None:
         return False
     here, now = Place(pickup["lat"], pickup["lon"], tenant), datetime.now(UTC)
-    for stored in conn.execute(select(entity.c.body).where(entity.c.tenant == tenant, entity.c.type == "Alert", entity.c.deleted.is_(False))).scalars():
+    for stored in conn.execute(select(entity.c.body).where(entity.c.tenant == tenant, entity.c.type == "Alert",
+                                                           entity.c.deleted.is_(False))).scalars():
         try:
             alert = alert_from_entity(stored)
         except InvalidAlert:

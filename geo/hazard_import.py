@@ -117,8 +117,8 @@ def _hazard_areas(path: Path, hazard: HazardType | None) -> tuple[HazardType, st
     kind = _detect(path, columns, hazard)
     areas = []
     for where, props, rings in features:
-        level_value = next((props[c] for c in (("level",) + kind.level_columns) if props.get(c) not in (None, "")), None)
-        name = next((str(props[c]).strip() for c in (("name",) + kind.name_columns) if props.get(c)), "")
+        level_value = next((props[c] for c in (("level", *kind.level_columns)) if props.get(c) not in (None, "")), None)
+        name = next((str(props[c]).strip() for c in (("name", *kind.name_columns)) if props.get(c)), "")
         areas.append(AreaRecord(_level(path, where, kind.scheme, level_value), name, rings))
     return kind.hazard, kind.scheme, areas
 

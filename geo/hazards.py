@@ -192,7 +192,7 @@ class HazardLayers:
     def layers(self, hazard: HazardType | None = None) -> list[HazardLayer]:
         where, args = "region = ?", [self.region]
         if hazard is not None:
-            where, args = where + " AND hazard = ?", args + [hazard.value]
+            where, args = where + " AND hazard = ?", [*args, hazard.value]
         rows = self.db["hazard_layer"].rows_where(where, args, order_by="hazard, is_scenario, name")
         return [_layer(row) for row in rows]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sqlite_utils
@@ -55,7 +55,7 @@ def import_shelters(
     region: str,
     kind: ShelterKind,
     path: Path,
-    p20: list[P20Site] = (),
+    p20: Sequence[P20Site] = (),
     p20_path: Path | None = None,
 ) -> DatasetInfo:
     shelters = [s for s in read_shelters(path) if _of_municipality(s, region)]
@@ -73,13 +73,13 @@ def import_shelters(
         old = [row[0] for row in db.execute("SELECT rowid FROM shelter WHERE region = ? AND kind = ?", [region, kind.value])]
         db.execute(f"DELETE FROM shelter_rtree WHERE rowid IN ({','.join('?' * len(old))})", old)
         db.execute("DELETE FROM shelter WHERE region = ? AND kind = ?", [region, kind.value])
-        db["shelter"].insert_all(_shelter_row(region, s) for s in shelters)
+        db.table("shelter").insert_all(_shelter_row(region, s) for s in shelters)
         db.execute(
             "INSERT INTO shelter_rtree SELECT rowid, lat, lat, lon, lon FROM shelter WHERE region = ? AND kind = ?",
             [region, kind.value],
         )
         if shelters[0].municipality:
-            db["region_info"].upsert({"region": region, "name": shelters[0].municipality}, pk="region")
+            db.table("region_info").upsert({"region": region, "name": shelters[0].municipality}, pk="region")
         _record(db, info)
     return info
 
@@ -111,7 +111,7 @@ def _shelter_row(region: str, s: Shelter) -> dict:
     return row
 
 
-def _p20_capacity(shelter: Shelter, p20: list[P20Site]) -> int | None:
+def _p20_capacity(shelter: Shelter, p20: Sequence[P20Site]) -> int | None:
     best, best_m = None, P20_MATCH_M
     for site in p20:
         metres = _approx_metres(shelter.lat, shelter.lon, site.lat, site.lon)
@@ -131,7 +131,7 @@ def import_roads(db: sqlite_utils.Database, region: str, path: Path) -> DatasetI
     info = DatasetInfo(region, "roads", path.name, OSM_LICENCE, len(edges), utc_now())
     with db.atomic():
         db.execute("DELETE FROM road_edge WHERE region = ?", [region])
-        db["road_edge"].insert_all(
+        db.table("road_edge").insert_all(
             (
                 {
                     "region": region,
@@ -157,13 +157,13 @@ def import_boundary(db: sqlite_utils.Database, region: str, path: Path) -> Datas
     name, geometry = read_boundary(path)
     info = DatasetInfo(region, "boundary", path.name, N03_LICENCE, 1, utc_now())
     with db.atomic():
-        db["boundary"].upsert({"region": region, "name": name, "geometry": json.dumps(geometry)}, pk="region")
+        db.table("boundary").upsert({"region": region, "name": name, "geometry": json.dumps(geometry)}, pk="region")
         _record(db, info)
     return info
 
 
 def _record(db: sqlite_utils.Database, info: DatasetInfo) -> None:
-    db["dataset"].upsert(
+    db.table("dataset").upsert(
         {
             "region": info.region,
             "dataset": info.dataset,

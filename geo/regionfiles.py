@@ -30,7 +30,6 @@ import shapefile
 from geo.models import RoadEdge, Shelter
 from protocol.hazards import HazardType, ShelterKind
 
-
 MAX_FILE_BYTES = 64 << 20  # a municipality's GeoJSON/CSV (Ube's walking network is 11 MB)
 MAX_MEMBER_BYTES = 64 << 20  # one member of a zipped shapefile, decompressed
 _MAX_NUMBER_CHARS = 40
@@ -86,10 +85,7 @@ def read_shelters(path: str | Path) -> list[Shelter]:
 
 
 def _read_shelters(path: Path) -> list[Shelter]:
-    if path.suffix.lower() == ".csv":
-        rows = _csv_rows(path)
-    else:
-        rows = _geojson_point_rows(path)
+    rows = _csv_rows(path) if path.suffix.lower() == ".csv" else _geojson_point_rows(path)
     shelters: list[Shelter] = []
     seen: set[str] = set()
     for where, props, lat, lon in rows:
@@ -256,7 +252,7 @@ def _shapefile_records(path: Path) -> Iterator[tuple[str, dict[str, Any], Any]]:
             raise RegionFileError(path, f"{stem}.shp", f"damaged shapefile ({exc})") from None
     fields = [f[0] for f in reader.fields[1:]]
     for index, shape_record in enumerate(records):
-        yield f"record {index}", dict(zip(fields, shape_record.record)), shape_record.shape
+        yield f"record {index}", dict(zip(fields, shape_record.record, strict=False)), shape_record.shape
 
 
 def _member(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:

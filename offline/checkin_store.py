@@ -220,9 +220,9 @@ def open_stays(db: sqlite_utils.Database, ref: str | None = None, shelter_id: st
     sql = f"SELECT {_STAY_COLS} FROM checkin_stay WHERE checked_out_at IS NULL"
     args: list[str] = []
     if ref is not None:
-        sql, args = sql + " AND ref = ?", args + [ref]
+        sql, args = sql + " AND ref = ?", [*args, ref]
     if shelter_id is not None:
-        sql, args = sql + " AND shelter_id = ?", args + [shelter_id]
+        sql, args = sql + " AND shelter_id = ?", [*args, shelter_id]
     return [_stay_row(r) for r in db.execute(sql + " ORDER BY checked_in_at, id", args)]
 
 

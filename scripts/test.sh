@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the tests need on a fresh Debian machine, then run the whole suite:
 #   system packages (Chromium for the browser tests, PostgreSQL for the platform tests),
-#   .venv with the test extras, a throwaway PostgreSQL cluster, and pytest.
+#   .venv with the test extras, a throwaway PostgreSQL cluster, the static gates (scripts/gates.sh:
+#   import contracts, ruff, mypy) and pytest.
 # Extra arguments go to pytest: scripts/test.sh -k shelters
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ if (( ${#need[@]} )); then
 fi
 
 scripts/setup.sh test
+scripts/gates.sh
 
 if [[ -z "${MAMORI_TEST_PG_URL:-}" ]]; then
   MAMORI_TEST_PG_URL="$(scripts/pg-test-setup.sh)"

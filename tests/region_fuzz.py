@@ -19,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from protocol.hazards import ShelterKind
 from geo.hazard_import import import_hazard_file
 from geo.region_import import import_boundary, import_roads, import_shelters
 from geo.regionfiles import RegionFileError, read_p20_capacities
 from offline.store import open_store
+from protocol.hazards import ShelterKind
 
 REGION = "352021"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -133,7 +133,7 @@ def _mutate_zip(rng: random.Random, raw: bytes, bomb: bytes) -> bytes:
         return _zip_with(members)
     damaged = bytearray(_zip_with(members))  # a stored member whose bytes no longer match its CRC
     at = damaged.find(b"PK\x01\x02")
-    for i in range(rng.randint(1, 4)):
+    for _i in range(rng.randint(1, 4)):
         pos = rng.randrange(40, max(41, at - 1))
         damaged[pos] ^= 0xFF
     return bytes(damaged)

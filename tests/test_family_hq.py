@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from app.family import SafetyStatus, counts_by_area, load_snapshot, status_entity
 from app.family._model import Answer
 from app.platform import PlatformClient, PlatformHttp
-from protocol.entities import make_entity, rel
 from cityos.testing import run_cityos
+from protocol.entities import make_entity, rel
 from tests.test_identity_cityos import login
 
 T = "352021"

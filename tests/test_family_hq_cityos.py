@@ -100,7 +100,8 @@ def test_a_resident_registers_as_needing_support_and_revoking_removes_it(people)
     a.push()
     listed = {p.person: p for p in load_snapshot(hq.client).people}
     assert (listed[a.me].name, listed[a.me].needs) == ("宇部 一郎", ("wheelchair", "oxygen"))
-    assert needs_words(listed[a.me].needs, lambda key: {"family.need.wheelchair": "車いす", "family.need.oxygen": "在宅酸素"}[key]) == "車いす、在宅酸素"
+    words = {"family.need.wheelchair": "車いす", "family.need.oxygen": "在宅酸素"}
+    assert needs_words(listed[a.me].needs, words.__getitem__) == "車いす、在宅酸素"
     register.withdraw()
     a.push()
     assert a.me not in {p.person for p in load_snapshot(hq.client).people}

@@ -137,5 +137,5 @@ def test_error_codes_are_stable(module, base):
 
 def test_points_reject_reasons_are_stable():
     recorded = vector("error_codes")["points_reject_keys"]
-    assert pp.REJECT_KEYS == recorded
+    assert recorded == pp.REJECT_KEYS
     assert {reason: pp.reject_key(reason) for reason in recorded} == recorded

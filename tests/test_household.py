@@ -144,7 +144,8 @@ def test_chosen_shelters_win_and_missing_home_is_said():
     assert evacuation_plan(home, HazardType.FLOOD, _router()).route_status_key == "plan.no_home"
 
 
-@pytest.mark.parametrize("lang, words", [("ja", ["警戒レベル3", "第一小学校", "徒歩約8分", "おむつ", "山田花子"]), ("en", ["alert level 3", "第一小学校", "about 8 min", "Diapers"])])
+@pytest.mark.parametrize("lang, words", [("ja", ["警戒レベル3", "第一小学校", "徒歩約8分", "おむつ", "山田花子"]),
+                                         ("en", ["alert level 3", "第一小学校", "about 8 min", "Diapers"])])
 def test_plan_text_in_both_languages(lang, words):
     text = plan_text(evacuation_plan(family(), HazardType.FLOOD, _router(), HOME), Translator(lang))
     for word in words:

@@ -30,7 +30,7 @@ def test_pkce_pairs_are_fresh_valid_and_s256():
 
 
 def test_verifier_length_is_checked():
-    with pytest.raises(ValueError, match="43..128"):
+    with pytest.raises(ValueError, match=r"43\.\.128"):
         code_challenge("short")
 
 

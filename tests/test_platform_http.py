@@ -45,7 +45,7 @@ def test_concurrent_401s_refresh_once_and_every_request_is_retried(issuer, sessi
         start.wait()
         try:
             results.append(http.json("GET", "/api/echo", "echo"))
-        except Exception as err:  # noqa: BLE001 - the assertion below shows which
+        except Exception as err:
             errors.append(err)
 
     threads = [threading.Thread(target=call) for _ in range(8)]
@@ -80,9 +80,8 @@ def test_no_retry_storm_when_the_new_token_is_refused_too(issuer, session) -> No
         def refresh_after_rejection(self) -> str:
             return "also-stale"
 
-    with PlatformHttp(issuer.base_url, auth=BearerAuth(Stale())) as http:
-        with pytest.raises(NotAuthorised):
-            http.call("GET", "/api/echo", "echo")
+    with PlatformHttp(issuer.base_url, auth=BearerAuth(Stale())) as http, pytest.raises(NotAuthorised):
+        http.call("GET", "/api/echo", "echo")
     assert issuer.echo_hits == 2  # the request and exactly one retry
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.devicekeys import MemoryKeyStore
-from app.platform import BearerAuth, PlatformHttp
+from app.platform import BearerAuth, PlatformError, PlatformHttp
 from app.points import (
     AlreadyClaimed,
     Coupon,
@@ -25,7 +25,6 @@ from app.points import (
     UnknownSigner,
     make_coupon_qr,
 )
-from app.platform import PlatformError
 from cityos.testing import login, run_cityos
 from offline.store import open_store
 

@@ -15,11 +15,11 @@ import pytest
 import shapefile
 
 from app.config import parse_args
-from protocol.hazards import ShelterKind
-from main import build_app
 from geo.region_import import import_region, import_roads, import_shelters
 from geo.regionfiles import RegionFileError, read_p20_capacities, read_shelters
+from main import build_app
 from offline.store import open_store
+from protocol.hazards import ShelterKind
 from tests.conftest import copy_region
 from tests.region_fuzz import zip_bomb
 
@@ -53,7 +53,7 @@ def test_p20_capacity_beyond_reason_is_no_capacity(tmp_path, capacity):
 def test_zip_bomb_is_refused_without_decompressing_it(tmp_path):
     path = tmp_path / "shelters_p20_ksj.zip"
     path.write_bytes(zip_bomb(256))
-    with pytest.raises(RegionFileError, match="shelters_p20_ksj.zip: P20.shp: decompresses to more than 64 MB"):
+    with pytest.raises(RegionFileError, match=r"shelters_p20_ksj.zip: P20.shp: decompresses to more than 64 MB"):
         read_p20_capacities(path)
 
 
@@ -62,7 +62,7 @@ def test_member_with_a_bad_crc_is_the_files_error(tmp_path):
     raw[raw.find(b"UTF-8")] ^= 0x20  # stored .cpg member: its CRC no longer matches
     path = tmp_path / "p20.zip"
     path.write_bytes(bytes(raw))
-    with pytest.raises(RegionFileError, match="p20.zip: file: cannot be read .BadZipFile"):
+    with pytest.raises(RegionFileError, match=r"p20.zip: file: cannot be read .BadZipFile"):
         read_p20_capacities(path)
 
 
@@ -81,7 +81,7 @@ def test_hostile_json_is_the_files_error(tmp_path, text, problem):
 def test_csv_field_larger_than_csvs_limit_is_the_files_error(tmp_path):
     path = tmp_path / "sites.csv"
     path.write_text("共通ID,施設・場所名,緯度,経度\nE3520200000001,\"" + "x" * 200_000 + "\",33.9,131.2\n", encoding="utf-8")
-    with pytest.raises(RegionFileError, match="sites.csv: file: cannot be read .Error: field larger than field limit"):
+    with pytest.raises(RegionFileError, match=r"sites.csv: file: cannot be read .Error: field larger than field limit"):
         read_shelters(path)
 
 
@@ -111,7 +111,7 @@ def test_national_gsi_file_imports_only_the_regions_sites(ube, aizu, tmp_path):
 
 
 def test_a_designated_file_where_sites_belong_is_the_files_error(ube, tmp_path):
-    with pytest.raises(RegionFileError, match="gsi_designated_shelters.geojson: file: holds designated_shelter rows"):
+    with pytest.raises(RegionFileError, match=r"gsi_designated_shelters.geojson: file: holds designated_shelter rows"):
         import_shelters(open_store(tmp_path / "m.sqlite"), "352021", ShelterKind.EMERGENCY_SITE, ube.designated_shelters_file)
 
 

@@ -93,7 +93,10 @@ def test_csv_region_folder_imports(tmp_path):
 @pytest.mark.parametrize(
     "damage, where",
     [
-        (lambda d: d.__setitem__("features", d["features"][:3] + [{"type": "Feature", "geometry": {"type": "Point", "coordinates": ["x", 33.9]}, "properties": d["features"][3]["properties"]}]), "feature 3"),
+        (lambda d: d.__setitem__("features",
+                                 [*d["features"][:3],
+                                  {"type": "Feature", "geometry": {"type": "Point", "coordinates": ["x", 33.9]},
+                                   "properties": d["features"][3]["properties"]}]), "feature 3"),
         (lambda d: d["features"][5]["properties"].pop("共通ID"), "feature 5"),
         (lambda d: d["features"][7]["properties"].__setitem__("津波", "yes"), "feature 7"),
         (lambda d: d["features"][2].__setitem__("geometry", {"type": "Point", "coordinates": [33.9, 131.2]}), "feature 2"),
@@ -124,14 +127,14 @@ def test_broken_csv_row_names_the_line(tmp_path):
     bad = tmp_path / "sites.csv"
     text = (FIXTURES / "regions" / "gsi_sites_sample.csv").read_text(encoding="utf-8-sig")
     bad.write_text(text.replace("33.96,131.26", "北緯33.96,131.26"), encoding="utf-8")
-    with pytest.raises(RegionFileError, match="sites.csv: line 3: coordinates are not numbers"):
+    with pytest.raises(RegionFileError, match=r"sites\.csv: line 3: coordinates are not numbers"):
         read_shelters(bad)
 
 
 def test_damaged_p20_zip_is_reported(ube, tmp_path):
     region = copy_region(ube, tmp_path, skip=("roads_walk.geojson",))
     region.p20_file.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(RegionFileError, match="shelters_p20_ksj.zip: file: not a readable zip"):
+    with pytest.raises(RegionFileError, match=r"shelters_p20_ksj\.zip: file: not a readable zip"):
         import_region(open_store(tmp_path / "m.sqlite"), region)
 
 

@@ -262,7 +262,8 @@ def test_evacuation_rides_need_an_alert_and_registration_and_go_to_a_safe_shelte
         assert refused.status_code == 403 and refused.json()["code"] == "not_registered_for_support"
         grant = {"category": "care_information", "purpose": "care", "recipient": "city"}
         assert httpx.post(server.base_url + "/cityos/v1/consents", json=grant, headers=_auth(resident)).status_code in (200, 201)
-        care = {"id": f"urn:ngsi-ld:CareInformation:{uuid.uuid4()}", "type": "CareInformation", "needs": {"type": "Property", "value": ["wheelchair"]}}
+        care = {"id": f"urn:ngsi-ld:CareInformation:{uuid.uuid4()}", "type": "CareInformation",
+                "needs": {"type": "Property", "value": ["wheelchair"]}}
         created = httpx.post(server.base_url + "/ngsi-ld/v1/entities", json=care, headers=_auth(resident))
         assert created.status_code == 201, created.text
         ride = _book(server, resident, body)
@@ -354,7 +355,8 @@ def test_a_restart_keeps_bookings_assignments_and_vehicles(server, tokens, info)
     assert before["status"] == "assigned" and before["vehicleId"]
     server.restart()
     after = httpx.get(f"{server.base_url}/rides/v1/rides/{ride_id}", headers=_auth(token), timeout=60).json()
-    assert (after["status"], after["vehicleId"], after["pickupEta"], after["version"]) == (before["status"], before["vehicleId"], before["pickupEta"], before["version"])
+    assert (after["status"], after["vehicleId"], after["pickupEta"], after["version"]) == (before["status"], before["vehicleId"], before["pickupEta"],
+                                                                                           before["version"])
     assert [r["id"] for r in httpx.get(server.base_url + "/rides/v1/rides", headers=_auth(token)).json()] == mine_before
     assert after["now"] >= before["now"]  # the simulated clock goes on from where it was
     cancelled = httpx.post(f"{server.base_url}/rides/v1/rides/{ride_id}/cancel", headers=_auth(token)).json()

@@ -95,7 +95,8 @@ def flood_layer(db, *boxes: tuple[int, tuple[float, float, float, float]]) -> Ha
 
 def test_route_follows_streets_to_the_nearest_suitable_shelter():
     graph = merge(grid(3, 3))
-    router = EvacuationRouter(graph, [shelter("near", at(200, 200)), shelter("far", at(200, 500)), shelter("quake", at(0, 10), (HazardType.EARTHQUAKE,))])
+    router = EvacuationRouter(graph,
+                              [shelter("near", at(200, 200)), shelter("far", at(200, 500)), shelter("quake", at(0, 10), (HazardType.EARTHQUAKE,))])
     result = router.nearest(at(0, 10), FLOOD, walking_speed_mps=0.5)
     assert result.status is RouteStatus.OK and result.shelter.id == "near"
     assert result.distance_m == pytest.approx(390, abs=1)  # 90 m north, 200 m east… along the grid

@@ -11,11 +11,11 @@ import pytest
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import TOKENS_KEY, MemoryTokenStore, Session, Tokens, install_key
 from app.platform import PlatformClient, PlatformError, PlatformHttp
-from protocol.entities import geo_point, make_entity
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
 from offline.sync import SyncEngine
+from protocol.entities import geo_point, make_entity
 from tests.test_identity_cityos import login
 
 TENANT = "352021"

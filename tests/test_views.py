@@ -47,13 +47,10 @@ def unlabelled(controls) -> list[ft.BaseControl]:
     for c in walk(controls):
         if id(c) in labelled_by_semantics:
             continue
-        if isinstance(c, (ft.IconButton, ft.GestureDetector)):
-            bad.append(c)
-        elif isinstance(c, (ft.TextField, ft.Switch, ft.Radio, ft.Checkbox)) and not c.label:
-            bad.append(c)
-        elif isinstance(c, ft.Button) and not (c.content if isinstance(c.content, str) else texts([c.content])):
-            bad.append(c)
-        elif isinstance(c, ft.Chip) and not texts([c.label]):
+        if (isinstance(c, (ft.IconButton, ft.GestureDetector))
+                or (isinstance(c, (ft.TextField, ft.Switch, ft.Radio, ft.Checkbox)) and not c.label)
+                or (isinstance(c, ft.Button) and not (c.content if isinstance(c.content, str) else texts([c.content])))
+                or (isinstance(c, ft.Chip) and not texts([c.label]))):
             bad.append(c)
     return bad
 
@@ -139,7 +136,8 @@ def test_detail_links_the_same_facility_listed_as_the_other_kind(app):
     s = next(h.shelter for h in app.shelters.search("鵜の島ふれあいセンター", kind=ShelterKind.DESIGNATED_SHELTER))
     routes = []
     button = next(
-        c for c in walk(shelters.build_detail(app, s, routes.append)) if isinstance(c, ft.Button) and c.content == "指定緊急避難場所としての安全性を見る"
+        c for c in walk(shelters.build_detail(app, s, routes.append))
+        if isinstance(c, ft.Button) and c.content == "指定緊急避難場所としての安全性を見る"
     )
     button.on_click(None)
     twin = app.shelters.same_place(s)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 import time
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import flet as ft
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.checkin import ResidentCheckins, show_qr
 from app.consent import DataCategory

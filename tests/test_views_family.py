@@ -29,7 +29,9 @@ from views.features.family_ctl import LOCAL_ME, controller
 
 
 def button(controls, label: str) -> ft.Button:
-    found = [c for c in walk(controls) if isinstance(c, ft.Button) and label in (c.content if isinstance(c.content, str) else " ".join(texts([c.content])))]
+    found = [c for c in walk(controls) if isinstance(c,
+                                                     ft.Button) and label in (c.content if isinstance(c.content,
+                                                                                                      str) else " ".join(texts([c.content])))]
     assert found, f"no button {label!r}"
     return found[0]
 

@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import flet as ft
 
-from app.consent import USES, DataCategory
 from app.connection import PlatformLink
+from app.consent import USES, DataCategory
 from app.state import Mamori
 from views.widgets import heading, local_time, notice
 
@@ -46,7 +46,8 @@ def build(
                             ft.Text(t("consent.revoke.confirm")),
                             ft.Row(
                                 [
-                                    ft.Button(t("account.revoke"), icon=ft.Icons.DELETE_FOREVER, on_click=lambda e, c=category: set_consent(c, False)),
+                                    ft.Button(t("account.revoke"), icon=ft.Icons.DELETE_FOREVER, on_click=lambda e,
+                                              c=category: set_consent(c, False)),
                                     ft.Button(t("account.keep"), on_click=lambda e: ask_revoke(None)),
                                 ],
                                 wrap=True,
@@ -65,7 +66,8 @@ def build(
         controls.append(ft.Text(t("account.history_empty")))
     for event in reversed(history[-20:]):
         to = f" ({t(f'consent.recipient.{event.recipient}')})" if event.recipient != USES[event.category].recipient else ""
-        controls.append(ft.Text(f"{t(f'consent.{event.category.value}.title')}{to}: {t(f'consent.history.{event.action}', date=local_time(event.at))}"))
+        what = t(f"consent.history.{event.action}", date=local_time(event.at))
+        controls.append(ft.Text(f"{t(f'consent.{event.category.value}.title')}{to}: {what}"))
     controls += _sync(app, link)
     return controls
 

@@ -25,7 +25,7 @@ class HazardScreen:
     route: RouteResult | None = None
     message: str | None = None
 
-    def with_(self, **changes: object) -> "HazardScreen":
+    def with_(self, **changes: object) -> HazardScreen:
         return replace(self, **changes)
 
 
@@ -218,7 +218,8 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
             ft.Row(
                 [
                     ft.Text(f"{contact.name} {contact.phone}", expand=True),
-                    icon_action(ft.Icons.DELETE_OUTLINE, t("mh.remove_contact", name=contact.name), lambda e, i=index: save(_without_contact(household, i))),
+                    icon_action(ft.Icons.DELETE_OUTLINE, t("mh.remove_contact", name=contact.name), lambda e,
+                                i=index: save(_without_contact(household, i))),
                 ]
             )
         )
@@ -273,11 +274,10 @@ def build_plan(app: Mamori, text: str | None, on_hazard: Callable[[HazardType], 
     t = app.t
     controls: list[ft.Control] = [heading(t("mh.plan")), hazard_chips(app, on_hazard)]
     if text is None:
-        return controls + [notice(t("mh.no_home"), ft.Icons.HOME)]
-    return controls + [
-        ft.Container(ft.Text(text, selectable=True, key="plan-text"), padding=12, border=ft.Border.all(1, ft.Colors.OUTLINE), border_radius=8),
-        ft.Button(t("mh.copy_plan"), icon=ft.Icons.COPY, on_click=lambda e: copy(text)),
-    ]
+        return [*controls, notice(t("mh.no_home"), ft.Icons.HOME)]
+    return [*controls,
+            ft.Container(ft.Text(text, selectable=True, key="plan-text"), padding=12, border=ft.Border.all(1, ft.Colors.OUTLINE),
+                         border_radius=8), ft.Button(t("mh.copy_plan"), icon=ft.Icons.COPY, on_click=lambda e: copy(text))]
 
 
 def build_supplies(app: Mamori, tick: Callable[[str, bool], None]) -> list[ft.Control]:

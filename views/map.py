@@ -107,7 +107,8 @@ class MapScreen:
         ]
 
     def _legend_item(self, suitable: bool | None, label: str) -> ft.Control:
-        return ft.Row([ft.Icon(theme.suitability_icon(suitable), color=theme.suitability_colour(suitable, self.app.prefs)), ft.Text(label)], tight=True)
+        return ft.Row([ft.Icon(theme.suitability_icon(suitable), color=theme.suitability_colour(suitable, self.app.prefs)), ft.Text(label)],
+                      tight=True)
 
     def _centre(self) -> LatLon:
         if self.route and self.route.path:

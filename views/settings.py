@@ -75,11 +75,13 @@ CREDITS = (
 
 def build_about(app: Mamori) -> list[ft.Control]:
     t = app.t
-    controls: list[ft.Control] = [heading(t("about.title")), ft.Text(t("about.what")), ft.Text(t("about.sources"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM)]
+    controls: list[ft.Control] = [heading(t("about.title")), ft.Text(t("about.what")),
+                                  ft.Text(t("about.sources"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM)]
     for key, credit in CREDITS:
         controls += [ft.Text(credit, weight=ft.FontWeight.BOLD, selectable=True), ft.Text(t(key))]
     controls.append(ft.Text(t("about.imported"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM))
     for info in app.summary().datasets:
-        controls.append(ft.Text(f"{t(f'dataset.{info.dataset}')}: {info.source_file} — {info.licence} ({local_time(info.imported_at)})", selectable=True))
+        controls.append(ft.Text(f"{t(f'dataset.{info.dataset}')}: {info.source_file} — {info.licence} ({local_time(info.imported_at)})",
+                                selectable=True))
     controls.append(notice(t("about.no_official_hazard"), ft.Icons.INFO_OUTLINE))
     return controls

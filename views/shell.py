@@ -321,7 +321,8 @@ class Shell:
             )
             return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("settings.account"))), controls=controls, scroll=ft.ScrollMode.AUTO)
         if parts == ["settings", "about"]:
-            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("about.title"))), controls=settings.build_about(self.app), scroll=ft.ScrollMode.AUTO)
+            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("about.title"))), controls=settings.build_about(self.app),
+                           scroll=ft.ScrollMode.AUTO)
         return None
 
     def _shelter(self, kind_and_id: list[str]):

@@ -25,7 +25,7 @@ class ShelterFilter:
     kind: ShelterKind | None = None
     by_distance: bool = True
 
-    def with_(self, **changes: object) -> "ShelterFilter":
+    def with_(self, **changes: object) -> ShelterFilter:
         return replace(self, **changes)
 
 

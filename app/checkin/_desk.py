@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import sqlite_utils
 
@@ -264,7 +264,7 @@ class ShelterDesk:
                 capacity: int | None = None) -> ShelterSummary:
         """Occupancy and needs of one shelter (default: this desk's), from open stays."""
         sid = shelter_id or self.shelter_id
-        day = on or datetime.now(timezone.utc).date()
+        day = on or datetime.now(UTC).date()
         stays = checkin_store.open_stays(self._db, shelter_id=sid)
         flagged = checkin_store.flagged_refs(self._db)
         counts: Counter[str] = Counter()

@@ -99,6 +99,6 @@ def _send(notifier: Notifier | None, title: str, body: str) -> bool:
     try:
         notifier.notify(title=title, message=body[:250], app_name="Mamori", timeout=30)
         return True
-    except Exception as exc:  # noqa: BLE001 - plyer backends raise anything (no D-Bus, no toast API...)
+    except Exception as exc:
         log.warning("local notification not shown: %s", type(exc).__name__)
         return False

@@ -33,34 +33,38 @@ def catchments(sites: Sequence[tuple[str, float, float]]) -> dict[str, Ring]:
         cell = _clip([tuple(diagram.vertices[v]) for v in region], box)
         if len(cell) >= 3:
             ring = [(x / kx, y) for x, y in cell]
-            result[name] = ring + [ring[0]]
+            result[name] = [*ring, ring[0]]
     return result
 
 
 def _clip(polygon: list[tuple[float, float]], box: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Sutherland–Hodgman: a convex cell cut by the (counter-clockwise) box."""
     out = polygon
-    for (ax, ay), (bx, by) in zip(box, box[1:] + box[:1]):
-        def inside(p: tuple[float, float]) -> bool:
-            return (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax) >= 0
-
-        def cross(p: tuple[float, float], q: tuple[float, float]) -> tuple[float, float]:
-            d1, d2 = (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax), (bx - ax) * (q[1] - ay) - (by - ay) * (q[0] - ax)
-            t = d1 / (d1 - d2)
-            return p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])
-
+    for a, b in zip(box, [*box[1:], box[0]], strict=True):
         src, out = out, []
         for j, cur in enumerate(src):
             prev = src[j - 1]
-            if inside(cur):
-                if not inside(prev):
-                    out.append(cross(prev, cur))
+            if _side(a, b, cur) >= 0:
+                if _side(a, b, prev) < 0:
+                    out.append(_cross(a, b, prev, cur))
                 out.append(cur)
-            elif inside(prev):
-                out.append(cross(prev, cur))
+            elif _side(a, b, prev) >= 0:
+                out.append(_cross(a, b, prev, cur))
         if not out:
             break
     return out
+
+
+def _side(a: tuple[float, float], b: tuple[float, float], p: tuple[float, float]) -> float:
+    """Positive left of the edge a->b (inside a counter-clockwise box)."""
+    return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+
+
+def _cross(a: tuple[float, float], b: tuple[float, float], p: tuple[float, float], q: tuple[float, float]) -> tuple[float, float]:
+    """Where p->q crosses the line through a->b."""
+    d1, d2 = _side(a, b, p), _side(a, b, q)
+    t = d1 / (d1 - d2)
+    return p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])
 
 
 def area_polygon(cells: dict[str, Ring], chosen: Sequence[str]) -> dict | None:

@@ -188,7 +188,7 @@ class FamilyBook:
         return [s for s in self.family_status(group_id, now) if s.answer is not None and s.answer.has_location]
 
     def caregivers_of(self, person: str) -> list[tuple[str, str]]:
-        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+        return [tuple(r) for r in self._db.execute(
             "SELECT caregiver, relation FROM family_caregiver WHERE person = ? ORDER BY caregiver", [person])]
 
     def may_answer_for(self, person: str) -> bool:

@@ -36,7 +36,7 @@ def poll_interval(alert_active: bool) -> float:
 
 def parse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """(event name, data) per server-sent event (WHATWG EventSource rules; comments skipped)."""
-    name, data = "message", []
+    name, data = "message", list[str]()
     for line in lines:
         if not line:
             if data:
@@ -95,5 +95,5 @@ class LiveFeed:
             return
         try:
             self._on_event(name, payload)
-        except Exception as exc:  # noqa: BLE001 - a failing screen must not stop the stream
+        except Exception as exc:
             log.warning("event stream: %s handler failed: %s", name, type(exc).__name__)

@@ -47,7 +47,7 @@ from protocol.points import (
 
 AT_REST_KEY = "points.at_rest"  # names in the device KeyStore
 ID_KEY = "points.ids"
-EARN_KINDS = tuple(a.value for a in Activity) + ("donation_received",)
+EARN_KINDS = (*tuple(a.value for a in Activity), "donation_received")
 # What leaves the device: readings, sources and titles stay sealed here.
 WIRE_FIELDS = frozenset({"kind", "day", "quantity", "qr", "toCause", "toResident", "rideId"})
 MAX_STEPS_INPUT = 1_000_000  # beyond any rule: refuse as a typo before anything else

@@ -53,7 +53,8 @@ class RideStatus(str, Enum):
 # Which platform status may follow which: anything else is a stale or reordered answer and is ignored.
 _NEXT: dict[RideStatus, frozenset[RideStatus]] = {
     RideStatus.NOT_SENT: frozenset(RideStatus) - {RideStatus.NOT_SENT},
-    RideStatus.REQUESTED: frozenset({RideStatus.ASSIGNED, RideStatus.ARRIVING, RideStatus.ON_BOARD, RideStatus.DONE, RideStatus.CANCELLED, RideStatus.REJECTED}),
+    RideStatus.REQUESTED: frozenset({RideStatus.ASSIGNED, RideStatus.ARRIVING, RideStatus.ON_BOARD, RideStatus.DONE, RideStatus.CANCELLED,
+                                     RideStatus.REJECTED}),
     RideStatus.ASSIGNED: frozenset({RideStatus.ARRIVING, RideStatus.ON_BOARD, RideStatus.DONE, RideStatus.CANCELLED, RideStatus.REJECTED}),
     RideStatus.ARRIVING: frozenset({RideStatus.ON_BOARD, RideStatus.DONE, RideStatus.CANCELLED}),
     RideStatus.ON_BOARD: frozenset({RideStatus.DONE}),
@@ -166,7 +167,8 @@ class RideRequest:
         self.dropoff.check("drop-off")
         if (self.pickup.lat, self.pickup.lon) == (self.dropoff.lat, self.dropoff.lon):
             raise RideError(RideErrorCode.SAME_PLACE, "pickup and drop-off are the same place")
-        if not (1 <= self.passengers <= MAX_PARTY and 0 <= self.companions < self.passengers and 0 <= self.wheelchairs <= self.passengers - self.companions):
+        if not (1 <= self.passengers <= MAX_PARTY and 0 <= self.companions < self.passengers
+                and 0 <= self.wheelchairs <= self.passengers - self.companions):
             raise RideError(RideErrorCode.INVALID_PARTY, f"1–{MAX_PARTY} passengers, fewer companions than passengers, wheelchairs only for riders")
         start, end = self.window(now)
         if start.tzinfo is None or end.tzinfo is None:

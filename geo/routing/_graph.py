@@ -54,7 +54,7 @@ class RoadGraph:
         self.out_edges = _csr(n, edge_u)
         self.in_edges = _csr(n, edge_v)
         self.proj = Projection(sum(lat) / n, sum(lon) / n) if n else Projection(0.0, 0.0)
-        points = [self.proj.xy(a, b) for a, b in zip(lat, lon)]
+        points = [self.proj.xy(a, b) for a, b in zip(lat, lon, strict=True)]
         self.x: list[float] = [p[0] for p in points]
         self.y: list[float] = [p[1] for p in points]
         self._grid: dict[tuple[int, int], list[tuple[int, int]]] | None = None
@@ -82,7 +82,7 @@ class RoadGraph:
                     ids[node] = len(lat)
                     lat.append(y)
                     lon.append(x)
-            for col, value in zip(cols, (ids[e.u], ids[e.v], e.length_m, e.elev_u, e.elev_v, [(y, x) for x, y in e.coords])):
+            for col, value in zip(cols, (ids[e.u], ids[e.v], e.length_m, e.elev_u, e.elev_v, [(y, x) for x, y in e.coords]), strict=True):
                 col.append(value)
         return cls(lat, lon, *cols)
 

@@ -187,7 +187,7 @@ class EvacuationRouter:
         level = [0] * m
         if index is not None and not index.empty:
             level_at = index.level_at
-            node_level = [level_at(a, b) for a, b in zip(graph.lat, graph.lon)]
+            node_level = [level_at(a, b) for a, b in zip(graph.lat, graph.lon, strict=True)]
             group_of, groups = graph.edge_samples()
             group_level = [max(level_at(a, b) for a, b in points) for points in groups]
             eu, ev = graph.edge_u, graph.edge_v
@@ -195,14 +195,14 @@ class EvacuationRouter:
             factor = [1.0 + lv for lv in level]
         if hazard in _WATER_HAZARDS:
             ref, extra = HIGH_GROUND_REF_M, HIGH_GROUND_WEIGHT
-            factor = [f * (1.0 + extra * max(0.0, min(1.0, (ref - gm) / ref))) for f, gm in zip(factor, graph.edge_ground_m())]
+            factor = [f * (1.0 + extra * max(0.0, min(1.0, (ref - gm) / ref))) for f, gm in zip(factor, graph.edge_ground_m(), strict=True)]
         blocked = [block is not None and lv >= block for lv in level]
-        weight = [ln * f for ln, f in zip(graph.length_m, factor)]
+        weight = [ln * f for ln, f in zip(graph.length_m, factor, strict=True)]
         if any(blocked):
             # Costlier than any simple clean path, so a blocked edge is used only when no clean way exists,
             # and among such routes the one with the fewest blocked metres wins.
-            big = sum(w for w, b in zip(weight, blocked) if not b) + 1.0
-            weight = [big * max(ln, 1.0) if b else w for w, b, ln in zip(weight, blocked, graph.length_m)]
+            big = sum(w for w, b in zip(weight, blocked, strict=True) if not b) + 1.0
+            weight = [big * max(ln, 1.0) if b else w for w, b, ln in zip(weight, blocked, graph.length_m, strict=True)]
         return weight, blocked
 
     def _target_attach(self, shelter: Shelter, weight: list[float]) -> list[_Arrival]:

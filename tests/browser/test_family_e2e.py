@@ -45,7 +45,7 @@ def on_screen(ui, locator):
     locator.wait_for()
     for _ in range(20):
         box = locator.bounding_box()
-        if box and 90 <= box["y"] and box["y"] + box["height"] <= 780:
+        if box and box["y"] >= 90 and box["y"] + box["height"] <= 780:
             break
         ui.mouse.move(215, 450)
         ui.mouse.wheel(0, 250 if not box or box["y"] > 780 else -250)

@@ -56,7 +56,8 @@ def test_tsunami_point_must_evacuate_and_gets_a_route(page, ube_store_file):
     centre = load_road_strokes(db, "352021").centre()
     layers = HazardLayers.for_region(db, "352021")
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    taken = [(cx + dx, cy + dy) for dx, dy in (latlon_to_pixel(centre, 13, LatLon(lat, lon)) for lat, lon in db.execute("SELECT lat, lon FROM shelter"))]
+    taken = [(cx + dx, cy + dy) for dx,
+             dy in (latlon_to_pixel(centre, 13, LatLon(lat, lon)) for lat, lon in db.execute("SELECT lat, lon FROM shelter"))]
     spots = []
     for px in range(int(box["x"] + 40), int(box["x"] + box["width"] - 40), 12):
         for py in range(int(box["y"] + 40), int(box["y"] + box["height"] - 40), 12):

@@ -62,7 +62,9 @@ def test_revoking_deletes_that_category_only(server, auth):
     points_id = f"urn:ngsi-ld:HealthPointEvent:{uuid.uuid4().hex}"
     points = {"id": points_id, "type": "HealthPointEvent", "points": {"type": "Property", "value": 10}}
     assert _upsert(server, me, [_status(status_id, with_location=True), points]).status_code == 201
-    get = lambda entity_id: httpx.get(server.base_url + NGSI + f"/entities/{entity_id}", headers=me)
+
+    def get(entity_id: str) -> httpx.Response:
+        return httpx.get(server.base_url + NGSI + f"/entities/{entity_id}", headers=me)
 
     # Revoking location strips the position but keeps the status.
     stripped = httpx.post(server.base_url + CONSENTS + "/revoke", json=_choice("location"), headers=me).json()

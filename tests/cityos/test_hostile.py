@@ -124,8 +124,8 @@ def test_values_stored_before_validation_do_not_break_reads(tmp_path):
         status = {"id": entity_id, "type": "SafetyStatus", "status": {"type": "Property", "value": "safe"}}
         assert httpx.post(server.base_url + NGSI + "/entities", json=status, headers=resident).status_code == 201
         engine = sa.create_engine(f"sqlite:///{Path(tmp_path) / 'cityos.sqlite'}")
-        bad = '{"id": "%s", "type": "SafetyStatus", "status": {"type": "Property", "value": "safe\\ud800"}, ' \
-              '"score": {"type": "Property", "value": NaN}, "municipalityCode": {"type": "Property", "value": "352021"}}' % entity_id
+        bad = (f'{{"id": "{entity_id}", "type": "SafetyStatus", "status": {{"type": "Property", "value": "safe\\ud800"}}, '
+               '"score": {"type": "Property", "value": NaN}, "municipalityCode": {"type": "Property", "value": "352021"}}')
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE entity SET body = :body WHERE id = :id"), {"body": bad, "id": entity_id})
         engine.dispose()

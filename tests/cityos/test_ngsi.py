@@ -62,8 +62,10 @@ def test_georel_near_returns_only_close_shelters_nearest_first(server):
     })
     assert answer.status_code == 200
     found = answer.json()
-    assert 0 < len(found) < int(httpx.get(server.base_url + NGSI + "/entities", params={"type": "EvacuationShelter", "count": "true", "limit": 0}).headers["NGSILD-Results-Count"])
-    distances = [distance_m(Point(lat, lon), Point(e["location"]["value"]["coordinates"][1], e["location"]["value"]["coordinates"][0])) for e in found]
+    assert 0 < len(found) < int(httpx.get(server.base_url + NGSI + "/entities",
+                                          params={"type": "EvacuationShelter", "count": "true", "limit": 0}).headers["NGSILD-Results-Count"])
+    distances = [distance_m(Point(lat, lon),
+                            Point(e["location"]["value"]["coordinates"][1], e["location"]["value"]["coordinates"][0])) for e in found]
     assert all(d <= 1500 for d in distances)
     assert distances == sorted(distances)
 
@@ -73,7 +75,10 @@ def test_q_filters_and_key_values(server, auth):
     ids = [_new_id() for _ in range(3)]
     batch = [_alert(ids[0], 1), _alert(ids[1], 4), _alert(ids[2], 5, headline={"type": "Property", "value": "土砂災害警戒情報"})]
     assert httpx.post(server.base_url + NGSI + "/entityOperations/upsert", json=batch, headers=city).status_code == 201
-    query = lambda q: {e["id"] for e in httpx.get(server.base_url + NGSI + "/entities", params={"type": "Alert", "q": q, "limit": 1000}).json()}
+
+    def query(q: str) -> set[str]:
+        return {e["id"] for e in httpx.get(server.base_url + NGSI + "/entities", params={"type": "Alert", "q": q, "limit": 1000}).json()}
+
     assert ids[1] in query("level>=4") and ids[2] in query("level>=4") and ids[0] not in query("level>=4")
     assert query('level==4..5;headline=="大雨警報"') & set(ids) == {ids[1]}
     assert query('level==1|headline~="土砂"') & set(ids) == {ids[0], ids[2]}
@@ -115,7 +120,8 @@ def test_upsert_is_idempotent_and_replaces(server, auth):
     assert httpx.post(url, json=[_alert(alert_id, 3), _alert(alert_id, 5)], headers=city).status_code == 204
     matches = httpx.get(server.base_url + NGSI + "/entities", params={"id": alert_id, "count": "true"})
     assert matches.headers["NGSILD-Results-Count"] == "1" and matches.json()[0]["level"]["value"] == 5
-    merged = httpx.post(url + "?options=update", json=[{"id": alert_id, "type": "Alert", "area": {"type": "Property", "value": "東岐波"}}], headers=city)
+    merged = httpx.post(url + "?options=update", json=[{"id": alert_id, "type": "Alert", "area": {"type": "Property", "value": "東岐波"}}],
+                        headers=city)
     assert merged.status_code == 204
     entity = httpx.get(server.base_url + NGSI + f"/entities/{alert_id}").json()
     assert entity["area"]["value"] == "東岐波" and entity["level"]["value"] == 5
@@ -123,7 +129,8 @@ def test_upsert_is_idempotent_and_replaces(server, auth):
 
 def test_upsert_reports_per_entity_errors(server, auth):
     good = _new_id()
-    batch = [_alert(good), {"id": "not a uri", "type": "Alert"}, {"id": _new_id(), "type": "Alert", "level": 3}, {"id": _new_id(), "type": "Nonsense"}]
+    batch = [_alert(good), {"id": "not a uri", "type": "Alert"}, {"id": _new_id(), "type": "Alert", "level": 3},
+             {"id": _new_id(), "type": "Nonsense"}]
     answer = httpx.post(server.base_url + NGSI + "/entityOperations/upsert", json=batch, headers=auth("ube-city-1"))
     assert answer.status_code == 207
     body = answer.json()
@@ -138,8 +145,10 @@ def test_upsert_reports_per_entity_errors(server, auth):
     (b'{"id": "urn:ngsi-ld:Alert:1", "type": "Alert"}', "text/plain", 415, "unsupported-media-type"),
     (b'[1, 2]', "application/json", 400, "BadRequestData"),
     (b'{"id": "urn:ngsi-ld:Alert:x", "type": "Alert", "level": {"type": "Property"}}', "application/json", 400, "BadRequestData"),
-    (b'{"id": "urn:ngsi-ld:Alert:x", "type": "Alert", "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [200, 33]}}}', "application/json", 400, "BadRequestData"),
-    (b'{"id": "urn:ngsi-ld:Alert:x", "type": "Alert", "owner": {"type": "Relationship", "object": "nope"}}', "application/json", 400, "BadRequestData"),
+    (b'{"id": "urn:ngsi-ld:Alert:x", "type": "Alert", "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [200, 33]}}}',
+     "application/json", 400, "BadRequestData"),
+    (b'{"id": "urn:ngsi-ld:Alert:x", "type": "Alert", "owner": {"type": "Relationship", "object": "nope"}}', "application/json", 400,
+     "BadRequestData"),
 ])
 def test_malformed_bodies_get_problem_details(server, auth, content, content_type, status, kind):
     answer = httpx.post(server.base_url + NGSI + "/entities", content=content, headers={**auth("ube-city-1"), "Content-Type": content_type})
@@ -174,7 +183,8 @@ def test_tenants_never_see_each_other(server, auth):
     aizu_shelters = httpx.get(server.base_url + NGSI + "/entities", params={"type": "EvacuationShelter", "limit": 1000}, headers=aizu).json()
     assert aizu_shelters and all(e["municipalityCode"]["value"] == "072028" for e in aizu_shelters)
     # A token's municipality wins; a header naming another one is refused.
-    _problem(httpx.get(server.base_url + NGSI + "/entities", params={"type": "Alert"}, headers={**auth("aizu-resident-1"), "NGSILD-Tenant": "352021"}), 403, "forbidden")
+    _problem(httpx.get(server.base_url + NGSI + "/entities", params={"type": "Alert"},
+                       headers={**auth("aizu-resident-1"), "NGSILD-Tenant": "352021"}), 403, "forbidden")
     seen = httpx.get(server.base_url + NGSI + "/entities", params={"type": "Alert", "limit": 1000}, headers=auth("aizu-resident-1")).json()
     assert ube_alert not in {e["id"] for e in seen}
     # Writing another municipality's code into a body is refused too.
@@ -192,7 +202,11 @@ def test_tenants_never_see_each_other(server, auth):
 
 def test_change_feed_pages_by_cursor_and_reports_deletions(server, auth):
     city = auth("ube-city-1")
-    feed = lambda after=None, limit=500: httpx.get(server.base_url + "/cityos/v1/changes", params={"type": "Alert", "limit": limit, **({"after": after} if after else {})}).json()
+
+    def feed(after: str | None = None, limit: int = 500) -> dict:
+        params = {"type": "Alert", "limit": limit, **({"after": after} if after else {})}
+        return httpx.get(server.base_url + "/cityos/v1/changes", params=params).json()
+
     page = feed()
     while page["hasMore"]:
         page = feed(page["cursor"])
@@ -205,7 +219,7 @@ def test_change_feed_pages_by_cursor_and_reports_deletions(server, auth):
     rest = feed(first["cursor"], limit=3)
     assert not rest["hasMore"]
     changes = first["changes"] + rest["changes"]
-    assert [c["id"] for c in changes] == ids[1:] + [ids[0]]  # commit order; the deleted one moved to the end
+    assert [c["id"] for c in changes] == [*ids[1:], ids[0]]  # commit order; the deleted one moved to the end
     assert changes[-1]["deleted"] is True and changes[-1]["entity"] is None
     assert all(c["entity"]["modifiedAt"] for c in changes[:-1])
     assert feed(rest["cursor"])["changes"] == []

@@ -38,7 +38,8 @@ def test_attribute_routes_update_append_patch_and_delete(server, auth):
     url = server.base_url + NGSI + f"/entities/{entity_id}/attrs"
     assert httpx.patch(url, json={"level": {"type": "Property", "value": 4}}, headers=city).status_code == 204
     partial = httpx.patch(url, json={"level": {"type": "Property", "value": 5}, "missing": {"type": "Property", "value": 1}}, headers=city)
-    assert partial.status_code == 207 and partial.json() == {"updated": ["level"], "notUpdated": [{"attributeName": "missing", "reason": "no such attribute"}]}
+    assert partial.status_code == 207 and partial.json() == {"updated": ["level"],
+                                                             "notUpdated": [{"attributeName": "missing", "reason": "no such attribute"}]}
     assert httpx.post(url, json={"area": {"type": "Property", "value": "西岐波"}}, headers=city).status_code == 204
     kept = httpx.post(url, params={"options": "noOverwrite"}, json={"area": {"type": "Property", "value": "x"}}, headers=city)
     assert kept.status_code == 207 and kept.json()["notUpdated"][0]["attributeName"] == "area"
@@ -49,16 +50,20 @@ def test_attribute_routes_update_append_patch_and_delete(server, auth):
     assert got["headline"] == {"type": "Property", "value": "洪水", "observedAt": "2024-05-01T00:00:00Z"}
     _problem(httpx.delete(url + "/area", headers=city), 404, "ResourceNotFound")
     _problem(httpx.patch(url + "/nothing", json={"value": 1}, headers=city), 404, "ResourceNotFound")
-    _problem(httpx.patch(server.base_url + NGSI + "/entities/urn:ngsi-ld:Alert:none/attrs", json={"level": {"type": "Property", "value": 1}}, headers=city), 404, "ResourceNotFound")
+    _problem(httpx.patch(server.base_url + NGSI + "/entities/urn:ngsi-ld:Alert:none/attrs", json={"level": {"type": "Property", "value": 1}},
+                         headers=city), 404, "ResourceNotFound")
     _problem(httpx.patch(url, json={"level": {"type": "Property", "value": 1}}, headers=auth("ube-resident-1")), 403, "forbidden")
 
 
 def test_attribute_routes_keep_the_consent_rules(server, auth):
     me = auth("ube-resident-2")
     consents = server.base_url + "/cityos/v1/consents"
-    assert httpx.post(consents, json={"category": "safety_status", "purpose": "disaster_response", "recipient": "city"}, headers=me).status_code in (200, 201)
+    assert httpx.post(consents, json={"category": "safety_status", "purpose": "disaster_response", "recipient": "city"},
+                      headers=me).status_code in (200, 201)
     httpx.post(consents + "/revoke", json={"category": "location", "purpose": "disaster_response", "recipient": "city"}, headers=me)
-    entity_id = _create(server, me, {"id": f"urn:ngsi-ld:SafetyStatus:{uuid.uuid4().hex}", "type": "SafetyStatus", "status": {"type": "Property", "value": "safe"}})
+    entity_id = _create(server, me,
+                        {"id": f"urn:ngsi-ld:SafetyStatus:{uuid.uuid4().hex}", "type": "SafetyStatus",
+                         "status": {"type": "Property", "value": "safe"}})
     where = {"where": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [131.25, 33.95]}}}
     _problem(httpx.post(server.base_url + NGSI + f"/entities/{entity_id}/attrs", json=where, headers=me), 403, "consent-required")
     # Someone else's entity is not found, not revealed.
@@ -97,9 +102,11 @@ def test_context_rules_for_ld_json(server, auth):
     no_context = httpx.post(server.base_url + NGSI + "/entities", content=httpx.Request("POST", "/", json=body).content, headers=headers)
     _problem(no_context, 400, "BadRequestData")
     link = {"Link": f'<{CORE}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'}
-    mixed = httpx.post(server.base_url + NGSI + "/entities", content=httpx.Request("POST", "/", json={**body, "@context": CORE}).content, headers={**headers, **link})
+    mixed = httpx.post(server.base_url + NGSI + "/entities", content=httpx.Request("POST", "/", json={**body, "@context": CORE}).content,
+                       headers={**headers, **link})
     _problem(mixed, 400, "BadRequestData")
-    ok = httpx.post(server.base_url + NGSI + "/entities", content=httpx.Request("POST", "/", json={**body, "@context": CORE}).content, headers=headers)
+    ok = httpx.post(server.base_url + NGSI + "/entities", content=httpx.Request("POST", "/", json={**body, "@context": CORE}).content,
+                    headers=headers)
     assert ok.status_code == 201
 
 

@@ -108,14 +108,17 @@ def test_loopback_any_port_and_app_scheme_accepted(server, redirect_uri):
 
 
 def test_exchange_must_repeat_the_exact_redirect_uri(server):
-    code, redirect_uri, verifier = authorize_code(server, "ube-resident-1", redirect_uri=REDIRECT.format(port=50010))
+    code, _redirect_uri, verifier = authorize_code(server, "ube-resident-1", redirect_uri=REDIRECT.format(port=50010))
     other_port = _exchange(server.base_url, code, REDIRECT.format(port=50011), verifier)
     assert other_port.status_code == 400 and other_port.json()["error"] == "invalid_grant"
 
 
 def test_refresh_rotation_and_reuse_revokes_the_family(server):
     first = login(server, "ube-resident-1")
-    refresh = lambda token: httpx.post(server.base_url + "/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": APP_CLIENT_ID})
+
+    def refresh(token: str) -> httpx.Response:
+        return httpx.post(server.base_url + "/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": APP_CLIENT_ID})
+
     second = refresh(first["refresh_token"])
     assert second.status_code == 200
     rotated = second.json()["refresh_token"]

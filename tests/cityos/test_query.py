@@ -59,7 +59,8 @@ json_values = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(q=st.text(alphabet='abc.[]()";|!=<>~,0123456789 -:T', max_size=30), entity=st.dictionaries(st.sampled_from(["a", "b", "c"]), json_values, max_size=3))
+@given(q=st.text(alphabet='abc.[]()";|!=<>~,0123456789 -:T', max_size=30),
+       entity=st.dictionaries(st.sampled_from(["a", "b", "c"]), json_values, max_size=3))
 def test_any_text_parses_or_fails_cleanly_and_never_crashes_on_data(q, entity):
     try:
         predicate = parse_q(q)

@@ -26,7 +26,8 @@ def test_restart_keeps_entities_consents_keys_and_refresh_tokens(new_db_url, tmp
     with run_cityos(tmp_path, db_url=new_db_url, data_dir=data_dir) as server:
         tokens = login(server, "ube-resident-1")
         me = {"Authorization": f"Bearer {tokens['access_token']}"}
-        httpx.post(server.base_url + "/cityos/v1/consents", json={"category": "health_activity", "purpose": "health_promotion", "recipient": "city"}, headers=me)
+        httpx.post(server.base_url + "/cityos/v1/consents", json={"category": "health_activity", "purpose": "health_promotion", "recipient": "city"},
+                   headers=me)
         event_id = f"urn:ngsi-ld:HealthPointEvent:{uuid.uuid4().hex}"
         event = {"id": event_id, "type": "HealthPointEvent", "steps": {"type": "Property", "value": 8000}}
         assert httpx.post(server.base_url + NGSI + "/entities", json=event, headers=me).status_code == 201
@@ -40,7 +41,8 @@ def test_restart_keeps_entities_consents_keys_and_refresh_tokens(new_db_url, tmp
         assert httpx.get(server.base_url + NGSI + f"/entities/{event_id}", headers=me).json()["steps"]["value"] == 8000  # old token still valid
         assert _count(server, "EvacuationShelter") == shelters  # seeding did not duplicate
         assert [g["category"] for g in httpx.get(server.base_url + "/cityos/v1/consents", headers=me).json()] == ["health_activity"]
-        refreshed = httpx.post(server.base_url + "/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": APP_CLIENT_ID})
+        refreshed = httpx.post(server.base_url + "/token",
+                               data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": APP_CLIENT_ID})
         assert refreshed.status_code == 200
         assert httpx.get(server.base_url + "/cityos/v1/changes", headers=me, params={"after": cursor}).json()["changes"] == []
 

@@ -401,7 +401,8 @@ def chart_section(app: Mamori, shell, points: PointsLedger) -> list[ft.Control]:
             ft.Chip(label=ft.Text(t("points.chart.day")), selected=st.chart_period == "day", on_select=lambda e: choose(chart_period="day")),
             ft.Chip(label=ft.Text(t("points.chart.week")), selected=st.chart_period == "week", on_select=lambda e: choose(chart_period="week")),
             ft.Chip(label=ft.Text(t("points.kind.steps")), selected=st.chart_measure == "steps", on_select=lambda e: choose(chart_measure="steps")),
-            ft.Chip(label=ft.Text(t("points.chart.points")), selected=st.chart_measure == "points", on_select=lambda e: choose(chart_measure="points")),
+            ft.Chip(label=ft.Text(t("points.chart.points")), selected=st.chart_measure == "points",
+                    on_select=lambda e: choose(chart_measure="points")),
         ],
         wrap=True,
     )
@@ -420,7 +421,7 @@ def chart_section(app: Mamori, shell, points: PointsLedger) -> list[ft.Control]:
         height=200,
     )
     # The values as text too: a screen reader reads them, and they stay legible in large-text mode.
-    readout = ft.Text(" · ".join(f"{lbl} {t(unit, n=f'{v:,}')}" for lbl, v in zip(labels, values)),
+    readout = ft.Text(" · ".join(f"{lbl} {t(unit, n=f'{v:,}')}" for lbl, v in zip(labels, values, strict=True)),
                       theme_style=ft.TextThemeStyle.BODY_SMALL, key="points-chart-values")
     title = t("points.chart.title_week" if st.chart_period == "week" else "points.chart.title_day")
     return [heading(title), chips, ft.Semantics(label=readout.value, container=True, content=chart, key="points-chart"), readout]

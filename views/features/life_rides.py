@@ -491,7 +491,8 @@ def book_screen(app: Mamori, shell) -> list[ft.Control]:
         ft.Checkbox(label=t("rides.book.behalf"), value=st.behalf, on_change=lambda e: set_(behalf=bool(e.control.value))),
     ]
     if st.behalf:
-        controls += [_field(st, "behalf_id", t("rides.book.behalf_id")), ft.Text(t("rides.book.behalf_help"), theme_style=ft.TextThemeStyle.BODY_SMALL)]
+        controls += [_field(st, "behalf_id", t("rides.book.behalf_id")),
+                     ft.Text(t("rides.book.behalf_help"), theme_style=ft.TextThemeStyle.BODY_SMALL)]
     controls += [_step(t("rides.book.step_confirm")), *_message(shell)]
     if st.quote:
         controls += quote_card(app, shell, st.quote)

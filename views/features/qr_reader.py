@@ -59,7 +59,7 @@ def _camera_block(app: Mamori, render: Callable[[], None], state: dict, read: Re
         render()
         try:
             state[result_key] = await _scan(app, state, read, state["camera"])
-        except Exception as exc:  # noqa: BLE001 - no camera, permission refused, a browser without camera support
+        except Exception as exc:
             log.info("camera unavailable: %s", type(exc).__name__)
             state[result_key] = ("error", t("qr.camera_failed", error=type(exc).__name__))
         state["camera_on"] = False

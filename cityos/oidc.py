@@ -14,8 +14,8 @@ import hashlib
 import html
 import json
 import logging
-import re
 import math
+import re
 import secrets
 import threading
 import time
@@ -571,7 +571,8 @@ def _oauth_request(request: Request, provider: Provider, query: list[tuple[str, 
 def _check_authorization(provider: Provider, req: _Request) -> Response | Any:
     bad = next((k for k, v in req.payload.data.items() if not _SAFE_PARAM.fullmatch(v)), None)
     if bad is not None:  # never echoed into a redirect or a header: refused here, without redirecting
-        return JSONResponse({"error": "invalid_request", "error_description": f"{bad[:40]} holds characters a URL parameter may not"}, status_code=400)
+        return JSONResponse({"error": "invalid_request", "error_description": f"{bad[:40]} holds characters a URL parameter may not"},
+                            status_code=400)
     try:
         return provider.get_consent_grant(request=req)
     except OAuth2Error as error:

@@ -10,7 +10,6 @@ import httpx
 
 from app.platform._errors import PlatformError, from_response, transport_error
 
-
 _MAX_VALIDATED = 32
 
 

@@ -30,7 +30,8 @@ _HOSTILE_TEXT = st.sampled_from([
     "\ud800", "a\udc00b", "\x00", "bell\x07", "\x1b[31m", "x" * 70_000, "(a+)+b", "(x+x+)+y", r"(a)\1", "(?=a)",
     "(" * 400 + "level==1" + ")" * 400, "level==1;" * 600, '"', "\\", "大雨", "", "urn:ngsi-ld:Alert:1",
 ]) | st.text(max_size=40)
-_HOSTILE_NUMBER = st.sampled_from([float("nan"), float("inf"), -float("inf"), 2**53, 2**63, -(2**64), 10**400, 1e308]) | st.integers(-10, 10**6) | st.floats()
+_HOSTILE_NUMBER = (st.sampled_from([float("nan"), float("inf"), -float("inf"), 2**53, 2**63, -(2**64), 10**400, 1e308])
+                   | st.integers(-10, 10**6) | st.floats())
 _LEAF = _HOSTILE_TEXT | _HOSTILE_NUMBER | st.booleans() | st.none()
 _JSON = st.recursive(_LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_HOSTILE_TEXT, inner, max_size=4), max_leaves=12)
 

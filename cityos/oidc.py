@@ -42,7 +42,7 @@ from starlette.concurrency import run_in_threadpool
 from cityos.accounts import Account, authenticate, get_account
 from cityos.problems import Problem, unauthorized
 from cityos.store import Store, auth_code, refresh_token, revoked_session, signing_key, used_code, utc_now
-from cityos.throttle import LoginThrottle
+from cityos.throttle import LoginThrottle, SharedLoginThrottle
 
 ACCESS_TOKEN_AUDIENCE = "cityos"
 SCOPES = ("openid", "profile", "offline_access")
@@ -581,7 +581,7 @@ def _check_authorization(provider: Provider, req: _Request) -> Response | Any:
 
 def router(provider: Provider) -> APIRouter:
     api = APIRouter(tags=["OpenID Connect"])
-    throttle = LoginThrottle()
+    throttle = LoginThrottle() if provider.store.is_sqlite else SharedLoginThrottle(provider.store)
 
     @api.get("/.well-known/openid-configuration", summary="OpenID Connect discovery document")
     def discovery() -> dict[str, Any]:

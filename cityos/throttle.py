@@ -9,14 +9,34 @@ was recorded. Limits count failures within a sliding window:
 - per username over all addresses: a distributed attack, set well above the pair limit, so
   that one attacker's failures do not lock the account's owner out from their own address.
 
-In memory (one process, see docs/cityos.md); the API is two calls so the counts can move to
-the database later without touching the login route.
+``LoginThrottle`` counts in memory (one process: SQLite). ``SharedLoginThrottle`` counts in
+the database, so all workers on one PostgreSQL share the limits; its reservations are made
+under an advisory lock, and the keys are stored hashed (no usernames or addresses at rest).
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+    text,
+)
+
+from cityos.store import Store, advisory_key, metadata
 
 WINDOW_S = 60.0
 PER_ACCOUNT_AND_ADDRESS = 5
@@ -75,3 +95,57 @@ class LoginThrottle:
 
     def _forget_idle(self, now: float) -> None:
         self._attempts = {k: v for k, v in self._attempts.items() if v and now - v[-1] < self.window_s}
+
+
+login_attempt = Table(
+    "login_attempt", metadata,
+    Column("n", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False),  # sha256 of kind and key
+    Column("at", Float, nullable=False),  # wall-clock seconds: the same for every worker
+    Index("login_attempt_key_at", "key", "at"),
+)
+
+
+class SharedLoginThrottle(LoginThrottle):
+    """The same limits, counted in the database for every worker (PostgreSQL)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+
+    def begin(self, username: str, address: str) -> float:
+        now = time.time()
+        keys = [(kind, _hashed(kind, key)) for kind, key in self._keys(username, address)]
+        with self._locked() as conn:
+            conn.execute(delete(login_attempt).where(login_attempt.c.at < now - self.window_s))
+            rows = conn.execute(
+                select(login_attempt.c.key, func.count(), func.min(login_attempt.c.at))
+                .where(login_attempt.c.key.in_([h for _, h in keys])).group_by(login_attempt.c.key)
+            ).all()
+            counts = {h: (n, first) for h, n, first in rows}
+            waits = [self.window_s - (now - counts[h][1]) for kind, h in keys if h in counts and counts[h][0] >= self._limits[kind]]
+            if waits:
+                return max(waits)
+            conn.execute(login_attempt.insert(), [{"key": h, "at": now} for _, h in keys])
+        return 0.0
+
+    def end(self, username: str, address: str, succeeded: bool) -> None:
+        if not succeeded:
+            return
+        (_, pair), *others = [(kind, _hashed(kind, key)) for kind, key in self._keys(username, address)]
+        with self._locked() as conn:
+            conn.execute(delete(login_attempt).where(login_attempt.c.key == pair))
+            for _, h in others:
+                newest = select(func.max(login_attempt.c.n)).where(login_attempt.c.key == h).scalar_subquery()
+                conn.execute(delete(login_attempt).where(login_attempt.c.n == newest))
+
+    @contextmanager
+    def _locked(self) -> Iterator[Connection]:
+        """A write transaction holding the throttle's advisory lock: reservations never interleave."""
+        with self.store.write() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("login-throttle")})
+            yield conn
+
+
+def _hashed(kind: str, key: str) -> str:
+    return hashlib.sha256(f"{kind}\n{key}".encode()).hexdigest()

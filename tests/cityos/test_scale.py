@@ -133,3 +133,20 @@ def test_public_reads_are_cached_and_a_conditional_get_needs_no_database(workers
             break
     assert new_id in {e["id"] for e in answer.json()}
     assert answer.headers["etag"] != etag
+
+
+def test_the_login_throttle_counts_for_all_workers_together(workers: CityosProcess) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cityos.testing import APP_CLIENT_ID, s256
+
+    params = {"response_type": "code", "client_id": APP_CLIENT_ID, "redirect_uri": "http://127.0.0.1:50031/callback",
+              "scope": "openid", "state": "s", "nonce": "n", "code_challenge": s256("v" * 50), "code_challenge_method": "S256"}
+
+    def guess(i: int) -> int:
+        with httpx.Client(timeout=60) as client:  # a connection each: the kernel spreads them over the workers
+            return client.post(workers.base_url + "/authorize", data={**params, "username": "scale-target", "password": f"pw{i}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(guess, range(12)))
+    assert statuses.count(401) == 5 and statuses.count(429) == 7

@@ -1,7 +1,8 @@
 """Benchmark: a whole city opens the app at once — safety answers and alert polls from 200 phones.
 
 Starts the platform itself twice in one run, on loopback:
-- baseline: the old layout, one process on the embedded SQLite, access log on;
+- baseline: the old layout — the platform as it was at ``--baseline`` (default a25bcac, when
+  the issue was measured; its source from git), one process on the embedded SQLite;
 - scaled: ``--workers N`` processes on PostgreSQL (scripts/pg-test-setup.sh), access log off.
 Each simulated phone (async HTTP/1.1 over two keep-alive loopback connections) answers with
 SafetyStatus upserts (each answer its own entity, as the outbox sends it, retried with the
@@ -26,6 +27,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -34,10 +37,12 @@ import httpx
 import psycopg
 
 from cityos.testing import CityosProcess, login, run_cityos
+from geo.regions import default_data_dir
 
 TENANT = "352021"
 ACCOUNTS = ("ube-resident-1", "ube-resident-2", "ube-staff-1", "aizu-resident-1")
 ROOT = Path(__file__).resolve().parents[1]
+BASELINE_COMMIT = "a25bcac"  # main when the issue measured the one-process platform
 FEED = "/cityos/v1/changes"
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
 
@@ -236,8 +241,26 @@ def stored_answers(db_url: str) -> list[str]:
         return [r[0] for r in conn.execute(sql)]
 
 
-def run_layout(name: str, folder: Path, db_url: str, args: list[str], phones: int, seconds: float, kill: bool) -> dict:
-    with run_cityos(folder, db_url=db_url, region="352021,072028", extra_args=["--rate-limit", "0", *args]) as server:
+@contextmanager
+def old_platform(folder: Path, commit: str, db_url: str) -> Iterator[CityosProcess]:
+    """The platform as it was at ``commit`` (its own source tree, from git), one process."""
+    tree = folder / f"cityos-{commit}"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOS_")}
+    args = ["--host", "127.0.0.1", "--db", db_url, "--region", "352021,072028", "--rate-limit", "0", "--data-dir", str(default_data_dir())]
+    server = CityosProcess(args, env, root=tree)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_layout(name: str, platform: AbstractContextManager[CityosProcess], args: list[str], db_url: str, phones: int, seconds: float,
+               kill: bool) -> dict:
+    with platform as server:
         cpu = server_cpu_s(server)
         tally, elapsed = asyncio.run(surge(server, phones, seconds, kill))
         cpu = server_cpu_s(server) - cpu
@@ -279,17 +302,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline", default=BASELINE_COMMIT, help="commit whose one-process platform is the baseline")
     args = parser.parse_args(argv)
     admin = os.environ.get("MAMORI_TEST_PG_URL") or subprocess.run(
         ["bash", str(ROOT / "scripts" / "pg-test-setup.sh")], capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        base = run_layout("baseline (1 process, SQLite, access log on)", folder / "base", f"sqlite:///{folder / 'base.sqlite'}", [],
-                          args.phones, args.seconds, kill=False)
+        base_db = f"sqlite:///{folder / 'base.sqlite'}"
+        base = run_layout(f"baseline (the old layout: {args.baseline}, 1 process, SQLite)", old_platform(folder, args.baseline, base_db), [],
+                          base_db, args.phones, args.seconds, kill=False)
         db_url = pg_database(admin)
         try:
-            new = run_layout(f"scaled ({args.workers} workers, PostgreSQL, one killed)", folder / "scaled", db_url,
-                             ["--workers", str(args.workers)], args.phones, args.seconds, kill=args.workers > 1)
+            scaled = ["--rate-limit", "0", "--workers", str(args.workers)]
+            new = run_layout(f"scaled ({args.workers} workers, PostgreSQL, one killed)",
+                             run_cityos(folder / "scaled", db_url=db_url, region="352021,072028", extra_args=scaled), scaled, db_url,
+                             args.phones, args.seconds, kill=args.workers > 1)
         finally:
             drop_database(admin, db_url)
     print(f"surge answers_per_s={new['answers_per_s']:.0f} answer_p99_ms={new['answer_p99_ms']:.0f} "

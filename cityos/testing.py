@@ -42,6 +42,7 @@ class CityosProcess:
 
     args: list[str]
     env: dict[str, str]
+    root: Path = _ROOT  # the source tree it runs from (a benchmark may run an older one)
     base_url: str = ""
     process: subprocess.Popen | None = None
     _log: list[str] = field(default_factory=list)
@@ -62,7 +63,7 @@ class CityosProcess:
     def start(self, port: int = 0) -> None:
         args = [*self.args, "--port", str(port)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cityos", *args], cwd=_ROOT, env=self.env,
+            [sys.executable, "-m", "cityos", *args], cwd=self.root, env=self.env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
         )
         threading.Thread(target=self._pump_log, args=(self.process,), daemon=True).start()

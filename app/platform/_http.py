@@ -8,7 +8,7 @@ from typing import Any, Self
 
 import httpx
 
-from app.platform._errors import PlatformError, from_response, transport_error
+from app.platform._errors import PlatformError, PlatformUnavailable, from_response, transport_error
 
 _MAX_VALIDATED = 32
 
@@ -31,10 +31,9 @@ class PlatformHttp:
     def call(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
         """Send one request; any error answer or transport failure raises a ``PlatformError``.
         ``what`` names the step in messages (never ids, bodies or tokens)."""
-        try:
-            response = self._http().request(method, path, **kwargs)
-        except httpx.TransportError as err:
-            raise transport_error(err, what) from None
+        client = self._http()
+        with _failures(client, what):
+            response = client.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise from_response(response, what)
         return response
@@ -67,14 +66,12 @@ class PlatformHttp:
     def stream(self, method: str, path: str, what: str, **kwargs: Any) -> Iterator[httpx.Response]:
         """``call`` for a long answer read as it arrives (server-sent events); transport failures
         while reading raise ``PlatformUnavailable`` too."""
-        try:
-            with self._http().stream(method, path, **kwargs) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise from_response(response, what)
-                yield response
-        except httpx.TransportError as err:
-            raise transport_error(err, what) from None
+        client = self._http()
+        with _failures(client, what), client.stream(method, path, **kwargs) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise from_response(response, what)
+            yield response
 
     def close(self) -> None:
         with self._lock:
@@ -94,6 +91,18 @@ class PlatformHttp:
                 headers = {"Accept": "application/json", **({"NGSILD-Tenant": self.tenant} if self.tenant else {})}
                 self._client = httpx.Client(base_url=self.base_url, headers=headers, **self._options)
             return self._client
+
+
+@contextmanager
+def _failures(client: httpx.Client, what: str) -> Iterator[None]:
+    try:
+        yield
+    except httpx.TransportError as err:
+        raise transport_error(err, what) from None
+    except RuntimeError:  # httpx refuses a client that close() (logout) shut meanwhile
+        if not client.is_closed:
+            raise
+        raise PlatformUnavailable(f"{what}: the link was closed while sending") from None
 
 
 def decode_json(response: httpx.Response, what: str) -> Any:

@@ -7,6 +7,7 @@ kept; ``warm_up`` lets the UI build it in the background before the resident ask
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -22,7 +23,7 @@ from app.household import (
     walking_speed_mps,
 )
 from geo.hazards import AreaShape, EvacuationAdvice, HazardLayer, HazardLayers
-from geo.models import LatLon
+from geo.models import LatLon, Shelter
 from geo.routing import EvacuationRouter, RouteResult
 from protocol.hazards import HazardType
 
@@ -73,8 +74,25 @@ class Evacuation:
                 self._router = EvacuationRouter.for_region(self.db, self.region)
             return self._router
 
-    def warm_up(self) -> None:
-        threading.Thread(target=lambda: self.router, name="mamori-router", daemon=True).start()
+    @property
+    def layers_ready(self) -> bool:
+        """Hazard layers are derived: verdicts come at once."""
+        return self._layers is not None
+
+    @property
+    def ready(self) -> bool:
+        """Hazard layers are derived and the router built: answers come at once."""
+        return self._router is not None
+
+    def warm_up(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Derive the hazard layers and build the router in the background, then ``on_ready``."""
+
+        def run() -> None:
+            _ = self.router
+            if on_ready is not None:
+                on_ready()
+
+        threading.Thread(target=run, name="mamori-router", daemon=True).start()
 
     def walking_speed(self) -> float:
         return walking_speed_mps(self.household())
@@ -84,6 +102,17 @@ class Evacuation:
         if shelter_id:
             return self.router.to_shelter(origin, hazard, shelter_id, walking_speed_mps=speed)
         return self.router.nearest(origin, hazard, walking_speed_mps=speed)
+
+    def nearest_open(self, origin: LatLon, hazard: HazardType, closed: Callable[[Shelter], bool]) -> RouteResult:
+        """The route to the nearest suitable shelter not ``closed`` (reported closed or full),
+        trying the others by walking time; with none open, the nearest one as it is."""
+        first = self.route(origin, hazard)
+        if first.shelter is None or not closed(first.shelter):
+            return first
+        for other in sorted(first.alternatives, key=lambda a: a.walking_time_s):
+            if not closed(other.shelter):
+                return self.route(origin, hazard, other.shelter.id)
+        return first
 
     # ---- household, plan, supplies ----
     def household(self) -> Household:

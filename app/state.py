@@ -19,6 +19,7 @@ from app.i18n import Translator
 from app.mapdata import RoadStrokes, load_road_strokes
 from app.preferences import Preferences, load_preferences, save_preferences
 from app.shelters import ShelterDirectory
+from geo.hazards import ensure_scenario_layers
 from geo.models import DatasetInfo, LatLon
 from geo.region_import import datasets, import_region
 from geo.regions import Region, RegionNotFound, find_region, list_regions
@@ -67,6 +68,9 @@ class Mamori:
         """Import the region on first start (or when asked); return what was imported now."""
         if force or not datasets(self.db, self.region.code):
             imported = import_region(self.db, self.region, progress)
+            # Scenario hazard layers are derived with the import (seconds, once), so a warm start's
+            # first screens and the route map answer at once.
+            ensure_scenario_layers(self.db, self.region.code)
             self._forget_region_caches()
             return imported
         return []

@@ -26,13 +26,14 @@ from typing import Any
 
 import sqlite_utils
 
-from geo.hazard_import import DEPTH_RANK, AreaRecord, depth_rank, save_layer
+from geo.hazard_import import DEPTH_RANK, save_layer
 from geo.models import LatLon
 from protocol.geojson import point_in_polygon
 from protocol.hazards import HazardType
 
 __all__ = [
     "SCENARIOS",
+    "UNKNOWN_GROUND",
     "AreaHit",
     "AreaShape",
     "ElevationScenario",
@@ -40,7 +41,6 @@ __all__ = [
     "HazardLayer",
     "HazardLayers",
     "LevelIndex",
-    "derive_scenario_areas",
     "ensure_scenario_layers",
     "level_label_key",
     "point_in_polygon",
@@ -76,7 +76,15 @@ SCENARIOS: tuple[ElevationScenario, ...] = (
         "Land and roads below 4 m elevation are assumed flooded by a storm surge. Derived from the road network's elevations.",
     ),
 )
-SCENARIO_CELL_M = 100.0  # elevation cells; coarse enough to have road samples in most built-up cells
+SCENARIO_METHOD = "idw-contour-1"  # layers derived by an older method are derived again
+SCENARIO_CELL_M = 30.0  # grid step of the interpolated ground the scenario is contoured on
+SCENARIO_TILE_NODES = 10  # contours are cut into tiles of 10 × 30 m: small polygons, fast tests
+IDW_RADIUS_M = 250.0  # ground height comes from measured road points within this distance
+IDW_NEIGHBOURS = 8  # at most this many of them (inverse-distance weighted)
+IDW_MIN_M = 10.0  # points closer than this weigh as if 10 m away (a point on a node does not
+# take the whole weight: node heights are themselves interpolated from a DEM)
+UNKNOWN_MARGIN_M = 2.0  # unknown ground is treated as at risk when farther points are below water + 2 m
+UNKNOWN_GROUND = "ground_unknown"  # name of the areas where no point is within IDW_RADIUS_M
 SCENARIO_LICENCE = "道路網の標高（© OpenStreetMap contributors, ODbL 1.0）から本アプリが作成した想定"
 
 
@@ -99,6 +107,7 @@ class HazardLayer:
     licence: str
     area_count: int
     params: dict[str, Any] = field(default_factory=dict)
+    created_at: str | None = None  # when the layer was imported or derived (UTC, ISO 8601)
 
     def description(self, lang: str = "ja") -> str:
         return self.description_ja if lang.startswith("ja") else self.description_en
@@ -132,6 +141,7 @@ class EvacuationAdvice:
     alert_level: int | None = None
     is_scenario: bool = False
     layer_name: str | None = None
+    known: bool = True  # False: no data for this hazard or place (a neutral answer, never "outside")
 
 
 @dataclass(slots=True)
@@ -245,23 +255,36 @@ class HazardLayers:
             raise ValueError(f"alert_level must be 1..5 (警戒レベル), got {alert_level}")
         active = self.active_layers(hazard)
         if not active:
-            return EvacuationAdvice(False, "assess.no_map", hazard, alert_level=alert_level)
+            return EvacuationAdvice(False, "assess.no_map", hazard, alert_level=alert_level, known=False)
+        scenario = all(layer.is_scenario for layer in active)
         found = self.hit(point, hazard)
-        if found is None:  # outside a scenario is no official all-clear either: keep the label
-            scenario = all(layer.is_scenario for layer in active)
+        if found is None and scenario and not any(_covers(layer, point) for layer in active):
+            return EvacuationAdvice(False, "assess.no_data_here", hazard, alert_level=alert_level, is_scenario=True, known=False)
+        if found is None or (found.name == UNKNOWN_GROUND and found.level == 0):
+            # Outside a scenario is no official all-clear either: the label stays. Unknown ground
+            # well above the water level (judged from farther points) is still unknown.
+            if found is not None:
+                return EvacuationAdvice(False, "assess.ground_unknown", hazard, alert_level=alert_level, is_scenario=True, known=False)
             return EvacuationAdvice(False, "assess.outside_area", hazard, alert_level=alert_level, is_scenario=scenario)
         must, reason = _decide(hazard, alert_level, early)
+        unknown = found.name == UNKNOWN_GROUND
         return EvacuationAdvice(
             must,
-            reason,
+            "assess.ground_unknown_low" if unknown and alert_level is None else reason,
             hazard,
-            area_name=found.name or None,
+            area_name=None if unknown else found.name or None,
             level=found.level,
-            level_key=level_label_key(found.layer.level_scheme, found.level),
+            level_key=None if unknown else level_label_key(found.layer.level_scheme, found.level),
             alert_level=alert_level,
             is_scenario=found.layer.is_scenario,
             layer_name=found.layer.name,
+            known=not unknown,
         )
+
+
+def _covers(layer: HazardLayer, point: LatLon) -> bool:
+    box = layer.params.get("coverage")
+    return not box or (box[0] <= point.lon <= box[2] and box[1] <= point.lat <= box[3])
 
 
 def _decide(hazard: HazardType, alert_level: int | None, early: bool) -> tuple[bool, str]:
@@ -292,6 +315,7 @@ def _layer(row: dict[str, Any]) -> HazardLayer:
         licence=row["licence"],
         area_count=row["area_count"],
         params=json.loads(row["params"]),
+        created_at=row.get("created_at"),
     )
 
 
@@ -319,16 +343,20 @@ def ensure_scenario_layers(db: sqlite_utils.Database, region: str) -> list[int]:
         return []
     stamp = roads[0]
     existing = {
-        row[0]: json.loads(row[1]).get("roads_imported_at")
+        row[0]: (json.loads(row[1]).get("roads_imported_at"), json.loads(row[1]).get("method"))
         for row in db.execute("SELECT name, params FROM hazard_layer WHERE region = ? AND is_scenario = 1", [region])
     }
-    stale = [s for s in SCENARIOS if existing.get(s.name) != stamp]
+    stale = [s for s in SCENARIOS if existing.get(s.name) != (stamp, SCENARIO_METHOD)]
     if not stale:
         return []
     samples = _elevation_samples(db, region)
+    coverage = _coverage(samples)
+    from geo.ground import GroundModel, derive_scenario_areas  # numpy, scipy, contourpy: only to derive
+
+    ground = GroundModel(samples) if samples else None
     created = []
     for scenario in stale:
-        areas = derive_scenario_areas(samples, scenario.water_level_m)
+        areas = derive_scenario_areas(ground, scenario.water_level_m) if ground else []
         created.append(
             save_layer(
                 db,
@@ -342,10 +370,21 @@ def ensure_scenario_layers(db: sqlite_utils.Database, region: str) -> list[int]:
                 source="road_edge.elev_u/elev_v",
                 licence=SCENARIO_LICENCE,
                 areas=areas,
-                params={"water_level_m": scenario.water_level_m, "cell_m": SCENARIO_CELL_M, "roads_imported_at": stamp},
+                params={"water_level_m": scenario.water_level_m, "cell_m": SCENARIO_CELL_M, "idw_radius_m": IDW_RADIUS_M,
+                        "unknown_margin_m": UNKNOWN_MARGIN_M, "coverage": coverage, "roads_imported_at": stamp, "method": SCENARIO_METHOD},
             )
         )
     return created
+
+
+def _coverage(samples: list[tuple[float, float, float]]) -> list[float]:
+    """[min_lon, min_lat, max_lon, max_lat] of the grid: the points plus IDW_RADIUS_M."""
+    if not samples:
+        return []
+    lats, lons = [s[0] for s in samples], [s[1] for s in samples]
+    pad_lat = IDW_RADIUS_M / METRES_PER_DEG_LAT
+    pad_lon = IDW_RADIUS_M / (METRES_PER_DEG_LAT * math.cos(math.radians(sum(lats) / len(lats))))
+    return [min(lons) - pad_lon, min(lats) - pad_lat, max(lons) + pad_lon, max(lats) + pad_lat]
 
 
 def _elevation_samples(db: sqlite_utils.Database, region: str) -> list[tuple[float, float, float]]:
@@ -358,31 +397,3 @@ def _elevation_samples(db: sqlite_utils.Database, region: str) -> list[tuple[flo
             if elev is not None and node not in seen:
                 seen[node] = (lat, lon, elev)
     return list(seen.values())
-
-
-def derive_scenario_areas(samples: list[tuple[float, float, float]], water_level_m: float) -> list[AreaRecord]:
-    """Grid the samples into cells, rank each cell's mean depth under ``water_level_m``, and
-    merge same-level neighbours along each row into rectangles (fewer polygons to draw)."""
-    if not samples:
-        return []
-    mean_lat = sum(s[0] for s in samples) / len(samples)
-    dlat = SCENARIO_CELL_M / METRES_PER_DEG_LAT
-    dlon = SCENARIO_CELL_M / (METRES_PER_DEG_LAT * math.cos(math.radians(mean_lat)))
-    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0])
-    for lat, lon, elev in samples:
-        acc = sums[(math.floor(lat / dlat), math.floor(lon / dlon))]
-        acc[0] += elev
-        acc[1] += 1
-    levels = {cell: depth_rank(water_level_m - total / count) for cell, (total, count) in sums.items()}
-    areas = []
-    for (i, j) in sorted(levels):
-        level = levels[(i, j)]
-        if level == 0 or ((i, j - 1) in levels and levels[(i, j - 1)] == level):
-            continue  # dry, or already covered by the run that started to the left
-        end = j
-        while levels.get((i, end + 1)) == level:
-            end += 1
-        lat0, lat1, lon0, lon1 = i * dlat, (i + 1) * dlat, j * dlon, (end + 1) * dlon
-        ring = [(lon0, lat0), (lon1, lat0), (lon1, lat1), (lon0, lat1), (lon0, lat0)]
-        areas.append(AreaRecord(level, "", [[ring]]))
-    return areas

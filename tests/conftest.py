@@ -10,6 +10,7 @@ import pytest
 from app.connection import PlatformLink
 from app.devicekeys import MemoryKeyStore
 from app.state import Mamori
+from geo.hazards import ensure_scenario_layers
 from geo.region_import import import_region
 from geo.regions import Region, default_data_dir, find_region
 from offline.store import open_store
@@ -43,6 +44,7 @@ def ube_store_file(tmp_path_factory, ube) -> Path:
     path = tmp_path_factory.mktemp("ube") / "mamori.sqlite"
     db = open_store(path)
     import_region(db, ube)
+    ensure_scenario_layers(db, ube.code)  # derived once here, not in every test that copies the store
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.conn.close()
     return path

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import shapefile
 
@@ -15,10 +17,12 @@ from geo.hazard_import import (
     depth_rank,
     import_hazard_file,
     read_hazard_areas,
+    save_layer,
 )
+from geo.ground import GroundModel, derive_scenario_areas
 from geo.hazards import (
+    UNKNOWN_GROUND,
     HazardLayers,
-    derive_scenario_areas,
     ensure_scenario_layers,
     point_in_polygon,
 )
@@ -142,7 +146,8 @@ def test_assess_inside_outside_hole_and_deepest_level(db):
     assert deep.level_key == "hazard.level.depth_rank.2"
     assert layers.assess(LatLon(33.9565, 131.2565), HazardType.FLOOD).reason_key == "assess.outside_area"  # in the hole
     assert layers.assess(LatLon(33.99, 131.30), HazardType.FLOOD).must_evacuate is False
-    assert layers.assess(LatLon(33.947, 131.247), HazardType.VOLCANO).reason_key == "assess.no_map"
+    no_map = layers.assess(LatLon(33.947, 131.247), HazardType.VOLCANO)
+    assert (no_map.reason_key, no_map.known, no_map.must_evacuate) == ("assess.no_map", False, False)
 
 
 @pytest.mark.parametrize(
@@ -177,19 +182,57 @@ def test_shapes_are_lat_lon_rings_with_holes(db):
     assert shallow.outer[0] == (33.940, 131.240) and len(shallow.holes) == 1
 
 
-def test_scenario_cells_rank_depth_below_the_water_level():
-    # Two cells: one at 1 m (depth 4 m under a 5 m scenario → rank 3), one at 30 m (dry).
-    samples = [(33.9500, 131.2500, 1.0), (33.9501, 131.2501, 1.0), (33.9600, 131.2600, 30.0)]
-    areas = derive_scenario_areas(samples, 5.0)
-    assert [a.level for a in areas] == [3]
-    ring = areas[0].polygons[0][0]
-    assert point_in_polygon(131.2500, 33.9500, [ring]) and not point_in_polygon(131.26, 33.96, [ring])
+M_LAT = 1 / 111_320  # degrees of latitude per metre
+M_LON = 1 / (111_320 * math.cos(math.radians(33.95)))
 
 
-def test_same_level_neighbour_cells_merge_into_one_rectangle():
-    step = 100 / 92_300  # about one 100 m cell of longitude at 34°N
-    samples = [(33.95, 131.25 + k * step, 2.0) for k in range(5)]
-    assert len(derive_scenario_areas(samples, 5.0)) == 1
+def _row(lat: float, lon0: float, metres: range, elev: float) -> list[tuple[float, float, float]]:
+    return [(lat, lon0 + m * M_LON, elev) for m in metres]
+
+
+def test_ground_between_road_points_is_interpolated_within_the_radius_else_unknown():
+    samples = _row(33.95, 131.25, range(0, 1001, 100), 3.0) + _row(33.95 + 200 * M_LAT, 131.25, range(0, 1001, 100), 7.0)
+    model = GroundModel(samples)
+    heights, known, _ = model.heights(np.array([33.95 + 100 * M_LAT, 33.95 + 600 * M_LAT]), np.array([131.25 + 450 * M_LON] * 2))
+    assert known.tolist() == [True, False]
+    assert 4.0 < heights[0] < 6.0  # halfway between the 3 m and the 7 m rows
+
+
+def test_scenario_contours_rank_depth_and_leave_no_holes_between_road_points():
+    # Low ground (1 m) on the west, hills (30 m) on the east; road points 150 m apart, so most
+    # 100 m cells hold no point (the old grid left those cells "outside").
+    samples = [(33.95 + i * 150 * M_LAT, 131.25 + j * 150 * M_LON, 1.0 if j < 6 else 30.0) for i in range(8) for j in range(12)]
+    areas = derive_scenario_areas(GroundModel(samples), 5.0)
+    known = [a for a in areas if a.name != UNKNOWN_GROUND]
+
+    def level_at(lat: float, lon: float) -> int:
+        return max((a.level for a in known if any(point_in_polygon(lon, lat, p) for p in a.polygons)), default=0)
+
+    between = (33.95 + 525 * M_LAT, 131.25 + 375 * M_LON)  # 106 m from the nearest road point
+    assert level_at(*between) == 3  # depth 4 m under a 5 m scenario: rank 3 (3–5 m)
+    assert level_at(33.95 + 525 * M_LAT, 131.25 + 1500 * M_LON) == 0  # on the hills
+    # Smooth shapes, not cells: most rings have other than 4 distinct corners.
+    assert sum(len({p for p in ring}) != 4 for a in known for p in a.polygons for ring in p) > len(known) / 2
+
+
+def test_unknown_ground_near_the_water_level_counts_as_at_risk(db):
+    low = [(33.95 + i * 50 * M_LAT, 131.25 + j * 50 * M_LON, 3.0) for i in range(5) for j in range(5)]
+    high = [(33.95 + i * 50 * M_LAT, 131.30 + j * 50 * M_LON, 40.0) for i in range(5) for j in range(5)]
+    model = GroundModel(low + high)
+    save_layer(db, REGION, HazardType.TSUNAMI, name="s", is_scenario=True, level_scheme=DEPTH_RANK, description_ja="",
+               description_en="", source="", licence="", areas=derive_scenario_areas(model, 5.0),
+               params={"coverage": [131.24, 33.94, 131.32, 33.97]})
+    layers = HazardLayers(db, REGION)
+    beside_low = layers.assess(LatLon(33.95 + 100 * M_LAT, 131.25 + 600 * M_LON), HazardType.TSUNAMI)  # 400 m from low road points
+    assert (beside_low.must_evacuate, beside_low.known, beside_low.reason_key) == (True, False, "assess.ground_unknown_low")
+    beside_high = layers.assess(LatLon(33.95 + 100 * M_LAT, 131.30 - 400 * M_LON), HazardType.TSUNAMI)
+    assert (beside_high.must_evacuate, beside_high.known, beside_high.reason_key) == (False, False, "assess.ground_unknown")
+    on_low = layers.assess(LatLon(33.95 + 100 * M_LAT, 131.25 + 100 * M_LON), HazardType.TSUNAMI)
+    assert (on_low.must_evacuate, on_low.known, on_low.level) == (True, True, 2)
+    far = layers.assess(LatLon(34.5, 131.9), HazardType.TSUNAMI)
+    assert (far.must_evacuate, far.known, far.reason_key) == (False, False, "assess.no_data_here")
+    none = layers.assess(LatLon(33.95, 131.25), HazardType.FLOOD)
+    assert (none.must_evacuate, none.known, none.reason_key) == (False, False, "assess.no_map")
 
 
 def test_ube_scenarios_are_derived_once_labelled_and_rederived_after_roads_change(ube_db):
@@ -208,6 +251,10 @@ def test_ube_scenarios_are_derived_once_labelled_and_rederived_after_roads_chang
     assert advice.is_scenario and advice.must_evacuate
     high = layers.assess(LatLon(33.99, 131.27), HazardType.TSUNAMI)  # hills north of the centre
     assert (high.must_evacuate, high.reason_key, high.is_scenario) == (False, "assess.outside_area", True)
+    # Issue 12: a coastal home between roads at 2.8–3.9 m was "outside" (a cell with no road point).
+    for hazard in (HazardType.TSUNAMI, HazardType.STORM_SURGE):
+        coastal = layers.assess(LatLon(33.9420, 131.2480), hazard)
+        assert coastal.must_evacuate and coastal.known and coastal.level >= 1, hazard
 
 
 def test_official_layer_takes_precedence_over_the_scenario(ube_db, tmp_path):

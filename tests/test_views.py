@@ -124,7 +124,7 @@ def test_detail_shows_capacity_suitability_and_source(app):
     all_text = " ".join(texts(shelters.build_detail(app, s, nav)))
     assert "収容人数: 100人" in all_text
     assert "津波: 対応" in all_text and "洪水: 対象外" in all_text
-    assert "gsi_emergency_sites.geojson" in all_text
+    assert "出典: 国土地理院" in all_text and ".geojson" not in all_text  # the credit, never a file name
 
 
 def test_designated_shelter_detail_says_not_assessed(app):
@@ -289,9 +289,48 @@ def test_my_hazard_route_summary_with_time_and_alternatives(app):
     route = app.evacuation.route(app.prefs.home, HazardType.TSUNAMI)
     controls = hazard_screen(app, hazard.HazardScreen(route=route))
     result = next(c for c in walk(controls) if c.key == "route-result")
-    assert route.shelter.name in result.value and "徒歩約" in result.value
+    distance = next(c for c in walk(controls) if c.key == "route-distance")
+    assert route.shelter.name == result.value and distance.value.startswith("徒歩 ") and "（自宅から・道路に沿って）" in distance.value
     assert route.shelter.suits(HazardType.TSUNAMI)
     assert len(route.alternatives) == 3
+    # The other shelters are buttons, sorted by walking time, each saying what its distance is.
+    alternatives = [c for c in walk(controls) if str(c.key).startswith("alt-")]
+    assert [c.key for c in alternatives] == [f"alt-{a.shelter.id}" for a in sorted(route.alternatives, key=lambda a: a.walking_time_s)]
+    assert all("徒歩 " in c.content for c in alternatives)
+
+
+def test_home_answers_first_with_verdict_nearest_open_shelter_and_one_tap_route(app):
+    app.set_hazard(HazardType.STORM_SURGE)
+    app.set_home(LatLon(33.9420, 131.2480))  # the coastal home of issue 12
+    _ = app.evacuation.router  # what the warm-up does at start (layers, then the street index)
+    shown = []
+    controls = home.build(app, nav, show_route=lambda place, route: shown.append((place, route)))
+    keys = [c.key for c in walk(controls) if c.key]
+    assert keys.index("advice-home") < keys.index("answer-shelter-card") < keys.index("alert-area")  # answer first
+    card = next(c for c in walk(controls) if c.key == "advice-home")
+    assert "自宅: 避難が必要です" in texts([card])
+    distance = next(c for c in walk(controls) if c.key == "answer-distance").value
+    assert distance.startswith("徒歩 ") and "自宅から" in distance
+    next(c for c in walk(controls) if c.key == "answer-route").on_click(None)  # the one tap
+    assert shown[0][0] == "home" and shown[0][1].path
+    # Every straight-line distance says so, and from where.
+    tiles = [c for c in walk(controls) if isinstance(c, ft.ListTile)]
+    assert tiles and all(t.subtitle.value.startswith("直線距離 ") and "自宅から" in t.subtitle.value for t in tiles)
+
+
+def test_home_skips_a_shelter_reported_closed(app):
+    app.set_home(LatLon(33.9420, 131.2480))
+    first = app.evacuation.route(app.prefs.home, HazardType.TSUNAMI)
+    other = app.evacuation.nearest_open(app.prefs.home, HazardType.TSUNAMI, lambda s: s.id == first.shelter.id)
+    assert other.shelter.id != first.shelter.id and other.path
+
+
+def test_no_layer_answer_is_neutral_never_outside(app):
+    app.set_hazard(HazardType.FLOOD)  # Ube has no flood layer
+    app.set_home(LatLon(33.9420, 131.2480))
+    card = next(c for c in walk(hazard_screen(app)) if c.key == "advice-home")
+    assert "自宅: 分かりません（データなし）" in texts([card]) and "想定区域の外" not in " ".join(texts([card]))
+    assert card.bgcolor == "#EEEEEE"
 
 
 def test_aizu_route_falls_back_to_straight_line(app):
@@ -323,6 +362,20 @@ def test_household_changes_supplies_and_plan(app):
     assert "警戒レベル3" in text
 
 
+def test_household_counts_the_resident(app):
+    from app.household import AgeBand
+    from views import hazard
+
+    saved = []
+    controls = hazard.build_household(app, app.evacuation.household(), saved.append)
+    assert any(t.startswith("1. あなた") for t in texts(controls))
+    field = next(c for c in walk(controls) if isinstance(c, ft.TextField) and c.label == app.t("mh.member_label"))
+    field.value = "祖母"
+    next(c for c in walk(controls) if isinstance(c, ft.RadioGroup) and c.value == AgeBand.ADULT.value).value = AgeBand.SENIOR.value
+    next(c for c in walk(controls) if isinstance(c, ft.Button) and c.content == app.t("mh.add")).on_click(None)
+    assert saved[-1].people == 2 and [m.label for m in saved[-1].members] == ["あなた", "祖母"]
+
+
 def test_household_is_sealed_at_rest(app, ube_db):
     from app.household import AgeBand, Member
 
@@ -340,11 +393,14 @@ def test_hazard_map_draws_areas_and_the_route(app):
     app.set_hazard(HazardType.TSUNAMI)
     route = app.evacuation.route(LatLon(33.945, 131.25), HazardType.TSUNAMI)
     screen = MapScreen(app, nav, nav, hazard_areas=app.evacuation.shapes, route=route)
-    assert len(screen.areas.polygons) == len(app.evacuation.shapes(HazardType.TSUNAMI)) > 100
+    def drawn(hazard):  # unknown ground well above the water is not drawn
+        return len([s for _, s in app.evacuation.shapes(hazard) if s.level > 0])
+
+    assert len(screen.areas.polygons) == drawn(HazardType.TSUNAMI) > 100
     screen._set_hazard(HazardType.EARTHQUAKE)  # no area layer for earthquakes in Ube
     assert screen.areas.polygons == []
     screen._set_hazard(HazardType.STORM_SURGE)
-    assert len(screen.areas.polygons) == len(app.evacuation.shapes(HazardType.STORM_SURGE)) > 100
+    assert len(screen.areas.polygons) == drawn(HazardType.STORM_SURGE) > 100
     screen._toggle_areas(type("E", (), {"control": type("C", (), {"value": False})()})())
     assert screen.areas.polygons == []
     route_layer = [layer for layer in screen.map.layers if isinstance(layer, fm.PolylineLayer)][-1]

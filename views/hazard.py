@@ -9,10 +9,12 @@ import flet as ft
 from app.evacuation import Assessment
 from app.household import AgeBand, Contact, Household, Member, Mobility, Pet
 from app.state import Mamori
+from geo.hazards import EvacuationAdvice, HazardLayer
 from geo.models import LatLon
-from geo.routing import RouteResult, RouteStatus
+from geo.routing import Alternative, RouteResult, RouteStatus
 from protocol.hazards import HazardType
-from views.widgets import format_distance, heading, icon_action, notice
+from views.theme import verdict_colours
+from views.widgets import age_words, format_distance, heading, icon_action, notice
 
 ORIGINS = ("home", "position", "picked")
 
@@ -56,6 +58,7 @@ def build(
     locate: Callable[[], None],
     find_route: Callable[[], None],
     navigate: Callable[[str], None],
+    choose: Callable[[Alternative], None] | None = None,
 ) -> list[ft.Control]:
     t = app.t
     hazard = app.prefs.hazard
@@ -92,7 +95,7 @@ def build(
         ),
     ]
     if screen.route:
-        controls += route_summary(app, screen.route, navigate)
+        controls += route_summary(app, screen.route, screen.origin, navigate, choose)
     controls += [
         ft.Divider(),
         ft.Button(t("mh.household"), icon=ft.Icons.GROUPS, on_click=lambda e: navigate("/hazard/household")),
@@ -109,7 +112,7 @@ def layer_notes(app: Mamori, hazard: HazardType) -> list[ft.Control]:
         return [notice(t("mh.no_layer"), ft.Icons.MAP_OUTLINED, key="no-hazard-layer")]
     return [
         notice(
-            (t("mh.scenario") if layer.is_scenario else t("mh.official")) + " " + layer.description(lang),
+            (t("mh.scenario") if layer.is_scenario else t("mh.official")) + " " + layer.description(lang) + "\n" + source_line(app, layer),
             ft.Icons.SCIENCE_OUTLINED if layer.is_scenario else ft.Icons.VERIFIED_OUTLINED,
             key=f"layer-{layer.id}",
         )
@@ -117,49 +120,78 @@ def layer_notes(app: Mamori, hazard: HazardType) -> list[ft.Control]:
     ]
 
 
+def source_line(app: Mamori, layer: HazardLayer) -> str:
+    """Where a layer comes from and how old it is, in words (never a file name)."""
+    source = app.t("mh.source.scenario") if layer.is_scenario else layer.licence.removeprefix("出典：")
+    return app.t("mh.source", source=source, age=age_words(app, layer.created_at))
+
+
+def verdict(advice: EvacuationAdvice) -> str:
+    return "danger" if advice.must_evacuate else "outside" if advice.known else "unknown"
+
+
 def advice_card(app: Mamori, assessment: Assessment) -> ft.Control:
     t, advice = app.t, assessment.advice
-    title = t("mh.evacuate" if advice.must_evacuate else "mh.no_need", place=t(f"mh.place.{assessment.place}"))
-    lines = [ft.Text(title, theme_style=ft.TextThemeStyle.TITLE_LARGE, weight=ft.FontWeight.BOLD), ft.Text(t(advice.reason_key))]
+    kind = verdict(advice)
+    bg, fg, border = verdict_colours(kind, app.prefs)
+    key = {"danger": "mh.evacuate", "outside": "mh.no_need", "unknown": "mh.unknown"}[kind]
+    icon = {"danger": ft.Icons.WARNING, "outside": ft.Icons.INFO_OUTLINE, "unknown": ft.Icons.HELP_OUTLINE}[kind]
+    title = t(key, place=t(f"mh.place.{assessment.place}"))
+    lines: list[ft.Control] = [
+        ft.Row([ft.Icon(icon, color=fg), ft.Text(title, theme_style=ft.TextThemeStyle.TITLE_LARGE, weight=ft.FontWeight.BOLD,
+                                                  color=fg, expand=True)]),
+        ft.Text(t(advice.reason_key), color=fg),
+    ]
     if advice.level_key:
-        lines.append(ft.Text(t("mh.level", level=t(advice.level_key))))
+        lines.append(ft.Text(t("mh.level", level=t(advice.level_key)), color=fg))
     if advice.is_scenario:
-        lines.append(ft.Text(t("mh.scenario_basis"), theme_style=ft.TextThemeStyle.BODY_SMALL))
+        lines.append(ft.Text(t("mh.scenario_basis"), theme_style=ft.TextThemeStyle.BODY_SMALL, color=fg))
     return ft.Container(
         ft.Column(lines, spacing=4),
         key=f"advice-{assessment.place}",
         padding=12,
         border_radius=8,
-        bgcolor=ft.Colors.ERROR_CONTAINER if advice.must_evacuate else ft.Colors.SECONDARY_CONTAINER,
+        bgcolor=bg,
+        border=ft.Border.all(3 if kind == "danger" else 1, border),
     )
 
 
-def route_summary(app: Mamori, route: RouteResult, navigate: Callable[[str], None] | None) -> list[ft.Control]:
-    """The route in words; with ``navigate``, a button to see it on the map."""
+def distance_text(app: Mamori, route: RouteResult | Alternative, place: str) -> str:
+    """What a distance is and from where: walking along the roads (with the time), or a straight
+    line when there are no roads to follow."""
+    t = app.t
+    where = t(f"mh.place.{place}")
+    if route.straight_line:
+        return t("dist.straight_from", distance=format_distance(app, route.distance_m), place=where)
+    return t("dist.walk_from", distance=format_distance(app, route.distance_m), minutes=minutes(route.walking_time_s), place=where)
+
+
+def route_summary(app: Mamori, route: RouteResult, place: str, navigate: Callable[[str], None] | None = None,
+                  choose: Callable[[Alternative], None] | None = None) -> list[ft.Control]:
+    """The route in words; with ``navigate``, a button to see it on the map; with ``choose``,
+    the other shelters (by walking time) as buttons that draw their route."""
     t = app.t
     rows: list[ft.Control] = []
     if route.status is not RouteStatus.OK:
         rows.append(notice(t(route.message_key), ft.Icons.WARNING_AMBER, key="route-status"))
     if route.shelter is None:
         return rows
-    how = t("mh.straight_line", bearing=round(route.bearing_deg or 0)) if route.straight_line else t("mh.on_roads")
     rows += [
-        ft.Text(
-            t("mh.route_to", shelter=route.shelter.name, distance=format_distance(app, route.distance_m), minutes=minutes(route.walking_time_s)),
-            key="route-result",
-            theme_style=ft.TextThemeStyle.TITLE_MEDIUM,
-            weight=ft.FontWeight.BOLD,
-        ),
-        ft.Text(how),
+        ft.Text(route.shelter.name, key="route-result", theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
+        ft.Text(distance_text(app, route, place), key="route-distance"),
     ]
+    if route.straight_line:
+        rows.append(ft.Text(t("mh.straight_line", bearing=round(route.bearing_deg or 0))))
+    elif route.status is RouteStatus.OK:
+        rows.append(ft.Text(t("mh.on_roads"), theme_style=ft.TextThemeStyle.BODY_SMALL))
     if route.path and navigate:
         rows.append(ft.Button(t("mh.show_route"), icon=ft.Icons.MAP, on_click=lambda e: navigate("/hazard/map")))
     if route.alternatives:
         rows.append(ft.Text(t("mh.alternatives")))
-        rows += [
-            ft.Text(f"・{a.shelter.name} — {format_distance(app, a.distance_m)}, {t('mh.minutes', n=minutes(a.walking_time_s))}")
-            for a in route.alternatives
-        ]
+        for a in sorted(route.alternatives, key=lambda a: a.walking_time_s):
+            label = f"{a.shelter.name} — {distance_text(app, a, place)}"
+            rows.append(ft.TextButton(label, icon=ft.Icons.ALT_ROUTE, key=f"alt-{a.shelter.id}",
+                                      on_click=(lambda e, a=a: choose(a)) if choose else None, disabled=choose is None))
     return rows
 
 
@@ -167,7 +199,11 @@ def route_summary(app: Mamori, route: RouteResult, navigate: Callable[[str], Non
 def build_household(app: Mamori, household: Household, save: Callable[[Household], None]) -> list[ft.Control]:
     t = app.t
     controls: list[ft.Control] = [heading(t("mh.household")), ft.Text(t("mh.household_intro"))]
-    for index, member in enumerate(household.members):
+    # The resident is in the household from the start (an empty one is "you alone"), so adding a
+    # grandmother makes two people, not one.
+    members = household.members or [Member(AgeBand.ADULT, label=t("mh.you"))]
+    household = replace_members(household, members)
+    for index, member in enumerate(members):
         needs = [t(f"mh.age.{member.age_band.value}")]
         if member.mobility is not Mobility.NONE:
             needs.append(t(f"mh.mobility.{member.mobility.value}"))
@@ -179,7 +215,8 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
             ft.Row(
                 [
                     ft.Text(f"{index + 1}. {member.label or t('mh.member')}: {'・'.join(needs)}", expand=True),
-                    icon_action(ft.Icons.DELETE_OUTLINE, t("mh.remove_member", n=index + 1), lambda e, i=index: save(_without(household, i))),
+                    *([icon_action(ft.Icons.DELETE_OUTLINE, t("mh.remove_member", n=index + 1),
+                                   lambda e, i=index: save(_without(household, i)))] if len(members) > 1 else []),
                 ]
             )
         )

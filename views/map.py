@@ -7,6 +7,7 @@ changes update only the markers and never reset where the resident has panned to
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import flet as ft
 import flet_map as fm
 
 from app.state import Mamori
-from geo.hazards import AreaShape, HazardLayer
+from geo.hazards import UNKNOWN_GROUND, AreaShape, HazardLayer
 from geo.models import LatLon, Shelter
 from geo.routing import RouteResult
 from protocol.hazards import HazardType, ShelterKind
@@ -22,8 +23,24 @@ from views import theme
 from views.widgets import icon_action
 
 ROADS_NEAR_M = 1500.0  # minor roads are drawn within this distance of the focus point
+BOTTOM_H = 190  # the box under the map (what was tapped, the route): scrolls on its own
+FIT_PADDING = 48  # pixels kept free around a fitted route (the buttons sit in the corner)
 # Hazard areas: deeper levels darker; translucent so streets stay readable underneath.
 LEVEL_FILL = {level: ft.Colors.with_opacity(0.25 + 0.1 * level, "#1565C0") for level in range(1, 7)}
+UNKNOWN_FILL = ft.Colors.with_opacity(0.35, "#8D6E63")  # no ground height measured nearby, treated as at risk
+
+Ring = list[tuple[float, float]]
+
+
+def bridged(outer: Ring, holes: list[Ring]) -> Ring:
+    """One ring that draws ``outer`` minus ``holes`` (flet-map polygons take no holes): each hole
+    is joined to the ring by a zero-width cut between their closest vertices."""
+    ring = list(outer)
+    for hole in holes:
+        i, j = min(((i, j) for i in range(len(ring)) for j in range(len(hole))),
+                   key=lambda ij: (ring[ij[0]][0] - hole[ij[1]][0]) ** 2 + (ring[ij[0]][1] - hole[ij[1]][1]) ** 2)
+        ring = ring[: i + 1] + hole[j:] + hole[:j + 1] + ring[i:]
+    return ring
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +50,16 @@ class TapAction:
     label_key: str
     icon: str
     run: Callable[[LatLon], None]
+
+
+def fit_zoom(bounds: tuple[tuple[float, float], tuple[float, float]], width: float = 360, height: float = 480) -> float:
+    """The Web Mercator zoom that shows ``bounds`` in a phone's map area with FIT_PADDING around."""
+    (lat0, lon0), (lat1, lon1) = bounds
+    dx = max(abs(lon1 - lon0), 1e-5) / 360
+    y = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
+    dy = max(abs(y(lat1) - y(lat0)), 1e-5) / (2 * math.pi)
+    zoom = min(math.log2((width - 2 * FIT_PADDING) / 256 / dx), math.log2((height - 2 * FIT_PADDING) / 256 / dy))
+    return max(10.0, min(18.0, zoom))
 
 
 def _ll(lat: float, lon: float) -> fm.MapLatitudeLongitude:
@@ -51,10 +78,12 @@ class MapScreen:
         route: RouteResult | None = None,
         tap_actions: list[TapAction] | None = None,
         footer: list[ft.Control] = (),
+        on_hazard: Callable[[HazardType], None] | None = None,
     ):
         self.app, self.navigate, self.redraw, self.focus = app, navigate, redraw, focus
         self.hazard_areas, self.route, self.footer = hazard_areas, route, list(footer)
         self.show_areas = True
+        self.on_hazard = on_hazard  # the route map: a new hazard means a new route, drawn at once
         self.areas = fm.PolygonLayer(polygons=[])  # redrawn when the hazard changes
         self.tap_actions = tap_actions if tap_actions is not None else [
             TapAction("map.set_home", ft.Icons.HOME, self._set_home),
@@ -63,6 +92,9 @@ class MapScreen:
         self.tapped: LatLon | None = None
         self.markers = fm.MarkerLayer(markers=[])
         self.panel = ft.Column([], key="map-panel")
+        # What was tapped and the route, under the map: shown (in place) once there is something.
+        self.below = ft.Container(ft.Column([self.panel, *self.footer], scroll=ft.ScrollMode.AUTO, spacing=6),
+                                  height=BOTTOM_H, key="map-below")
         self.chips = ft.Row([], wrap=True)
         centre = self._centre()
         self.map = fm.Map(
@@ -70,12 +102,16 @@ class MapScreen:
             expand=True,
             initial_center=_ll(centre.lat, centre.lon),
             initial_zoom=15 if focus or app.prefs.home else 13,
+            initial_camera_fit=self._camera_fit(),
             on_tap=self._on_tap,
             layers=[*self._static_layers(centre), self.markers],
         )
         self._refresh()
 
     def controls(self) -> list[ft.Control]:
+        """Map first, filling the screen; the hint, hazard chips and legend folded under it; what
+        was tapped and the route summary below, in a box that scrolls on its own (large text
+        never squeezes the map)."""
         t = self.app.t
         legend = ft.Row(
             [
@@ -89,22 +125,71 @@ class MapScreen:
         area_toggle: list[ft.Control] = []
         if self.hazard_areas:
             legend.controls.append(ft.Row([ft.Icon(ft.Icons.SQUARE, color=LEVEL_FILL[3]), ft.Text(t("map.legend.area"))], tight=True))
+            legend.controls.append(ft.Row([ft.Icon(ft.Icons.SQUARE, color=UNKNOWN_FILL), ft.Text(t("map.legend.unknown"))], tight=True))
             area_toggle.append(ft.Switch(label=t("map.show_areas"), value=self.show_areas, on_change=self._toggle_areas))
+        buttons = ft.Column(
+            [
+                icon_action(ft.Icons.ADD, t("map.zoom_in"), self._zoom_in),
+                icon_action(ft.Icons.REMOVE, t("map.zoom_out"), self._zoom_out),
+                icon_action(ft.Icons.MY_LOCATION, t("map.my_position"), self._to_position),
+                *([icon_action(ft.Icons.FIT_SCREEN, t("map.fit_route"), self._fit)] if self._route_bounds() else []),
+            ],
+            spacing=4,
+        )
+        map_area = ft.Stack(
+            [
+                ft.Semantics(label=t("map.area_label"), container=True, expand=True,
+                             content=ft.Container(self.map, expand=True, border=ft.Border.all(1, ft.Colors.OUTLINE))),
+                ft.Container(buttons, right=8, top=8, bgcolor=ft.Colors.with_opacity(0.85, ft.Colors.SURFACE), border_radius=8),
+                ft.Container(ft.Text(t("map.credit"), size=10), left=4, bottom=2,
+                             bgcolor=ft.Colors.with_opacity(0.7, ft.Colors.SURFACE)),
+            ],
+            expand=True,
+        )
         return [
-            ft.Text(t("map.hint")),
-            self.chips,
-            *area_toggle,
-            legend,
-            ft.Semantics(
-                label=t("map.area_label"),
-                container=True,
-                expand=True,
-                content=ft.Container(self.map, expand=True, border=ft.Border.all(1, ft.Colors.OUTLINE)),
+            map_area,
+            self.below,
+            ft.ExpansionTile(
+                title=ft.Text(t("map.options")),
+                leading=ft.Icon(ft.Icons.TUNE),
+                controls=[ft.Text(t("map.hint")), self.chips, *area_toggle, legend],
+                key="map-options",
             ),
-            self.panel,
-            *self.footer,
-            ft.Text(t("map.credit"), theme_style=ft.TextThemeStyle.BODY_SMALL),
         ]
+
+    # ---- map buttons ----
+    async def _zoom_in(self, e) -> None:
+        await self.map.zoom_in()
+
+    async def _zoom_out(self, e) -> None:
+        await self.map.zoom_out()
+
+    async def _to_position(self, e) -> None:
+        where = self.app.position or self.app.prefs.home
+        if where is not None:
+            await self.map.center_on(_ll(where.lat, where.lon), zoom=16)
+
+    async def _fit(self, e) -> None:
+        bounds = self._route_bounds()
+        if bounds:
+            (lat0, lon0), (lat1, lon1) = bounds
+            await self.map.move_to(_ll((lat0 + lat1) / 2, (lon0 + lon1) / 2), zoom=fit_zoom(bounds))
+
+    def _route_bounds(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        if not (self.route and self.route.path):
+            return None
+        points = [*self.route.path] + ([(self.route.shelter.lat, self.route.shelter.lon)] if self.route.shelter else [])
+        lats, lons = [p[0] for p in points], [p[1] for p in points]
+        return (min(lats), min(lons)), (max(lats), max(lons))
+
+    def _camera_fit(self) -> fm.CameraFit | None:
+        """With a route: start with the whole route (origin to shelter) in view, padded."""
+        bounds = self._route_bounds()
+        if bounds is None:
+            return None
+        (lat0, lon0), (lat1, lon1) = bounds
+        return fm.CameraFit(bounds=fm.MapLatitudeLongitudeBounds(_ll(lat0, lon0), _ll(lat1, lon1)),
+                            padding=ft.Padding.all(FIT_PADDING), max_zoom=17)
 
     def _legend_item(self, suitable: bool | None, label: str) -> ft.Control:
         return ft.Row([ft.Icon(theme.suitability_icon(suitable), color=theme.suitability_colour(suitable, self.app.prefs)), ft.Text(label)],
@@ -184,23 +269,27 @@ class MapScreen:
             shapes = self.hazard_areas(hazard) if self.show_areas else []
             self.areas.polygons = [
                 fm.PolygonMarker(
-                    coordinates=[_ll(lat, lon) for lat, lon in shape.outer],
-                    color=LEVEL_FILL.get(shape.level, LEVEL_FILL[6]),
+                    coordinates=[_ll(lat, lon) for lat, lon in bridged(shape.outer, shape.holes)],
+                    color=UNKNOWN_FILL if shape.name == UNKNOWN_GROUND else LEVEL_FILL.get(shape.level, LEVEL_FILL[6]),
                     border_color=ft.Colors.TRANSPARENT,
                 )
                 for _, shape in shapes
+                if shape.level > 0  # unknown ground well above the water is not drawn as a hazard
             ]
         markers = [self._shelter_marker(hit.shelter, hazard) for hit in app.shelters.search()]
         if app.prefs.home:
             markers.append(self._point_marker(app.prefs.home, ft.Icons.HOME, theme.HOME, t("map.home_marker")))
         if self.route and self.route.path:
             markers.append(self._point_marker(LatLon(*self.route.path[0]), ft.Icons.TRIP_ORIGIN, theme.ROUTE, t("map.route_start")))
+            if self.route.shelter:
+                markers.append(self._name_marker(self.route.shelter))
         if self.app.position:
             markers.append(self._point_marker(self.app.position, ft.Icons.MY_LOCATION, theme.POSITION, t("map.position_marker")))
         if self.tapped:
             markers.append(self._point_marker(self.tapped, ft.Icons.ADD_LOCATION_ALT, theme.PICKED, t("map.picked_marker")))
         self.markers.markers = markers
         self.panel.controls = self._panel()
+        self.below.visible = bool(self.panel.controls or self.footer)
 
     def _shelter_marker(self, shelter: Shelter, hazard: HazardType) -> fm.Marker:
         suitable = shelter.suits(hazard) if shelter.kind is ShelterKind.EMERGENCY_SITE else None
@@ -222,6 +311,21 @@ class MapScreen:
         )
 
     @staticmethod
+    def _name_marker(shelter: Shelter) -> fm.Marker:
+        """The destination's name under its marker."""
+        return fm.Marker(
+            coordinates=_ll(shelter.lat, shelter.lon),
+            width=180,
+            height=64,
+            alignment=ft.Alignment(0, 1),
+            content=ft.Container(
+                ft.Text(shelter.name, size=13, weight=ft.FontWeight.BOLD, max_lines=2, overflow=ft.TextOverflow.ELLIPSIS,
+                        text_align=ft.TextAlign.CENTER, color="#000000"),
+                bgcolor=ft.Colors.with_opacity(0.9, "#FFFFFF"), border_radius=4, padding=3, margin=ft.Margin.only(top=36),
+            ),
+        )
+
+    @staticmethod
     def _point_marker(point: LatLon, icon: str, colour: str, label: str) -> fm.Marker:
         return fm.Marker(
             coordinates=_ll(point.lat, point.lon),
@@ -234,10 +338,9 @@ class MapScreen:
         t = self.app.t
         if not self.tapped:
             return []
-        where = f"{self.tapped.lat:.5f}, {self.tapped.lon:.5f}"
         point = self.tapped
         return [
-            ft.Text(t("map.tapped", where=where), key="tapped-point"),
+            ft.Text(t("mh.place.picked"), key="tapped-point", weight=ft.FontWeight.BOLD),
             ft.Row(
                 [ft.Button(t(a.label_key), icon=a.icon, on_click=lambda e, a=a: a.run(point)) for a in self.tap_actions]
                 + [icon_action(ft.Icons.CLOSE, t("common.close"), lambda e: self._clear_tap())],
@@ -258,6 +361,9 @@ class MapScreen:
         self._update()
 
     def _set_hazard(self, hazard: HazardType) -> None:
+        if self.on_hazard is not None:
+            self.on_hazard(hazard)
+            return
         self.app.set_hazard(hazard)
         self._update()
 

@@ -36,7 +36,7 @@ def build(
         ft.Switch(label=t("settings.large_text"), value=prefs.large_text, on_change=lambda e: change(large_text=e.control.value)),
         ft.Switch(label=t("settings.high_contrast"), value=prefs.high_contrast, on_change=lambda e: change(high_contrast=e.control.value)),
         ft.Text(t("settings.home"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM),
-        ft.Text(t("settings.home_at", lat=f"{home.lat:.5f}", lon=f"{home.lon:.5f}") if home else t("settings.home_unset"), key="home-status"),
+        ft.Text(t("settings.home_set") if home else t("settings.home_unset"), key="home-status"),
         ft.Row(
             [
                 ft.Button(t("settings.home_on_map"), icon=ft.Icons.MAP, on_click=lambda e: navigate("/shelters/map")),
@@ -45,19 +45,23 @@ def build(
             wrap=True,
         ),
         ft.Text(t("settings.region"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM),
-        ft.TextField(
-            label=t("settings.data_dir"),
-            value=str(app.data_dir) if app.data_dir else "",
-            hint_text=t("settings.data_dir_none"),
-            on_submit=lambda e: set_data_dir(e.control.value),
-        ),
         ft.RadioGroup(
             value=app.region.code,
             on_change=lambda e: switch_region(e.control.value),
-            content=ft.Column([ft.Radio(value=r.code, label=f"{r.name_en} ({r.code})") for r in regions]),
+            content=ft.Column([ft.Radio(value=r.code, label=t(f"region.{r.code}") if t.has(f"region.{r.code}") else r.name_en)
+                               for r in regions]),
         )
         if regions
         else notice(t("settings.no_regions")),
+        ft.ExpansionTile(  # a folder path means nothing to a resident: folded, for whoever set the device up
+            title=ft.Text(t("settings.advanced")),
+            controls=[ft.TextField(
+                label=t("settings.data_dir"),
+                value=str(app.data_dir) if app.data_dir else "",
+                hint_text=t("settings.data_dir_none"),
+                on_submit=lambda e: set_data_dir(e.control.value),
+            )],
+        ),
         ft.Button(t("settings.reimport"), icon=ft.Icons.REFRESH, on_click=lambda e: reimport()),
         ft.Button(t("settings.account"), icon=ft.Icons.ACCOUNT_CIRCLE, on_click=lambda e: navigate("/settings/account")),
         ft.Button(t("settings.about"), icon=ft.Icons.INFO_OUTLINE, on_click=lambda e: navigate("/settings/about")),
@@ -81,7 +85,6 @@ def build_about(app: Mamori) -> list[ft.Control]:
         controls += [ft.Text(credit, weight=ft.FontWeight.BOLD, selectable=True), ft.Text(t(key))]
     controls.append(ft.Text(t("about.imported"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM))
     for info in app.summary().datasets:
-        controls.append(ft.Text(f"{t(f'dataset.{info.dataset}')}: {info.source_file} — {info.licence} ({local_time(info.imported_at)})",
-                                selectable=True))
+        controls.append(ft.Text(f"{t(f'dataset.{info.dataset}')}: {info.licence}（{local_time(info.imported_at)}）", selectable=True))
     controls.append(notice(t("about.no_official_hazard"), ft.Icons.INFO_OUTLINE))
     return controls

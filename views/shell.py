@@ -16,7 +16,7 @@ from app.household import plan_text
 from app.state import Mamori
 from geo.models import LatLon
 from geo.regionfiles import RegionFileError
-from geo.routing import is_off_route
+from geo.routing import Alternative, RouteResult, is_off_route
 from protocol.hazards import HazardType, ShelterKind
 from views import account, hazard, home, settings, shelters
 from views.features import checkin, family, life
@@ -61,7 +61,7 @@ class Shell:
     def start(self) -> None:
         self.page.title = "Mamori 守り"
         self.page.fonts = FONTS
-        self.app.evacuation.warm_up()
+        self.app.evacuation.warm_up(on_ready=self.render)  # Home's answer appears when ready
         self.render()
 
     def navigate(self, route: str) -> None:
@@ -142,6 +142,30 @@ class Shell:
         if origin is not None:
             self.set_hazard_screen(route=self.app.evacuation.route(origin, self.app.prefs.hazard), message=None)
 
+    def map_hazard(self, h: HazardType) -> None:
+        """Another hazard on the route map: the route follows at once (never a stale one)."""
+        self.app.set_hazard(h)
+        origin = hazard.origin_point(self.app, self.hazard_screen.origin)
+        route = self.app.evacuation.route(origin, h) if origin is not None and self.hazard_screen.route else None
+        self.hazard_screen = self.hazard_screen.with_(route=route, message=None)
+        self.map_screen = None
+        self.render()
+
+    def show_route(self, origin: str, route: RouteResult) -> None:
+        """Home's one tap: the route it found, drawn on the route map."""
+        self.hazard_screen = self.hazard_screen.with_(origin=origin, route=route, message=None)
+        self.map_screen = None
+        self.navigate("/hazard/map")
+
+    def choose_alternative(self, alternative: Alternative) -> None:
+        """Another shelter from the list: its own route, drawn at once."""
+        origin = hazard.origin_point(self.app, self.hazard_screen.origin)
+        if origin is not None:
+            route = self.app.evacuation.route(origin, self.app.prefs.hazard, alternative.shelter.id)
+            self.hazard_screen = self.hazard_screen.with_(route=route, message=None)
+            self.map_screen = None
+            self.render()
+
     def route_from(self, point: LatLon) -> None:
         self.app.picked_point = point
         self.hazard_screen = self.hazard_screen.with_(origin="picked")
@@ -209,6 +233,10 @@ class Shell:
             self.history = [*self.history[-19:], route]
         tab = self._tab(route)
         page.theme = make_theme(app.prefs)
+        # Flutter's own words (the Back button, a field's characters left) in the app's language.
+        page.locale_configuration = ft.LocaleConfiguration(
+            supported_locales=[ft.Locale("ja", "JP"), ft.Locale("en", "US")],
+            current_locale=ft.Locale("en", "US") if app.prefs.language == "en" else ft.Locale("ja", "JP"))
         page.theme_mode = ft.ThemeMode.LIGHT
         # Flutter's animated switch to a theme with larger text froze the web client (seen in
         # Chromium): themes change at once.
@@ -252,7 +280,7 @@ class Shell:
     def _tab_controls(self, tab: str) -> list[ft.Control]:
         app = self.app
         if tab == "home":
-            return home.build(app, self.navigate, family.banners(app, self))
+            return home.build(app, self.navigate, family.banners(app, self), show_route=self.show_route)
         if tab == "shelters":
             return shelters.build_list(app, self.filter, self.set_filter, self.navigate)
         if tab == "hazard":
@@ -264,6 +292,7 @@ class Shell:
                 locate=self.locate,
                 find_route=self.find_route,
                 navigate=self.navigate,
+                choose=self.choose_alternative,
             )
         if tab == "settings":
             return settings.build(app, self.change, self.navigate, self.switch_region, self.reimport, self.set_data_dir)
@@ -286,7 +315,9 @@ class Shell:
                     hazard_areas=self.app.evacuation.shapes,
                     route=self.hazard_screen.route,
                     tap_actions=[TapAction("mh.route_from_here", ft.Icons.DIRECTIONS_WALK, self.route_from)],
-                    footer=hazard.route_summary(self.app, self.hazard_screen.route, None) if self.hazard_screen.route else [],
+                    footer=hazard.route_summary(self.app, self.hazard_screen.route, self.hazard_screen.origin, None,
+                                                self.choose_alternative) if self.hazard_screen.route else [],
+                    on_hazard=self.map_hazard,
                 )
             return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("mh.map_title"))), controls=self.map_screen.controls())
         if parts == ["hazard", "household"]:

@@ -158,7 +158,8 @@ def build_detail(app: Mamori, shelter: Shelter, navigate: Callable[[str], None])
         ft.Text(t("detail.address", address=shelter.address or t("detail.unknown")), selectable=True),
     ]
     if origin:
-        rows.append(ft.Text(t("detail.distance", d=format_distance(app, distance_m(origin, LatLon(shelter.lat, shelter.lon))))))
+        place = t("mh.place.picked" if app.picked_point else "mh.place.home")
+        rows.append(ft.Text(t("detail.distance", d=format_distance(app, distance_m(origin, LatLon(shelter.lat, shelter.lon))), place=place)))
     rows.append(ft.Text(t("detail.suitability"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD))
     if shelter.kind is ShelterKind.DESIGNATED_SHELTER:
         rows.append(notice(t("detail.not_assessed"), ft.Icons.HELP_OUTLINE))
@@ -195,7 +196,7 @@ def build_detail(app: Mamori, shelter: Shelter, navigate: Callable[[str], None])
     elif shelter.same_address_as_other_kind:
         rows.append(ft.Text(t("detail.same_address")))
     rows += [
-        ft.Text(t("detail.source", source=shelter.source, id=shelter.id), theme_style=ft.TextThemeStyle.BODY_SMALL),
+        ft.Text(t("detail.source_gsi", id=shelter.id), theme_style=ft.TextThemeStyle.BODY_SMALL),
         ft.Button(
             t("detail.show_on_map"),
             icon=ft.Icons.MAP,

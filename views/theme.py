@@ -8,7 +8,8 @@ from app.preferences import Preferences
 LARGE_TEXT_SCALE = 1.4
 # Bundled (assets/fonts): offline, Flutter cannot fetch a CJK fallback font.
 FONT_FAMILY = "NotoSansJP"
-FONTS = {FONT_FAMILY: "fonts/NotoSansJP-Mamori.ttf"}
+FALLBACK_FONTS = ["NotoSansDevanagari"]  # glyphs Noto Sans CJK lacks (the Nepali language name)
+FONTS = {FONT_FAMILY: "fonts/NotoSansJP-Mamori.ttf", "NotoSansDevanagari": "fonts/NotoSansDevanagari-Mamori.ttf"}
 
 # Base sizes (logical pixels) of Material 3's text roles.
 _ROLE_SIZES = {
@@ -27,8 +28,11 @@ def text_scale(prefs: Preferences) -> float:
 def make_theme(prefs: Preferences) -> ft.Theme:
     scale = text_scale(prefs)
     text_theme = ft.TextTheme(
-        **{role: ft.TextStyle(size=round(size * scale), font_family=FONT_FAMILY) for role, size in _ROLE_SIZES.items()}
+        **{role: ft.TextStyle(size=round(size * scale), font_family=FONT_FAMILY, font_family_fallback=FALLBACK_FONTS) for role, size in _ROLE_SIZES.items()}
     )
+    # Tab labels keep one size in large text (the icons carry them; six labels share 390 px), so
+    # none wraps or clips: every label is at most 5 full-width characters.
+    nav = ft.NavigationBarTheme(label_text_style=ft.TextStyle(size=12, font_family=FONT_FAMILY, font_family_fallback=FALLBACK_FONTS))
     if prefs.high_contrast:
         scheme = ft.ColorScheme(
             primary="#000000", on_primary="#FFFFFF", secondary="#000000", on_secondary="#FFFFFF",
@@ -37,8 +41,10 @@ def make_theme(prefs: Preferences) -> ft.Theme:
             secondary_container="#FFE600", on_secondary_container="#000000",
             outline="#000000",
         )  # fmt: skip
-        return ft.Theme(color_scheme=scheme, text_theme=text_theme, primary_text_theme=text_theme, font_family=FONT_FAMILY)
-    return ft.Theme(color_scheme_seed="#0B5FA5", text_theme=text_theme, primary_text_theme=text_theme, font_family=FONT_FAMILY)
+        return ft.Theme(color_scheme=scheme, text_theme=text_theme, primary_text_theme=text_theme, font_family=FONT_FAMILY,
+                        navigation_bar_theme=nav)
+    return ft.Theme(color_scheme_seed="#0B5FA5", text_theme=text_theme, primary_text_theme=text_theme, font_family=FONT_FAMILY,
+                    navigation_bar_theme=nav)
 
 
 def suitability_colour(suitable: bool | None, prefs: Preferences) -> str:
@@ -46,6 +52,17 @@ def suitability_colour(suitable: bool | None, prefs: Preferences) -> str:
     if prefs.high_contrast:
         return {True: "#005A00", False: "#B00000", None: "#000000"}[suitable]
     return {True: "#1B7F3B", False: "#C62828", None: "#616161"}[suitable]
+
+
+def verdict_colours(verdict: str, prefs: Preferences) -> tuple[str, str, str]:
+    """(background, text, border) of an answer card: "danger" (must evacuate) is always the
+    strongest; "outside" (outside a hazard area, no all-clear) and "unknown" (no data) stay calm;
+    unknown is grey, never the colour of safety."""
+    if prefs.high_contrast:
+        return {"danger": ("#B00000", "#FFFFFF", "#000000"), "outside": ("#FFFFFF", "#000000", "#000000"),
+                "unknown": ("#FFFFFF", "#000000", "#000000")}[verdict]
+    return {"danger": ("#FFDAD6", "#410002", "#BA1A1A"), "outside": ("#E3F0FA", "#0B2A45", "#E3F0FA"),
+            "unknown": ("#EEEEEE", "#1F1F1F", "#9E9E9E")}[verdict]
 
 
 def suitability_icon(suitable: bool | None) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import flet as ft
 
@@ -29,9 +30,31 @@ def notice(text: str, icon: str = ft.Icons.INFO_OUTLINE, *, key: str | None = No
     )
 
 
+# Residents' time: every region is in Japan, and in web mode the device's clock zone is the
+# server's, not the resident's.
+RESIDENT_TZ = ZoneInfo("Asia/Tokyo")
+
+
 def local_time(iso_utc: str) -> str:
-    """'2026-11-22T02:10:48+00:00' → '2026-11-22 11:10' in the device's time zone."""
-    return datetime.fromisoformat(iso_utc).astimezone().strftime("%Y-%m-%d %H:%M")
+    """'2026-11-22T02:10:48+00:00' → '2026-11-22 11:10' in the residents' time zone (JST)."""
+    return datetime.fromisoformat(iso_utc).astimezone(RESIDENT_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def age_words(app: Mamori, iso_utc: str | None) -> str:
+    """How long ago, in words: today, yesterday, 3 days ago, 2 months ago."""
+    if not iso_utc:
+        return ""
+    then = datetime.fromisoformat(iso_utc).astimezone(RESIDENT_TZ)
+    days = (datetime.now(RESIDENT_TZ).date() - then.date()).days
+    if days <= 0:
+        return app.t("age.today")
+    if days == 1:
+        return app.t("age.yesterday")
+    if days < 60:
+        return app.t("age.days", n=days)
+    if days < 730:
+        return app.t("age.months", n=days // 30)
+    return app.t("age.years", n=days // 365)
 
 
 def format_distance(app: Mamori, metres: float | None) -> str:

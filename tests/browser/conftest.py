@@ -200,22 +200,19 @@ def error_widget_boxes(png: bytes) -> list[tuple[int, int, int, int]]:
     return [(int(xs.min()), int(ys.min()), int(xs.max()) + k, int(ys.max()) + k)]
 
 
-def check_screen(page, *, scroll: bool = True, name: str = "screen") -> None:
-    """Fail when the screen shows Flutter's error widget or the console reported a layout error.
-    With ``scroll`` the page is scrolled to its end one screen at a time (and back), so a grey
-    box below the fold is seen too."""
-    if page.layout_errors:
-        raise AssertionError(f"Flutter layout error on {page.url}: {page.layout_errors[0][:300]}")
+def screen_error_widgets(page, *, scroll: bool = True, name: str = "screen") -> int:
+    """How many screenfuls show Flutter's error widget; with ``scroll`` the page is scrolled to
+    its end one screen at a time (and back), so a grey box below the fold is seen too. The first
+    such picture is kept as test-artifacts/screens/error-widget-<name>.png."""
     width, height = page.viewport_size["width"], page.viewport_size["height"]
-    shots, moved, previous = 0, 0.0, None
+    shots, moved, previous, bad = 0, 0.0, None, 0
     while True:
         png = page.screenshot()
-        boxes = error_widget_boxes(png)
-        if boxes:
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            (ARTIFACTS / f"error-widget-{name}.png").write_bytes(png)
-            raise AssertionError(f"Flutter error widget (grey box) on {page.url} at {boxes[0]} (image pixels), "
-                                 f"{moved:.0f} px scrolled; see test-artifacts/screens/error-widget-{name}.png")
+        if error_widget_boxes(png):
+            if not bad:
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                (ARTIFACTS / f"error-widget-{name}.png").write_bytes(png)
+            bad += 1
         shots += 1
         if not scroll or png == previous or shots > 12:
             break
@@ -227,6 +224,15 @@ def check_screen(page, *, scroll: bool = True, name: str = "screen") -> None:
     if moved:
         page.mouse.wheel(0, -moved - height)
         page.wait_for_timeout(150)
+    return bad
+
+
+def check_screen(page, *, scroll: bool = True, name: str = "screen") -> None:
+    """Fail when the screen shows Flutter's error widget or the console reported a layout error."""
+    if page.layout_errors:
+        raise AssertionError(f"Flutter layout error on {page.url}: {page.layout_errors[0][:300]}")
+    if screen_error_widgets(page, scroll=scroll, name=name):
+        raise AssertionError(f"Flutter error widget (grey box) on {page.url}; see test-artifacts/screens/error-widget-{name}.png")
     if page.layout_errors:
         raise AssertionError(f"Flutter layout error on {page.url}: {page.layout_errors[0][:300]}")
 

@@ -136,7 +136,7 @@ def test_resident_shows_qr_and_desk_confirms_it_once(browser, checkin_app):
             snap(page, "checkin-qr")
             picture = qr_picture(page, qr, ARTIFACTS / "checkin-qr-camera.png")  # what the desk camera sees
 
-            page.get_by_role("button", name="Back").click()
+            page.get_by_role("button", name="戻る").click()
             page.get_by_role("switch", name=STAFF).click()
             page.get_by_role("button", name="QR画像を読み込む").wait_for()
             page.get_by_text("在所 0人", exact=False).wait_for()
@@ -212,7 +212,7 @@ def test_resident_checks_in_and_out_with_the_entrance_poster(browser, checkin_ap
         poster.wait_for()
         picture = qr_picture(page, poster, tmp_path / "poster.png", prefix="MS1:")
         snap(page, "checkin-poster")
-        page.get_by_role("button", name="Back").click()
+        page.get_by_role("button", name="戻る").click()
         page.get_by_role("switch", name=STAFF).click()  # back to the resident's side
 
         page.get_by_role("button", name="避難所でチェックイン（入口のQRを読み取る）").click()

@@ -91,7 +91,7 @@ def log_in(browser, ui, family_app, username: str) -> None:
     complete_login(browser, family_app, username)
     ui.get_by_text("としてログイン中", exact=False).first.wait_for(timeout=30_000)
     ui.get_by_role("switch", name="安否情報").click()  # so my own answers reach the platform
-    ui.get_by_role("button", name="Back").click()
+    ui.get_by_role("button", name="戻る").click()
 
 
 def test_family_of_two_accounts(browser, ui, family_app, platform, tmp_path):

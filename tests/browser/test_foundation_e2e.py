@@ -15,12 +15,12 @@ def tsunami_site_count() -> int:
 
 def empty_map_spot(page) -> tuple[float, float]:
     """A point on the map far from every shelter marker, so a tap lands on the map itself."""
-    top = page.get_by_text("自宅", exact=True).first.bounding_box()
-    bottom = page.get_by_text("© OpenStreetMap contributors", exact=False).bounding_box()
+    area = page.get_by_label("地図（タップで地点を選ぶ）").bounding_box()
     markers = [b for b in (m.bounding_box() for m in page.get_by_role("button", name=")").all()) if b]
     centres = [(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2) for b in markers]
-    width = page.viewport_size["width"]
-    spots = [(x, y) for x in range(30, width - 30, 20) for y in range(int(top["y"] + 60), int(bottom["y"] - 20), 20)]
+    # Clear of the zoom / position buttons in the top right corner and the credit line at the bottom.
+    spots = [(x, y) for x in range(int(area["x"] + 30), int(area["x"] + area["width"] - 80), 20)
+             for y in range(int(area["y"] + 40), int(area["y"] + area["height"] - 30), 20)]
     return max(spots, key=lambda p: min(((p[0] - c[0]) ** 2 + (p[1] - c[1]) ** 2 for c in centres), default=1e9))
 
 
@@ -72,7 +72,8 @@ def test_search_and_open_a_shelter_detail(page):
 def test_open_map_and_tap_a_shelter(page):
     page.get_by_role("tab", name="避難所").click()
     page.get_by_role("button", name="地図で見る").click()
-    page.get_by_text("色は選んだ災害への対応を示します", exact=False).wait_for()
+    page.get_by_label("地図（タップで地点を選ぶ）").wait_for()
+    page.get_by_role("button", name="拡大").wait_for()  # the map's own buttons sit on the map
     page.wait_for_timeout(1500)
     snap(page, "map")
     # Markers are named "<shelter> (<suitability>)"; tap one that is on screen.
@@ -86,12 +87,12 @@ def test_open_map_and_tap_a_shelter(page):
 def test_tap_map_to_set_home(page):
     page.get_by_role("tab", name="避難所").click()
     page.get_by_role("button", name="地図で見る").click()
-    page.get_by_text("色は選んだ災害への対応を示します", exact=False).wait_for()
+    page.get_by_label("地図（タップで地点を選ぶ）").wait_for()
     page.wait_for_timeout(1000)
     x, y = empty_map_spot(page)
     tap_canvas(page, x, y)
     page.get_by_role("button", name="ここを自宅にする").click()
-    page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="戻る").click()
     page.get_by_role("tab", name="ホーム").click()
     page.get_by_text("自宅に近い避難場所（津波）").wait_for()
     page.get_by_role("button", name="m").first.wait_for()  # a nearest-site row with its distance

@@ -51,7 +51,7 @@ def resident_page(browser, tmp_path_factory, platform):
     page.get_by_role("switch", name="乗車の履歴").click()
     page.get_by_text("乗車の履歴: ", exact=False).first.wait_for()
     _wait_for_platform_consents(platform, {"health_activity", "ride_history"})
-    page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="戻る").click()
     print(f"\n[life e2e] login + consent: {time.monotonic() - started:.1f} s")
     yield page
     page.close()
@@ -85,7 +85,7 @@ def _earn_confirm_coupon(page) -> None:
     page.get_by_role("button", name="歩数を記録").click()
     page.get_by_text("記録しました（確認待ち +8 pt）").wait_for()
     snap(page, "life-points-earn")
-    page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="戻る").click()
     page.get_by_role("button", name="更新").click()
     # The platform confirms the 8 points: the balance changes from 0 to 8 and nothing is pending.
     page.get_by_text("8 pt", exact=True).wait_for(timeout=20_000)
@@ -100,9 +100,9 @@ def _earn_confirm_coupon(page) -> None:
     page.get_by_role("img", name="5 pt のクーポンQRコード").wait_for(timeout=20_000)
     page.get_by_text("使えるポイント: 3 pt").wait_for()
     snap(page, "life-points-coupon")
-    page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="戻る").click()
     page.get_by_text("-5 pt・確定").wait_for(timeout=20_000)  # the coupon's entry, pulled from the platform
-    page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="戻る").click()
     page.get_by_role("button", name=re.compile("オンデマンド交通")).wait_for()
     print(f"\n[life e2e] steps→confirmed: {recorded - started:.1f} s, coupon: {time.monotonic() - recorded:.1f} s")
 

@@ -50,8 +50,8 @@ def prepare_store(folder: Path, region: str) -> Path:
 
     store = folder / "template" / "mamori.sqlite"
     store.parent.mkdir(parents=True)
-    app = build_app(parse_args(["--store", str(store), "--region", region]))
-    app.evacuation.hazard_layers  # derive the scenario layers once, for every mode's copy
+    app = build_app(parse_args(["--store", str(store), "--region", region]))  # imports and derives the layers
+    _ = app.evacuation.router  # layers and the street index, built once for every mode's copy
     app.set_home(HOME)
     app.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     app.db.conn.close()

@@ -6,7 +6,9 @@ areas. Separate from geo.hazards so numpy, scipy and contourpy load only when de
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+from typing import Any
 
 import contourpy
 import numpy as np
@@ -44,7 +46,7 @@ def derive_scenario_areas(ground: GroundModel, water_level_m: float) -> list[Are
     return areas
 
 
-_DEPTH_BANDS = list(zip((0.0, *DEPTH_RANK_BOUNDS), (*DEPTH_RANK_BOUNDS, 1e6)))
+_DEPTH_BANDS = list(zip((0.0, *DEPTH_RANK_BOUNDS), (*DEPTH_RANK_BOUNDS, 1e6), strict=False))
 
 
 def _eroded(mask: np.ndarray) -> np.ndarray:
@@ -62,10 +64,10 @@ def _bands(lons: np.ndarray, lats: np.ndarray, z: np.ma.MaskedArray, bands: list
                                             chunk_size=SCENARIO_TILE_NODES)
     areas = []
     for level, lower, upper in bands:
-        points, offsets = generator.filled(lower, upper)
-        for xy, cuts in zip(points, offsets):
-            xy = np.round(xy, 6).tolist()
-            rings = [[(x, y) for x, y in xy[a:b]] for a, b in zip(cuts[:-1], cuts[1:])]
+        filled: Any = generator.filled(lower, upper)  # FillType.OuterOffset: (points, offsets) per polygon
+        for xy, cuts in zip(filled[0], filled[1], strict=True):
+            coords = np.round(xy, 6).tolist()
+            rings = [[(x, y) for x, y in coords[a:b]] for a, b in itertools.pairwise(cuts.tolist())]
             areas.append(AreaRecord(level, name, [rings]))
     return areas
 

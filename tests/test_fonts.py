@@ -45,7 +45,8 @@ def test_common_symbols_and_language_names_have_glyphs(make_font, covered):
 
 def test_theme_falls_back_to_the_devanagari_font():
     from app.preferences import Preferences
-    from views.theme import FONTS as THEME_FONTS, make_theme
+    from views.theme import FONTS as THEME_FONTS
+    from views.theme import make_theme
 
     theme = make_theme(Preferences())
     fallback = theme.text_theme.body_large.font_family_fallback

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import shapefile
 
+from geo.ground import GroundModel, derive_scenario_areas
 from geo.hazard_import import (
     DEPTH_RANK,
     SEDIMENT_ZONE,
@@ -19,7 +20,6 @@ from geo.hazard_import import (
     read_hazard_areas,
     save_layer,
 )
-from geo.ground import GroundModel, derive_scenario_areas
 from geo.hazards import (
     UNKNOWN_GROUND,
     HazardLayers,

@@ -64,16 +64,14 @@ def answer(app: Mamori, navigate: Callable[[str], None], alert: tuple[HazardType
     ]
     places = [(place, point) for place, point in (("home", app.prefs.home), ("position", app.position)) if point]
     if not places:
-        return controls + [
-            ft.Text(t("home.nearest.no_home")),
-            ft.Button(t("home.set_home"), icon=ft.Icons.HOME, on_click=lambda e: navigate("/shelters/map")),
-        ]
+        return [*controls, ft.Text(t("home.nearest.no_home")),
+                ft.Button(t("home.set_home"), icon=ft.Icons.HOME, on_click=lambda e: navigate("/shelters/map"))]
     if not app.evacuation.layers_ready:  # the first start derives the hazard scenarios in the background
-        return controls + [notice(t("home.answer.preparing"), ft.Icons.HOURGLASS_TOP, key="answer-preparing")]
+        return [*controls, notice(t("home.answer.preparing"), ft.Icons.HOURGLASS_TOP, key="answer-preparing")]
     for place, point in places:
         controls.append(advice_card(app, app.evacuation.assess(place, point, hazard, alert_level=level)))
     if not app.evacuation.ready:  # then indexes the streets
-        return controls + [notice(t("home.answer.preparing"), ft.Icons.HOURGLASS_TOP, key="answer-preparing")]
+        return [*controls, notice(t("home.answer.preparing"), ft.Icons.HOURGLASS_TOP, key="answer-preparing")]
     place, origin = places[0]
     route = app.evacuation.nearest_open(origin, hazard, lambda s: _closed(app, s))
     controls += _shelter_card(app, place, route, show_route)

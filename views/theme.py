@@ -28,7 +28,8 @@ def text_scale(prefs: Preferences) -> float:
 def make_theme(prefs: Preferences) -> ft.Theme:
     scale = text_scale(prefs)
     text_theme = ft.TextTheme(
-        **{role: ft.TextStyle(size=round(size * scale), font_family=FONT_FAMILY, font_family_fallback=FALLBACK_FONTS) for role, size in _ROLE_SIZES.items()}
+        **{role: ft.TextStyle(size=round(size * scale), font_family=FONT_FAMILY, font_family_fallback=FALLBACK_FONTS)
+           for role, size in _ROLE_SIZES.items()}
     )
     # Tab labels keep one size in large text (the icons carry them; six labels share 390 px), so
     # none wraps or clips: every label is at most 5 full-width characters.

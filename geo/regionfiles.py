@@ -31,7 +31,7 @@ from geo.models import RoadEdge, Shelter
 from protocol.hazards import HazardType, ShelterKind
 
 MAX_FILE_BYTES = 64 << 20  # a municipality's GeoJSON/CSV (Ube's walking network is 11 MB)
-MAX_MEMBER_BYTES = 64 << 20  # one member of a zipped shapefile, decompressed
+MAX_MEMBER_BYTES = 32 << 20  # one member of a zipped shapefile, decompressed (a prefecture's P20 is a few MB)
 _MAX_NUMBER_CHARS = 40
 
 
@@ -257,11 +257,14 @@ def _shapefile_records(path: Path) -> Iterator[tuple[str, dict[str, Any], Any]]:
 
 def _member(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
     """One member, decompressed no further than the cap (a zip bomb's header may lie about its size)."""
+    chunks, size = [], 0
     with archive.open(name) as member:
-        data = member.read(MAX_MEMBER_BYTES + 1)
-    if len(data) > MAX_MEMBER_BYTES:
-        raise RegionFileError(path, name, f"decompresses to more than {MAX_MEMBER_BYTES >> 20} MB")
-    return data
+        while chunk := member.read(1 << 20):  # in chunks: zipfile's one big read copies as it grows
+            size += len(chunk)
+            if size > MAX_MEMBER_BYTES:
+                raise RegionFileError(path, name, f"decompresses to more than {MAX_MEMBER_BYTES >> 20} MB")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def read_p20_capacities(path: str | Path) -> list[P20Site]:

@@ -53,7 +53,7 @@ def test_p20_capacity_beyond_reason_is_no_capacity(tmp_path, capacity):
 def test_zip_bomb_is_refused_without_decompressing_it(tmp_path):
     path = tmp_path / "shelters_p20_ksj.zip"
     path.write_bytes(zip_bomb(256))
-    with pytest.raises(RegionFileError, match=r"shelters_p20_ksj.zip: P20.shp: decompresses to more than 64 MB"):
+    with pytest.raises(RegionFileError, match=r"shelters_p20_ksj.zip: P20.shp: decompresses to more than 32 MB"):
         read_p20_capacities(path)
 
 

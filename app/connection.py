@@ -5,7 +5,6 @@ Built for every app: consent choices are recorded locally even with no platform 
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +16,18 @@ from app.consent import ConsentChoice, ConsentEvent, ConsentLedger, Consents, Da
 from app.devicekeys import KeyStore
 from app.identity import Identity, Session, install_key
 from app.platform import PlatformClient, PlatformHttp
+from app.sync import Feature, FeatureState, SyncContext, SyncEngine
 from offline.outbox import Outbox
 from offline.store import open_store
-from offline.sync import SyncEngine, SyncState
+from offline.sync import ALERTS, SHELTER_STATUS, SyncState, cached_entities, read_state
+from offline.sync import SyncEngine as OutboxSync
 
 CLIENT_ID = "mamori-app"  # the public (PKCE) client registered with the platform
 # Where check-in and family each kept their own copy of the account before ``Session.identity``.
 _OLD_IDENTITY_KEYS = ("mamori.checkin.identity", "mamori.family.identity")
 _SHELTER_PREFIX = "urn:ngsi-ld:EvacuationShelter:"
+OUTBOX = "outbox"  # the sync feature that sends consent changes and queued entities
+DATASETS = (SHELTER_STATUS, ALERTS)  # public datasets pulled by name, logged in or not
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +77,11 @@ class PlatformLink:
         # rides) and the sync engine share it; logout closes its connections.
         self.http = PlatformHttp(platform_url, tenant, auth=self.session.auth) if self.session and platform_url else None
         self.display_name: str | None = None
-        self._engine: SyncEngine | None = None
-        self._stop = threading.Event()
+        self._db = db
+        self.sync = SyncEngine(lambda: open_store(store_path), self)  # features register, then start_sync()
+        for feature in self._features():
+            self.sync.register(feature)
+        self._started = False
 
     @property
     def configured(self) -> bool:
@@ -119,25 +125,48 @@ class PlatformLink:
         self.kick()
 
     # ---- sync ----
-    def start_sync(self, interval_s: float = 60.0) -> None:
-        """Sync in a background thread with its own connection (SQLite connections are per thread)."""
-        if not self.http or self._engine:
+    def start_sync(self) -> None:
+        """Start the app's sync engine (``self.sync``) in its background thread."""
+        if not self.http or self._started:
             return
-        db = open_store(self._store_path)
-        outbox = Outbox(db, self._outbox_key, ConsentLedger(db).is_granted)
-        self._engine = SyncEngine(db, outbox, PlatformClient(self.http))
-        threading.Thread(target=self._engine.run, args=(self._stop, interval_s), name="mamori-sync", daemon=True).start()
+        self._started = True
+        self.sync.start()
 
-    def kick(self) -> None:
-        if self._engine:
-            self._engine.kick()
+    def _features(self, interval_s: float = 60.0) -> list[Feature]:
+        """The link's own: consent changes and queued entities out, public datasets in."""
+        def outbox(ctx: SyncContext) -> None:
+            error = self._outbox_sync(ctx).push().error
+            if error is not None:
+                raise error
+
+        def pull(name: str) -> Feature:
+            return Feature(name, lambda ctx: self._outbox_sync(ctx).pull(name), interval_s=interval_s, needs_login=False)
+
+        return [Feature(OUTBOX, outbox, pending=lambda db: self.outbox_for(db).queued_count(), interval_s=interval_s),
+                *(pull(d.name) for d in DATASETS)]
+
+    def outbox_for(self, db: sqlite_utils.Database) -> Outbox:
+        """The outbox over another connection to the store (e.g. the sync thread's)."""
+        return Outbox(db, self._outbox_key, ConsentLedger(db).is_granted)
+
+    def _outbox_sync(self, ctx: SyncContext) -> OutboxSync:
+        """The outbox and dataset engine over the sync thread's connection (one per tenant)."""
+        def build() -> OutboxSync:
+            assert self.http is not None
+            return OutboxSync(ctx.db, self.outbox_for(ctx.db), PlatformClient(self.http), DATASETS)
+        return ctx.memo(f"outbox:{self.tenant}", build)
+
+    def kick(self, feature: str | None = None) -> None:
+        """Sync ``feature`` (every feature with None) now: call it right after a local write."""
+        self.sync.kick(feature)
 
     def state(self) -> SyncState | None:
-        return self._engine.state() if self._engine else None
+        """The outbox and the public datasets as stored; None when nothing syncs."""
+        return read_state(self._db, self.outbox, tuple(d.name for d in DATASETS)) if self._started else None
 
     def entities(self, dataset: str) -> list[dict]:
         """What the last pulls brought for ``dataset`` (e.g. "alerts"), kept offline."""
-        return self._engine.entities(dataset) if self._engine else []
+        return cached_entities(self._db, dataset)
 
     def shelter_statuses(self) -> dict[str, ShelterStatus]:
         """Status and occupancy per GSI 共通ID, from the last pull; empty when never synced."""
@@ -153,12 +182,12 @@ class PlatformLink:
             )
         return statuses
 
-    def subscribe(self, observer: Callable[[SyncState], None]) -> Callable[[], None] | None:
-        """Call ``observer`` (on the sync thread) after every sync; None when not syncing."""
-        return self._engine.subscribe(observer) if self._engine else None
+    def subscribe(self, observer: Callable[[dict[str, FeatureState]], None]) -> Callable[[], None]:
+        """Call ``observer`` (on the sync thread) whenever a feature's sync state changes."""
+        return self.sync.subscribe(observer)
 
     def stop(self) -> None:
         """Unlink: stop syncing and close the link's connections."""
-        self._stop.set()
+        self.sync.stop()
         if self.http:
             self.http.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from app import checkin, family, points, rides
 from app.connection import PlatformLink
 from app.devicekeys import KeyStore, get_or_create
 from app.evacuation import Evacuation
@@ -62,6 +63,28 @@ class Mamori:
         self.picked_point: LatLon | None = None  # a point picked on the map, for distance sorting
         self.position: LatLon | None = None  # the device's position, when the resident allowed it
         self.evacuation = Evacuation(db, region.code, get_or_create(keys, HOUSEHOLD_KEY))
+        self._checkin: checkin.CheckinService | None = None
+        self.family = family.FamilyService(self)
+        if link is not None:
+            for feature in (*checkin.sync_features(), points.sync_feature(), rides.sync_feature(), family.sync_feature()):
+                link.sync.register(feature)
+
+    # ---- application services (the screens call these) ----
+    @property
+    def checkin(self) -> checkin.CheckinService:
+        """Rebuilt when the resident switches region or logs in or out (demo keys ↔ platform keys)."""
+        svc = self._checkin
+        if svc is None or svc.municipality != self.region.code or svc.platform != checkin.platform_mode(self.link):
+            svc = self._checkin = checkin.CheckinService(self.db, self.keys, self.region.code, self.link)
+        return svc
+
+    @property
+    def points(self) -> points.PointsService:
+        return points.PointsService(self.db, self.keys, self.region.code, self.link)
+
+    @property
+    def rides(self) -> rides.RidesService:
+        return rides.RidesService(self.db, self.keys, self.region.code, self.link)
 
     # ---- data ----
     def ensure_imported(self, force: bool = False, progress: Callable[[str], None] | None = None) -> list[DatasetInfo]:

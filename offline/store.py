@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -53,3 +55,26 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         applied.append(name)
     return applied
 
+
+
+def store_file(db: sqlite_utils.Database) -> str:
+    """The store's file; "" for an in-memory store."""
+    for _, name, file in db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            return str(file)
+    return ""
+
+
+@contextmanager
+def own_connection(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A connection of this thread's own to ``db``'s file (SQLite connections are per thread),
+    closed afterwards; ``db`` itself for an in-memory store."""
+    path = store_file(db)
+    if not path:
+        yield db
+        return
+    mine = open_store(path)
+    try:
+        yield mine
+    finally:
+        mine.conn.close()

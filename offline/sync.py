@@ -204,8 +204,7 @@ class SyncEngine:
 
     def entities(self, name: str) -> list[dict]:
         """The locally cached entities of dataset ``name`` (normalised NGSI-LD)."""
-        rows = self._db.execute("SELECT data FROM sync_entity WHERE dataset = ? ORDER BY id", [name]).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return cached_entities(self._db, name)
 
     # -- whole cycles ------------------------------------------------------------------------------
     def sync_once(self) -> PlatformError | None:
@@ -237,13 +236,7 @@ class SyncEngine:
 
     # -- state for the UI ------------------------------------------------------------------------
     def state(self) -> SyncState:
-        status = dict(self._db.execute("SELECT key, value FROM sync_status").fetchall())
-        datasets = {row[0]: Freshness(*row) for row in self._db.execute(
-            "SELECT name, last_success_at, last_attempt_at, last_error, entity_count FROM sync_dataset ORDER BY name")
-            if row[0] in self.datasets}
-        return SyncState(queued=self._outbox.queued_count(), rejected=len(self._outbox.rejected()),
-                         last_push_at=status.get("last_push_at"), last_error=status.get("last_error"),
-                         datasets=datasets)
+        return read_state(self._db, self._outbox, tuple(self.datasets))
 
     def subscribe(self, observer: Callable[[SyncState], None]) -> Callable[[], None]:
         """Call ``observer(state)`` after every push or pull (from the sync thread); returns unsubscribe."""
@@ -261,6 +254,22 @@ class SyncEngine:
         with self._db.atomic():
             for key, value in values.items():
                 self._db.execute("INSERT OR REPLACE INTO sync_status VALUES (?, ?)", [key, value])
+
+
+def cached_entities(db: sqlite_utils.Database, name: str) -> list[dict]:
+    """The entities the last pulls of dataset ``name`` brought, from any connection to the store."""
+    rows = db.execute("SELECT data FROM sync_entity WHERE dataset = ? ORDER BY id", [name]).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def read_state(db: sqlite_utils.Database, outbox: Outbox, datasets: Sequence[str]) -> SyncState:
+    """Outbox counts and dataset freshness as stored, from any connection to the store."""
+    status = dict(db.execute("SELECT key, value FROM sync_status").fetchall())
+    fresh = {row[0]: Freshness(*row) for row in db.execute(
+        "SELECT name, last_success_at, last_attempt_at, last_error, entity_count FROM sync_dataset ORDER BY name")
+        if row[0] in datasets}
+    return SyncState(queued=outbox.queued_count(), rejected=len(outbox.rejected()),
+                     last_push_at=status.get("last_push_at"), last_error=status.get("last_error"), datasets=fresh)
 
 
 def _describe(err: PlatformError) -> str:

@@ -1,8 +1,11 @@
-"""What a feature screen sees of views.shell.Shell and ft.Page, for building screens from state
-in unit tests (the browser tests drive the real shell)."""
+"""What a feature screen sees of views.shell.Shell (``views.contract.Screens``), for building
+screens from state in unit tests (the browser tests drive the real shell)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class FakePage:
@@ -31,10 +34,31 @@ class FakeShell:
         self.replaced: list[str] = []  # screens left with replace(): Back does not return to them
         self.renders = 0
         self.geolocator = None
-        self._state: dict[str, dict] = {}
+        self._state: dict[str, object] = {}
 
-    def state(self, name: str) -> dict:
-        return self._state.setdefault(name, {})
+    @property
+    def route(self) -> str:
+        return self.page.route
+
+    def screen_state(self, name: str, make: Callable[[], T]) -> T:
+        if name not in self._state:
+            self._state[name] = make()
+        return self._state[name]  # type: ignore[return-value]
+
+    def run_in_background(self, work: Callable, *args) -> None:
+        self.page.run_thread(work, *args)
+
+    def run_async(self, work: Callable, *args) -> None:
+        self.page.run_task(work, *args)
+
+    def open(self, route: str):
+        """Go to ``route`` and build what the shell's route table shows there."""
+        from views.contract import resolve
+        from views.shell import ROUTES
+
+        self.page.route = route
+        found = resolve(ROUTES, route)
+        return found[0].build(self, found[1]) if found else None
 
     def navigate(self, route: str) -> None:
         self.routes.append(route)
@@ -46,3 +70,8 @@ class FakeShell:
 
     def render(self) -> None:
         self.renders += 1
+
+    def sync(self) -> None:
+        """One round of the app's sync engine, here and now (in the app it runs in the background)."""
+        if self.app.link:
+            self.app.link.sync.run_due()

@@ -13,9 +13,9 @@ from app.i18n import messages
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views.features import checkin
-from views.features.checkin_service import (
-    DEVICE_KEY,
-    SEAL_KEY,
+from views.features.checkin_state import CheckinScreen
+from app.checkin._service import DEVICE_KEY, SEAL_KEY
+from app.checkin import (
     CardForm,
     FormError,
     MemberForm,
@@ -37,10 +37,14 @@ def shell(app):
 
 
 def screen(app, shell, route: str) -> list[ft.Control]:
-    shell.page.route = route
-    view = checkin.pushed(app, shell, route.strip("/").split("/"))
+    assert shell.app is app
+    view = shell.open(route)
     assert view is not None, route
     return list(view.controls)
+
+
+def checkin_state(shell) -> CheckinScreen:
+    return checkin.screen_state(shell)
 
 
 def click(controls, label: str) -> None:
@@ -121,7 +125,7 @@ def test_form_mistakes_are_named_and_nothing_is_saved(app, shell):
     type_into(controls, "生年月日", "昭和25年")
     click(controls, "保存")
     assert errors(screen(app, shell, "/checkin")) == ["1人目の生年月日が読めません。例 1980-04-01 のように入力してください。"]
-    assert checkin.service(app, shell.state("checkin")).card() is None
+    assert app.checkin.card() is None
 
 
 def test_form_parsing_accepts_common_date_styles():
@@ -253,11 +257,11 @@ def test_survey_asks_for_missing_answers_then_queues_them(app, shell):
     toggle(controls, "携帯電話の充電")
     click(controls, "回答を送る")
     assert errors(screen(app, shell, "/checkin/survey")) == ["どの避難所についての回答か、避難所を選んでください。"]
-    shell.state("checkin")["survey_shelter"] = app.shelters.search("")[0].shelter.id
+    checkin_state(shell).survey_shelter = app.shelters.search("")[0].shelter.id
     click(screen(app, shell, "/checkin/survey"), "回答を送る")
     assert ("ご回答ありがとうございました。この端末に保存しました。市に送るには、ログインして避難者カードの同意をオンにしてください。"
             in texts(screen(app, shell, "/checkin/survey")))
-    [response] = checkin.service(app, shell.state("checkin")).surveys.pending()
+    [response] = app.checkin.surveys.pending()
     assert response.answers == {"satisfaction": 4, "needs": ["water", "phone_charging"], "biggest_problem": "noise",
                                 "stress": 2}
 
@@ -265,7 +269,7 @@ def test_survey_asks_for_missing_answers_then_queues_them(app, shell):
 @pytest.mark.parametrize("lang", ["en", "ja-easy"])
 def test_every_screen_is_translated(app, shell, lang):
     app.update_prefs(language=lang)
-    shell.state("checkin")["staff"] = True
+    checkin_state(shell).staff = True
     for route in ("/checkin", "/checkin/survey", "/checkin/desk", "/checkin/desk/paper"):
         shown = " ".join(texts(screen(app, shell, route)))
         assert "checkin." not in shown, route
@@ -275,7 +279,7 @@ def test_every_screen_is_translated(app, shell, lang):
 
 def test_poster_token_is_a_shelter_poster_the_app_verifies(app, shell):
     from app.checkin import verify_poster
-    svc = checkin.service(app, shell.state("checkin"))
+    svc = app.checkin
     shelter = next(h.shelter for h in app.shelters.search("鵜の島"))
     poster = verify_poster(svc.poster_token(shelter, now=1_700_000_000), svc.directory, 1_700_000_100)
     assert (poster.shelter_id, poster.municipality_code, poster.shelter_name) == (shelter.id, app.region.code, shelter.name)
@@ -299,8 +303,8 @@ def test_entrance_poster_read_by_the_resident_checks_in_then_out(app, shell):
     before = screen(app, shell, "/checkin/self")
     assert "いまはどの避難所にもチェックインしていません" in texts(before) and not unlabelled(before)
     assert "入口のQR画像でチェックイン" in {c.content for c in walk(before) if isinstance(c, BUTTONS)}
-    me = ResidentCheckins(app.db, checkin.service(app, shell.state("checkin")).directory)
-    card = checkin.service(app, shell.state("checkin")).card()
+    me = ResidentCheckins(app.db, app.checkin.directory)
+    card = app.checkin.card()
     me.check_in_image(image.src, card)  # what the upload button hands over
     during = texts(screen(app, shell, "/checkin/self"))
     assert any(t.endswith("にチェックイン中") for t in during)

@@ -4,7 +4,6 @@ syncs, and the platform publishes the shelter's occupancy."""
 from __future__ import annotations
 
 import shutil
-import time
 
 import flet as ft
 import httpx
@@ -19,9 +18,9 @@ from app.state import Mamori
 from offline.store import open_store
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
-from tests.test_views_checkin import click, screen, toggle, type_into
+from tests.test_views_checkin import checkin_state, click, screen, toggle, type_into
 from tests.test_views_family import logged_in_app
-from views.features.checkin_service import CardForm, MemberForm, card_from_form, service
+from app.checkin import CardForm, MemberForm, card_from_form
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +49,14 @@ def keys_note(controls) -> str:
 def test_resident_uses_city_keys_and_cannot_open_the_desk(app, cityos):
     me = logged_in_app(app, cityos.base_url, "ube-resident-1")
     shell = FakeShell(me, "/checkin")
-    controls = screen(me, shell, "/checkin")  # opening the screen fetches roles and keys
+    screen(me, shell, "/checkin")  # opening the screen has the sync engine fetch roles and keys
+    shell.sync()
     controls = screen(me, shell, "/checkin")
     switch = next(c for c in walk(controls) if isinstance(c, ft.Switch))
     assert switch.disabled and not switch.value
     assert "都市OSの鍵" in keys_note(controls) and "shelter_staff" in keys_note(controls)
     assert "デモ用の鍵" not in " ".join(texts(controls)) and not unlabelled(controls)
-    shell.state("checkin")["staff"] = True  # even if set by hand, the desk stays shut
+    checkin_state(shell).staff = True  # even if set by hand, the desk stays shut
     assert "受付画面はスタッフ用です。上のスイッチで受付モードにしてください。" in texts(screen(me, shell, "/checkin/desk"))
 
 
@@ -64,13 +64,15 @@ def test_staff_desk_checks_in_the_residents_qr_and_syncs_occupancy(app, desk_app
     phone = logged_in_app(app, cityos.base_url, "ube-resident-1")
     phone_shell = FakeShell(phone, "/checkin")
     screen(phone, phone_shell, "/checkin")  # registers the phone's key, fetches the seal key
-    svc = service(phone, phone_shell.state("checkin"))
+    phone_shell.sync()
+    svc = phone.checkin
     card = svc.save(CardForm(members=[MemberForm(name="宇部 一郎"), MemberForm(name="宇部 花子")]))
     qr = svc.qr(card).text
 
     staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
     shell = FakeShell(staff, "/checkin")
     screen(staff, shell, "/checkin")  # roles, desk keys, device keys
+    shell.sync()
     controls = screen(staff, shell, "/checkin")
     assert "shelter_staff" not in keys_note(controls) and "都市OSの鍵" in keys_note(controls)
     toggle(controls, "受付（スタッフ）モード")
@@ -79,11 +81,12 @@ def test_staff_desk_checks_in_the_residents_qr_and_syncs_occupancy(app, desk_app
     sync_line = next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value
     assert sync_line.startswith("未送信 0件 / 最終同期 ")
     type_into(desk, "QRコードの文字列（MC1:…）", qr)
-    click(desk, "文字列で確認")  # checked in, then synced in the background
+    click(desk, "文字列で確認")  # checked in, then the sync engine sends it at once
+    shell.sync()
     desk = screen(staff, shell, "/checkin/desk")
     assert any(t.startswith("受付完了：宇部 一郎 さん（2人）") for t in texts(desk))
     assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value.startswith("未送信 0件")
-    shelter = shell.state("checkin")["desk_shelter"]
+    shelter = checkin_state(shell).desk_shelter
     shown = httpx.get(cityos.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter}",
                       headers={"NGSILD-Tenant": "352021"}).json()
     assert shown["occupancy"]["value"] == 2 and shown["status"]["value"] in ("open", "full")
@@ -100,19 +103,22 @@ def test_desk_offline_keeps_events_and_says_so(desk_app, cityos):
     staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
     shell = FakeShell(staff, "/checkin")
     screen(staff, shell, "/checkin")  # one online visit: roles and keys
-    shell.state("checkin")["staff"] = True
-    svc = service(staff, shell.state("checkin"))
+    shell.sync()
+    checkin_state(shell).staff = True
+    svc = staff.checkin
     online = network_down(staff)
     screen(staff, shell, "/checkin/desk")  # picks the shelter
-    shelter = next(h.shelter for h in staff.shelters.search("") if h.shelter.id == shell.state("checkin")["desk_shelter"])
+    shelter = next(h.shelter for h in staff.shelters.search("") if h.shelter.id == checkin_state(shell).desk_shelter)
     svc.desk(shelter).register_paper(card_from_form(CardForm(members=[MemberForm(name="紙 一郎")])))
     click(screen(staff, shell, "/checkin/desk"), "今すぐ同期")
+    shell.sync()
     desk = screen(staff, shell, "/checkin/desk")
     assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value.startswith("未送信 1件")
     assert any(getattr(c, "key", None) == "checkin-sync-failed" for c in walk(desk))
-    assert shell.state("checkin")["staff"] and svc.staff_allowed()  # staff mode still works offline
+    assert checkin_state(shell).staff and svc.staff_allowed()  # staff mode still works offline
     staff.link.http = online  # back online
     click(desk, "今すぐ同期")
+    shell.sync()
     desk = screen(staff, shell, "/checkin/desk")
     assert next(c for c in walk(desk) if getattr(c, "key", None) == "checkin-sync").value.startswith("未送信 0件")
     assert not any(getattr(c, "key", None) == "checkin-sync-failed" for c in walk(desk))
@@ -122,21 +128,23 @@ def test_self_check_in_stays_on_the_phone_until_consent_then_is_sent(app, desk_a
     staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
     staff_shell = FakeShell(staff, "/checkin")
     screen(staff, staff_shell, "/checkin")
-    staff_shell.state("checkin")["staff"] = True
+    staff_shell.sync()
+    checkin_state(staff_shell).staff = True
     poster = next(c for c in walk(screen(staff, staff_shell, "/checkin/desk/poster")) if isinstance(c, ft.Image))
-    shelter = staff_shell.state("checkin")["desk_shelter"]
+    shelter = checkin_state(staff_shell).desk_shelter
 
     phone = logged_in_app(app, cityos.base_url, "ube-resident-2")
     shell = FakeShell(phone, "/checkin")
     screen(phone, shell, "/checkin")  # the city's keys, the poster key among them
-    svc = service(phone, shell.state("checkin"))
+    shell.sync()
+    svc = phone.checkin
     card = svc.save(CardForm(members=[MemberForm(name="宇部 花子")]))
     ResidentCheckins(phone.db, svc.directory).check_in_image(poster.src, card)
     shown = texts(screen(phone, shell, "/checkin/self"))
     assert {"避難者カードの同意がオフのため、チェックインの記録はこの端末だけに保存されています。", "この端末にある未送信の記録：1件"} <= set(shown)
 
     grant_evacuee_card(phone)
-    screen(phone, shell, "/checkin/self")  # sends in the background (at once here)
+    shell.sync()  # the sync engine sends what waits
     assert not any(getattr(c, "key", None) == "checkin-unsent" for c in walk(screen(phone, shell, "/checkin/self")))
     body = httpx.get(cityos.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter}",
                      headers={"NGSILD-Tenant": "352021"}).json()
@@ -147,11 +155,12 @@ def test_staff_publish_the_shelter_closed_and_open_again(desk_app, cityos):
     staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
     shell = FakeShell(staff, "/checkin")
     screen(staff, shell, "/checkin")
-    shell.state("checkin")["staff"] = True
+    shell.sync()
+    checkin_state(shell).staff = True
     click(screen(staff, shell, "/checkin/desk"), "閉鎖として公開")
     desk = screen(staff, shell, "/checkin/desk")
     assert "都市OSに公開しました：閉鎖" in texts(desk)
-    shelter = shell.state("checkin")["desk_shelter"]
+    shelter = checkin_state(shell).desk_shelter
 
     def status() -> str:
         return httpx.get(cityos.base_url + f"/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationShelter:{shelter}",
@@ -165,46 +174,45 @@ def test_the_platform_poster_is_kept_for_showing_again_offline(desk_app, cityos)
     staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
     shell = FakeShell(staff, "/checkin")
     screen(staff, shell, "/checkin")
-    shell.state("checkin")["staff"] = True
+    shell.sync()
+    checkin_state(shell).staff = True
     first = next(c for c in walk(screen(staff, shell, "/checkin/desk/poster")) if isinstance(c, ft.Image)).src
     network_down(staff)
-    shell.state("checkin").pop("poster")  # the screen is opened again later
+    checkin_state(shell).poster = None  # the screen is opened again later
     again = next(c for c in walk(screen(staff, shell, "/checkin/desk/poster")) if isinstance(c, ft.Image)).src
     assert again == first
 
 
 def grant_evacuee_card(phone: Mamori) -> None:
     phone.link.set_consent(DataCategory.EVACUEE_CARD, True)
-    phone.link.start_sync(interval_s=0.2)  # the consent reaches the platform through the outbox
-    try:
-        deadline = time.monotonic() + 20
-        while phone.link.state().queued and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        phone.link.stop()
+    phone.link.sync.run_due()  # the consent reaches the platform through the outbox
+    assert phone.link.outbox.queued_count() == 0
 
 
 def test_survey_answers_reach_the_desk_of_their_shelter(app, desk_app, cityos):
     staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
     staff_shell = FakeShell(staff, "/checkin")
     screen(staff, staff_shell, "/checkin")
-    staff_shell.state("checkin")["staff"] = True
+    staff_shell.sync()
+    checkin_state(staff_shell).staff = True
     screen(staff, staff_shell, "/checkin/desk")  # picks the desk's shelter
-    shelter = staff_shell.state("checkin")["desk_shelter"]
+    shelter = checkin_state(staff_shell).desk_shelter
 
     phone = logged_in_app(app, cityos.base_url, "ube-resident-1")
     grant_evacuee_card(phone)
     shell = FakeShell(phone, "/checkin")
-    shell.state("checkin")["survey_shelter"] = shelter
+    checkin_state(shell).survey_shelter = shelter
     controls = screen(phone, shell, "/checkin/survey")
     for group, value in zip([c for c in walk(controls) if isinstance(c, ft.RadioGroup)], ("5", "toilet", "1"), strict=True):
         group.on_change(type("E", (), {"control": type("C", (), {"value": value})()})())
     toggle(controls, "トイレ")
-    click(controls, "回答を送る")  # sent in the background (at once here)
+    click(controls, "回答を送る")
+    shell.sync()  # the sync engine sends it
     assert "ご回答ありがとうございました。市に送信します（通信できないときは、できるようになってから）。" in texts(
         screen(phone, shell, "/checkin/survey"))
 
     click(screen(staff, staff_shell, "/checkin/desk"), "今すぐ同期")
+    staff_shell.sync()
     desk = texts(screen(staff, staff_shell, "/checkin/desk"))
     assert "避難所生活アンケート" in desk and "回答 1件（都市OSの集計）" in desk
     assert "いちばん困っていることは何ですか。 トイレ 1" in desk
@@ -214,13 +222,15 @@ def test_desk_fetches_keys_again_for_a_phone_registered_after_it_opened(app, des
     staff = logged_in_app(desk_app, cityos.base_url, "ube-staff-1")
     shell = FakeShell(staff, "/checkin")
     screen(staff, shell, "/checkin")  # roles, desk keys, device keys
+    shell.sync()
     toggle(screen(staff, shell, "/checkin"), "受付（スタッフ）モード")
     desk = screen(staff, shell, "/checkin/desk")
 
     phone = logged_in_app(app, cityos.base_url, "ube-resident-2")  # registers its key only now
     phone_shell = FakeShell(phone, "/checkin")
     screen(phone, phone_shell, "/checkin")
-    svc = service(phone, phone_shell.state("checkin"))
+    phone_shell.sync()
+    svc = phone.checkin
     card = svc.save(CardForm(members=[MemberForm(name="宇部 花子")]))
     type_into(desk, "QRコードの文字列（MC1:…）", svc.qr(card).text)
     click(desk, "文字列で確認")  # unknown key: one refresh, then accepted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views import home
 from views.features import family
+from app.sync import FeatureState
 from views.features.family_ctl import LOCAL_ME, controller
 
 
@@ -127,9 +129,10 @@ def test_notify_new_once_and_survives_missing_notifier(app, monkeypatch):
                          expires_at=now + timedelta(hours=1), municipalities=["352021"])
     monkeypatch.setattr(app.link, "entities", lambda name: [alert])
     ctl = controller(app, shell)
-    ctl._synced(None)  # what the sync engine's observer calls; plyer has no backend here: no crash
+    pulled = {"alerts": FeatureState("alerts", last_success_at=time.time())}
+    ctl._synced(pulled)  # what the sync engine's observer calls; plyer has no backend here: no crash
     assert shell.renders == 1  # a new banner: redraw
-    ctl._synced(None)
+    ctl._synced(pulled)
     assert shell.renders == 1
     seen = app.db.execute("SELECT alert_id, notified_at IS NOT NULL FROM family_alert_seen").fetchall()
     assert seen == [("urn:ngsi-ld:Alert:flood-2", 1)]
@@ -137,10 +140,9 @@ def test_notify_new_once_and_survives_missing_notifier(app, monkeypatch):
 
 def test_hq_route_is_for_staff_only(app):
     shell = FakeShell(app)
-    view = family.pushed(app, shell, ["family", "hq"])
+    view = shell.open("/family/hq")
     assert any(c.key == "hq-staff-only" for c in walk(view.controls))
-    assert family.pushed(app, shell, ["family", "elsewhere"]) is None
-    assert family.pushed(app, shell, ["hazard", "map"]) is None
+    assert shell.open("/family/elsewhere") is None
 
 
 def test_logged_out_uses_no_cached_account(app):
@@ -174,7 +176,9 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
 
     me = logged_in_app(app, cityos.base_url, "ube-resident-1")
     shell = FakeShell(me)
-    controls = family.tab(me, shell)  # opening the tab syncs: who am I, my groups
+    family.tab(me, shell)  # opening the tab kicks the sync engine: who am I, my groups
+    shell.sync()
+    controls = family.tab(me, shell)
     ctl = controller(me, shell)
     assert ctl.identity.name == "宇部 一郎" and not ctl.is_staff()
     assert not unlabelled(controls)
@@ -201,6 +205,7 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
         hanako.book.answer("evacuating", message="公民館へ向かっています", lat=33.9512, lon=131.2471)
         hanako.push()
         tap(button(controls, "最新にする"))
+        shell.sync()
         controls = family.tab(me, shell)
         row = next(c for c in walk(controls) if c.key == f"member-{hanako.me}")
         assert "避難中 · たった今 · 33.9512, 131.2471" in texts([row]) and "公民館へ向かっています" in texts([row])
@@ -212,11 +217,13 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
         hanako.push()
         hanako.family.client.name_caregiver(ctl.me(), Relation.FAMILY)
         tap(button(family.tab(me, shell), "最新にする"))
+        shell.sync()
         tap(button(family.tab(me, shell), "宇部 花子さんの代わりに回答"))
         assert shell.routes[-1] == f"/family/proxy/{hanako.me}"
-        proxy_view = family.pushed(me, shell, ["family", "proxy", hanako.me])
+        proxy_view = shell.open(f"/family/proxy/{hanako.me}")
         assert not unlabelled(proxy_view.controls)
         tap(button(proxy_view.controls, "助けが必要"))
+        shell.sync()  # the proxy answer goes out through the sync engine
         row = next(c for c in walk(family.tab(me, shell)) if c.key == f"member-{hanako.me}")
         assert "助けが必要 · たった今 · 代理回答" in texts([row])
         assert hanako.family.pull() and hanako.book.latest(hanako.me).reported_by == ctl.me()
@@ -281,10 +288,10 @@ def test_hq_counts_answers_for_city_staff(app, cityos, tmp_path):
     staff = logged_in_app(app, cityos.base_url, "ube-city-1")
     shell = FakeShell(staff)
     ctl = controller(staff, shell)
-    view = family.pushed(staff, shell, ["family", "hq"])
+    view = shell.open("/family/hq")
     tap(button(view.controls, "最新の集計を読み込む"))
     assert ctl.is_staff() and ctl.hq is not None
-    controls = family.pushed(staff, shell, ["family", "hq"]).controls
+    controls = shell.open("/family/hq").controls
     words = " ".join(texts(controls))
     assert re.search(r"\S+ の地区: 助けが必要 1", words)  # areas: each designated shelter's catchment
     assert "回答の地図（位置あり 1件）" in words and not unlabelled(controls)
@@ -292,13 +299,13 @@ def test_hq_counts_answers_for_city_staff(app, cityos, tmp_path):
     sos = next(c for c in walk(controls) if c.key == f"hq-sos-{resident.me}")
     assert "宇部 花子" in texts([sos]) and any("宇部市立琴芝小学校" in x for x in texts([sos]))
     tap(button(controls, "宇部 花子 さんの救助要請を対応済みにする"))
-    controls = family.pushed(staff, shell, ["family", "hq"]).controls
+    controls = shell.open("/family/hq").controls
     assert not [c for c in walk(controls) if c.key == f"hq-sos-{resident.me}"] and "救助要請（未対応） 0 件" in texts(controls)
     # An alert for one chosen catchment: a polygon, not the whole city.
     area = next(c for c in walk(controls) if isinstance(c, ft.Dropdown) and c.label == "対象の地区を加える（指定避難所の区域）")
     area.value = area.options[0].key
     area.on_select(type("E", (), {"control": area})())
-    controls = family.pushed(staff, shell, ["family", "hq"]).controls
+    controls = shell.open("/family/hq").controls
     assert f"対象：{area.options[0].key} の地区" in texts(controls)
     tap(button(controls, "警報を発令する"))
     client = PlatformClient(staff.link.http)  # the staff app's own link
@@ -306,7 +313,7 @@ def test_hq_counts_answers_for_city_staff(app, cityos, tmp_path):
     assert issued and "targetMunicipalities" not in issued[-1]
     # Search by name (only people who share with the city).
     ctl.search_hq("花子")
-    assert [c for c in walk(family.pushed(staff, shell, ["family", "hq"]).controls) if c.key == f"hq-found-{resident.me}"]
+    assert [c for c in walk(shell.open("/family/hq").controls) if c.key == f"hq-found-{resident.me}"]
     # The family tab offers the HQ view to staff only.
     assert button(family.tab(staff, shell), "災害対策本部の画面")
 

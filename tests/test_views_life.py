@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.consent import DataCategory
 from app.i18n import messages
+from app.rides import FormProblem, build_request
 from app.points import COUPON_SIGNER, Coupon, TrustedKeys, default_rules, make_coupon_qr
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
@@ -26,8 +27,8 @@ def shell(app):
 
 def screen_at(app, shell, route: str) -> list[ft.Control]:
     """Go to ``route`` and build its pushed view, as the shell would."""
-    shell.page.route = route
-    return list(life.pushed(app, shell, route.strip("/").split("/")).controls)
+    assert shell.app is app
+    return list(shell.open(route).controls)
 
 
 def click(controls, label: str) -> None:
@@ -60,7 +61,7 @@ def test_points_screen_without_consent_says_points_stay_on_device(app, shell):
 
 
 def test_recording_steps_shows_pending_points_in_history_and_chart(app, shell):
-    life_points.ledger(app).cache_rules(default_rules(app.region.code))
+    app.points.ledger.cache_rules(default_rules(app.region.code))
     earn = screen_at(app, shell, "/life/points/earn")
     assert not unlabelled(earn)
     type_into(earn, "歩数（歩）", "8,200")
@@ -94,7 +95,7 @@ def test_bad_input_is_an_error_message_and_keeps_what_was_typed(app, shell):
 
 
 def test_platform_rejection_shows_its_reason(app, shell):
-    points = life_points.ledger(app)
+    points = app.points.ledger
     points.cache_rules(default_rules(app.region.code))
     entry = points.record_checkup(points.today())
     points.apply_platform_entries([{"id": entry.id, "status": "rejected", "points": 0, "reason": "too_old"}])
@@ -179,10 +180,9 @@ def test_offline_booking_is_saved_as_not_sent_and_never_confirmed(app, shell):
     form = screen_at(app, shell, "/life/rides/book")
     assert not unlabelled(form)
     click(form, "この内容で予約する")
-    run_threads(shell)
-    assert life_rides.screen(shell).message == "この予約はまだ送信されていません。通信が戻ると自動で送ります。確定するまで乗車はできません。"
     assert shell.routes[-1] == "/life/rides" and shell.replaced[-1] == "/life/rides/book"  # Back goes to the status, not the form
-    main = screen_at(app, shell, "/life/rides")
+    main = screen_at(app, shell, "/life/rides")  # saved on the phone; no platform: the message says it waits
+    assert life_rides.screen(shell).message == "この予約はまだ送信されていません。通信が戻ると自動で送ります。確定するまで乗車はできません。"
     all_text = texts(main)
     assert "未送信（まだ予約は確定していません）" in all_text
     assert any(s.startswith(f"自宅 → {stops[0]}") for s in all_text)
@@ -195,6 +195,28 @@ def test_offline_booking_is_saved_as_not_sent_and_never_confirmed(app, shell):
     run_threads(shell)
     main = screen_at(app, shell, "/life/rides")
     assert "キャンセル済み" in texts(main) and "同じ内容でもう一度予約" in [c.content for c in walk(main) if isinstance(c, ft.Button)]
+
+
+def test_ride_form_problems_are_named(app, shell):
+    from views.features import life_rides
+
+    st = life_rides.screen(shell)
+    st.pickup, st.dropoff = "stop", "stop"
+    with pytest.raises(FormProblem) as err:
+        build_request(app, st)
+    assert err.value.key == "rides.form.choose_pickup"
+    shelters = app.shelters.search("")[:2]
+    st.pickup_stop, st.dropoff_stop = shelters[0].shelter.id, shelters[1].shelter.id
+    st.when, st.fields = "later", {"start": "9時"}
+    with pytest.raises(FormProblem) as err:
+        build_request(app, st)
+    assert err.value.key == "rides.form.bad_time"
+    st.fields = {"start": "09:30", "passengers": "3", "companions": "1", "wheelchairs": "1"}
+    st.behalf, st.fields["behalf_id"] = True, "pseudo-123"
+    request = build_request(app, st)
+    assert (request.passengers, request.companions, request.wheelchairs, request.on_behalf_of) == (3, 1, 1, "pseudo-123")
+    assert request.latest - request.earliest == __import__("datetime").timedelta(minutes=30)
+    assert request.pickup.ref == shelters[0].shelter.id and request.pickup.kind.value == "stop"
 
 
 def test_the_quote_restates_pickup_destination_window_and_an_evacuation_ride(app, shell):
@@ -210,25 +232,3 @@ def test_the_quote_restates_pickup_destination_window_and_an_evacuation_ride(app
     local = at.astimezone().strftime("%H:%M")
     assert f"上宇部小学校 から 琴芝小学校 まで（{local}〜{local} にお迎え）" in shown
     assert "避難送迎（優先して配車・運賃 0円）" in shown
-
-
-def test_ride_form_problems_are_named(app, shell):
-    from views.features import life_rides
-
-    st = life_rides.screen(shell)
-    st.pickup, st.dropoff = "stop", "stop"
-    with pytest.raises(life_rides.FormProblem) as err:
-        life_rides.build_request(app, st)
-    assert err.value.key == "rides.form.choose_pickup"
-    shelters = app.shelters.search("")[:2]
-    st.pickup_stop, st.dropoff_stop = shelters[0].shelter.id, shelters[1].shelter.id
-    st.when, st.form = "later", {"start": "9時"}
-    with pytest.raises(life_rides.FormProblem) as err:
-        life_rides.build_request(app, st)
-    assert err.value.key == "rides.form.bad_time"
-    st.form = {"start": "09:30", "passengers": "3", "companions": "1", "wheelchairs": "1"}
-    st.behalf, st.form["behalf_id"] = True, "pseudo-123"
-    request = life_rides.build_request(app, st)
-    assert (request.passengers, request.companions, request.wheelchairs, request.on_behalf_of) == (3, 1, 1, "pseudo-123")
-    assert request.latest - request.earliest == __import__("datetime").timedelta(minutes=30)
-    assert request.pickup.ref == shelters[0].shelter.id and request.pickup.kind.value == "stop"

@@ -1,29 +1,35 @@
-"""The app shell: navigation bar, routes, and which screen each route shows.
+"""The app shell: navigation bar, the route table (``ROUTES``: every route and the screen that
+shows it), one render at a time, and redraws when the sync engine has news for the open screen.
 
-Routes: /home /hazard /family /shelters /life /settings (tabs), and pushed on top of a tab:
-/shelters/map[/<kind>/<id>], /shelters/<kind>/<id>, /settings/about.
+Tabs are the one-segment routes (/home /hazard /family /shelters /life /settings); every other
+route is a screen pushed on top of its tab. Feature screens see the shell as ``views.contract.Screens``.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import flet as ft
 import flet_geolocator as ftg
 
 from app.household import plan_text
 from app.state import Mamori
+from app.sync import FeatureState
 from geo.models import LatLon
 from geo.regionfiles import RegionFileError
 from geo.routing import Alternative, RouteResult, is_off_route
 from protocol.hazards import HazardType, ShelterKind
 from views import account, hazard, home, settings, shelters
-from views.features import checkin, family, life
+from views.contract import Route, Screens, resolve, screen_view
+from views.features import checkin, checkin_desk, family, life, life_points, life_rides
 from views.map import MapScreen, TapAction
 from views.theme import FONTS, make_theme
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TABS = (
     ("home", ft.Icons.HOME_OUTLINED),
@@ -35,10 +41,6 @@ TABS = (
 )
 
 
-FEATURE_TABS = {"family": family, "life": life}
-FEATURES = (family, life, checkin)
-
-
 class Shell:
     def __init__(self, page: ft.Page, app: Mamori):
         self.page, self.app = page, app
@@ -47,7 +49,7 @@ class Shell:
         self.problem: str | None = None  # last import error, shown on Home and Settings
         self.hazard_screen = hazard.HazardScreen()
         self.history: list[str] = []  # routes shown, so Back returns where the resident came from
-        self._feature_state: dict[str, dict] = {}
+        self._screen_state: dict[str, object] = {}
         self.pending_revoke = None  # consent category waiting for the resident's confirmation
         self.account_message: str | None = None
         # Event handlers and background threads (sync, polling) all render; one at a time, so the
@@ -57,6 +59,26 @@ class Shell:
         self.geolocator = ftg.Geolocator(on_position_change=self._moved, on_error=lambda e: None)
         page.on_route_change = lambda e: self.render()
         page.on_view_pop = self._pop
+        self._seen_sync: tuple = ()
+        self._unsubscribe = app.link.subscribe(self._synced) if app.link else None
+
+    def _synced(self, states: dict[str, FeatureState]) -> None:
+        """From the sync thread: redraw when a feature the open screen shows has news."""
+        found = resolve(ROUTES, self.route)
+        watched = found[0].watches if found else ()
+        now = tuple((n, s.pending, s.last_success_at, s.last_error, s.failures)
+                    for n in watched if (s := states.get(n)) is not None and not s.running)
+        if now == self._seen_sync:
+            return
+        self._seen_sync = now
+        try:
+            # Through the page's executor: an update sent from the sync thread alone would wait
+            # in Flet's send queue until something else woke the page's event loop.
+            self.page.run_thread(self.render)
+        except Exception as exc:  # noqa: BLE001 - the page was closed: stop listening
+            log.info("page closed, sync listener stops: %s", type(exc).__name__)
+            if self._unsubscribe:
+                self._unsubscribe()
 
     def start(self) -> None:
         self.page.title = "Mamori 守り"
@@ -76,9 +98,22 @@ class Shell:
             self.history.pop()
         self.navigate(route)
 
-    def state(self, name: str) -> dict:
-        """A feature's own screen state, kept while this page is open."""
-        return self._feature_state.setdefault(name, {})
+    # ---- what a feature screen may ask (views.contract.Screens) ----
+    @property
+    def route(self) -> str:
+        return self.page.route or "/home"
+
+    def screen_state(self, name: str, make: Callable[[], T]) -> T:
+        """A feature's own typed screen state, kept while this page is open."""
+        if name not in self._screen_state:
+            self._screen_state[name] = make()
+        return self._screen_state[name]  # type: ignore[return-value]
+
+    def run_in_background(self, work: Callable[..., object], *args: object) -> None:
+        self.page.run_thread(work, *args)
+
+    def run_async(self, work: Callable[..., Awaitable[object]], *args: object) -> None:
+        self.page.run_task(work, *args)
 
     # ---- actions the screens call ----
     def change(self, **prefs: object) -> None:
@@ -142,6 +177,24 @@ class Shell:
         if origin is not None:
             self.set_hazard_screen(route=self.app.evacuation.route(origin, self.app.prefs.hazard), message=None)
 
+    def route_from(self, point: LatLon) -> None:
+        self.app.picked_point = point
+        self.hazard_screen = self.hazard_screen.with_(origin="picked")
+        self.map_screen = None  # redraw the map with the new route
+        self.find_route()
+
+    def locate(self) -> None:
+        self.page.run_task(self._locate)
+
+    async def _locate(self) -> None:
+        try:
+            position = await self.geolocator.get_current_position()
+            self.app.position = LatLon(position.latitude, position.longitude)
+            self.set_hazard_screen(origin="position", message=None)
+        except Exception as exc:  # permission refused, no GPS, or a browser without geolocation
+            log.info("position unavailable: %s", type(exc).__name__)
+            self.set_hazard_screen(message=self.app.t("mh.no_position"))
+
     def map_hazard(self, h: HazardType) -> None:
         """Another hazard on the route map: the route follows at once (never a stale one)."""
         self.app.set_hazard(h)
@@ -165,24 +218,6 @@ class Shell:
             self.hazard_screen = self.hazard_screen.with_(route=route, message=None)
             self.map_screen = None
             self.render()
-
-    def route_from(self, point: LatLon) -> None:
-        self.app.picked_point = point
-        self.hazard_screen = self.hazard_screen.with_(origin="picked")
-        self.map_screen = None  # redraw the map with the new route
-        self.find_route()
-
-    def locate(self) -> None:
-        self.page.run_task(self._locate)
-
-    async def _locate(self) -> None:
-        try:
-            position = await self.geolocator.get_current_position()
-            self.app.position = LatLon(position.latitude, position.longitude)
-            self.set_hazard_screen(origin="position", message=None)
-        except Exception as exc:  # permission refused, no GPS, or a browser without geolocation
-            log.info("position unavailable: %s", type(exc).__name__)
-            self.set_hazard_screen(message=self.app.t("mh.no_position"))
 
     def _moved(self, e) -> None:
         """A new position: re-route when the resident has left the route they follow."""
@@ -278,83 +313,91 @@ class Shell:
         return [ft.Container(ft.Text(self.app.t("common.import_failed", problem=self.problem)), bgcolor=ft.Colors.ERROR_CONTAINER, padding=10)]
 
     def _tab_controls(self, tab: str) -> list[ft.Control]:
-        app = self.app
-        if tab == "home":
-            return home.build(app, self.navigate, family.banners(app, self), show_route=self.show_route)
-        if tab == "shelters":
-            return shelters.build_list(app, self.filter, self.set_filter, self.navigate)
-        if tab == "hazard":
-            return hazard.build(
-                app,
-                self.hazard_screen,
-                on_hazard=self.choose_hazard,
-                on_origin=lambda o: self.set_hazard_screen(origin=o),
-                locate=self.locate,
-                find_route=self.find_route,
-                navigate=self.navigate,
-                choose=self.choose_alternative,
-            )
-        if tab == "settings":
-            return settings.build(app, self.change, self.navigate, self.switch_region, self.reimport, self.set_data_dir)
-        return FEATURE_TABS[tab].tab(app, self)
+        found = resolve(ROUTES, f"/{tab}")
+        return found[0].build(self, found[1]) if found else []  # type: ignore[return-value]
 
     def _pushed(self, route: str) -> ft.View | None:
-        t = self.app.t
-        parts = route.strip("/").split("/")
-        if parts[:2] == ["shelters", "map"]:
-            if self.map_screen is None:
-                focus = self._shelter(parts[2:4]) if len(parts) == 4 else None
-                self.map_screen = MapScreen(self.app, self.navigate, self.update, focus)
-            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("map.title"))), controls=self.map_screen.controls())
-        if parts == ["hazard", "map"]:
-            if self.map_screen is None:
-                self.map_screen = MapScreen(
-                    self.app,
-                    self.navigate,
-                    self.update,
-                    hazard_areas=self.app.evacuation.shapes,
-                    route=self.hazard_screen.route,
-                    tap_actions=[TapAction("mh.route_from_here", ft.Icons.DIRECTIONS_WALK, self.route_from)],
-                    footer=hazard.route_summary(self.app, self.hazard_screen.route, self.hazard_screen.origin, None,
-                                                self.choose_alternative) if self.hazard_screen.route else [],
-                    on_hazard=self.map_hazard,
-                )
-            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("mh.map_title"))), controls=self.map_screen.controls())
-        if parts == ["hazard", "household"]:
-            controls = hazard.build_household(self.app, self.app.evacuation.household(), self.save_household)
-            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("mh.household"))), controls=controls, scroll=ft.ScrollMode.AUTO)
-        if parts == ["hazard", "plan"]:
-            home_point = self.app.prefs.home
-            text = plan_text(self.app.evacuation.plan(self.app.prefs.hazard, home_point), t) if home_point else None
-            controls = hazard.build_plan(self.app, text, self.choose_hazard, self.copy)
-            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("mh.plan"))), controls=controls, scroll=ft.ScrollMode.AUTO)
-        if parts == ["hazard", "supplies"]:
-            controls = hazard.build_supplies(self.app, self.tick)
-            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("mh.supplies"))), controls=controls, scroll=ft.ScrollMode.AUTO)
-        if parts[0] == "shelters" and len(parts) == 3:
-            shelter = self._shelter(parts[1:3])
-            controls = shelters.build_detail(self.app, shelter, self.navigate) if shelter else [ft.Text(t("detail.not_found"))]
-            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("detail.title"))), controls=controls, scroll=ft.ScrollMode.AUTO)
-        for feature in FEATURES:
-            view = feature.pushed(self.app, self, parts)
-            if view is not None:
-                return view
-        if parts == ["settings", "account"] and self.app.link:
-            controls = account.build(
+        if len([p for p in route.split("/") if p]) < 2:
+            return None  # a tab: no screen on top
+        found = resolve(ROUTES, route)
+        return found[0].build(self, found[1]) if found else None  # type: ignore[return-value]
+
+    # ---- the shell's own screens (builders in ROUTES) ----
+    def _home(self, p: dict[str, str]) -> list[ft.Control]:
+        return home.build(self.app, self.navigate, family.banners(self.app, self), show_route=self.show_route)
+
+    def _shelters(self, p: dict[str, str]) -> list[ft.Control]:
+        return shelters.build_list(self.app, self.filter, self.set_filter, self.navigate)
+
+    def _hazard(self, p: dict[str, str]) -> list[ft.Control]:
+        return hazard.build(
+            self.app,
+            self.hazard_screen,
+            on_hazard=self.choose_hazard,
+            on_origin=lambda o: self.set_hazard_screen(origin=o),
+            locate=self.locate,
+            find_route=self.find_route,
+            navigate=self.navigate,
+            choose=self.choose_alternative,
+        )
+
+    def _settings(self, p: dict[str, str]) -> list[ft.Control]:
+        return settings.build(self.app, self.change, self.navigate, self.switch_region, self.reimport, self.set_data_dir)
+
+    def _shelter_map(self, p: dict[str, str]) -> ft.View:
+        if self.map_screen is None:
+            focus = self._shelter([p["kind"], p["id"]]) if "id" in p else None
+            self.map_screen = MapScreen(self.app, self.navigate, self.update, focus)
+        return ft.View(route=self.route, appbar=ft.AppBar(title=ft.Text(self.app.t("map.title"))), controls=self.map_screen.controls())
+
+    def _hazard_map(self, p: dict[str, str]) -> ft.View:
+        if self.map_screen is None:
+            self.map_screen = MapScreen(
                 self.app,
-                self.app.link,
-                login=self.login,
-                logout=self.logout,
-                set_consent=self.set_consent,
-                pending_revoke=self.pending_revoke,
-                ask_revoke=self.ask_revoke,
-                message=self.account_message,
+                self.navigate,
+                self.update,
+                hazard_areas=self.app.evacuation.shapes,
+                route=self.hazard_screen.route,
+                tap_actions=[TapAction("mh.route_from_here", ft.Icons.DIRECTIONS_WALK, self.route_from)],
+                footer=hazard.route_summary(self.app, self.hazard_screen.route, self.hazard_screen.origin, None,
+                                            self.choose_alternative) if self.hazard_screen.route else [],
+                on_hazard=self.map_hazard,
             )
-            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("settings.account"))), controls=controls, scroll=ft.ScrollMode.AUTO)
-        if parts == ["settings", "about"]:
-            return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(t("about.title"))), controls=settings.build_about(self.app),
-                           scroll=ft.ScrollMode.AUTO)
-        return None
+        return ft.View(route=self.route, appbar=ft.AppBar(title=ft.Text(self.app.t("mh.map_title"))), controls=self.map_screen.controls())
+
+    def _household(self, p: dict[str, str]) -> ft.View:
+        return screen_view(self, "mh.household", hazard.build_household(self.app, self.app.evacuation.household(), self.save_household))
+
+    def _plan(self, p: dict[str, str]) -> ft.View:
+        home_point = self.app.prefs.home
+        text = plan_text(self.app.evacuation.plan(self.app.prefs.hazard, home_point), self.app.t) if home_point else None
+        return screen_view(self, "mh.plan", hazard.build_plan(self.app, text, self.choose_hazard, self.copy))
+
+    def _supplies(self, p: dict[str, str]) -> ft.View:
+        return screen_view(self, "mh.supplies", hazard.build_supplies(self.app, self.tick))
+
+    def _shelter_detail(self, p: dict[str, str]) -> ft.View:
+        shelter = self._shelter([p["kind"], p["id"]])
+        controls = shelters.build_detail(self.app, shelter, self.navigate) if shelter else [ft.Text(self.app.t("detail.not_found"))]
+        return screen_view(self, "detail.title", controls)
+
+    def _account(self, p: dict[str, str]) -> ft.View | None:
+        if not self.app.link:
+            return None
+        controls = account.build(
+            self.app,
+            self.app.link,
+            login=self.login,
+            logout=self.logout,
+            set_consent=self.set_consent,
+            pending_revoke=self.pending_revoke,
+            ask_revoke=self.ask_revoke,
+            message=self.account_message,
+        )
+        return screen_view(self, "settings.account", controls)
+
+    def _about(self, p: dict[str, str]) -> ft.View:
+        return screen_view(self, "about.title", settings.build_about(self.app))
 
     def _shelter(self, kind_and_id: list[str]):
         try:
@@ -366,3 +409,43 @@ class Shell:
         self.history.pop()  # the screen being closed
         previous = self.history.pop() if self.history else "/home"
         self.navigate(previous)
+
+
+def _feature(build: Callable[[Mamori, Screens], list[ft.Control]]) -> Callable[[Screens, dict[str, str]], list[ft.Control]]:
+    """A feature tab's body, from its ``tab(app, shell)``."""
+    return lambda shell, p: build(shell.app, shell)
+
+
+# The one route table: every route the app shows, the screen that builds it, and the sync
+# features whose news redraw it. Tabs are the one-segment routes; a route not listed shows its tab.
+ROUTES: tuple[Route, ...] = (
+    Route("/home", Shell._home, ("alerts", "shelter_status")),  # type: ignore[arg-type]
+    Route("/hazard", Shell._hazard),  # type: ignore[arg-type]
+    Route("/family", _feature(family.tab), ("family", "alerts")),
+    Route("/shelters", Shell._shelters, ("shelter_status",)),  # type: ignore[arg-type]
+    Route("/life", _feature(life.tab), ("points", "rides")),
+    Route("/settings", Shell._settings),  # type: ignore[arg-type]
+    Route("/shelters/map", Shell._shelter_map),  # type: ignore[arg-type]
+    Route("/shelters/map/{kind}/{id}", Shell._shelter_map),  # type: ignore[arg-type]
+    Route("/shelters/{kind}/{id}", Shell._shelter_detail, ("shelter_status",)),  # type: ignore[arg-type]
+    Route("/hazard/map", Shell._hazard_map),  # type: ignore[arg-type]
+    Route("/hazard/household", Shell._household),  # type: ignore[arg-type]
+    Route("/hazard/plan", Shell._plan),  # type: ignore[arg-type]
+    Route("/hazard/supplies", Shell._supplies),  # type: ignore[arg-type]
+    Route("/family/hq", family.hq_view, ("family",)),
+    Route("/family/proxy/{person}", family.proxy_view),
+    Route("/life/points", life_points.points_view, ("points",)),
+    Route("/life/points/earn", life_points.earn_view),
+    Route("/life/points/spend", life_points.spend_view, ("points",)),
+    Route("/life/rides", life_rides.rides_view, ("rides",)),
+    Route("/life/rides/book", life_rides.book_view),
+    Route("/checkin", checkin.card_view, ("device_keys",)),
+    Route("/checkin/qr", checkin.qr_view),
+    Route("/checkin/self", checkin.self_view, ("checkins", "device_keys")),
+    Route("/checkin/survey", checkin.survey_view),
+    Route("/checkin/desk", checkin_desk.desk_view, ("desk", "device_keys")),
+    Route("/checkin/desk/paper", checkin_desk.paper_view),
+    Route("/checkin/desk/poster", checkin_desk.poster_view),
+    Route("/settings/account", Shell._account, ("outbox",)),  # type: ignore[arg-type]
+    Route("/settings/about", Shell._about),  # type: ignore[arg-type]
+)

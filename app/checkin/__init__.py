@@ -21,6 +21,21 @@ from app.checkin._keystore import StoredKeyDirectory
 from app.checkin._platform import CheckinPlatform, SyncReport, desk_seal_keys
 from app.checkin._resident import CardVault, CheckinEvent, EvacueeQr, ResidentCheckins, show_qr
 from app.checkin._scan import read_qr_texts
+from app.checkin._service import (
+    DESK,
+    DEVICE_KEYS,
+    OWN,
+    CardForm,
+    CheckinService,
+    FormError,
+    MemberForm,
+    card_from_form,
+    data_folder,
+    form_from_card,
+    parse_birth,
+    platform_mode,
+)
+from app.checkin._service import features as sync_features
 from protocol.checkin import (
                                    ALL_ERRORS,
                                    EVACUEE_PREFIX,
@@ -73,6 +88,19 @@ from protocol.checkin import (
 )
 
 __all__ = [
+                                   "DESK",
+                                   "DEVICE_KEYS",
+                                   "OWN",
+                                   "CardForm",
+                                   "CheckinService",
+                                   "FormError",
+                                   "MemberForm",
+                                   "card_from_form",
+                                   "data_folder",
+                                   "form_from_card",
+                                   "parse_birth",
+                                   "platform_mode",
+                                   "sync_features",
                                    "ALL_ERRORS",
                                    "CSV_COLUMNS",
                                    "EVACUEE_PREFIX",

@@ -8,6 +8,8 @@ PFIF 1.4 export, and the disaster HQ's queries. No UI here: views render what th
     alerts = read_alerts(engine.entities("alerts"))           # kept offline by the sync engine
     AlertDesk(db, t).banners(alerts, [Place(lat, lon, "352021")])
 """
+from app.family._service import FEATURE, LOCAL_ME, SHARES, STAFF_ROLE, FamilyService
+from app.family._service import feature as sync_feature
 from app.family._alerts import AlertDesk, Banner, alerts_for, read_alerts
 from app.family._areas import area_polygon, catchments
 from app.family._book import (
@@ -70,6 +72,7 @@ from protocol.family import (
 )
 
 __all__ = [
+    "FEATURE", "LOCAL_ME", "SHARES", "STAFF_ROLE", "FamilyService", "sync_feature",
     "INVITE_PREFIX",
     "NEEDS",
     "Alert",

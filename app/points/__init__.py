@@ -12,6 +12,8 @@ entries and applies its verdicts. Every failure on bad input is a ``PointsError`
 """
 from app.points._csv import parse_steps_csv
 from app.points._ledger import Balance, ChartPoint, Entry, ImportReport, PointsLedger
+from app.points._service import FEATURE, PointsService, consent_check, ledger_over, pay_ride_fare
+from app.points._service import feature as sync_feature
 from app.points._sync import PointsSync, SyncReport
 from app.points._trusted import TrustedKeys
 from protocol.points import (
@@ -61,6 +63,7 @@ from protocol.points import (
 )
 
 __all__ = [
+    "FEATURE", "PointsService", "consent_check", "ledger_over", "pay_ride_fare", "sync_feature",
     "COUPON_PREFIX",
     "COUPON_SIGNER",
     "EVENT_PREFIX",

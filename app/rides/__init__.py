@@ -17,6 +17,8 @@ platform keeps its reason in ``reason_key``. Status labels: ``booking.status_key
 """
 from app.rides._api import RidesApi
 from app.rides._book import RideBook
+from app.rides._service import FEATURE, FormProblem, RideForm, RidesService, build_request, ride_book
+from app.rides._service import feature as sync_feature
 from app.rides._model import (
     DROPOFF_KINDS,
     MAX_PARTY,
@@ -34,6 +36,8 @@ from app.rides._model import (
 
 __all__ = [
     "DROPOFF_KINDS",
+    "FEATURE",
+    "FormProblem",
     "MAX_PARTY",
     "NOW_WINDOW",
     "PICKUP_KINDS",
@@ -44,7 +48,12 @@ __all__ = [
     "RideBook",
     "RideError",
     "RideErrorCode",
+    "RideForm",
     "RideRequest",
     "RideStatus",
     "RidesApi",
+    "RidesService",
+    "build_request",
+    "ride_book",
+    "sync_feature",
 ]

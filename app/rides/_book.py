@@ -26,6 +26,7 @@ from offline.atrest import decrypt_at_rest, encrypt_at_rest
 from offline.rides_store import RideRows, SealedBooking
 
 Clock = Callable[[], datetime]
+_ACTIVE = tuple(s.value for s in RideStatus if not s.final and s is not RideStatus.NOT_SENT)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -61,10 +62,32 @@ class RideBook:
         except PlatformUnavailable:
             raise RideError(RideErrorCode.OFFLINE, "the platform cannot be reached; the booking can still be saved and sent later") from None
 
-    def book(self, request: RideRequest) -> Booking:
-        """Save the booking (NOT_SENT), then try to send it; returns what the screen should show."""
-        booking = self._save(Booking.new(request, self._clock()))
+    def book(self, request: RideRequest, fare_points: int = 0) -> Booking:
+        """Save the booking (NOT_SENT), then try to send it; returns what the screen should show.
+        ``fare_points``: pay the fare with that many points once the ride is done (``settle_fares``)."""
+        if fare_points < 0:
+            raise ValueError(f"fare points must not be negative, got {fare_points}")
+        booking = self._save(replace(Booking.new(request, self._clock()), fare_points=fare_points))
         return self._send(booking) or booking
+
+    def settle_fares(self, pay: Callable[[str, int], bool]) -> int:
+        """Pay with points every done ride whose fare was chosen for points and is not yet paid;
+        ``pay(ride_id, points)`` must be idempotent per ride and say whether it paid. Returns
+        how many were paid now (a refused one is tried again next time)."""
+        paid = 0
+        for row in self._rows.with_status((RideStatus.DONE.value,)):
+            booking = self._open(row)
+            if booking.fare_points and not booking.fare_points_paid and pay(booking.id, booking.fare_points):
+                self._save(replace(booking, fare_points_paid=True))
+                paid += 1
+        return paid
+
+    def unsent_count(self) -> int:
+        return len(self._rows.unsent())
+
+    def active_count(self) -> int:
+        """Sent bookings the platform has not finished (the sync polls sooner while there are)."""
+        return len(self._rows.with_status(_ACTIVE))
 
     def send_pending(self) -> int:
         """Send every waiting booking and cancel; returns how many reached the platform."""
@@ -83,8 +106,7 @@ class RideBook:
     def refresh(self) -> list[Booking]:
         """Poll the platform for every sent, unfinished booking; returns them updated."""
         out = []
-        active = tuple(s.value for s in RideStatus if not s.final and s is not RideStatus.NOT_SENT)
-        for row in self._rows.with_status(active):
+        for row in self._rows.with_status(_ACTIVE):
             booking = self._open(row)
             if self.api is not None:
                 try:
@@ -190,6 +212,7 @@ def _to_json(b: Booking) -> dict[str, Any]:
         "vehicle_id": b.vehicle_id, "pickup_eta": when(b.pickup_eta), "arrival": when(b.arrival),
         "fare_yen": b.fare_yen, "simulated": b.simulated, "version": b.version, "cancel_pending": b.cancel_pending,
         "dropoff": b.dropoff.wire() if b.dropoff else None, "extra": b.extra,
+        "fare_points": b.fare_points, "fare_points_paid": b.fare_points_paid,
     }
 
 
@@ -210,4 +233,6 @@ def _from_json(d: dict[str, Any]) -> Booking:
         cancel_pending=d["cancel_pending"],
         dropoff=Place.from_wire(d["dropoff"]) if d["dropoff"] else None,
         extra=d["extra"],
+        fare_points=d.get("fare_points", 0),  # bookings saved before fares could be paid with points
+        fare_points_paid=d.get("fare_points_paid", False),
     )

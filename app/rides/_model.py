@@ -243,6 +243,8 @@ class Booking:
     cancel_pending: bool = False  # cancelled on the phone while offline; not yet told to the platform
     dropoff: Place | None = None  # as the platform set it (an evacuation ride's shelter)
     extra: dict[str, Any] = field(default_factory=dict)
+    fare_points: int = 0  # points the resident chose to pay the fare with, taken when the ride is done
+    fare_points_paid: bool = False
 
     @classmethod
     def new(cls, request: RideRequest, now: datetime) -> Booking:

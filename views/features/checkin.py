@@ -13,84 +13,76 @@ from datetime import datetime
 
 import flet as ft
 
-from app.checkin import (
-    SURVEY,
-    CheckinError,
-    EvacueeCard,
-    QuestionKind,
-    ResidentCheckins,
-)
+from app.checkin import SURVEY, CardForm, CheckinError, EvacueeCard, FormError, QuestionKind, form_from_card
 from app.state import Mamori
-from views.features import checkin_desk, checkin_form, checkin_self
+from views.features.checkin_state import CheckinScreen
+from views.contract import Screens, screen_view
+from views.features import checkin_form, checkin_self
 from views.features.checkin_form import (
     error_text,
-    in_background,
     needs_lines,
     problem,
     staff_switch,
     success,
 )
-from views.features.checkin_service import CardForm, FormError, form_from_card, service
 from views.widgets import heading, notice
 
 QR_SIDE_PX = 390  # at most this wide (a 430 px phone less margins), at a whole number of pixels per module
 
 
-def pushed(app: Mamori, shell, parts: list[str]) -> ft.View | None:
-    if parts[0] != "checkin":
-        return None
-    state = shell.state("checkin")
-    sub = parts[1:]
-    if sub == []:
-        return _view(app, "/checkin", "checkin.title", resident(app, shell, state))
-    if sub == ["qr"]:
-        return _view(app, "/checkin/qr", "checkin.qr.title", qr_screen(app, shell, state))
-    if sub == ["self"]:
-        return _view(app, "/checkin/self", "checkin.self.title", checkin_self.screen(app, shell, state))
-    if sub == ["survey"]:
-        return _view(app, "/checkin/survey", "checkin.survey.title", survey_screen(app, shell, state))
-    if sub[0] == "desk":
-        controls = checkin_desk.build(app, shell, state, sub[1:])
-        if controls is not None:
-            return _view(app, "/" + "/".join(parts), "checkin.desk.title", controls)
-    return None
+def screen_state(shell: Screens) -> CheckinScreen:
+    return shell.screen_state("checkin", CheckinScreen)
 
 
-def _view(app: Mamori, route: str, title_key: str, controls: list[ft.Control]) -> ft.View:
-    return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(app.t(title_key))), controls=controls,
-                   scroll=ft.ScrollMode.AUTO, padding=16)
+def card_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return view(shell, "checkin.title", resident(shell.app, shell, screen_state(shell)))
+
+
+def qr_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return view(shell, "checkin.qr.title", qr_screen(shell.app, shell, screen_state(shell)))
+
+
+def self_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return view(shell, "checkin.self.title", checkin_self.screen(shell.app, shell, screen_state(shell)))
+
+
+def survey_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return view(shell, "checkin.survey.title", survey_screen(shell.app, shell, screen_state(shell)))
+
+
+def view(shell: Screens, title_key: str, controls: list[ft.Control]) -> ft.View:
+    return screen_view(shell, title_key, controls, padding=16)
 
 
 # ---- resident: the card ----
 
-def resident(app: Mamori, shell, state: dict) -> list[ft.Control]:
-    svc = service(app, state)
+def resident(app: Mamori, shell, state: CheckinScreen) -> list[ft.Control]:
     try:
-        card = svc.card()
+        card = app.checkin.card()
     except CheckinError as exc:  # the card cannot be opened with this device's key
         return [staff_switch(app, shell, state), problem(error_text(app, exc))]
-    if card is None or state.get("editing"):
-        form = state.get("form")
+    if card is None or state.editing:
+        form = state.form
         if form is None:
-            form = state["form"] = form_from_card(card) if card else CardForm()
+            form = state.form = form_from_card(card) if card else CardForm()
         return _card_editor(app, shell, state, form, first_time=card is None)
     return _card_summary(app, shell, state, card)
 
 
-def _card_editor(app: Mamori, shell, state: dict, form: CardForm, first_time: bool) -> list[ft.Control]:
+def _card_editor(app: Mamori, shell, state: CheckinScreen, form: CardForm, first_time: bool) -> list[ft.Control]:
     t = app.t
 
     def save(_: ft.Event) -> None:
         try:
-            service(app, state).save(form)
+            app.checkin.save(form)
         except (FormError, CheckinError) as exc:
-            state["message"] = ("error", error_text(app, exc))
+            state.message = ("error", error_text(app, exc))
         else:
-            state.update(editing=False, form=None, qr=None, message=("ok", t("checkin.card.saved")))
+            state.editing, state.form, state.qr, state.message = False, None, None, ("ok", t("checkin.card.saved"))
         shell.render()
 
     def cancel(_: ft.Event) -> None:
-        state.update(editing=False, form=None, message=None)
+        state.editing, state.form, state.message = False, None, None
         shell.render()
 
     buttons: list[ft.Control] = [ft.FilledButton(t("checkin.card.save"), icon=ft.Icons.SAVE, on_click=save)]
@@ -106,15 +98,15 @@ def _card_editor(app: Mamori, shell, state: dict, form: CardForm, first_time: bo
     ]
 
 
-def _message(state: dict) -> list[ft.Control]:
-    message = state.pop("message", None)
+def _message(state: CheckinScreen) -> list[ft.Control]:
+    message, state.message = state.message, None
     if message is None:
         return []
     kind, text = message
     return [problem(text) if kind == "error" else success(text)]
 
 
-def _card_summary(app: Mamori, shell, state: dict, card: EvacueeCard) -> list[ft.Control]:
+def _card_summary(app: Mamori, shell, state: CheckinScreen, card: EvacueeCard) -> list[ft.Control]:
     t = app.t
 
     def show(_: ft.Event) -> None:
@@ -122,7 +114,7 @@ def _card_summary(app: Mamori, shell, state: dict, card: EvacueeCard) -> list[ft
         shell.navigate("/checkin/qr")
 
     def edit(_: ft.Event) -> None:
-        state.update(editing=True, form=None)
+        state.editing, state.form = True, None
         shell.render()
 
     return [
@@ -145,20 +137,20 @@ def _card_summary(app: Mamori, shell, state: dict, card: EvacueeCard) -> list[ft
 
 # ---- resident: the QR ----
 
-def _new_qr(app: Mamori, state: dict, card: EvacueeCard) -> None:
+def _new_qr(app: Mamori, state: CheckinScreen, card: EvacueeCard) -> None:
     try:
-        state.update(qr=service(app, state).qr(card), qr_error=None)
+        state.qr, state.qr_error = app.checkin.qr(card), None
     except CheckinError as exc:  # no shelter key yet, or a card too large for a readable QR
-        state.update(qr=None, qr_error=error_text(app, exc))
+        state.qr, state.qr_error = None, error_text(app, exc)
 
 
-def qr_screen(app: Mamori, shell, state: dict) -> list[ft.Control]:
+def qr_screen(app: Mamori, shell, state: CheckinScreen) -> list[ft.Control]:
     t = app.t
-    card = service(app, state).card()
+    card = app.checkin.card()
     if card is None:
         return [ft.Text(t("checkin.qr.no_card")),
                 ft.FilledButton(t("checkin.card.title"), on_click=lambda e: shell.navigate("/checkin"))]
-    if state.get("qr") is None and state.get("qr_error") is None:
+    if state.qr is None and state.qr_error is None:
         _new_qr(app, state, card)
 
     def refresh(_: ft.Event) -> None:
@@ -166,9 +158,9 @@ def qr_screen(app: Mamori, shell, state: dict) -> list[ft.Control]:
         shell.render()
 
     again = ft.FilledButton(t("checkin.qr.refresh"), icon=ft.Icons.REFRESH, on_click=refresh)
-    if state.get("qr_error"):
-        return [problem(state["qr_error"]), again]
-    qr = state["qr"]
+    if state.qr_error:
+        return [problem(state.qr_error), again]
+    qr = state.qr
     scale = max(2, QR_SIDE_PX // (qr.modules + 8))
     expired = qr.expires_at <= time.time()
     until = datetime.fromtimestamp(qr.expires_at).strftime("%H:%M")
@@ -186,45 +178,43 @@ def qr_screen(app: Mamori, shell, state: dict) -> list[ft.Control]:
 
 # ---- resident: the shelter-life survey ----
 
-def _survey_shelter(app: Mamori, state: dict) -> str | None:
+def _survey_shelter(app: Mamori, state: CheckinScreen) -> str | None:
     """Where the resident is: their own check-in, else the shelter they picked, else the desk's."""
-    here = ResidentCheckins(app.db, service(app, state).directory).current()
+    here = app.checkin.residents.current()
     if here is not None:
         return here.shelter_id
-    return state.get("survey_shelter") or state.get("desk_shelter")
+    return state.survey_shelter or state.desk_shelter
 
 
-def survey_screen(app: Mamori, shell, state: dict) -> list[ft.Control]:
+def survey_screen(app: Mamori, shell, state: CheckinScreen) -> list[ft.Control]:
     t = app.t
-    answers: dict[str, object] = state.setdefault("survey_answers", {})
+    answers: dict[str, object] = state.survey_answers
     shelter_id = _survey_shelter(app, state)
 
     def pick(shelter) -> None:
-        state["survey_shelter"] = shelter.id
+        state.survey_shelter = shelter.id
         shell.render()
 
     def submit(_: ft.Event) -> None:
         missing = [q for q in SURVEY if q.required and answers.get(q.id) in (None, "", [])]
-        svc = service(app, state)
+        svc = app.checkin
         if missing:
-            state["message"] = ("error", t("checkin.survey.missing", question=t(missing[0].text_key)))
+            state.message = ("error", t("checkin.survey.missing", question=t(missing[0].text_key)))
         elif not shelter_id:
-            state["message"] = ("error", t("checkin.survey.no_shelter"))
+            state.message = ("error", t("checkin.survey.no_shelter"))
         else:
             try:
-                svc.surveys.submit(shelter_id, answers, language=t.lang)
+                svc.record_survey(shelter_id, answers, language=t.lang)
             except CheckinError as exc:
-                state["message"] = ("error", error_text(app, exc))
+                state.message = ("error", error_text(app, exc))
             else:
-                state["survey_answers"] = {}
-                sending = svc.sends_own()
-                state["message"] = ("ok", t("checkin.survey.thanks" if sending else "checkin.survey.thanks_kept"))
-                if sending:
-                    in_background(shell, state, "own", svc.sync_own)
+                state.survey_answers = {}
+                state.message = ("ok", t("checkin.survey.thanks" if svc.sends_own() else "checkin.survey.thanks_kept"))
         shell.render()
 
     controls: list[ft.Control] = [ft.Text(t("checkin.survey.intro"))]
-    controls += checkin_form.shelter_picker(app, state, "survey_query", shelter_id, pick, shell.render)
+    controls += checkin_form.shelter_picker(app, state.survey_query, lambda q: setattr(state, "survey_query", q), shelter_id,
+                                            pick, shell.render)
     for q in SURVEY:
         controls.append(ft.Container(_question(app, q, answers), padding=ft.Padding.only(top=8)))
     controls += [*_message(state), ft.FilledButton(t("checkin.survey.submit"), icon=ft.Icons.SEND, on_click=submit)]

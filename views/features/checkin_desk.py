@@ -3,115 +3,122 @@ pasted QR text), register people with no phone, check out, search, count against
 and export the aggregate CSV for the disaster HQ."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import flet as ft
 
 from app.checkin import (
+    DESK,
     SURVEY,
+    CardForm,
     CheckinError,
+    CheckinService,
     DeskCheckIn,
     EvacueeEntry,
+    FormError,
     QuestionKind,
     ShelterDesk,
     ShelterSummary,
-    SyncReport,
     UnknownSigner,
+    card_from_form,
 )
-from app.platform import PlatformError
-from app.state import Mamori
 from geo.models import Shelter
 from protocol.hazards import ShelterKind
+from app.platform import PlatformError
+from app.state import Mamori
+from views.features.checkin_state import CheckinScreen
+from views.contract import Screens
 from views.features import checkin_form, checkin_poster
+from views.features.checkin import screen_state, view
 from views.features.checkin_form import (
     error_text,
     find_shelter,
-    in_background,
     keys_notice,
     needs_lines,
     problem,
     staff_switch,
     success,
 )
-from views.features.checkin_service import (
-    CardForm,
-    CheckinService,
-    FormError,
-    card_from_form,
-    service,
-)
 from views.features.qr_reader import scan_buttons
 from views.widgets import heading, local_time, notice
 
-UNSENT_LIMIT = 100_000  # count every unsent event for the sync line
+log = logging.getLogger(__name__)  # error kinds only
 
 
-def build(app: Mamori, shell, state: dict, sub: list[str]) -> list[ft.Control] | None:
-    if sub not in ([], ["paper"], ["poster"]):
-        return None
-    if not (state.get("staff") and service(app, state).staff_allowed()):
-        return [staff_switch(app, shell, state), notice(app.t("checkin.desk.staff_only"), ft.Icons.BADGE)]
-    shelter = desk_shelter(app, state)
-    if shelter is None:
-        return [ft.Text(app.t("checkin.shelter.none_in_region"))]
-    desk = service(app, state).desk(shelter)
-    if sub == ["paper"]:
-        return paper_form(app, shell, state, desk)
-    if sub == ["poster"]:
-        return checkin_poster.screen(app, shell, state, shelter)
-    return desk_screen(app, shell, state, desk)
+DeskScreen = Callable[[Mamori, Screens, CheckinScreen, Shelter, ShelterDesk], list[ft.Control]]
 
 
-def desk_shelter(app: Mamori, state: dict) -> Shelter | None:
+def _desk(shell: Screens, title_key: str, build: DeskScreen) -> ft.View:
+    """A desk screen: only in staff mode, for the shelter the desk serves."""
+    app, state = shell.app, screen_state(shell)
+    if not (state.staff and app.checkin.staff_allowed()):
+        controls = [staff_switch(app, shell, state), notice(app.t("checkin.desk.staff_only"), ft.Icons.BADGE)]
+    elif (shelter := desk_shelter(app, state)) is None:
+        controls = [ft.Text(app.t("checkin.shelter.none_in_region"))]
+    else:
+        controls = build(app, shell, state, shelter, app.checkin.desk(shelter))
+    return view(shell, title_key, controls)
+
+
+def desk_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return _desk(shell, "checkin.desk.title", desk_screen)
+
+
+def paper_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return _desk(shell, "checkin.desk.title", paper_form)
+
+
+def poster_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return _desk(shell, "checkin.desk.title", lambda app, sh, state, shelter, desk: checkin_poster.screen(app, sh, state, shelter))
+
+
+def desk_shelter(app: Mamori, state: CheckinScreen) -> Shelter | None:
     """The shelter this desk serves: the one staff picked, else the region's first with a known capacity."""
-    current = find_shelter(app, state.get("desk_shelter"))
+    current = find_shelter(app, state.desk_shelter)
     if current is None:
         hits = app.shelters.search(kind=ShelterKind.DESIGNATED_SHELTER)
         with_capacity = [h.shelter for h in hits if h.shelter.capacity]
         current = (with_capacity or [h.shelter for h in hits] or [None])[0]
-        state["desk_shelter"] = current.id if current else None
+        state.desk_shelter = current.id if current else None
+    if current is not None:
+        app.checkin.use_desk(current)
     return current
 
 
-def _scan(app: Mamori, shell, state: dict, desk: ShelterDesk, action: Callable[[ShelterDesk], DeskCheckIn]) -> None:
-    try:
-        state["desk_result"] = ("ok", _with_key_refresh(service(app, state), desk, action))
-    except UnknownSigner:  # still unknown after one refresh: say so to staff, with the paper path
-        state["desk_result"] = ("error", app.t("checkin.desk.unknown_device"))
-    except CheckinError as exc:
-        state["desk_result"] = ("error", error_text(app, exc))
+def _scan(app: Mamori, shell, state: CheckinScreen, desk: ShelterDesk, action: Callable[[ShelterDesk], DeskCheckIn]) -> None:
+    state.desk_scan.result = _checked_in(app, desk, action)
     shell.render()
-    if state["desk_result"][0] == "ok":
-        start_sync(shell, state, service(app, state), desk_shelter(app, state))
 
 
-def _with_key_refresh(svc: CheckinService, desk: ShelterDesk, action: Callable[[ShelterDesk], DeskCheckIn]) -> DeskCheckIn:
-    """A phone registered after this desk last fetched keys: fetch them once, then try again."""
+def _checked_in(app: Mamori, desk: ShelterDesk, action: Callable[[ShelterDesk], DeskCheckIn]) -> tuple[str, object]:
     try:
-        return action(desk)
-    except UnknownSigner:
-        if not svc.platform:
-            raise
+        return "ok", app.checkin.desk_check_in(desk, action)
+    except UnknownSigner:  # still unknown after one key refresh: say so to staff, with the paper path
+        return "error", app.t("checkin.desk.unknown_device")
+    except CheckinError as exc:
+        return "error", error_text(app, exc)
+
+
+def start_sync(shell, state: CheckinScreen, svc: CheckinService, shelter: Shelter | None) -> None:
+    """Platform mode: the sync engine sends this desk's events and takes the others' now; the
+    survey summary (staff reading, not a record) is fetched here."""
+    if not (svc.platform and shelter is not None):
+        return
+    svc.desk_sync()
+
+    def summary() -> None:
         try:
-            svc.refresh_device_keys()
-        except PlatformError:
-            raise UnknownSigner("unknown key, and the platform could not be asked") from None
-        return action(desk)
+            state.survey = svc.survey_summary(shelter)
+        except (PlatformError, OSError) as exc:  # offline: the last summary stays
+            log.info("survey summary unavailable: %s", type(exc).__name__)
+        shell.render()
+    shell.run_in_background(summary)
 
 
-def start_sync(shell, state: dict, svc: CheckinService, shelter: Shelter | None) -> None:
-    """Platform mode: send this desk's events and take the others' in the background."""
-    if svc.platform and shelter is not None:
-        def work() -> SyncReport:
-            report = svc.sync_desk(shelter)
-            state["survey"] = svc.survey_summary(shelter)
-            return report
-        in_background(shell, state, "desk", work)
-
-
-def survey_block(app: Mamori, state: dict, shelter_id: str) -> list[ft.Control]:
+def survey_block(app: Mamori, state: CheckinScreen, shelter_id: str) -> list[ft.Control]:
     """What residents answered in the shelter-life survey, as the platform last summed it up."""
-    t, summary = app.t, state.get("survey")
+    t, summary = app.t, state.survey
     if not summary or summary.get("shelterId") != shelter_id or not summary["responses"]:
         return []
     lines = [t("checkin.desk.survey_count", n=summary["responses"])]
@@ -125,41 +132,43 @@ def survey_block(app: Mamori, state: dict, shelter_id: str) -> list[ft.Control]:
     return [heading(t("checkin.desk.survey")), *[ft.Text(line) for line in lines]]
 
 
-def sync_block(app: Mamori, shell, state: dict, svc: CheckinService, desk: ShelterDesk) -> list[ft.Control]:
+def sync_block(app: Mamori, shell, state: CheckinScreen, svc: CheckinService, desk: ShelterDesk) -> list[ft.Control]:
     """Platform mode: what is still unsent, when the desk last synced, and a button to sync now."""
     t = app.t
     if not svc.platform:
         return []
     last = svc.last_synced()
-    line = t("checkin.desk.unsent", n=len(desk.pending(UNSENT_LIMIT))) + " / " + (
+    line = t("checkin.desk.unsent", n=svc.desk_pending()) + " / " + (
         t("checkin.desk.synced_at", time=local_time(last)) if last else t("checkin.desk.never_synced"))
-    syncing = bool(state.get("desk_syncing"))
+    sync = svc.sync_state(DESK)
+    syncing = bool(sync and sync.running)
     controls: list[ft.Control] = [ft.Row([
         ft.Icon(ft.Icons.CLOUD_SYNC_OUTLINED),
-        ft.Text(t("checkin.desk.syncing") if syncing else line, key="checkin-sync"),
+        ft.Text(t("checkin.desk.syncing") if syncing else line, key="checkin-sync", expand=True),
         ft.OutlinedButton(t("checkin.desk.sync_now"), icon=ft.Icons.SYNC, disabled=syncing,
                           on_click=lambda e: start_sync(shell, state, svc, desk_shelter(app, state))),
     ], wrap=True)]
     if not svc.seal_keys():
         controls.append(notice(t("checkin.desk.no_desk_keys"), ft.Icons.KEY_OFF, key="checkin-no-keys"))
-    if state.get("desk_sync_error"):
+    if sync is not None and sync.offline:
         controls.append(notice(t("checkin.desk.sync_failed"), ft.Icons.CLOUD_OFF, key="checkin-sync-failed"))
-    if state.get("desk_sync_rejected"):
-        controls.append(problem(t("checkin.desk.sync_rejected", n=state["desk_sync_rejected"]), key="checkin-sync-rejected"))
+    if svc.rejected(DESK):
+        controls.append(problem(t("checkin.desk.sync_rejected", n=svc.rejected(DESK)), key="checkin-sync-rejected"))
     return controls
 
 
-def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+def desk_screen(app: Mamori, shell: Screens, state: CheckinScreen, shelter: Shelter, desk: ShelterDesk) -> list[ft.Control]:
     """Scanning and its result first (what staff look at all day), then counts, lists and settings."""
     t = app.t
     summary = desk.summary()
-    svc = service(app, state)
-    if state.get("auto_synced") != desk.shelter_id:  # once per shelter opened, then after each check-in
-        state["auto_synced"] = desk.shelter_id
+    svc = app.checkin
+    if state.auto_synced != desk.shelter_id:  # once per shelter opened, then after each check-in
+        state.auto_synced = desk.shelter_id
         start_sync(shell, state, svc, desk_shelter(app, state))
 
     def pick(shelter: Shelter) -> None:
-        state.update(desk_shelter=shelter.id, desk_result=None, export=None)
+        state.desk_shelter, state.desk_scan.result, state.export = shelter.id, None, None
+        svc.use_desk(shelter)
         shell.render()
 
     return [
@@ -175,13 +184,14 @@ def desk_screen(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.C
         *list_block(app, shell, state, desk),
         *export_block(app, shell, state, desk),
         heading(t("checkin.desk.settings")),
-        *checkin_form.shelter_picker(app, state, "desk_query", desk.shelter_id, pick, shell.render),
+        *checkin_form.shelter_picker(app, state.desk_query, lambda q: setattr(state, "desk_query", q), desk.shelter_id,
+                                     pick, shell.render),
         *status_block(app, shell, state, svc),
         keys_notice(app, svc),
     ]
 
 
-def status_block(app: Mamori, shell, state: dict, svc: CheckinService) -> list[ft.Control]:
+def status_block(app: Mamori, shell, state: CheckinScreen, svc: CheckinService) -> list[ft.Control]:
     """Platform mode: tell residents (the shelter list) that this shelter is open or closed."""
     t = app.t
     shelter = desk_shelter(app, state)
@@ -192,18 +202,18 @@ def status_block(app: Mamori, shell, state: dict, svc: CheckinService) -> list[f
         def clicked(_: ft.Event) -> None:
             def run() -> None:
                 try:
-                    state["published"] = ("ok", t(f"checkin.desk.status_{svc.publish_status(shelter, status)}"))
+                    state.published = ("ok", t(f"checkin.desk.status_{svc.publish_status(shelter, status)}"))
                 except (PlatformError, OSError):
-                    state["published"] = ("error", t("checkin.desk.status_failed"))
+                    state.published = ("error", t("checkin.desk.status_failed"))
                 shell.render()
-            shell.page.run_thread(run)
+            shell.run_in_background(run)
         return clicked
 
     controls: list[ft.Control] = [ft.Row([
         ft.OutlinedButton(t("checkin.desk.publish_open"), icon=ft.Icons.MEETING_ROOM, on_click=publish("open")),
         ft.OutlinedButton(t("checkin.desk.publish_closed"), icon=ft.Icons.DOOR_FRONT_DOOR, on_click=publish("closed")),
     ], wrap=True)]
-    kind, text = state.get("published") or (None, "")
+    kind, text = state.published or (None, "")
     if kind == "ok":
         controls.append(success(t("checkin.desk.published", status=text), key="checkin-published"))
     elif kind == "error":
@@ -242,7 +252,7 @@ def summary_block(app: Mamori, s: ShelterSummary) -> list[ft.Control]:
     return controls
 
 
-def scan_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+def scan_block(app: Mamori, shell, state: CheckinScreen, desk: ShelterDesk) -> list[ft.Control]:
     t = app.t
     pasted = {"text": ""}
 
@@ -253,8 +263,11 @@ def scan_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Co
         text = pasted["text"].strip()
         _scan(app, shell, state, desk, lambda d: d.check_in_text(text))
 
-    controls = scan_buttons(app, shell.render, state, desk.check_in_image, "desk_result", t("checkin.desk.upload"))
-    result = state.get("desk_result")
+    def read(picture: bytes) -> DeskCheckIn:
+        return app.checkin.desk_check_in(desk, lambda d: d.check_in_image(picture))
+
+    controls = scan_buttons(app, shell.render, state.desk_scan, read, t("checkin.desk.upload"))
+    result = state.desk_scan.result
     if result is not None:
         controls += result_block(app, shell, state, desk, result)
     controls += [
@@ -265,7 +278,7 @@ def scan_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Co
     return controls
 
 
-def result_block(app: Mamori, shell, state: dict, desk: ShelterDesk, result: tuple) -> list[ft.Control]:
+def result_block(app: Mamori, shell, state: CheckinScreen, desk: ShelterDesk, result: tuple) -> list[ft.Control]:
     t = app.t
     kind, value = result
     if kind == "error":
@@ -287,28 +300,28 @@ def _name(app: Mamori, shelter_id: str) -> str:
     return shelter.name if shelter else shelter_id
 
 
-def list_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+def list_block(app: Mamori, shell, state: CheckinScreen, desk: ShelterDesk) -> list[ft.Control]:
     t = app.t
-    query = state.get("desk_search", "")
+    query = state.desk_search
 
     def search(e: ft.Event) -> None:
-        state["desk_search"] = e.control.value
+        state.desk_search = e.control.value
         shell.render()
 
     def check_out(ref: str):
         def clicked(_: ft.Event) -> None:
-            if state.get("desk_confirm_out") != ref:  # the first tap asks; the second checks out
-                state["desk_confirm_out"] = ref
+            if state.desk_confirm_out != ref:  # the first tap asks; the second checks out
+                state.desk_confirm_out = ref
                 shell.render()
                 return
-            state["desk_confirm_out"] = None
+            state.desk_confirm_out = None
             try:
                 desk.check_out(ref)
-                state["desk_result"] = None
+                app.checkin.desk_recorded()
+                state.desk_scan.result = None
             except CheckinError as exc:
-                state["desk_result"] = ("error", error_text(app, exc))
+                state.desk_scan.result = ("error", error_text(app, exc))
             shell.render()
-            start_sync(shell, state, service(app, state), desk_shelter(app, state))  # sent at once
         return clicked
 
     entries = desk.search(query) if query else desk.list_evacuees()
@@ -317,7 +330,7 @@ def list_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Co
         ft.TextField(label=t("checkin.desk.search"), value=query, prefix_icon=ft.Icons.SEARCH, on_submit=search),
         ft.Text(t("checkin.desk.count", n=len(entries))),
     ]
-    controls += [_entry(app, e, desk.shelter_id, check_out(e.ref), state.get("desk_confirm_out") == e.ref) for e in entries]
+    controls += [_entry(app, e, desk.shelter_id, check_out(e.ref), state.desk_confirm_out == e.ref) for e in entries]
     return controls
 
 
@@ -344,14 +357,14 @@ def _entry(app: Mamori, e: EvacueeEntry, here: str, on_check_out: Callable, conf
                         border_radius=8)
 
 
-def export_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+def export_block(app: Mamori, shell, state: CheckinScreen, desk: ShelterDesk) -> list[ft.Control]:
     t = app.t
 
     def export(_: ft.Event) -> None:
         try:
-            state["export"] = ("ok", t("checkin.desk.exported", path=str(service(app, state).export_csv(desk))))
+            state.export = ("ok", t("checkin.desk.exported", path=str(app.checkin.export_csv(desk))))
         except OSError as exc:  # a full or read-only disk: say where and why
-            state["export"] = ("error", t("checkin.desk.export_failed", error=str(exc)))
+            state.export = ("error", t("checkin.desk.export_failed", error=str(exc)))
         shell.render()
 
     controls: list[ft.Control] = [
@@ -359,34 +372,34 @@ def export_block(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.
         ft.Text(t("checkin.desk.export_help")),
         ft.OutlinedButton(t("checkin.desk.export"), icon=ft.Icons.DOWNLOAD, on_click=export),
     ]
-    if state.get("export"):
-        kind, text = state["export"]
+    if state.export:
+        kind, text = state.export
         controls.append(ft.Container(ft.Text(text, selectable=True), key="checkin-export")
                         if kind == "ok" else problem(text))
     return controls
 
 
-def paper_form(app: Mamori, shell, state: dict, desk: ShelterDesk) -> list[ft.Control]:
+def paper_form(app: Mamori, shell: Screens, state: CheckinScreen, shelter: Shelter, desk: ShelterDesk) -> list[ft.Control]:
     """Someone with no phone: staff type the paper card (short form) and check the household in."""
     t = app.t
-    form: CardForm = state.setdefault("paper", CardForm())
+    form: CardForm = state.paper
 
     def register(_: ft.Event) -> None:
         try:
             done = desk.register_paper(card_from_form(form))
         except (FormError, CheckinError) as exc:
-            state["paper_error"] = error_text(app, exc)
+            state.paper_error = error_text(app, exc)
             shell.render()
             return
-        state.update(paper=CardForm(), paper_error=None, desk_result=("ok", done))
-        start_sync(shell, state, service(app, state), desk_shelter(app, state))  # sent at once
+        app.checkin.desk_recorded()
+        state.paper, state.paper_error, state.desk_scan.result = CardForm(), None, ("ok", done)
         shell.navigate("/checkin/desk")
 
     controls: list[ft.Control] = [
         ft.Text(t("checkin.desk.paper_intro", shelter=desk.shelter_name)),
         *checkin_form.build(app, form, full=False, rerender=shell.render),
     ]
-    if state.get("paper_error"):
-        controls.append(problem(state["paper_error"]))
+    if state.paper_error:
+        controls.append(problem(state.paper_error))
     controls.append(ft.FilledButton(t("checkin.desk.register"), icon=ft.Icons.HOW_TO_REG, on_click=register, height=56))
     return controls

@@ -6,31 +6,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import flet as ft
 
 from app.checkin import (
     STAFF_ROLE,
+    CardForm,
     CareLevel,
     CheckinError,
+    CheckinService,
     EvacueeCard,
+    FormError,
     InvalidCard,
+    MemberForm,
     Sex,
     StayPlace,
-    SyncReport,
 )
-from app.platform import PlatformError
-from app.state import Mamori
 from geo.models import Shelter
 from protocol.hazards import ShelterKind
-from views.features.checkin_service import (
-    CardForm,
-    CheckinService,
-    FormError,
-    MemberForm,
-    service,
-)
+from app.state import Mamori
 from views.widgets import heading, notice
+
+if TYPE_CHECKING:
+    from views.features.checkin_state import CheckinScreen
 
 log = logging.getLogger(__name__)  # error kinds only: never keys, tokens or card data
 
@@ -125,27 +124,6 @@ def build(app: Mamori, form: CardForm, *, full: bool, rerender: Callable[[], Non
     return controls
 
 
-def in_background(shell, state: dict, name: str, work: Callable[[], SyncReport]) -> None:
-    """Run a sync with the platform off the UI thread, once at a time; the outcome lands in
-    ``state[name + "_sync_error" / "_sync_rejected"]`` and the screen is redrawn."""
-    if state.get(name + "_syncing"):
-        return
-    state[name + "_syncing"] = True
-
-    def run() -> None:
-        try:
-            report = work()
-            state.update({name + "_sync_error": False, name + "_sync_rejected": report.rejected})
-        except (PlatformError, OSError) as exc:  # offline or refused: everything stays queued here
-            log.warning("check-in sync (%s) failed: %s", name, type(exc).__name__)
-            state[name + "_sync_error"] = True
-        finally:
-            state[name + "_syncing"] = False
-        shell.render()
-
-    shell.page.run_thread(run)
-
-
 def problem(text: str, key: str = "checkin-error") -> ft.Control:
     """A failure said plainly, in red (forged, expired, replayed codes; form mistakes)."""
     return ft.Container(
@@ -176,20 +154,19 @@ def find_shelter(app: Mamori, shelter_id: str | None) -> Shelter | None:
     return app.shelters.get(ShelterKind.DESIGNATED_SHELTER, shelter_id) or app.shelters.get(ShelterKind.EMERGENCY_SITE, shelter_id)
 
 
-def shelter_picker(app: Mamori, state: dict, query_key: str, current_id: str | None,
+def shelter_picker(app: Mamori, query: str, set_query: Callable[[str], None], current_id: str | None,
                    on_pick: Callable[[Shelter], None], rerender: Callable[[], None]) -> list[ft.Control]:
     """The shelter in use, and a search over the region's designated shelters to change it."""
     t = app.t
     current = find_shelter(app, current_id)
-    query = state.get(query_key, "")
 
     def search(e: ft.Event) -> None:
-        state[query_key] = e.control.value
+        set_query(e.control.value)
         rerender()
 
     def pick(shelter: Shelter):
         def picked(_: ft.Event) -> None:
-            state[query_key] = ""
+            set_query("")
             on_pick(shelter)
         return picked
 
@@ -221,17 +198,19 @@ def error_text(app: Mamori, exc: Exception) -> str:
     raise exc
 
 
-def staff_switch(app: Mamori, shell, state: dict, with_note: bool = True) -> ft.Control:
+def staff_switch(app: Mamori, shell, state: CheckinScreen, with_note: bool = True) -> ft.Control:
     """Reception mode: a local switch with demo keys; with the platform, only for shelter_staff."""
-    svc = service(app, state)
-    connect_once(shell, state, svc)
+    svc = app.checkin
+    if svc.platform and state.connected is not svc:  # roles and keys once per login, through the sync engine
+        state.connected = svc
+        svc.connect()
     allowed = svc.staff_allowed()
 
     def toggle(e: ft.Event) -> None:
-        state["staff"] = bool(e.control.value)
-        shell.navigate("/checkin/desk" if state["staff"] else "/checkin")
+        state.staff = bool(e.control.value)
+        shell.navigate("/checkin/desk" if state.staff else "/checkin")
 
-    switch = ft.Switch(label=app.t("checkin.staff_mode"), value=bool(state.get("staff")) and allowed,
+    switch = ft.Switch(label=app.t("checkin.staff_mode"), value=bool(state.staff) and allowed,
                        on_change=toggle, disabled=not allowed)
     return ft.Column([switch, keys_notice(app, svc)]) if with_note else switch
 
@@ -247,25 +226,6 @@ def keys_notice(app: Mamori, svc: CheckinService) -> ft.Control:
         return notice(t("checkin.platform_keys") + " " + t("checkin.roles_checking"), ft.Icons.BADGE, key="checkin-keys")
     role = "" if identity.has_role(STAFF_ROLE) else " " + t("checkin.staff_need_role")
     return notice(t("checkin.platform_keys") + role, ft.Icons.VERIFIED_USER, key="checkin-keys")
-
-
-def connect_once(shell, state: dict, svc: CheckinService) -> None:
-    """Platform mode: roles and keys in the background, once per service; a failure retries on the next visit."""
-    if not svc.platform or state.get("connected") is svc or state.get("connecting"):
-        return
-    state["connecting"] = True
-
-    def run() -> None:
-        try:
-            svc.connect()
-            state["connected"] = svc
-        except (PlatformError, OSError) as exc:  # offline, or the platform said no: keep what we have
-            log.warning("check-in platform connect failed: %s", type(exc).__name__)
-        finally:
-            state["connecting"] = False
-        shell.render()
-
-    shell.page.run_thread(run)
 
 
 def needs_lines(app: Mamori, card: EvacueeCard) -> list[str]:

@@ -9,17 +9,17 @@ import flet as ft
 import segno
 
 from app.checkin import CheckinError, ShelterPoster, StoredKeyDirectory, verify_poster
+from geo.models import Shelter
 from app.platform import PlatformError
 from app.state import Mamori
-from geo.models import Shelter
+from views.features.checkin_state import CheckinScreen
 from views.features.checkin_form import problem
-from views.features.checkin_service import service
 from views.widgets import notice
 
 POSTER_SIDE_PX = 360
 
 
-def screen(app: Mamori, shell, state: dict, shelter: Shelter) -> list[ft.Control]:
+def screen(app: Mamori, shell, state: CheckinScreen, shelter: Shelter) -> list[ft.Control]:
     t = app.t
     try:
         text = _token(app, state, shelter)
@@ -43,11 +43,11 @@ def screen(app: Mamori, shell, state: dict, shelter: Shelter) -> list[ft.Control
     ]
 
 
-def _token(app: Mamori, state: dict, shelter: Shelter) -> str:
+def _token(app: Mamori, state: CheckinScreen, shelter: Shelter) -> str:
     """One poster per shelter while the screen is open; a new one would be a new print."""
-    cached = state.get("poster")
+    cached = state.poster
     if cached is None or cached[0] != shelter.id:
-        cached = state["poster"] = (shelter.id, service(app, state).poster_token(shelter))
+        cached = state.poster = (shelter.id, app.checkin.poster_token(shelter))
     return cached[1]
 
 

@@ -6,70 +6,52 @@ from __future__ import annotations
 
 import flet as ft
 
-from app.checkin import CheckinEvent, EvacueeCard, ResidentCheckins
+from app.checkin import OWN, CheckinEvent, CheckinService, EvacueeCard
 from app.state import Mamori
-from views.features.checkin_form import in_background, problem, success
-from views.features.checkin_service import CheckinService, service
+from views.features.checkin_state import CheckinScreen
+from views.features.checkin_form import problem, success
 from views.features.qr_reader import scan_buttons
 from views.widgets import heading, local_time, notice
 
-RESULT = "self_result"
 
 
-def screen(app: Mamori, shell, state: dict) -> list[ft.Control]:
+def screen(app: Mamori, shell, state: CheckinScreen) -> list[ft.Control]:
     t = app.t
-    svc = service(app, state)
+    svc = app.checkin
     card = svc.card()
     if card is None:
         return [ft.Text(t("checkin.self.no_card")),
                 ft.FilledButton(t("checkin.card.title"), on_click=lambda e: shell.navigate("/checkin"))]
-    me = ResidentCheckins(app.db, svc.directory)
-    here = me.current()
+    here = svc.residents.current()
     controls: list[ft.Control] = [*_result(app, state), *_where(app, here)]
     if here is None:
         controls += [ft.Text(t("checkin.self.intro")),
-                     *scan_buttons(app, shell.render, state, lambda picture: _check_in(me, picture, card, state), RESULT,
+                     *scan_buttons(app, shell.render, state.self_scan, lambda picture: ("in", svc.check_in_self(picture, card)),
                                    t("checkin.self.upload_in"))]
     else:
         controls += [ft.Text(t("checkin.self.leave")),
-                     *scan_buttons(app, shell.render, state, lambda picture: _check_out(me, picture, state), RESULT,
+                     *scan_buttons(app, shell.render, state.self_scan, lambda picture: ("out", svc.check_out_self(picture)),
                                    t("checkin.self.upload_out"))]
-    return controls + _sending(app, shell, state, svc, len(me.pending()))
+    return controls + _sending(app, svc, svc.own_pending())
 
 
-def _sending(app: Mamori, shell, state: dict, svc: CheckinService, waiting: int) -> list[ft.Control]:
-    """Where the records are: on this phone only (and why), queued, or sent; sends what waits."""
+def _sending(app: Mamori, svc: CheckinService, waiting: int) -> list[ft.Control]:
+    """Where the records are: on this phone only (and why), queued, or sent (the sync engine sends them)."""
     t = app.t
     if not svc.sends_own():
         why = "no_platform" if not (app.link and app.link.configured) else "logged_out" if not svc.platform else "no_consent"
         kept = [ft.Text(t("checkin.self.kept", n=waiting))] if waiting else []
         return [notice(t(f"checkin.self.local_{why}"), ft.Icons.PHONE_ANDROID, key="checkin-unsent"), *kept]
-    if waiting and not state.get("own_sync_error"):
-        in_background(shell, state, "own", svc.sync_own)
+    sync = svc.sync_state(OWN)
     controls: list[ft.Control] = []
-    if state.get("own_sync_rejected"):
-        controls.append(problem(t("checkin.self.rejected", n=state["own_sync_rejected"]), key="checkin-sync-rejected"))
-    if waiting and state.get("own_sync_error"):
-        def retry(_: ft.Event) -> None:
-            state["own_sync_error"] = False
-            shell.render()
+    if svc.rejected(OWN):
+        controls.append(problem(t("checkin.self.rejected", n=svc.rejected(OWN)), key="checkin-sync-rejected"))
+    if waiting and sync is not None and sync.offline:
         controls += [notice(t("checkin.self.unsent_offline", n=waiting), ft.Icons.CLOUD_OFF, key="checkin-unsent"),
-                     ft.OutlinedButton(t("checkin.self.send_again"), icon=ft.Icons.SYNC, on_click=retry)]
+                     ft.OutlinedButton(t("checkin.self.send_again"), icon=ft.Icons.SYNC, on_click=lambda e: svc.send_own())]
     elif waiting:
         controls.append(notice(t("checkin.self.unsent", n=waiting), ft.Icons.CLOUD_UPLOAD_OUTLINED, key="checkin-unsent"))
     return controls
-
-
-def _check_in(me: ResidentCheckins, picture: bytes, card: EvacueeCard, state: dict) -> tuple[str, CheckinEvent]:
-    event = me.check_in_image(picture, card)
-    state["own_sync_error"] = False  # a new record: try sending again
-    return "in", event
-
-
-def _check_out(me: ResidentCheckins, picture: bytes, state: dict) -> tuple[str, CheckinEvent]:
-    event = me.check_out_image(picture)
-    state["own_sync_error"] = False
-    return "out", event
 
 
 def _where(app: Mamori, here: CheckinEvent | None) -> list[ft.Control]:
@@ -80,8 +62,8 @@ def _where(app: Mamori, here: CheckinEvent | None) -> list[ft.Control]:
             ft.Text(t("checkin.self.since", time=local_time(here.at), n=here.household_size))]
 
 
-def _result(app: Mamori, state: dict) -> list[ft.Control]:
-    outcome = state.pop(RESULT, None)
+def _result(app: Mamori, state: CheckinScreen) -> list[ft.Control]:
+    outcome = state.self_scan.take()
     if outcome is None:
         return []
     kind, value = outcome

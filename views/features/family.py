@@ -29,6 +29,7 @@ from app.state import Mamori
 from views.features import family_hq
 from views.features.family_ctl import LOCAL_ME, SHARES, FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
+from views.contract import Screens, screen_view
 from views.features.qr_reader import scan_buttons
 from views.widgets import heading, notice
 
@@ -50,18 +51,12 @@ def tab(app: Mamori, shell) -> list[ft.Control]:
     return controls
 
 
-def pushed(app: Mamori, shell, parts: list[str]) -> ft.View | None:
-    if parts[:1] != ["family"] or len(parts) < 2:
-        return None
-    t = app.t
-    ctl = controller(app, shell)
-    if parts == ["family", "hq"]:
-        return ft.View(route="/family/hq", appbar=ft.AppBar(title=ft.Text(t("family.hq.title"))),
-                       controls=family_hq.build(app, ctl), scroll=ft.ScrollMode.AUTO)
-    if parts[1] == "proxy" and len(parts) == 3:
-        return ft.View(route=f"/family/proxy/{parts[2]}", appbar=ft.AppBar(title=ft.Text(t("family.proxy.title"))),
-                       controls=proxy_screen(app, ctl, parts[2]), scroll=ft.ScrollMode.AUTO)
-    return None
+def hq_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return screen_view(shell, "family.hq.title", family_hq.build(shell.app, controller(shell.app, shell)))
+
+
+def proxy_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return screen_view(shell, "family.proxy.title", proxy_screen(shell.app, controller(shell.app, shell), params["person"]))
 
 
 def banners(app: Mamori, shell) -> list[ft.Control]:
@@ -181,7 +176,7 @@ def my_status(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
 
 
 def copy(ctl: FamilyCtl, text: str, done_key: str) -> None:
-    ctl.shell.page.run_task(ft.Clipboard().set, text)
+    ctl.shell.run_async(ft.Clipboard().set, text)
     ctl.message = ctl.app.t(done_key)
     ctl.shell.render()
 
@@ -375,10 +370,9 @@ def new_group_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
 
 def scan_invite(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     """Join by the invite QR on the other phone's screen: a camera, or a picture of it."""
-    state = ctl.shell.state("family")
-    controls = scan_buttons(app, ctl.shell.render, state, lambda picture: read_invite(ctl, picture), "invite_scan",
+    controls = scan_buttons(app, ctl.shell.render, ctl.invite_scan, lambda picture: read_invite(ctl, picture),
                             app.t("family.join.upload"))
-    kind, text = state.pop("invite_scan", None) or ("", "")
+    kind, text = ctl.invite_scan.take() or ("", "")
     if kind == "error":
         controls.append(ft.Text(text, color=ft.Colors.ERROR, key="invite-scan-error"))
     return controls

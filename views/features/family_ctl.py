@@ -1,21 +1,22 @@
 """What the family screens do when tapped: glue between the shell and ``app.family``.
 
-One ``FamilyCtl`` per open page (kept in ``shell.state("family")``). Network work runs in
-``shell.page.run_thread`` and ends with ``shell.render()``; everything a resident records
+One ``FamilyCtl`` per open page (the family screens' state). Network work runs in
+``shell.run_in_background`` and ends with ``shell.render()``; the book, answering, sharing and
+where alerts apply are ``app.family`` (the family service); everything a resident records
 is written to the local store first, so the tab works with no platform and no login.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from app.consent import DataCategory
 from app.family import (
+    LOCAL_ME,
+    SHARES,
+    STAFF_ROLE,
     Alert,
     AlertDesk,
     Banner,
@@ -35,7 +36,6 @@ from app.family import (
     area_polygon,
     catchments,
     end_alert,
-    export_pfif,
     hq_people,
     issue_alert,
     load_snapshot,
@@ -47,21 +47,19 @@ from app.family import (
 from app.identity import Identity
 from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
-from geo.models import LatLon
 from protocol.entities import parse_time
 from protocol.hazards import ShelterKind
+from geo.models import LatLon
+from views.contract import Screens
+from views.features.qr_reader import Scanner
 
 log = logging.getLogger(__name__)  # error kinds only: never names, answers or tokens
 
-LOCAL_ME = "this-device"  # whose answers these are before login: they never leave the phone
-SHARING_KEY = "mamori.family.sharing"  # what this account shares with family / caregivers
-SHARES = (("safety_status", "family"), ("location", "family"), ("safety_status", "caregiver"))
-STAFF_ROLE = "city_staff"
 ALERT_FORM = {"hazard": "flood", "level": 3, "headline": "", "minutes": 60, "areas": ()}
 
 
 class FamilyCtl:
-    def __init__(self, app: Mamori, shell) -> None:
+    def __init__(self, app: Mamori, shell: Screens) -> None:
         self.app, self.shell = app, shell
         self.identity: Identity | None = None
         self.message: str | None = None  # one line at the top: saved / why something failed
@@ -80,6 +78,7 @@ class FamilyCtl:
         self.reminded_at: datetime | None = None  # the HQ asked me to answer
         self._cells: tuple[str, dict] | None = None
         self.export_path: str | None = None
+        self.invite_scan = Scanner()  # an invite QR read by camera or picture
         self.hq: HqSnapshot | None = None
         self.hq_people: list[HqPerson] = []
         self.hq_query = ""
@@ -98,14 +97,12 @@ class FamilyCtl:
     # ---- who am I ---------------------------------------------------------------------------
     @property
     def logged_in(self) -> bool:
-        return bool(self.app.link and self.app.link.logged_in)
+        return self.app.family.logged_in
 
     def me(self) -> str:
-        if not self.logged_in:
-            return LOCAL_ME
-        if self.identity is None:
+        if self.logged_in and self.identity is None:
             self.identity = self.app.link.identity
-        return self.identity.sub if self.identity else LOCAL_ME
+        return self.app.family.me()
 
     def is_staff(self) -> bool:
         return self.logged_in and self.identity is not None and self.identity.has_role(STAFF_ROLE)
@@ -122,13 +119,10 @@ class FamilyCtl:
 
     # ---- the book ---------------------------------------------------------------------------
     def book(self) -> FamilyBook:
-        me, link = self.me(), self.app.link
-        outbox = link.outbox if link and me != LOCAL_ME else None  # answers before login stay here
-        consented = link.consents.ledger.is_granted if link else (lambda category: False)
-        return FamilyBook(self.app.db, self.app.keys, me, self.app.region.code, consented, outbox)
+        return self.app.family.book()
 
     def consented(self, category: DataCategory) -> bool:
-        return bool(self.app.link and self.app.link.consents.ledger.is_granted(category.value))
+        return self.app.family.consented(category)
 
     def _family(self) -> FamilySync:
         link = self.app.link
@@ -137,50 +131,34 @@ class FamilyCtl:
     # ---- answering --------------------------------------------------------------------------
     def answer(self, status: SafetyStatus, person: str | None = None) -> None:
         t = self.app.t
-        lat = lon = None
-        if self.with_location and person is None and self.app.position is not None:
-            lat, lon = self.app.position.lat, self.app.position.lon
         try:
             with self._lock:
-                self.book().answer(status, message=self.note or None, lat=lat, lon=lon, person=person)
-                desk = AlertDesk(self.app.db, t)
-                for banner in desk.banners(self.alerts(), self.places()):
-                    desk.mark_answered(banner.alert.id)
+                who, located = self.app.family.answer(status, message=self.note, with_location=self.with_location,
+                                                      person=person)
         except FamilyError as exc:
             self.message = t(exc.key)
             self.shell.render()
             return
         self.note = ""
-        who = self.recipients(proxy=person is not None)
         self.message = (t("family.saved_to", status=t(status.label_key), who="・".join(t(f"family.recipient.{r}") for r in who))
                         if who else t("family.saved_local", status=t(status.label_key)))
-        if self.with_location and person is None and lat is None:
+        if self.with_location and person is None and not located:
             self.message += " " + t("family.no_position")
         self.shell.render()
         if self.logged_in:
-            self.app.link.kick()
             self.refresh()
 
     def recipients(self, proxy: bool = False) -> list[str]:
-        """Who an answer given now reaches, from the consents: [] (this phone only), "city",
-        "family", "caregiver". A proxy answer goes as the person consented (the platform checks)."""
-        if self.me() == LOCAL_ME:
-            return []
-        if proxy:
-            return ["person_choice"]
-        if not self.consented(DataCategory.SAFETY_STATUS):
-            return []  # own answers leave the phone only with the city consent
-        chosen = self.sharing()
-        return ["city"] + [r for r in ("family", "caregiver") if chosen.get(f"safety_status:{r}")]
+        return self.app.family.recipients(proxy)
 
     def locate(self) -> None:
-        self.shell.page.run_task(self._locate)
+        self.shell.run_async(self._locate)
 
     async def _locate(self) -> None:
         try:
             position = await self.shell.geolocator.get_current_position()
             self.app.position = LatLon(position.latitude, position.longitude)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - permission refused, no GPS, or a browser without geolocation
             log.info("position unavailable: %s", type(exc).__name__)
             self.message = self.app.t("family.no_position")
         self.shell.render()
@@ -279,12 +257,11 @@ class FamilyCtl:
                 self.app.link.kick()
             self.shell.render()
 
-        self.shell.page.run_thread(run)
+        self.shell.run_in_background(run)
 
     # ---- sharing with family / caregivers -----------------------------------------------------
     def sharing(self) -> dict[str, bool]:
-        raw = self.app.keys.get(SHARING_KEY)
-        return json.loads(raw).get(self.me(), {}) if raw else {}
+        return self.app.family.sharing()
 
     def ask_sharing(self, category: str, recipient: str, granted: bool) -> None:
         """A sharing switch asks first (like every consent); ``set_sharing`` once confirmed."""
@@ -295,12 +272,7 @@ class FamilyCtl:
         """Record the grant/revoke (history, outbox) and remember the choice for the switch."""
         self.share_confirm = None
         with self._lock:
-            self._family().share(category, recipient, granted)  # type: ignore[arg-type]
-        raw = self.app.keys.get(SHARING_KEY)
-        every = json.loads(raw) if raw else {}
-        every.setdefault(self.me(), {})[f"{category}:{recipient}"] = granted
-        self.app.keys.put(SHARING_KEY, json.dumps(every).encode())
-        self.app.link.kick()
+            self.app.family.set_sharing(category, recipient, granted)  # type: ignore[arg-type]
         self.shell.render()
 
     # ---- registering as a person who needs support (要支援者) ---------------------------------------
@@ -364,7 +336,7 @@ class FamilyCtl:
             if ids != self._banner_ids or shelters != self._shelter_sig:
                 self._banner_ids, self._shelter_sig = ids, shelters
                 self._redraw()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the page was closed: stop listening
             log.info("family alert watcher stopped: %s", type(exc).__name__)
             if self._unsubscribe:
                 self._unsubscribe()
@@ -373,7 +345,7 @@ class FamilyCtl:
     def _redraw(self) -> None:
         # Through the page's executor: an update sent from a background thread alone would
         # wait in Flet's send queue until something else woke the page's event loop.
-        self.shell.page.run_thread(self.shell.render)
+        self.shell.run_in_background(self.shell.render)
 
     # ---- live updates: the event stream, and polling as the fallback -------------------------------
     def go_live(self) -> None:
@@ -443,22 +415,15 @@ class FamilyCtl:
                 self._redraw()
             except PlatformError as exc:
                 log.info("family poll failed: %s", type(exc).__name__)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the page was closed
                 log.info("family poll stopped: %s", type(exc).__name__)
                 stop.set()
 
     # ---- export and HQ -------------------------------------------------------------------------
     def export(self, group_id: str) -> None:
         """PFIF 1.4 XML into the app's own data folder (beside the store), path shown on screen."""
-        link = self.app.link
-        domain = urlsplit(link.platform_url).hostname if link and link.platform_url else None
         with self._lock:
-            xml = export_pfif(self.book(), group_id, domain=domain, t=self.app.t)
-        folder = data_folder(self.app) / "exports"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"family-pfif-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.xml"
-        path.write_bytes(xml)
-        self.export_path = str(path)
+            self.export_path = str(self.app.family.export(group_id))
         self.message = self.app.t("family.exported")
         self.shell.render()
 
@@ -536,18 +501,7 @@ class FamilyCtl:
 
 
 def places(app: Mamori) -> list[Place]:
-    """Where alerts concern the resident: home and the current position; without a home, the
-    chosen municipality itself."""
-    found = []
-    if app.prefs.home is not None:
-        found.append(Place(app.prefs.home.lat, app.prefs.home.lon, app.region.code))
-    if app.position is not None:
-        found.append(Place(app.position.lat, app.position.lon))
-    if app.prefs.home is None:
-        bounds = app.shelters.bounds()
-        if bounds:
-            found.append(Place((bounds[0].lat + bounds[1].lat) / 2, (bounds[0].lon + bounds[1].lon) / 2, app.region.code))
-    return found
+    return app.family.places()
 
 
 def current_alerts(app: Mamori) -> list[Alert]:
@@ -555,17 +509,8 @@ def current_alerts(app: Mamori) -> list[Alert]:
     return alerts_for(read_alerts(app.link.entities("alerts")), places(app)) if app.link else []
 
 
-def data_folder(app: Mamori) -> Path:
-    """The folder of the app's own store file (never the read-only region data folder)."""
-    row = app.db.execute("PRAGMA database_list").fetchone()
-    return Path(row[2]).parent if row and row[2] else Path.cwd()
-
-
-def controller(app: Mamori, shell) -> FamilyCtl:
-    state = shell.state("family")
-    ctl = state.get("ctl")
-    if ctl is None or ctl.app is not app:
-        ctl = state["ctl"] = FamilyCtl(app, shell)
+def controller(app: Mamori, shell: Screens) -> FamilyCtl:
+    ctl = shell.screen_state("family", lambda: FamilyCtl(app, shell))
     if not ctl.logged_in and ctl.identity is not None:
         ctl.forget_account()
     return ctl

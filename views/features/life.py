@@ -7,10 +7,12 @@ from __future__ import annotations
 import flet as ft
 
 from views.features import life_points, life_rides
+from app.state import Mamori
+from views.contract import Screens
 from views.widgets import heading
 
 
-def tab(app, shell) -> list[ft.Control]:
+def tab(app: Mamori, shell: Screens) -> list[ft.Control]:
     t = app.t
     return [
         heading(t("life.title")),
@@ -31,11 +33,3 @@ def _entry(title: str, status: str, icon: str, on_click) -> ft.Control:
             content_padding=ft.Padding.symmetric(horizontal=16, vertical=12),
         )
     )
-
-
-def pushed(app, shell, parts: list[str]) -> ft.View | None:
-    if parts[:2] == ["life", "points"]:
-        return life_points.view(app, shell, parts[2:])
-    if parts[:2] == ["life", "rides"]:
-        return life_rides.view(app, shell, parts[2:])
-    return None

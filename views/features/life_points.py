@@ -1,7 +1,7 @@
 """Health points screens (/life/points, /life/points/earn, /life/points/spend).
 
-Earning is written to the device ledger at once (pending, provisional points); the platform
-confirms or rejects it when ``PointsSync`` runs on a background thread. Without the
+Earning is written to the device ledger at once (pending, provisional points) through
+``app.points``; the platform confirms or rejects it when the app's sync engine sends it. Without the
 health-activity consent the screen says the points stay on this device. Coupons need the
 network: the platform takes the points and signs the QR shown here.
 """
@@ -19,30 +19,15 @@ import flet as ft
 import flet_charts as fch
 import segno
 
-from app.consent import ConsentLedger, DataCategory
-from app.identity import LoginError
 from app.platform import PlatformError
-from app.points import (
-    COUPON_SIGNER,
-    Balance,
-    ChartPoint,
-    Coupon,
-    CsvImportError,
-    Entry,
-    InvalidEntry,
-    PointsError,
-    PointsLedger,
-    PointsSync,
-    TrustedKeys,
-    verify_coupon_qr,
-)
+from app.points import FEATURE, Balance, ChartPoint, ConsentNeeded, CsvImportError, Entry, PointsError, PointsLedger
 from app.state import Mamori
-from offline.store import open_store
+from app.sync import FeatureState
+from views.contract import Screens, screen_view
 from views.widgets import heading, local_time, notice
 
 log = logging.getLogger(__name__)
 
-AUTO_SYNC_S = 30.0  # opening the screen syncs at most this often; the 更新 button always does
 CHART_DAYS, CHART_WEEKS = 7, 6
 HISTORY_ROWS = 30
 
@@ -59,71 +44,37 @@ class PointsScreen:
     chart_period: str = "day"  # "day" | "week"
     chart_measure: str = "steps"  # "steps" | "points"
     donate_to: str = ""  # a cause id, or "resident"
-    syncing: bool = False
-    synced_at: float | None = None
-    sync_problem: str | None = None
-    held: bool = False  # the last sync kept entries on the device (no consent on the platform yet)
-    my_code: str | None = None  # this resident's receive code (platform subject), for donations
 
 
-def screen(shell) -> PointsScreen:
-    return shell.state("life").setdefault("points", PointsScreen())
-
-
-def ledger(app: Mamori, db=None) -> PointsLedger:
-    db = db if db is not None else app.db
-    return PointsLedger(db, app.keys, app.region.code, _consent_check(db))
-
-
-def _consent_check(db) -> Callable[[], bool]:
-    return lambda: ConsentLedger(db).is_granted(DataCategory.HEALTH_ACTIVITY.value)
+def screen(shell: Screens) -> PointsScreen:
+    return shell.screen_state("points", PointsScreen)
 
 
 def status_line(app: Mamori) -> str:
     """One line for the Life tab."""
-    b = ledger(app).balance()
+    b = app.points.balance()
     text = app.t("points.tab.balance", points=b.confirmed)
     if b.pending_earned:
         text += app.t("points.tab.pending", points=b.pending_earned)
     return text if b.shared else f"{text} {app.t('points.tab.device_only')}"
 
 
-# ---- sync -------------------------------------------------------------------------------------
-def start_sync(app: Mamori, shell, *, force: bool = False) -> None:
-    """Sync in the background when logged in; throttled unless the resident asked."""
-    st = screen(shell)
-    if st.syncing or not (app.link and app.link.logged_in):
-        return
-    if not force and st.synced_at is not None and time.monotonic() - st.synced_at < AUTO_SYNC_S:
-        return
-    st.syncing = True
-    shell.page.run_thread(_sync, app, shell)
+def sync_now(app: Mamori) -> None:
+    """今すぐ同期: the app's sync engine sends and pulls points now."""
+    if app.link:
+        app.link.kick(FEATURE)
 
 
-def _sync(app: Mamori, shell) -> None:
-    st = screen(shell)
-    path = _store_path(app)
-    db = open_store(path) if path else app.db  # SQLite connections are per thread
-    try:
-        report = PointsSync(ledger(app, db), app.link.http, consented=_consent_check(db)).sync()
-        st.held = report.held_on_device
-        st.sync_problem = None if report.error is None else _platform_text(app, report.error)
-        if report.error is None and st.my_code is None:
-            st.my_code = app.link.session.identity().sub
-    except (PlatformError, PointsError, LoginError, OSError) as exc:  # network or a bad answer: say so, keep going
-        log.warning("points sync failed: %s", type(exc).__name__)
-        st.sync_problem = _platform_text(app, exc)
-    finally:
-        if path:
-            db.conn.close()
-        st.syncing = False
-        st.synced_at = time.monotonic()
-        shell.render()
+def _sync_state(app: Mamori) -> FeatureState | None:
+    return app.link.sync.feature_state(FEATURE) if app.link else None
 
 
-def _store_path(app: Mamori) -> str:
-    row = app.db.execute("PRAGMA database_list").fetchone()
-    return row[2] if row else ""
+def _sync_problem(app: Mamori, state: FeatureState | None) -> str | None:
+    if state is None or not state.last_error:
+        return None
+    if state.offline:
+        return app.t("points.sync.offline")
+    return app.t("points.sync.failed", error=state.last_error)
 
 
 def _platform_text(app: Mamori, exc: Exception) -> str:
@@ -147,8 +98,6 @@ def act(app: Mamori, shell, action: Callable[[], str], clear: tuple[str, ...] = 
     except PointsError as err:
         _say(shell, _error_text(app, err), True)
     shell.render()
-    if not st.error:
-        start_sync(app, shell, force=True)
 
 
 def _error_text(app: Mamori, err: PointsError) -> str:
@@ -159,65 +108,33 @@ def _error_text(app: Mamori, err: PointsError) -> str:
     return text
 
 
-def _day(text: str | None, today: date) -> date:
-    if not text or not text.strip():
-        return today
-    try:
-        return date.fromisoformat(text.strip().replace("/", "-"))
-    except ValueError:
-        raise InvalidEntry(f"date {text.strip()[:20]!r}: expected YYYY-MM-DD") from None
-
-
-def _whole(text: str | None, what: str, *, optional: bool = False) -> int | None:
-    cleaned = (text or "").strip().replace(",", "").replace("，", "")
-    if not cleaned and optional:
-        return None
-    if not cleaned.isdigit():
-        raise InvalidEntry(f"{what}: expected a whole number")
-    return int(cleaned)
-
-
 def record_steps(app: Mamori, form: dict[str, str]) -> str:
-    points = ledger(app)
-    entry = points.record_steps(_day(form.get("steps_day"), points.today()), _whole(form.get("steps"), "steps"))
+    entry = app.points.record_steps(form.get("steps", ""), form.get("steps_day", ""))
     return app.t("points.done.recorded", points=entry.points)
 
 
 def import_csv(app: Mamori, form: dict[str, str]) -> str:
-    report = ledger(app).import_steps_csv(form.get("csv") or "")
+    report = app.points.import_csv(form.get("csv") or "")
     return app.t("points.done.imported", added=report.added, unchanged=report.unchanged, too_old=report.too_old)
 
 
 def record_blood_pressure(app: Mamori, form: dict[str, str]) -> str:
-    points = ledger(app)
-    entry = points.record_blood_pressure(points.today(), _whole(form.get("bp_high"), "systolic"),
-                                         _whole(form.get("bp_low"), "diastolic"),
-                                         _whole(form.get("bp_pulse"), "pulse", optional=True))
+    entry = app.points.record_blood_pressure(form.get("bp_high", ""), form.get("bp_low", ""), form.get("bp_pulse", ""))
     return app.t("points.done.recorded", points=entry.points)
 
 
 def record_checkup(app: Mamori, form: dict[str, str]) -> str:
-    points = ledger(app)
-    entry = points.record_checkup(_day(form.get("checkup_day"), points.today()))
+    entry = app.points.record_checkup(form.get("checkup_day", ""))
     return app.t("points.done.recorded", points=entry.points)
 
 
 def scan_event(app: Mamori, form: dict[str, str]) -> str:
-    entry = ledger(app).scan_event_qr((form.get("event_qr") or "").strip())
+    entry = app.points.scan_event(form.get("event_qr") or "")
     return app.t("points.done.event", title=entry.detail.get("title", ""), points=entry.points)
 
 
 def donate(app: Mamori, st: PointsScreen) -> str:
-    amount = _whole(st.form.get("donate_points"), "points")
-    if st.donate_to == "resident":
-        code = (st.form.get("donate_code") or "").strip()
-        if not code:
-            raise InvalidEntry("donation: the receiver's code is empty")
-        ledger(app).donate(amount, to_resident=code)
-    elif st.donate_to:
-        ledger(app).donate(amount, to_cause=st.donate_to)
-    else:
-        raise InvalidEntry("donation: choose who receives the points")
+    amount = app.points.donate(st.form.get("donate_points", ""), st.donate_to, st.form.get("donate_code") or "")
     return app.t("points.done.donated", points=amount)
 
 
@@ -225,27 +142,24 @@ def issue_coupon(app: Mamori, shell) -> None:
     """Needs the platform: runs on a thread and shows the QR when it comes back."""
     st = screen(shell)
     try:
-        amount = _whole(st.form.get("coupon_points"), "points")
+        amount = app.points.coupon_amount(st.form.get("coupon_points", ""))
+    except ConsentNeeded:
+        _say(shell, app.t("points.coupon.login_needed"), True)
+        shell.render()
+        return
     except PointsError as err:
         _say(shell, _error_text(app, err), True)
         shell.render()
         return
-    if not (app.link and app.link.logged_in):
-        _say(shell, app.t("points.coupon.login_needed"), True)
-        shell.render()
-        return
     _say(shell, app.t("points.coupon.issuing"), False)
     shell.render()
-    shell.page.run_thread(_issue, app, shell, amount, shell.page.route)
+    shell.run_in_background(_issue, app, shell, amount, shell.route)
 
 
 def _issue(app: Mamori, shell, amount: int, route: str) -> None:
     st = screen(shell)
-    path = _store_path(app)
-    db = open_store(path) if path else app.db
     try:
-        sync = PointsSync(ledger(app, db), app.link.http, consented=_consent_check(db))
-        st.coupon = sync.issue_coupon(amount)
+        st.coupon = app.points.issue_coupon(amount)
         _say(shell, app.t("points.coupon.issued", points=amount), False, route)
         st.form.pop("coupon_points", None)
     except PointsError as err:
@@ -253,30 +167,25 @@ def _issue(app: Mamori, shell, amount: int, route: str) -> None:
     except PlatformError as err:
         _say(shell, _platform_text(app, err), True, route)
     finally:
-        if path:
-            db.conn.close()
         shell.render()
 
 
 # ---- screens ----------------------------------------------------------------------------------
-def view(app: Mamori, shell, sub: list[str]) -> ft.View | None:
-    t = app.t
-    route = "/life/points" + "".join(f"/{p}" for p in sub)
-    if sub == []:
-        start_sync(app, shell)
-        title, controls = t("points.title"), main_screen(app, shell)
-    elif sub == ["earn"]:
-        title, controls = t("points.earn.title"), earn_screen(app, shell)
-    elif sub == ["spend"]:
-        title, controls = t("points.spend.title"), spend_screen(app, shell)
-    else:
-        return None
-    return ft.View(route=route, appbar=ft.AppBar(title=ft.Text(title)), controls=controls, scroll=ft.ScrollMode.AUTO)
+def points_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return screen_view(shell, "points.title", main_screen(shell.app, shell))
+
+
+def earn_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return screen_view(shell, "points.earn.title", earn_screen(shell.app, shell))
+
+
+def spend_view(shell: Screens, params: dict[str, str]) -> ft.View:
+    return screen_view(shell, "points.spend.title", spend_screen(shell.app, shell))
 
 
 def main_screen(app: Mamori, shell) -> list[ft.Control]:
     t = app.t
-    points = ledger(app)
+    points = app.points.ledger
     balance = points.balance()
     controls: list[ft.Control] = [*_message(shell), *_balance(app, balance), *_connection(app, shell, balance)]
     controls += [
@@ -301,12 +210,12 @@ def _go(shell, route: str) -> None:
 
 def _say(shell, text: str, error: bool, route: str | None = None) -> None:
     st = screen(shell)
-    st.message, st.error, st.message_route = text, error, route or shell.page.route
+    st.message, st.error, st.message_route = text, error, route or shell.route
 
 
 def _message(shell) -> list[ft.Control]:
     st = screen(shell)
-    if not st.message or st.message_route != shell.page.route:
+    if not st.message or st.message_route != shell.route:
         return []
     icon = ft.Icons.ERROR_OUTLINE if st.error else ft.Icons.CHECK_CIRCLE_OUTLINE
     return [notice(st.message, icon, key="points-error" if st.error else "points-message")]
@@ -333,11 +242,11 @@ def _balance(app: Mamori, b: Balance) -> list[ft.Control]:
 
 def _connection(app: Mamori, shell, b: Balance) -> list[ft.Control]:
     """Where the points are: device only, waiting for login, or synced (with the 更新 button)."""
-    t, st = app.t, screen(shell)
+    t, sync = app.t, _sync_state(app)
     rows: list[ft.Control] = []
     if not b.shared:
         rows.append(notice(t("points.balance.device_only"), ft.Icons.PHONE_ANDROID, key="points-device-only"))
-    elif st.held:
+    elif app.points.held():
         rows.append(notice(t("points.sync.consent_pending"), ft.Icons.HOURGLASS_EMPTY))
     if not (app.link and app.link.configured):
         rows.append(notice(t("points.sync.no_platform"), ft.Icons.CLOUD_OFF))
@@ -346,10 +255,12 @@ def _connection(app: Mamori, shell, b: Balance) -> list[ft.Control]:
     if not b.shared or (app.link and app.link.configured and not app.link.logged_in):
         rows.append(ft.Button(t("points.account"), icon=ft.Icons.MANAGE_ACCOUNTS, on_click=lambda e: shell.navigate("/settings/account")))
     if app.link and app.link.logged_in:
-        if st.sync_problem:
-            rows.append(notice(st.sync_problem, ft.Icons.SYNC_PROBLEM, key="points-sync-problem"))
-        label = t("points.sync.running") if st.syncing else t("points.sync.now")
-        rows.append(ft.Button(label, icon=ft.Icons.SYNC, disabled=st.syncing, on_click=lambda e: start_sync(app, shell, force=True)))
+        problem = _sync_problem(app, sync)
+        if problem:
+            rows.append(notice(problem, ft.Icons.SYNC_PROBLEM, key="points-sync-problem"))
+        running = bool(sync and sync.running)
+        label = t("points.sync.running") if running else t("points.sync.now")
+        rows.append(ft.Button(label, icon=ft.Icons.SYNC, disabled=running, on_click=lambda e: sync_now(app)))
     return rows
 
 
@@ -442,7 +353,7 @@ def _field(st: PointsScreen, name: str, label: str, **kwargs) -> ft.TextField:
 
 def earn_screen(app: Mamori, shell) -> list[ft.Control]:
     t, st = app.t, screen(shell)
-    today = ledger(app).today().isoformat()
+    today = app.points.ledger.today().isoformat()
     number = ft.KeyboardType.NUMBER
 
     def run(action: Callable[[Mamori, dict[str, str]], str], *names: str) -> Callable:
@@ -480,7 +391,7 @@ def earn_screen(app: Mamori, shell) -> list[ft.Control]:
 # ---- spend ------------------------------------------------------------------------------------
 def spend_screen(app: Mamori, shell) -> list[ft.Control]:
     t, st = app.t, screen(shell)
-    points = ledger(app)
+    points = app.points.ledger
     b = points.balance()
     number = ft.KeyboardType.NUMBER
     controls: list[ft.Control] = [*_message(shell), ft.Text(t("points.balance.available", points=b.available), key="points-available")]
@@ -489,7 +400,7 @@ def spend_screen(app: Mamori, shell) -> list[ft.Control]:
                      ft.Button(t("points.account"), icon=ft.Icons.MANAGE_ACCOUNTS, on_click=lambda e: shell.navigate("/settings/account"))]
     controls += [heading(t("points.coupon.title")), ft.Text(t("points.coupon.help"))]
     if st.coupon:
-        controls += coupon_card(app, points, st.coupon)
+        controls += coupon_card(app, st.coupon)
     controls += [
         _field(st, "coupon_points", t("points.coupon.amount"), keyboard_type=number),
         ft.Button(t("points.coupon.issue"), icon=ft.Icons.QR_CODE_2, on_click=lambda e: issue_coupon(app, shell)),
@@ -509,8 +420,9 @@ def spend_screen(app: Mamori, shell) -> list[ft.Control]:
         controls.append(_field(st, "donate_code", t("points.donate.code")))
     controls.append(ft.Button(t("points.donate.send"), icon=ft.Icons.VOLUNTEER_ACTIVISM,
                               on_click=lambda e: act(app, shell, lambda: donate(app, st), ("donate_points", "donate_code"))))
-    if st.my_code:
-        controls += [ft.Text(t("points.donate.my_code")), ft.Text(st.my_code, selectable=True, key="points-my-code")]
+    my_code = app.points.my_code() if app.link and app.link.logged_in else None
+    if my_code:
+        controls += [ft.Text(t("points.donate.my_code")), ft.Text(my_code, selectable=True, key="points-my-code")]
     controls.append(ft.Text(t("points.spend.ride_fare_help")))
     return controls
 
@@ -519,10 +431,10 @@ def _cause_name(app: Mamori, cause) -> str:
     return cause.name_en if app.t.lang == "en" else cause.name_ja
 
 
-def coupon_card(app: Mamori, points: PointsLedger, text: str) -> list[ft.Control]:
+def coupon_card(app: Mamori, text: str) -> list[ft.Control]:
     """The coupon as a QR for the shop's reader, with its amount and expiry in words."""
     t = app.t
-    coupon = _coupon(points, text)
+    coupon = app.points.coupon(text)
     label = t("points.coupon.qr_label", points=coupon.points if coupon else "?")
     lines: list[ft.Control] = [
         ft.Image(src=qr_png(text), semantics_label=label, width=240, height=240, key="points-coupon-qr"),
@@ -534,13 +446,6 @@ def coupon_card(app: Mamori, points: PointsLedger, text: str) -> list[ft.Control
     lines.append(ft.Text(t("points.coupon.once")))
     return [ft.Container(ft.Column(lines, horizontal_alignment=ft.CrossAxisAlignment.CENTER), padding=12,
                          border=ft.Border.all(2, ft.Colors.PRIMARY), border_radius=8, bgcolor=ft.Colors.WHITE)]
-
-
-def _coupon(points: PointsLedger, text: str) -> Coupon | None:
-    try:
-        return verify_coupon_qr(text, TrustedKeys(points.db).lookup(COUPON_SIGNER), time.time())
-    except PointsError:
-        return None
 
 
 def qr_png(text: str) -> bytes:

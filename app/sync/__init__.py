@@ -1,0 +1,28 @@
+"""The app's one sync engine: every feature's sending and pulling, in the background, whatever
+screen is open (no Flet here).
+
+A feature registers once, at app start (``app.sync.features`` registers the built-in ones)::
+
+    engine.register(Feature(
+        "points",                          # the name screens look up in engine.state()
+        sync=lambda ctx: sync_points(ctx), # send what waits, pull what changed; raise PlatformError
+                                           # (or OSError) when the platform can't be reached or refuses;
+                                           # may return the seconds until the next run (else interval_s)
+        pending=lambda db: count(db),      # local writes not yet acknowledged, for the screens
+        interval_s=60,                     # pull cadence while it succeeds
+        needs_login=True,                  # False for public pulls (shelter status, alerts)
+        enabled=lambda ctx: True,          # e.g. only for staff accounts
+    ))
+
+``ctx.db`` is the engine thread's own store connection (never use the UI's), ``ctx.link`` the
+platform link (URL, tenant, session, device keys), ``ctx.memo(key, build)`` keeps e.g. a client
+between rounds. ``sync`` must be safe to repeat after a failure at any point.
+
+After a local write a feature calls ``engine.kick("points")`` (the app's ``link.kick(name)``):
+the feature runs at once when the platform can be reached, and with exponential backoff (full
+jitter, capped) when not. Screens read ``engine.state()[name]`` (pending count, last success,
+last error, next try) and ``engine.subscribe(observer)`` to redraw when it changes.
+"""
+from app.sync._engine import Feature, FeatureState, SyncContext, SyncEngine, describe
+
+__all__ = ["Feature", "FeatureState", "SyncContext", "SyncEngine", "describe"]

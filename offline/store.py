@@ -18,11 +18,27 @@ from geo.sql import utc_now
 from offline.schema import MIGRATIONS
 
 
+BUSY_TIMEOUT_S = 30.0
+
+
+class _Connection(sqlite3.Connection):
+    """Transactions take the write lock when they begin (``BEGIN IMMEDIATE``): the UI and the sync
+    engine write through their own connections, and a deferred transaction that read first and
+    then writes after the other committed fails at once ("database is locked", WAL snapshot)
+    instead of waiting its turn."""
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().execute("BEGIN IMMEDIATE" if sql == "BEGIN" else sql, *args)  # type: ignore[arg-type]
+
+
 def open_store(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the store at ``path`` and apply pending migrations."""
     if str(path) != ":memory:":
         _owner_only(Path(path))
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    # The UI and the sync engine write through their own connections: a writer waits for the
+    # other's transaction (up to BUSY_TIMEOUT_S) instead of failing with "database is locked".
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S,
+                           factory=_Connection)
     db = sqlite_utils.Database(conn)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 import sqlite_utils
 
 from app.devicekeys import KeyStore, get_or_create
-from app.platform import PlatformUnavailable
+from app.platform import PlatformError, PlatformUnavailable
 from app.points import PointsError, ledger_over, pay_ride_fare
 from app.rides._api import RidesApi
 from app.rides._book import RideBook
@@ -188,6 +188,11 @@ def _sync(ctx: SyncContext) -> float | None:
     """Send waiting bookings and cancels, poll unfinished rides, pay fares chosen for points."""
     link = ctx.link
     book = ride_book(ctx.db, link.keys, link.tenant, link, online=True)
+    if book.api is not None:
+        try:  # the platform builds a municipality's ride service on first use: not on the resident's quote
+            ctx.memo(f"rides-service:{link.tenant}", book.api.service)
+        except (RideError, PlatformError) as err:
+            log.info("rides service not available yet: %s", type(err).__name__)
     book.send_pending()
     book.refresh()
 

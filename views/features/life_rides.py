@@ -18,7 +18,7 @@ import flet as ft
 
 from geo.models import LatLon
 from protocol.hazards import ShelterKind
-from app.rides import FEATURE, Booking, FormProblem, Quote, RideError, RideForm, RideStatus, build_request
+from app.rides import FEATURE, Booking, FormProblem, Quote, RideError, RideErrorCode, RideForm, RideStatus, build_request
 from app.state import Mamori
 from views.contract import Screens, screen_view
 from views.widgets import heading, notice
@@ -38,6 +38,7 @@ class RidesScreen(RideForm):
     message_route: str = ""
     busy: bool = False
     booked: str | None = None  # the booking just made: its message follows what the sync engine did with it
+    cancelled: str | None = None  # the booking just cancelled: likewise
 
 
 def screen(shell: Screens) -> RidesScreen:
@@ -59,21 +60,12 @@ def status_line(app: Mamori) -> str:
 # ---- actions ------------------------------------------------------------------------------------
 def _say(shell, text: str, error: bool, route: str | None = None) -> None:
     st = screen(shell)
-    st.message, st.error, st.message_route, st.booked = text, error, route or shell.route, None
+    st.message, st.error, st.message_route, st.booked, st.cancelled = text, error, route or shell.route, None, None
 
 
 def _ride_error(app: Mamori, err: RideError) -> str:
     text = app.t(err.message_key)
     return f"{text} ({err.detail})" if app.t.lang == "en" and err.detail else text
-
-
-def _act(app: Mamori, shell, action: Callable[[], str]) -> None:
-    """A local action (book, cancel, rebook): recorded at once, sent by the sync engine."""
-    try:
-        _say(shell, action(), False)
-    except RideError as err:
-        _say(shell, _ride_error(app, err), True)
-    shell.render()
 
 
 def ask_quote(app: Mamori, shell) -> None:
@@ -138,12 +130,23 @@ def booked_text(app: Mamori, booking: Booking) -> str:
     return app.t("rides.done.booked")
 
 
-def cancel(app: Mamori, shell, booking_id: str) -> None:
-    def action() -> str:
-        after = app.rides.cancel(booking_id)
-        return app.t("rides.notice.cancel_pending") if after.cancel_pending else app.t("rides.done.cancelled")
+def cancelled_text(app: Mamori, booking: Booking) -> str:
+    if booking.cancel_pending:
+        return app.t("rides.notice.cancel_pending")
+    if booking.status is RideStatus.CANCELLED:
+        return app.t("rides.done.cancelled")
+    return app.t(RideErrorCode.NOT_CANCELLABLE.message_key)  # the platform said no: on board already
 
-    _act(app, shell, action)
+
+def cancel(app: Mamori, shell, booking_id: str) -> None:
+    try:
+        app.rides.cancel(booking_id)
+    except RideError as err:
+        _say(shell, _ride_error(app, err), True)
+    else:
+        _say(shell, "", False)
+        screen(shell).cancelled = booking_id  # "waiting to send", then what the platform said
+    shell.render()
 
 
 def rebook(app: Mamori, shell, booking_id: str) -> None:
@@ -175,6 +178,10 @@ def _message(app: Mamori, shell) -> list[ft.Control]:
     if st.booked and shell.route == "/life/rides":
         booking = app.rides.book.get(st.booked)
         st.message, st.error = booked_text(app, booking), booking.status is RideStatus.REJECTED
+    elif st.cancelled and shell.route == "/life/rides":
+        booking = app.rides.book.get(st.cancelled)
+        st.message = cancelled_text(app, booking)
+        st.error = not booking.cancel_pending and booking.status is not RideStatus.CANCELLED
     if not st.message or st.message_route != shell.route:
         return []
     icon = ft.Icons.ERROR_OUTLINE if st.error else ft.Icons.INFO_OUTLINE

@@ -11,12 +11,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from geo.sql import utc_now
 from offline.schema import MIGRATIONS
-
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -27,8 +27,8 @@ class _Connection(sqlite3.Connection):
     then writes after the other committed fails at once ("database is locked", WAL snapshot)
     instead of waiting its turn."""
 
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
-        return super().execute("BEGIN IMMEDIATE" if sql == "BEGIN" else sql, *args)  # type: ignore[arg-type]
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute("BEGIN IMMEDIATE" if sql == "BEGIN" else sql, parameters)
 
 
 def open_store(path: str | Path) -> sqlite_utils.Database:

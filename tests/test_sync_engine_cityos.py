@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,14 +15,13 @@ from app.connection import PlatformLink
 from app.consent import DataCategory
 from app.devicekeys import MemoryKeyStore
 from app.family import SafetyStatus
-from geo.models import LatLon
-from protocol.hazards import ShelterKind
-from app.points import default_rules
 from app.rides import RideForm, build_request
 from app.state import Mamori
 from app.sync import FeatureState
 from cityos.testing import run_cityos
+from geo.models import LatLon
 from offline.store import open_store
+from protocol.hazards import ShelterKind
 from tests.test_identity_cityos import form_browser
 
 TENANT = "352021"

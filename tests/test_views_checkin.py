@@ -8,20 +8,21 @@ import base45
 import flet as ft
 import pytest
 
-from app.checkin import ResidentCheckins, read_qr_texts
+from app.checkin import (
+    CardForm,
+    FormError,
+    MemberForm,
+    ResidentCheckins,
+    card_from_form,
+    parse_birth,
+    read_qr_texts,
+)
+from app.checkin._service import DEVICE_KEY, SEAL_KEY
 from app.i18n import messages
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views.features import checkin
 from views.features.checkin_state import CheckinScreen
-from app.checkin._service import DEVICE_KEY, SEAL_KEY
-from app.checkin import (
-    CardForm,
-    FormError,
-    MemberForm,
-    card_from_form,
-    parse_birth,
-)
 
 BUTTONS = (ft.Button, ft.OutlinedButton, ft.TextButton)
 

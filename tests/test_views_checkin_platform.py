@@ -10,7 +10,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.checkin import ResidentCheckins, show_qr
+from app.checkin import CardForm, MemberForm, ResidentCheckins, card_from_form, show_qr
 from app.consent import DataCategory
 from app.devicekeys import MemoryKeyStore
 from app.platform import PlatformHttp
@@ -20,7 +20,6 @@ from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from tests.test_views_checkin import checkin_state, click, screen, toggle, type_into
 from tests.test_views_family import logged_in_app
-from app.checkin import CardForm, MemberForm, card_from_form
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,13 +20,13 @@ from app.consent import DataCategory
 from app.family import Relation, SafetyStatus, alert_entity
 from app.identity import IDENTITY_KEY, Identity
 from app.platform import PlatformClient
+from app.sync import FeatureState
 from geo.models import LatLon
 from protocol.hazards import HazardType
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views import home
 from views.features import family
-from app.sync import FeatureState
 from views.features.family_ctl import LOCAL_ME, controller
 
 

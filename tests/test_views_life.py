@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.consent import DataCategory
 from app.i18n import messages
-from app.rides import FormProblem, build_request
 from app.points import COUPON_SIGNER, Coupon, TrustedKeys, default_rules, make_coupon_qr
+from app.rides import FormProblem, build_request
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views.features import life, life_points

@@ -75,7 +75,7 @@ class Shell:
             # Through the page's executor: an update sent from the sync thread alone would wait
             # in Flet's send queue until something else woke the page's event loop.
             self.page.run_thread(self.render)
-        except Exception as exc:  # noqa: BLE001 - the page was closed: stop listening
+        except Exception as exc:
             log.info("page closed, sync listener stops: %s", type(exc).__name__)
             if self._unsubscribe:
                 self._unsubscribe()

@@ -8,8 +8,6 @@ PFIF 1.4 export, and the disaster HQ's queries. No UI here: views render what th
     alerts = read_alerts(engine.entities("alerts"))           # kept offline by the sync engine
     AlertDesk(db, t).banners(alerts, [Place(lat, lon, "352021")])
 """
-from app.family._service import FEATURE, LOCAL_ME, SHARES, STAFF_ROLE, FamilyService
-from app.family._service import feature as sync_feature
 from app.family._alerts import AlertDesk, Banner, alerts_for, read_alerts
 from app.family._areas import area_polygon, catchments
 from app.family._book import (
@@ -46,6 +44,8 @@ from app.family._model import (
 )
 from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync, invite_key
+from app.family._service import FEATURE, LOCAL_ME, SHARES, STAFF_ROLE, FamilyService
+from app.family._service import feature as sync_feature
 from app.family._share import share_text
 from app.family._support import NEEDS, SupportRegister, SupportRegistration, needs_words, support_entity
 from protocol.family import (
@@ -72,9 +72,12 @@ from protocol.family import (
 )
 
 __all__ = [
-    "FEATURE", "LOCAL_ME", "SHARES", "STAFF_ROLE", "FamilyService", "sync_feature",
+    "FEATURE",
     "INVITE_PREFIX",
+    "LOCAL_ME",
     "NEEDS",
+    "SHARES",
+    "STAFF_ROLE",
     "Alert",
     "AlertDesk",
     "Answer",
@@ -83,6 +86,7 @@ __all__ = [
     "FamilyBook",
     "FamilyClient",
     "FamilyError",
+    "FamilyService",
     "FamilySync",
     "HqPerson",
     "HqSnapshot",
@@ -135,6 +139,7 @@ __all__ = [
     "status_entity",
     "status_entity_id",
     "support_entity",
+    "sync_feature",
     "unanswered",
     "verify_invite",
 ]

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 import sqlite_utils
 
 from app.consent import ConsentLedger, DataCategory
-from app.identity import Identity
 from app.family._alerts import AlertDesk, read_alerts
 from app.family._book import FamilyBook
 from app.family._live import poll_interval
 from app.family._model import SafetyStatus
 from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync
+from app.identity import Identity
 from app.sync import Feature, SyncContext
 from offline.store import store_file
 from offline.sync import cached_entities

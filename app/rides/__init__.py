@@ -17,8 +17,6 @@ platform keeps its reason in ``reason_key``. Status labels: ``booking.status_key
 """
 from app.rides._api import RidesApi
 from app.rides._book import RideBook
-from app.rides._service import FEATURE, FormProblem, RideForm, RidesService, build_request, ride_book
-from app.rides._service import feature as sync_feature
 from app.rides._model import (
     DROPOFF_KINDS,
     MAX_PARTY,
@@ -33,15 +31,17 @@ from app.rides._model import (
     RideRequest,
     RideStatus,
 )
+from app.rides._service import FEATURE, FormProblem, RideForm, RidesService, build_request, ride_book
+from app.rides._service import feature as sync_feature
 
 __all__ = [
     "DROPOFF_KINDS",
     "FEATURE",
-    "FormProblem",
     "MAX_PARTY",
     "NOW_WINDOW",
     "PICKUP_KINDS",
     "Booking",
+    "FormProblem",
     "Place",
     "PlaceKind",
     "Quote",

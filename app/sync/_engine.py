@@ -168,7 +168,7 @@ class SyncEngine:
         while not self._stop.is_set():
             try:
                 self.run_due()
-            except Exception:  # noqa: BLE001 - the engine must outlive any one bug; the log says where
+            except Exception:
                 log.exception("sync round failed")
             with self._lock:
                 wait = max(0.0, min(self._due.values(), default=60.0) - self._clock()) if not self._kicked else 0.0
@@ -176,13 +176,13 @@ class SyncEngine:
             self._wake.clear()
 
     def _run_one(self, feature: Feature, ctx: SyncContext) -> str | None:
-        if not self._link.configured or feature.needs_login and not self._link.logged_in or not feature.enabled(ctx):
+        if not self._link.configured or (feature.needs_login and not self._link.logged_in) or not feature.enabled(ctx):
             self._finish(feature, ctx, waiting_for_login=feature.needs_login and not self._link.logged_in)
             return None
         self._update(feature.name, running=True, last_attempt_at=self._clock())
         try:
             result = feature.sync(ctx)
-        except Exception as exc:  # noqa: BLE001 - a feature's failure is its state, not the engine's end
+        except Exception as exc:
             return self._failed(feature, ctx, exc)
         came_back = self._states[feature.name].failures > 0
         delay = float(result) if isinstance(result, (int, float)) and not isinstance(result, bool) else None
@@ -212,7 +212,7 @@ class SyncEngine:
     def _finish(self, feature: Feature, ctx: SyncContext, *, delay: float | None = None, **changes: Any) -> None:
         try:
             pending = feature.pending(ctx.db)
-        except Exception:  # noqa: BLE001 - a count must not stop the round
+        except Exception:
             log.exception("sync feature %s: pending count failed", feature.name)
             pending = self._states[feature.name].pending
         next_at = self._clock() + (feature.interval_s if delay is None else delay)
@@ -228,7 +228,7 @@ class SyncEngine:
         for observer in list(self._observers):
             try:
                 observer(snapshot)
-            except Exception:  # noqa: BLE001 - a closed page's observer must not stop syncing
+            except Exception:
                 log.info("sync observer failed; it stays subscribed until it unsubscribes")
 
     # -- state for screens ---------------------------------------------------------------------------

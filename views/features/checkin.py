@@ -15,7 +15,6 @@ import flet as ft
 
 from app.checkin import SURVEY, CardForm, CheckinError, EvacueeCard, FormError, QuestionKind, form_from_card
 from app.state import Mamori
-from views.features.checkin_state import CheckinScreen
 from views.contract import Screens, screen_view
 from views.features import checkin_form, checkin_self
 from views.features.checkin_form import (
@@ -25,6 +24,7 @@ from views.features.checkin_form import (
     staff_switch,
     success,
 )
+from views.features.checkin_state import CheckinScreen
 from views.widgets import heading, notice
 
 QR_SIDE_PX = 390  # at most this wide (a 430 px phone less margins), at a whole number of pixels per module

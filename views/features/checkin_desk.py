@@ -23,11 +23,10 @@ from app.checkin import (
     UnknownSigner,
     card_from_form,
 )
-from geo.models import Shelter
-from protocol.hazards import ShelterKind
 from app.platform import PlatformError
 from app.state import Mamori
-from views.features.checkin_state import CheckinScreen
+from geo.models import Shelter
+from protocol.hazards import ShelterKind
 from views.contract import Screens
 from views.features import checkin_form, checkin_poster
 from views.features.checkin import screen_state, view
@@ -40,6 +39,7 @@ from views.features.checkin_form import (
     staff_switch,
     success,
 )
+from views.features.checkin_state import CheckinScreen
 from views.features.qr_reader import scan_buttons
 from views.widgets import heading, local_time, notice
 

@@ -23,9 +23,9 @@ from app.checkin import (
     Sex,
     StayPlace,
 )
+from app.state import Mamori
 from geo.models import Shelter
 from protocol.hazards import ShelterKind
-from app.state import Mamori
 from views.widgets import heading, notice
 
 if TYPE_CHECKING:

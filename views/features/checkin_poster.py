@@ -9,11 +9,11 @@ import flet as ft
 import segno
 
 from app.checkin import CheckinError, ShelterPoster, StoredKeyDirectory, verify_poster
-from geo.models import Shelter
 from app.platform import PlatformError
 from app.state import Mamori
-from views.features.checkin_state import CheckinScreen
+from geo.models import Shelter
 from views.features.checkin_form import problem
+from views.features.checkin_state import CheckinScreen
 from views.widgets import notice
 
 POSTER_SIDE_PX = 360

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import flet as ft
 
-from app.checkin import OWN, CheckinEvent, CheckinService, EvacueeCard
+from app.checkin import OWN, CheckinEvent, CheckinService
 from app.state import Mamori
-from views.features.checkin_state import CheckinScreen
 from views.features.checkin_form import problem, success
+from views.features.checkin_state import CheckinScreen
 from views.features.qr_reader import scan_buttons
 from views.widgets import heading, local_time, notice
-
 
 
 def screen(app: Mamori, shell, state: CheckinScreen) -> list[ft.Control]:

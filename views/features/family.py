@@ -26,10 +26,10 @@ from app.family import (
     share_text,
 )
 from app.state import Mamori
+from views.contract import Screens, screen_view
 from views.features import family_hq
 from views.features.family_ctl import LOCAL_ME, SHARES, FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
-from views.contract import Screens, screen_view
 from views.features.qr_reader import scan_buttons
 from views.widgets import heading, notice
 

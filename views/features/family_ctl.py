@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 
 from app.consent import DataCategory
 from app.family import (
-    LOCAL_ME,
-    SHARES,
     STAFF_ROLE,
     Alert,
     AlertDesk,
@@ -47,9 +45,9 @@ from app.family import (
 from app.identity import Identity
 from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
+from geo.models import LatLon
 from protocol.entities import parse_time
 from protocol.hazards import ShelterKind
-from geo.models import LatLon
 from views.contract import Screens
 from views.features.qr_reader import Scanner
 
@@ -158,7 +156,7 @@ class FamilyCtl:
         try:
             position = await self.shell.geolocator.get_current_position()
             self.app.position = LatLon(position.latitude, position.longitude)
-        except Exception as exc:  # noqa: BLE001 - permission refused, no GPS, or a browser without geolocation
+        except Exception as exc:
             log.info("position unavailable: %s", type(exc).__name__)
             self.message = self.app.t("family.no_position")
         self.shell.render()
@@ -336,7 +334,7 @@ class FamilyCtl:
             if ids != self._banner_ids or shelters != self._shelter_sig:
                 self._banner_ids, self._shelter_sig = ids, shelters
                 self._redraw()
-        except Exception as exc:  # noqa: BLE001 - the page was closed: stop listening
+        except Exception as exc:
             log.info("family alert watcher stopped: %s", type(exc).__name__)
             if self._unsubscribe:
                 self._unsubscribe()
@@ -415,7 +413,7 @@ class FamilyCtl:
                 self._redraw()
             except PlatformError as exc:
                 log.info("family poll failed: %s", type(exc).__name__)
-            except Exception as exc:  # noqa: BLE001 - the page was closed
+            except Exception as exc:
                 log.info("family poll stopped: %s", type(exc).__name__)
                 stop.set()
 

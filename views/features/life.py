@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import flet as ft
 
-from views.features import life_points, life_rides
 from app.state import Mamori
 from views.contract import Screens
+from views.features import life_points, life_rides
 from views.widgets import heading
 
 

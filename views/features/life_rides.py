@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import flet as ft
 
-from geo.models import LatLon
-from protocol.hazards import ShelterKind
+from app.platform import PlatformError
 from app.rides import FEATURE, Booking, FormProblem, Quote, RideError, RideErrorCode, RideForm, RideStatus, build_request
 from app.state import Mamori
+from geo.models import LatLon
+from protocol.hazards import ShelterKind
 from views.contract import Screens, screen_view
 from views.widgets import heading, notice
 
@@ -195,7 +196,7 @@ def _big(text: str, icon: str, on_click, *, disabled: bool = False) -> ft.Button
 
 
 def main_screen(app: Mamori, shell) -> list[ft.Control]:
-    t, st = app.t, screen(shell)
+    t = app.t
     controls: list[ft.Control] = [notice(t("rides.notice.simulated"), ft.Icons.SMART_TOY_OUTLINED, key="rides-simulated"), *_message(app, shell)]
     if not (app.link and app.link.configured):
         controls.append(notice(t("rides.offline.no_platform"), ft.Icons.CLOUD_OFF))
@@ -319,7 +320,8 @@ def book_screen(app: Mamori, shell) -> list[ft.Control]:
         ft.Checkbox(label=t("rides.book.behalf"), value=st.behalf, on_change=lambda e: set_(behalf=bool(e.control.value))),
     ]
     if st.behalf:
-        controls += [_field(st, "behalf_id", t("rides.book.behalf_id")), ft.Text(t("rides.book.behalf_help"), theme_style=ft.TextThemeStyle.BODY_SMALL)]
+        controls += [_field(st, "behalf_id", t("rides.book.behalf_id")),
+                     ft.Text(t("rides.book.behalf_help"), theme_style=ft.TextThemeStyle.BODY_SMALL)]
     controls += [_step(t("rides.book.step_confirm")), *_message(app, shell)]
     if st.quote:
         controls += quote_card(app, shell, st.quote)

@@ -77,7 +77,7 @@ def _camera_block(app: Mamori, render: Callable[[], None], scanner: Scanner, rea
         render()
         try:
             scanner.result = await _scan(app, scanner, read, camera)
-        except Exception as exc:  # noqa: BLE001 - no camera, permission refused, a browser without camera support
+        except Exception as exc:
             log.info("camera unavailable: %s", type(exc).__name__)
             scanner.result = ("error", t("qr.camera_failed", error=type(exc).__name__))
         scanner.camera_on = False

@@ -17,7 +17,7 @@ from PIL import Image
 
 from app.checkin import NoQrFound
 from app.consent import DataCategory
-from app.family import Relation, SafetyStatus, alert_entity
+from app.family import LOCAL_ME, Relation, SafetyStatus, alert_entity
 from app.identity import IDENTITY_KEY, Identity
 from app.platform import PlatformClient
 from app.sync import FeatureState
@@ -27,7 +27,7 @@ from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
 from views import home
 from views.features import family
-from views.features.family_ctl import LOCAL_ME, controller
+from views.features.family_ctl import controller
 
 
 def button(controls, label: str) -> ft.Button:

@@ -16,7 +16,9 @@ from app.checkin import read_qr_texts
 from app.consent import DataCategory
 from app.family import (
     INVITE_PREFIX,
+    LOCAL_ME,
     NEEDS,
+    SHARES,
     Answer,
     Banner,
     MemberStatus,
@@ -28,7 +30,7 @@ from app.family import (
 from app.state import Mamori
 from views.contract import Screens, screen_view
 from views.features import family_hq
-from views.features.family_ctl import LOCAL_ME, SHARES, FamilyCtl, controller
+from views.features.family_ctl import FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
 from views.features.qr_reader import scan_buttons
 from views.widgets import heading, notice

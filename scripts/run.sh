@@ -3,5 +3,5 @@
 # Flags pass through: scripts/run.sh --port 8600 --region 072028 --lang en
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh desktop
 exec .venv/bin/python main.py "$@"

@@ -1,7 +1,8 @@
-"""Reading QR codes from a camera frame or an image file, in Python (zxing-cpp).
+"""Reading QR codes from a camera frame or an image file, with zbar (pyzbar), which phones get
+from Flet's mobile index (flet-libzbar).
 
 Whatever the input — PNG/JPEG bytes, a path, a PIL image or a numpy frame — the result is the
-list of QR texts found, or ``NoQrFound``; damaged files never escape as PIL/zxing exceptions.
+list of QR texts found, or ``NoQrFound``; damaged files never escape as PIL/zbar exceptions.
 """
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-import zxingcpp
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
 from protocol.checkin import NoQrFound
 
@@ -20,7 +20,7 @@ _MAX_SIDE = 1600  # frames are scaled down to this first: faster, and QR on a sc
 ImageSource = bytes | str | Path | Image.Image | Any  # Any: a numpy array (grayscale or BGR)
 
 
-def _open(source: ImageSource) -> Image.Image | Any:
+def _open(source: ImageSource) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, (bytes, str, Path)):
@@ -37,7 +37,10 @@ def _open(source: ImageSource) -> Image.Image | Any:
         except Exception:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
             raise NoQrFound("the image file cannot be read (damaged or not an image)") from None
     if hasattr(source, "shape") and hasattr(source, "dtype"):
-        return source
+        try:
+            return Image.fromarray(source)
+        except (TypeError, ValueError):  # a dtype or shape PIL cannot show as an image
+            raise NoQrFound("the image cannot be scanned (unsupported pixel format)") from None
     raise NoQrFound(f"cannot read an image from {type(source).__name__}")
 
 
@@ -52,24 +55,48 @@ def _prepare(img: Image.Image) -> Image.Image:
     return img.convert("L")
 
 
-def _decode(img: Image.Image | Any) -> list[str]:
-    results = zxingcpp.read_barcodes(img, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
-    return [r.text for r in results if r.valid and r.text]
+# Tried in order until one reads: the frame, then copies that recover a shaky hand's blur, a dim
+# screen or a QR too large for zbar's scan lines (each measured by ``python -m bench checkin``).
+def _sharpened(img: Image.Image) -> Image.Image:
+    return img.filter(ImageFilter.UnsharpMask(radius=2, percent=150, threshold=2))
+
+
+def _strongly_sharpened(img: Image.Image) -> Image.Image:
+    return img.filter(ImageFilter.UnsharpMask(radius=3, percent=250, threshold=0))
+
+
+def _stretched(img: Image.Image) -> Image.Image:
+    return _sharpened(ImageOps.autocontrast(img, cutoff=1))
+
+
+def _smaller(img: Image.Image) -> Image.Image:
+    return img.resize((img.width * 2 // 3, img.height * 2 // 3), Image.Resampling.BILINEAR)
+
+
+_RETRIES = (_sharpened, _strongly_sharpened, _stretched, _smaller)
+
+
+def _decode(img: Image.Image) -> list[str]:
+    try:
+        from pyzbar import pyzbar  # loads libzbar; a missing library is a clear error, not a crash at start
+    except ImportError:
+        raise NoQrFound("QR reading needs the zbar library (apt-get install libzbar0)") from None
+    found = pyzbar.decode(img, symbols=[pyzbar.ZBarSymbol.QRCODE])
+    return [text for r in found if (text := r.data.decode("utf-8", "replace"))]
 
 
 def read_qr_texts(source: ImageSource) -> list[str]:
-    """All QR texts in the image, in zxing's order; ``NoQrFound`` if there is none."""
-    img = _open(source)
+    """All QR texts in the image, in zbar's order; ``NoQrFound`` if there is none."""
+    img = _prepare(_open(source))
     try:
-        if isinstance(img, Image.Image):
-            img = _prepare(img)
         texts = _decode(img)
-        if not texts and isinstance(img, Image.Image):
-            # Second try on a sharpened copy: recovers most frames blurred by a shaky hand.
-            texts = _decode(img.filter(ImageFilter.UnsharpMask(radius=2, percent=150, threshold=2)))
+        for variant in _RETRIES:
+            if texts:
+                break
+            texts = _decode(variant(img))
     except NoQrFound:
         raise
-    except Exception:  # zxing rejects odd buffers (wrong dtype/shape) with ValueError/TypeError
+    except Exception:  # zbar rejects odd buffers with its own errors
         raise NoQrFound("the image cannot be scanned (unsupported pixel format)") from None
     if not texts:
         raise NoQrFound("no QR code found in the image: hold the screen steady and closer")

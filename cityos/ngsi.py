@@ -214,8 +214,10 @@ def _batch_item_id(item: Any, index: int) -> str:
     return entity_id if isinstance(entity_id, str) and len(entity_id) <= 512 else f"urn:cityos:batch-item:{index}"
 
 
-async def _batch(platform: Platform, caller: Caller | None, tenant: str, payload: list[Any], ld: bool, apply: Any) -> Response:
-    """Run ``apply(writer, body)`` per entity in one transaction; 201 (ids created) / 204 / 207."""
+async def _batch(platform: Platform, caller: Caller | None, tenant: str, payload: list[Any], ld: bool, apply: Any,
+                 *, creates: bool = False) -> Response:
+    """Run ``apply(writer, body)`` per entity in one transaction; 201 (ids created) / 204 / 207.
+    A batch create always answers 201 with the ids it created, an empty list for an empty batch."""
 
     def write() -> tuple[list[str], list[str], list[dict[str, Any]]]:
         created: list[str] = []
@@ -237,7 +239,7 @@ async def _batch(platform: Platform, caller: Caller | None, tenant: str, payload
     created, success, errors = await run_in_threadpool(write)
     if errors:
         return _json({"success": success, "errors": errors}, platform, status=207)
-    if created:
+    if created or creates:
         return _json(created, platform, status=201)
     return Response(status_code=204, headers={"Link": platform.link_header})
 
@@ -439,7 +441,8 @@ def router() -> APIRouter:
     async def batch_create(request: Request) -> Response:
         platform, caller, tenant = _acting(request, header_tenant(request))
         payload, ld = await _read_entities(request)
-        return await _batch(platform, caller, tenant, payload, ld, lambda writer, body: writer.write(body, merge=False, must_be_new=True))
+        return await _batch(platform, caller, tenant, payload, ld, lambda writer, body: writer.write(body, merge=False, must_be_new=True),
+                            creates=True)
 
     @api.post("/ngsi-ld/v1/entityOperations/update", summary="Batch update: attributes of existing entities",
               openapi_extra={"requestBody": {"required": True, "content": _BATCH_BODY}},

@@ -76,6 +76,8 @@ def test_batch_create_update_delete(server, auth):
     first, second = _alert(), _alert()
     created = httpx.post(ops + "/create", json=[first, second], headers=city)
     assert created.status_code == 201 and created.json() == [first["id"], second["id"]]
+    empty = httpx.post(ops + "/create", json=[], headers=city)
+    assert empty.status_code == 201 and empty.json() == []  # a create answers with what it created, even nothing
     again = httpx.post(ops + "/create", json=[first, {"type": "Alert"}], headers=city)
     assert again.status_code == 207
     errors = again.json()["errors"]

@@ -6,7 +6,7 @@ import flet as ft
 
 from tests.fakes import FakeShell
 from views.contract import resolve
-from views.shell import ROUTES, Shell
+from views.shell import ROUTES, Shell, is_pushed
 
 
 def test_patterns_are_unique_and_parameters_are_passed() -> None:
@@ -29,3 +29,8 @@ def test_every_feature_screen_builds_from_state(app) -> None:
         assert isinstance(built, (ft.View, list)), route.pattern
         if isinstance(built, ft.View):
             assert built.route == route.pattern and built.controls, route.pattern
+
+
+def test_tabs_stand_alone_and_every_other_route_is_pushed_on_top() -> None:
+    assert not any(is_pushed(r) for r in ("/", "", "/home", "/family", "/settings/"))
+    assert all(is_pushed(r) for r in ("/checkin", "/checkin/desk", "/hazard/map", "/family/proxy/abc"))

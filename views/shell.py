@@ -317,7 +317,7 @@ class Shell:
         return found[0].build(self, found[1]) if found else []  # type: ignore[return-value]
 
     def _pushed(self, route: str) -> ft.View | None:
-        if len([p for p in route.split("/") if p]) < 2:
+        if not is_pushed(route):
             return None  # a tab: no screen on top
         found = resolve(ROUTES, route)
         return found[0].build(self, found[1]) if found else None  # type: ignore[return-value]
@@ -416,8 +416,15 @@ def _feature(build: Callable[[Mamori, Screens], list[ft.Control]]) -> Callable[[
     return lambda shell, p: build(shell.app, shell)
 
 
+def is_pushed(route: str) -> bool:
+    """A screen drawn on top of its tab: every route but the tabs themselves (/checkin is one
+    segment, and still a screen on top of Home)."""
+    parts = [p for p in route.split("/") if p]
+    return bool(parts) and not (len(parts) == 1 and parts[0] in dict(TABS))
+
+
 # The one route table: every route the app shows, the screen that builds it, and the sync
-# features whose news redraw it. Tabs are the one-segment routes; a route not listed shows its tab.
+# features whose news redraw it. Tabs are the six one-segment routes in TABS; a route not listed shows its tab.
 ROUTES: tuple[Route, ...] = (
     Route("/home", Shell._home, ("alerts", "shelter_status")),  # type: ignore[arg-type]
     Route("/hazard", Shell._hazard),  # type: ignore[arg-type]

@@ -55,10 +55,14 @@ def test_filter_shelters_by_tsunami_matches_the_data(page):
 
 def test_search_and_open_a_shelter_detail(page):
     page.get_by_role("tab", name="避難所").click()
+    page.get_by_text("170件", exact=True).wait_for()
     search = page.get_by_role("textbox", name="名前・住所で検索")
     search.click()
     search.press_sequentially("鵜の島", delay=30)
     search.press("Enter")
+    # Tap a result only once the list is filtered: before that it is far down the full list,
+    # off a phone's screen.
+    page.get_by_text("170件", exact=True).wait_for(state="hidden")
     page.get_by_role("button", name="鵜の島ふれあいセンター").first.click()
     page.get_by_text("収容人数: 100人").wait_for()
     # GSI lists the facility twice: as a shelter to stay in and as a site rated per hazard.

@@ -160,6 +160,18 @@ def _snapshot(db: Any) -> tuple[int, ...]:
     return tuple(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables if t in db.table_names())
 
 
+def _peak_rss_kb() -> int:
+    """This process's own peak RSS. Linux carries ru_maxrss across exec, so a process started
+    from a big pytest process reports the parent's size; VmHWM belongs to this image alone."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def run(data_dir: Path, work: Path, count: int, seed: int = 15) -> dict[str, Any]:
     rng = random.Random(seed)
     base = base_files(data_dir)
@@ -206,7 +218,7 @@ def run(data_dir: Path, work: Path, count: int, seed: int = 15) -> dict[str, Any
                 failures.append(f"{path.name}: {type(exc).__name__}: {str(exc)[:200]}")
             path.unlink()
     db.conn.close()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_kb() / 1024
     return {"tried": tried, "outcomes": outcomes, "failures": failures[:20], "failure_count": len(failures), "peak_mb": round(peak_mb, 1)}
 
 

@@ -70,9 +70,12 @@ def go_tab(ui, tab: str, landmark: str) -> None:
 def field_text(ui, label: str) -> str:
     """A read-only field's text: Flutter fills the DOM field once it has focus, as a tap gives it."""
     field = on_screen(ui, ui.get_by_role("textbox", name=label))
-    field.click()
-    ui.wait_for_timeout(500)
-    return field.input_value()
+    for _ in range(40):  # until Flutter has filled it (a fixed 500 ms was too short under load)
+        field.click()
+        if value := field.input_value():
+            return value
+        ui.wait_for_timeout(250)
+    raise AssertionError(f"the field {label!r} stayed empty")
 
 
 def test_answer_in_one_tap_offline_first(ui):

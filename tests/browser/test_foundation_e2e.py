@@ -106,11 +106,16 @@ def test_tap_map_to_set_home(page):
 def test_large_text_mode(page):
     page.get_by_role("tab", name="設定").click()
     heading = page.get_by_text("言語", exact=True)
+    heading.wait_for()
     before = heading.bounding_box()["height"]
     page.get_by_role("switch", name="大きな文字").click()
-    page.wait_for_timeout(800)
-    after = page.get_by_text("言語", exact=True).bounding_box()["height"]
-    assert after > before * 1.2
+    for _ in range(40):  # until the redraw with the larger theme arrives
+        box = page.get_by_text("言語", exact=True).bounding_box()
+        if box and box["height"] > before * 1.2:
+            break
+        page.wait_for_timeout(250)
+    else:
+        raise AssertionError(f"the heading never grew from {before} px")
     snap(page, "settings-large-text")
     # The app stays usable after the switch (an animated theme change once froze the client).
     page.get_by_role("tab", name="家族").click()

@@ -24,6 +24,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -249,6 +250,10 @@ def old_platform(folder: Path, commit: str, db_url: str) -> Iterator[CityosProce
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOS_")}
+    # The old tree imported zxing-cpp (since dropped from the client's packages): give it its own.
+    site = folder / "baseline-site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(site), "zxing-cpp"], check=True)
+    env["PYTHONPATH"] = str(site)
     args = ["--host", "127.0.0.1", "--db", db_url, "--region", "352021,072028", "--rate-limit", "0", "--data-dir", str(default_data_dir())]
     server = CityosProcess(args, env, root=tree)
     server.start()

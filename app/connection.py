@@ -16,11 +16,20 @@ from app.consent import ConsentChoice, ConsentEvent, ConsentLedger, Consents, Da
 from app.devicekeys import KeyStore
 from app.identity import Identity, Session, install_key
 from app.platform import PlatformClient, PlatformHttp
-from app.sync import Feature, FeatureState, SyncContext, SyncEngine
+from app.sync import (
+    ALERTS,
+    SHELTER_STATUS,
+    Feature,
+    FeatureState,
+    OutboxSync,
+    SyncContext,
+    SyncEngine,
+    SyncState,
+    cached_entities,
+    read_state,
+)
 from offline.outbox import Outbox
 from offline.store import open_store
-from offline.sync import ALERTS, SHELTER_STATUS, SyncState, cached_entities, read_state
-from offline.sync import SyncEngine as OutboxSync
 
 CLIENT_ID = "mamori-app"  # the public (PKCE) client registered with the platform
 # Where check-in and family each kept their own copy of the account before ``Session.identity``.
@@ -28,6 +37,7 @@ _OLD_IDENTITY_KEYS = ("mamori.checkin.identity", "mamori.family.identity")
 _SHELTER_PREFIX = "urn:ngsi-ld:EvacuationShelter:"
 OUTBOX = "outbox"  # the sync feature that sends consent changes and queued entities
 DATASETS = (SHELTER_STATUS, ALERTS)  # public datasets pulled by name, logged in or not
+_EVENT_TOPIC = {SHELTER_STATUS.name: "shelters", ALERTS.name: "alerts"}  # the stream's nudge for each
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +150,8 @@ class PlatformLink:
                 raise error
 
         def pull(name: str) -> Feature:
-            return Feature(name, lambda ctx: self._outbox_sync(ctx).pull(name), interval_s=interval_s, needs_login=False)
+            return Feature(name, lambda ctx: self._outbox_sync(ctx).pull(name), interval_s=interval_s, needs_login=False,
+                           topics=(_EVENT_TOPIC[name],))
 
         return [Feature(OUTBOX, outbox, pending=lambda db: self.outbox_for(db).queued_count(), interval_s=interval_s),
                 *(pull(d.name) for d in DATASETS)]

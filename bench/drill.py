@@ -4,8 +4,8 @@
 
 Starts ``python -m cityos`` on loopback (SQLite) and drives real app clients — the app's
 client layer, not the screens: each resident has its own SQLite store, outbox, sync engine
-(``offline.sync.SyncEngine``), family book and sync (``app.family``) and live event stream
-(``app.family.LiveFeed``); the desk uses ``app.checkin`` (ShelterDesk + CheckinPlatform); the
+(``app.sync.OutboxSync``), family book and sync (``app.family``) and live event stream
+(``app.sync.EventStream``); the desk uses ``app.checkin`` (ShelterDesk + CheckinPlatform); the
 HQ uses ``app.platform.PlatformClient`` with a city_staff login. Every figure is measured from
 the action to the moment the other client's local state shows it (p95 over ``--reps``):
 
@@ -41,7 +41,6 @@ from app.family import (
     FamilyBook,
     FamilyClient,
     FamilySync,
-    LiveFeed,
     Place,
     Relation,
     alert_entity,
@@ -50,10 +49,10 @@ from app.family import (
 from app.i18n import Translator
 from app.identity import MemoryTokenStore, install_key
 from app.platform import BearerAuth, PlatformClient, PlatformHttp
+from app.sync import EventStream, OutboxSync
 from cityos.testing import CityosProcess, login, run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
-from offline.sync import SyncEngine
 from protocol.checkin._crypto import Ed25519PrivateKey
 
 CODE = "352021"
@@ -88,12 +87,12 @@ class Resident:
         self.consents = Consents(self.db, self.outbox)
         self.http = PlatformHttp(base_url, CODE, auth=BearerAuth(self.token))  # the phone's one link
         self.client = PlatformClient(self.http)
-        self.engine = SyncEngine(self.db, self.outbox, self.client)
+        self.engine = OutboxSync(self.db, self.outbox, self.client)
         self.book = FamilyBook(self.db, self.keys, self.me, CODE, ledger.is_granted, self.outbox)
         self.family = FamilySync(self.book, FamilyClient(self.http), self.keys, self.consents)
         self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._stop = threading.Event()
-        self.feed = LiveFeed(self.http, on_event=lambda n, d: self.events.put((n, d)))
+        self.feed = EventStream(self.http, on_event=lambda n, d: self.events.put((n, d)))
         threading.Thread(target=self.feed.run, args=(self._stop,), daemon=True).start()
 
     def push(self) -> None:

@@ -23,10 +23,10 @@ import httpx
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import MemoryTokenStore, Session, install_key
 from app.platform import PlatformClient, PlatformHttp
+from app.sync import Dataset, OutboxSync
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
-from offline.sync import Dataset, SyncEngine
 from protocol.entities import make_entity
 
 TENANT = "352021"
@@ -59,7 +59,7 @@ def timed_push(folder: Path, base_url: str, session: Session, records: int, batc
     Consents(db, outbox).grant(DataCategory.EVACUEE_CARD)
     outbox.enqueue_many("evacuee_card", ((card(i, prefix), None) for i in range(records)))
     with PlatformHttp(base_url, TENANT, auth=session.auth) as http:
-        engine = SyncEngine(db, outbox, PlatformClient(http), batch_size=batch)
+        engine = OutboxSync(db, outbox, PlatformClient(http), batch_size=batch)
         started, cpu = time.perf_counter(), time.process_time()
         report = engine.push()
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -82,7 +82,7 @@ def timed_pull(folder: Path, base_url: str, count: int) -> float:
     db = open_store(folder / "pull.db")
     outbox = Outbox(db, install_key(MemoryTokenStore()), ConsentLedger(db).is_granted)
     with PlatformHttp(base_url, TENANT) as http:  # logged out: public data
-        engine = SyncEngine(db, outbox, PlatformClient(http), datasets=[Dataset("alerts", ("Alert",))])
+        engine = OutboxSync(db, outbox, PlatformClient(http), datasets=[Dataset("alerts", ("Alert",))])
         started = time.perf_counter()
         applied = engine.pull("alerts")
         elapsed = time.perf_counter() - started

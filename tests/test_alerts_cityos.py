@@ -11,10 +11,10 @@ from app.consent import ConsentLedger
 from app.family import Place, alert_entity, alerts_for, read_alerts
 from app.identity import MemoryTokenStore, install_key
 from app.platform import PlatformClient, PlatformHttp
+from app.sync import OutboxSync
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
-from offline.sync import SyncEngine
 from tests.test_identity_cityos import login
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,11 +47,11 @@ def test_city_alerts_reach_the_app_and_stay_offline(tmp_path) -> None:
 
         db = open_store(tmp_path / "app.db")
         outbox = Outbox(db, install_key(MemoryTokenStore()), ConsentLedger(db).is_granted)
-        engine = SyncEngine(db, outbox, PlatformClient(PlatformHttp(server.base_url, "352021")))
+        engine = OutboxSync(db, outbox, PlatformClient(PlatformHttp(server.base_url, "352021")))
         assert engine.pull("alerts") == 3
 
     # The platform is gone: the phone still knows its alerts.
-    offline = SyncEngine(db, outbox, PlatformClient(PlatformHttp("http://127.0.0.1:9", "352021")))
+    offline = OutboxSync(db, outbox, PlatformClient(PlatformHttp("http://127.0.0.1:9", "352021")))
     alerts = read_alerts(offline.entities("alerts"))
     assert len(alerts) == 3
     at_home = alerts_for(alerts, [UBE_HOME], now)

@@ -32,10 +32,10 @@ from app.family import (
 )
 from app.identity import MemoryTokenStore, install_key
 from app.platform import PlatformClient, PlatformHttp
+from app.sync import OutboxSync
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
-from offline.sync import SyncEngine
 from tests.test_identity_cityos import login
 
 TENANT = "352021"
@@ -59,7 +59,7 @@ class Phone:
         self.consents = Consents(self.db, self.outbox)
         self.http = PlatformHttp(base_url, TENANT, auth=self.session.auth)
         self.client = PlatformClient(self.http)
-        self.engine = SyncEngine(self.db, self.outbox, self.client)
+        self.engine = OutboxSync(self.db, self.outbox, self.client)
         self.book = FamilyBook(self.db, self.keys, self.me, TENANT, ledger.is_granted, self.outbox)
         self.family = FamilySync(self.book, FamilyClient(self.http), self.keys, self.consents)
 
@@ -134,7 +134,7 @@ def test_offline_answer_reaches_family_then_proxy_then_location_revoked(phones, 
     a.family.share("location", "family", True)
 
     # A is offline: the answer is saved and queued, nothing reaches the platform.
-    offline = SyncEngine(a.db, a.outbox, PlatformClient(PlatformHttp(dead_url(), TENANT, auth=a.session.auth)))
+    offline = OutboxSync(a.db, a.outbox, PlatformClient(PlatformHttp(dead_url(), TENANT, auth=a.session.auth)))
     answer = a.book.answer("atShelter", place="宇部市立琴芝小学校", lat=33.9512, lon=131.2471, message="無事です")
     report = offline.push()
     assert report.sent == 0 and report.error is not None and report.error.retryable

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from app.consent import DataCategory
-from app.family import LiveFeed, alert_entity, parse_events, poll_interval
+from app.family import alert_entity, poll_interval
+from app.sync import EventStream, parse_events
 from tests.test_family_cityos import Phone, cityos  # noqa: F401 - the module's platform fixture
 from tests.test_identity_cityos import login
 
@@ -28,7 +29,7 @@ class Listener:
     def __init__(self, phone: Phone, topics: tuple[str, ...]) -> None:
         self.events: queue.Queue[tuple[str, dict]] = queue.Queue()
         self.stop = threading.Event()
-        self.feed = LiveFeed(phone.http, topics=topics, on_event=lambda name, data: self.events.put((name, data)))
+        self.feed = EventStream(phone.http, topics=topics, on_event=lambda name, data: self.events.put((name, data)))
         self.thread = threading.Thread(target=self.feed.run, args=(self.stop,), daemon=True)
         self.thread.start()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-from offline.sync import Backoff
+from app.sync import Backoff
 
 
 def test_backoff_grows_exponentially_with_full_jitter_and_a_cap():

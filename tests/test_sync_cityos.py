@@ -11,10 +11,10 @@ import pytest
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import TOKENS_KEY, MemoryTokenStore, Session, Tokens, install_key
 from app.platform import PlatformClient, PlatformError, PlatformHttp
+from app.sync import OutboxSync
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
-from offline.sync import SyncEngine
 from protocol.entities import geo_point, make_entity
 from tests.test_identity_cityos import login
 
@@ -31,7 +31,7 @@ class Device:
         self.consents = Consents(self.db, self.outbox)
         self.http = PlatformHttp(base_url, TENANT, auth=session.auth if session else None)
         self.client = PlatformClient(self.http)
-        self.engine = SyncEngine(self.db, self.outbox, self.client, batch_size=batch_size)
+        self.engine = OutboxSync(self.db, self.outbox, self.client, batch_size=batch_size)
 
     def close(self) -> None:
         self.http.close()

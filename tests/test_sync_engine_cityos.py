@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -42,23 +43,33 @@ def platform(tmp_path, data_dir) -> Iterator:
         yield server
 
 
-@pytest.fixture()
-def app(platform, ube, ube_store_file, data_dir, tmp_path) -> Iterator[Mamori]:
-    store = tmp_path / "app" / "mamori.sqlite"
-    store.parent.mkdir()
+def open_app(platform, ube, ube_store_file, data_dir, folder: Path, account: str) -> Mamori:
+    """The app as a resident has it: its own store and key store, logged in, consents given."""
+    store = folder / "mamori.sqlite"
+    store.parent.mkdir(parents=True)
     shutil.copy(ube_store_file, store)
     db, keys = open_store(store), MemoryKeyStore()
     link = PlatformLink(store, db, keys, platform.base_url, TENANT)
     link.sync.backoff_cap_s = 1.0  # retry soon once the platform is back (the app caps at a minute)
     app = Mamori(db, ube, keys, data_dir, link=link)
     app.set_home(LatLon(33.9513, 131.2470))
-    link.login(open_browser=form_browser("ube-staff-1"))  # a staff account: it runs a desk and is a resident
+    link.login(open_browser=form_browser(account))
     for category in (DataCategory.SAFETY_STATUS, DataCategory.HEALTH_ACTIVITY, DataCategory.EVACUEE_CARD,
                      DataCategory.RIDE_HISTORY):
         link.set_consent(category, True)
+    return app
+
+
+def close_app(app: Mamori) -> None:
+    app.link.stop()  # type: ignore[union-attr]
+    app.db.conn.close()
+
+
+@pytest.fixture()
+def app(platform, ube, ube_store_file, data_dir, tmp_path) -> Iterator[Mamori]:
+    app = open_app(platform, ube, ube_store_file, data_dir, tmp_path / "app", "ube-staff-1")  # staff: a desk and a resident
     yield app
-    link.stop()
-    db.conn.close()
+    close_app(app)
 
 
 def states(app: Mamori) -> dict[str, FeatureState]:
@@ -137,3 +148,35 @@ def test_records_made_on_home_while_the_platform_is_down_arrive_once_when_it_ret
     link.kick()
     wait_for("a second round", lambda: settled(app, (*waiting, "family"), before))
     assert platform_view(platform, app, shelter.id, paper.ref) == seen
+
+
+def test_a_family_answer_reaches_the_other_phone_through_its_engines_event_stream(platform, ube, ube_store_file, data_dir,
+                                                                                  tmp_path) -> None:
+    """Both phones sit on Home; neither screen is open and nobody taps. A's answer goes out by
+    A's engine; B's engine hears it on the event stream and applies it, long before its 30 s poll."""
+    a, b = (open_app(platform, ube, ube_store_file, data_dir, tmp_path / name, account)
+            for name, account in (("a", "ube-resident-1"), ("b", "ube-resident-2")))
+    try:
+        for phone in (a, b):
+            phone.link.sync.start()  # type: ignore[union-attr]
+            wait_for("the first round", lambda phone=phone: settled(phone, ("outbox", "family"), 0))
+        group = a.family.groups().create_group("宇部家")
+        b.family.groups().join(a.family.groups().invite(group, "一郎"))
+        for phone in (a, b):
+            phone.family.set_sharing("safety_status", "family", True)
+            wait_for("sharing sent", lambda phone=phone: states(phone)["outbox"].pending == 0)
+        wait_for("B's event stream", lambda: b.link.sync.live)  # type: ignore[union-attr]
+        b_polled = states(b)["family"].next_try_at or 0.0
+        a.family.answer(SafetyStatus.NEED_HELP, message="水が来ています")
+        me = a.family.me()
+
+        def b_sees_it() -> bool:
+            latest = b.family.book().latest(me)
+            return latest is not None and latest.message == "水が来ています"
+
+        wait_for("A's answer on B's phone", b_sees_it, timeout=25.0)
+        assert time.time() < b_polled, "it came before B's next poll: by the event stream"
+        assert states(b)["family"].last_success_at is not None
+    finally:
+        close_app(a)
+        close_app(b)

@@ -20,10 +20,10 @@ import pytest
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.identity import TOKENS_KEY, MemoryTokenStore, Session
 from app.platform import PlatformClient, PlatformHttp
+from app.sync import Feature, OutboxSync, SyncContext, SyncEngine
 from cityos.testing import run_cityos
 from offline.outbox import Outbox
 from offline.store import open_store
-from offline.sync import Backoff, SyncEngine
 from protocol.entities import make_entity
 from tests.test_identity_cityos import login
 
@@ -44,26 +44,40 @@ def fill_outbox(db_path: Path, key: bytes, prefix: str, count: int = RECORDS) ->
     db.close()
 
 
+class EngineLink:
+    """What the app's sync engine asks of the platform link: logged in, and no event stream."""
+
+    configured = logged_in = True
+    http = None
+
+
 def push_all(db_path: Path, base_url: str, key: bytes, session: Session, batch: int = 100, timeout: float = 15.0,
-             run_for: float = 60.0) -> SyncEngine:
-    """Run the engine's loop (fast backoff) in a thread until the outbox is empty; fail after ``run_for`` s."""
-    db, watch = open_store(db_path), open_store(db_path)  # the UI watches through its own connection
-    outbox = Outbox(db, key, ConsentLedger(db).is_granted)
+             run_for: float = 60.0) -> OutboxSync:
+    """Run the app's sync engine (its thread, fast backoff) with the outbox feature until the
+    outbox is empty; fail after ``run_for`` s. Returns the outbox sync for its state."""
+    watch = open_store(db_path)  # the UI watches through its own connection
     http = PlatformHttp(base_url, TENANT, auth=session.auth, timeout=timeout)
-    engine = SyncEngine(db, outbox, PlatformClient(http), datasets=[], batch_size=batch, backoff=Backoff(0.05, 0.5))
-    stop = threading.Event()
-    worker = threading.Thread(target=engine.run, args=(stop, 0.05), daemon=True)
-    worker.start()
+    outboxes: list[OutboxSync] = []
+
+    def push(ctx: SyncContext) -> None:
+        if not outboxes:  # built on the engine's thread, over its own connection
+            outboxes.append(OutboxSync(ctx.db, Outbox(ctx.db, key, ConsentLedger(ctx.db).is_granted), PlatformClient(http),
+                                       datasets=[], batch_size=batch))
+        error = outboxes[0].push().error
+        if error is not None:
+            raise error
+
+    engine = SyncEngine(lambda: open_store(db_path), EngineLink(), backoff_base_s=0.05, backoff_cap_s=0.5)  # type: ignore[arg-type]
+    engine.register(Feature("outbox", push, pending=lambda db: queued(db), interval_s=0.05))
+    engine.start()
     deadline = time.monotonic() + run_for
     while queued(watch) and time.monotonic() < deadline:
         time.sleep(0.05)
-    stop.set()
-    engine.kick()
-    worker.join(10)
+    engine.stop()
     watch.close()
-    assert engine.state().queued == 0, f"outbox not drained: {engine.state()}"
+    assert outboxes and outboxes[0].state().queued == 0, f"outbox not drained: {engine.state()}"
     http.close()
-    return engine
+    return outboxes[0]
 
 
 def queued(db) -> int:
@@ -113,7 +127,7 @@ def _child_push(db_path: str, base_url: str, key: bytes, tokens: str) -> None:
     db = open_store(db_path)
     outbox = Outbox(db, key, ConsentLedger(db).is_granted)
     with PlatformHttp(base_url, TENANT, auth=Session(base_url, "mamori-app", secure).auth) as http:
-        SyncEngine(db, outbox, PlatformClient(http), datasets=[], batch_size=100).push()
+        OutboxSync(db, outbox, PlatformClient(http), datasets=[], batch_size=100).push()
     os._exit(0)
 
 

@@ -74,7 +74,7 @@ def _alert_area_text(app) -> str:
 
 
 def test_home_alert_place_says_why_no_alert_shows(app, monkeypatch):
-    from offline.sync import Freshness, SyncState
+    from app.sync import Freshness, SyncState
 
     assert app.t("home.alerts.no_platform") in _alert_area_text(app)  # no platform: none can arrive
     monkeypatch.setattr(type(app.link), "configured", property(lambda self: True))

@@ -33,7 +33,6 @@ from app.family._hq import (
     shelter_board,
     unanswered,
 )
-from app.family._live import LiveFeed, parse_events, poll_interval
 from app.family._model import (
     Answer,
     Member,
@@ -44,7 +43,7 @@ from app.family._model import (
 )
 from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync, invite_key
-from app.family._service import FEATURE, LOCAL_ME, SHARES, STAFF_ROLE, FamilyService
+from app.family._service import FEATURE, LOCAL_ME, SHARES, STAFF_ROLE, FamilyService, poll_interval
 from app.family._service import feature as sync_feature
 from app.family._share import share_text
 from app.family._support import NEEDS, SupportRegister, SupportRegistration, needs_words, support_entity
@@ -97,7 +96,6 @@ __all__ = [
     "InviteForged",
     "InviteMalformed",
     "InviteReused",
-    "LiveFeed",
     "MapPoint",
     "Member",
     "MemberStatus",
@@ -129,7 +127,6 @@ __all__ = [
     "make_invite",
     "map_points",
     "needs_words",
-    "parse_events",
     "parse_invite",
     "poll_interval",
     "public_key_text",

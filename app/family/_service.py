@@ -11,22 +11,22 @@ import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import sqlite_utils
 
 from app.consent import ConsentLedger, DataCategory
+from app.devicekeys import KeyStore
 from app.family._alerts import AlertDesk, read_alerts
 from app.family._book import FamilyBook
-from app.family._live import poll_interval
 from app.family._model import SafetyStatus
 from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync
 from app.identity import Identity
-from app.sync import Feature, SyncContext
+from app.sync import Feature, SyncContext, cached_entities
 from offline.store import store_file
-from offline.sync import cached_entities
+from protocol.entities import parse_time
 from protocol.family import Alert, Place
 
 if TYPE_CHECKING:
@@ -39,6 +39,13 @@ LOCAL_ME = "this-device"  # whose answers these are before login: they never lea
 SHARING_KEY = "mamori.family.sharing"  # what this account shares with family / caregivers
 SHARES = (("safety_status", "family"), ("location", "family"), ("safety_status", "caregiver"))
 STAFF_ROLE = "city_staff"
+REMINDER_KEY = "mamori.family.reminded_at"  # per account: when the HQ last asked for an answer
+POLL_S = 30.0  # the family feature's cadence (the event stream brings changes sooner)
+POLL_ALERT_S = 10.0
+
+
+def poll_interval(alert_active: bool) -> float:
+    return POLL_ALERT_S if alert_active else POLL_S
 
 
 def book_for(db: sqlite_utils.Database, app: Mamori, me: str) -> FamilyBook:
@@ -73,6 +80,12 @@ class FamilyService:
     def consented(self, category: DataCategory) -> bool:
         return bool(self.app.link and self.app.link.consents.ledger.is_granted(category.value))
 
+    def groups(self) -> FamilySync:
+        """Group actions (create, invite, join, leave, caregivers): network, off the UI thread."""
+        link = self.app.link
+        assert link is not None and link.http is not None
+        return FamilySync(self.book(), FamilyClient(link.http), self.app.keys, link.consents)
+
     # ---- answering --------------------------------------------------------------------------
     def answer(self, status: SafetyStatus, *, message: str | None = None, with_location: bool = False,
                person: str | None = None) -> tuple[list[str], bool]:
@@ -104,6 +117,10 @@ class FamilyService:
     def sharing(self) -> dict[str, bool]:
         raw = self.app.keys.get(SHARING_KEY)
         return json.loads(raw).get(self.me(), {}) if raw else {}
+
+    def reminded_at(self) -> datetime | None:
+        """When the HQ last asked me to answer (the family feature keeps it current)."""
+        return reminded_at(self.app.keys, self.me())
 
     def sync_now(self) -> None:
         """最新にする: the sync engine fetches who I am and the family's answers now."""
@@ -152,15 +169,57 @@ class FamilyService:
         target.write_bytes(xml)
         return target
 
-def _sync(ctx: SyncContext) -> float:
-    """Who I am, my proxy answers out, the groups and every member's latest answer in; runs
-    again in 30 s, or 10 s while an alert is active."""
+def _book(ctx: SyncContext, me: str) -> FamilyBook:
     link = ctx.link
-    identity = link.session.identity()  # type: ignore[union-attr]
-    book = FamilyBook(ctx.db, link.keys, identity.sub, link.tenant, ConsentLedger(ctx.db).is_granted, link.outbox_for(ctx.db))
-    FamilySync(book, FamilyClient(link.http), link.keys).sync()  # type: ignore[arg-type]
+    return FamilyBook(ctx.db, link.keys, me, link.tenant, ConsentLedger(ctx.db).is_granted, link.outbox_for(ctx.db))
+
+
+def _family(ctx: SyncContext, me: str) -> FamilySync:
+    return FamilySync(_book(ctx, me), FamilyClient(ctx.link.http), ctx.link.keys)  # type: ignore[arg-type]
+
+
+def _sync(ctx: SyncContext) -> float:
+    """Who I am, my proxy answers out, the groups and every member's latest answer in, and
+    whether the HQ asked me to answer; runs again in 30 s, or 10 s while an alert is active."""
+    identity = ctx.link.session.identity()  # type: ignore[union-attr]
+    family = _family(ctx, identity.sub)
+    family.sync()
+    remember_reminder(ctx.link.keys, identity.sub, family.client.reminded_at())
     now = datetime.now(UTC)
     return poll_interval(any(a.active(now) for a in read_alerts(cached_entities(ctx.db, "alerts"))))
+
+
+def _on_event(ctx: SyncContext, data: dict[str, Any]) -> bool:
+    """A ``family`` event carries every group's latest answers: apply them without asking the
+    platform again. Someone joined or left (names come only with a whole pull): False."""
+    identity = ctx.link.identity
+    if identity is None:
+        return False
+    family = _family(ctx, identity.sub)
+    book = family.book
+    remember_reminder(ctx.link.keys, identity.sub, data.get("remindedAt"))
+    known = {(g["id"], m.person) for g in book.groups() for m in book.members(g["id"])}
+    groups = data.get("groups", [])
+    if len(groups) != len(book.groups()) or any((g["id"], r["person"]) not in known for g in groups for r in g["members"]):
+        return False
+    for g in groups:
+        family.apply_status(g["id"], g["members"])
+    return True
+
+
+def remember_reminder(keys: KeyStore, me: str, at: str | None) -> None:
+    """When the HQ last asked this account to answer (None: never), for the family screen."""
+    raw = keys.get(REMINDER_KEY)
+    every = json.loads(raw) if raw else {}
+    if every.get(me) != at:
+        every[me] = at
+        keys.put(REMINDER_KEY, json.dumps(every).encode())
+
+
+def reminded_at(keys: KeyStore, me: str) -> datetime | None:
+    raw = keys.get(REMINDER_KEY)
+    at = json.loads(raw).get(me) if raw else None
+    return parse_time(at) if at else None
 
 
 def _pending(db: sqlite_utils.Database) -> int:
@@ -168,5 +227,4 @@ def _pending(db: sqlite_utils.Database) -> int:
 
 
 def feature() -> Feature:
-    return Feature(FEATURE, _sync, pending=_pending)
-
+    return Feature(FEATURE, _sync, pending=_pending, topics=("family",), on_event=_on_event)

@@ -22,7 +22,43 @@ After a local write a feature calls ``engine.kick("points")`` (the app's ``link.
 the feature runs at once when the platform can be reached, and with exponential backoff (full
 jitter, capped) when not. Screens read ``engine.state()[name]`` (pending count, last success,
 last error, next try) and ``engine.subscribe(observer)`` to redraw when it changes.
-"""
-from app.sync._engine import Feature, FeatureState, SyncContext, SyncEngine, describe
 
-__all__ = ["Feature", "FeatureState", "SyncContext", "SyncEngine", "describe"]
+Features that can apply an event from the platform's event stream themselves register its
+``topics`` and an ``on_event(ctx, data)``; others simply run when an event on their topic arrives.
+The outbox and the public datasets (``OutboxSync``) are the link's own features.
+"""
+from app.sync._backoff import Backoff
+from app.sync._engine import Feature, FeatureState, SyncContext, SyncEngine, describe
+from app.sync._outbox import (
+    ALERTS,
+    SHELTER_STATUS,
+    Dataset,
+    Freshness,
+    OutboxSync,
+    PushReport,
+    SyncState,
+    cached_entities,
+    read_state,
+)
+from app.sync._stream import TOPICS, EventStream, parse_events
+
+__all__ = [
+    "ALERTS",
+    "SHELTER_STATUS",
+    "TOPICS",
+    "Backoff",
+    "Dataset",
+    "EventStream",
+    "Feature",
+    "FeatureState",
+    "Freshness",
+    "OutboxSync",
+    "PushReport",
+    "SyncContext",
+    "SyncEngine",
+    "SyncState",
+    "cached_entities",
+    "describe",
+    "parse_events",
+    "read_state",
+]

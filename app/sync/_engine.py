@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from app.platform import NotAuthorised, PlatformError
+from app.sync._stream import EventStream
 
 if TYPE_CHECKING:  # the link builds the engine; importing it here would be a cycle
     from app.connection import PlatformLink
@@ -51,7 +52,8 @@ class Feature:
     after a failure at any point (send by idempotency key, pull from a stored cursor).
     ``sync`` may return the seconds until it should run again (e.g. sooner while a ride is
     active); anything else means ``interval_s``. ``pending(db)`` counts local writes not yet
-    acknowledged (for the screens).
+    acknowledged (for the screens). An event on one of its ``topics`` runs it at once, or is
+    handed to ``on_event`` when it can apply the event's data itself.
     """
 
     name: str
@@ -60,6 +62,10 @@ class Feature:
     interval_s: float = 60.0  # how often to run with nothing kicked, while it succeeds
     needs_login: bool = True  # public pulls (shelter status, alerts) run logged out too
     enabled: Callable[[SyncContext], bool] = lambda ctx: True  # e.g. the desk only for staff
+    topics: tuple[str, ...] = ()  # event-stream topics that concern it (``app.sync.TOPICS``)
+    # Applies one event's data on the engine thread; returns False when only a whole sync will
+    # do. Without it an event runs the feature at once.
+    on_event: Callable[[SyncContext, dict[str, Any]], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,8 @@ class SyncEngine:
     ``interval_s`` while it succeeds, and after a failure with exponential backoff and full
     jitter, capped at ``backoff_cap_s`` (and at least the server's Retry-After). When one
     feature reaches the platform again, every feature waiting in backoff is tried at once.
+    While an account is logged in, a second thread listens to the platform's event stream and
+    hands each event to the features registered for its topic (``deliver``).
     """
 
     def __init__(self, open_db: Callable[[], sqlite_utils.Database], link: PlatformLink, *,
@@ -107,6 +115,8 @@ class SyncEngine:
         self._thread: threading.Thread | None = None
         self._ctx: SyncContext | None = None
         self._observers: list[Callable[[dict[str, FeatureState]], None]] = []
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._stream: EventStream | None = None
 
     # -- registration ----------------------------------------------------------------------------
     def register(self, feature: Feature) -> None:
@@ -125,11 +135,26 @@ class SyncEngine:
 
     # -- running -----------------------------------------------------------------------------------
     def start(self) -> None:
-        """Run in a daemon thread until ``stop()``; its store connection is its own."""
+        """Run in a daemon thread until ``stop()``; its store connection is its own. With a
+        platform link, listen to its event stream in a second thread."""
         if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="mamori-sync", daemon=True)
         self._thread.start()
+        if self._link.http is not None:
+            self._stream = EventStream(self._link.http, on_event=self.deliver, ready=lambda: self._link.logged_in)
+            threading.Thread(target=self._stream.run, args=(self._stop,), name="mamori-events", daemon=True).start()
+
+    @property
+    def live(self) -> bool:
+        """The event stream is connected: changes arrive within seconds, not at the next poll."""
+        return bool(self._stream and self._stream.connected)
+
+    def deliver(self, topic: str, data: dict[str, Any]) -> None:
+        """An event from the platform (any thread): the engine thread applies it next."""
+        with self._lock:
+            self._events.append((topic, data))
+        self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -148,6 +173,7 @@ class SyncEngine:
         """One round in the calling thread (the background loop calls it; tests and tools may):
         run what is due (or ``everything``); returns each run feature's error (None: success)."""
         ctx = self._context()
+        self._apply_events(ctx)
         now = self._clock()
         with self._lock:
             kicked, self._kicked = self._kicked, set()
@@ -158,6 +184,29 @@ class SyncEngine:
                 break
             outcome[feature.name] = self._run_one(feature, ctx)
         return outcome
+
+    def _apply_events(self, ctx: SyncContext) -> None:
+        """Hand waiting events to their features; a feature that cannot apply one runs now."""
+        with self._lock:
+            events, self._events = self._events, []
+            features = list(self._features.values())
+        for topic, data in events:
+            for feature in (f for f in features if topic in f.topics):
+                if feature.on_event is None or not self._runnable(feature, ctx):
+                    self.kick(feature.name)
+                    continue
+                try:
+                    applied = feature.on_event(ctx, data)
+                except Exception as exc:
+                    log.info("sync feature %s: event not applied: %s", feature.name, describe(exc))
+                    applied = False
+                if applied:
+                    self._update(feature.name, last_success_at=self._clock())
+                else:
+                    self.kick(feature.name)
+
+    def _runnable(self, feature: Feature, ctx: SyncContext) -> bool:
+        return self._link.configured and (self._link.logged_in or not feature.needs_login) and feature.enabled(ctx)
 
     def _context(self) -> SyncContext:
         if self._ctx is None:
@@ -176,7 +225,7 @@ class SyncEngine:
             self._wake.clear()
 
     def _run_one(self, feature: Feature, ctx: SyncContext) -> str | None:
-        if not self._link.configured or (feature.needs_login and not self._link.logged_in) or not feature.enabled(ctx):
+        if not self._runnable(feature, ctx):
             self._finish(feature, ctx, waiting_for_login=feature.needs_login and not self._link.logged_in)
             return None
         self._update(feature.name, running=True, last_attempt_at=self._clock())

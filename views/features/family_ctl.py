@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from app.consent import DataCategory
+from app.family import FEATURE as FAMILY_FEATURE
 from app.family import (
     STAFF_ROLE,
     Alert,
@@ -24,7 +25,6 @@ from app.family import (
     FamilySync,
     HqPerson,
     HqSnapshot,
-    LiveFeed,
     Place,
     Relation,
     SafetyStatus,
@@ -38,15 +38,14 @@ from app.family import (
     issue_alert,
     load_snapshot,
     parse_invite,
-    poll_interval,
     read_alerts,
     support_entity,
 )
 from app.identity import Identity
 from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
+from app.sync import FeatureState
 from geo.models import LatLon
-from protocol.entities import parse_time
 from protocol.hazards import ShelterKind
 from views.contract import Screens
 from views.features.qr_reader import Scanner
@@ -73,7 +72,6 @@ class FamilyCtl:
         self.support_address = ""
         self.support_caregiver: str | None = None
         self.support_confirm: str | None = None  # "register" | "withdraw", waiting for "yes"
-        self.reminded_at: datetime | None = None  # the HQ asked me to answer
         self._cells: tuple[str, dict] | None = None
         self.export_path: str | None = None
         self.invite_scan = Scanner()  # an invite QR read by camera or picture
@@ -84,13 +82,12 @@ class FamilyCtl:
         self.hq_loaded_at: datetime | None = None
         self.alert_form: dict[str, object] = {**ALERT_FORM}
         self.busy = False
-        self.synced_at: datetime | None = None
         self._opened = False
         self._lock = threading.RLock()  # app.db is shared with the page's threads
         self._unsubscribe: Callable[[], None] | None = None
         self._banner_ids: tuple[str, ...] = ()
         self._shelter_sig: object = None
-        self._live: threading.Event | None = None  # set to stop the event stream and the poll
+        self._answers_at: float | None = None  # the family feature's last success, as last drawn
 
     # ---- who am I ---------------------------------------------------------------------------
     @property
@@ -113,7 +110,6 @@ class FamilyCtl:
         """Logged out: the next login may be someone else, so nothing of this account is used
         (the session dropped its stored identity with the tokens)."""
         self.identity, self.invite, self.hq = None, None, None
-        self.stop_live()
 
     # ---- the book ---------------------------------------------------------------------------
     def book(self) -> FamilyBook:
@@ -123,8 +119,7 @@ class FamilyCtl:
         return self.app.family.consented(category)
 
     def _family(self) -> FamilySync:
-        link = self.app.link
-        return FamilySync(self.book(), FamilyClient(link.http), self.app.keys, link.consents)
+        return self.app.family.groups()
 
     # ---- answering --------------------------------------------------------------------------
     def answer(self, status: SafetyStatus, person: str | None = None) -> None:
@@ -170,15 +165,9 @@ class FamilyCtl:
             self.refresh()
 
     def refresh(self) -> None:
-        self._background(self._sync, kick=True)
-
-    def _sync(self) -> str | None:
-        self._fetch_identity()
-        family = self._family()
-        family.sync()
-        self._set_reminder(family.client.reminded_at())
-        self.synced_at = datetime.now(UTC)
-        return None
+        """最新にする: the sync engine sends and fetches everything now; the screen redraws
+        when the family's answers arrive."""
+        self.app.link.kick()
 
     def create_group(self, name: str) -> None:
         name = name.strip()
@@ -234,7 +223,7 @@ class FamilyCtl:
         action(self._family())
         return True
 
-    def _background(self, work: Callable[[], str | None], kick: bool = False) -> None:
+    def _background(self, work: Callable[[], str | None]) -> None:
         """Run network work off the UI thread; show its outcome (or why it failed) in one line."""
         t = self.app.t
 
@@ -251,8 +240,6 @@ class FamilyCtl:
                 self.message = t("family.offline")
             finally:
                 self.busy = False
-            if kick:
-                self.app.link.kick()
             self.shell.render()
 
         self.shell.run_in_background(run)
@@ -318,104 +305,55 @@ class FamilyCtl:
         return banners
 
     def watch_alerts(self) -> None:
-        """After every sync: notify new alerts once, and redraw when the banners or shelter counts
-        change. While logged in, listen to the platform's event stream and poll as the fallback."""
+        """After every sync (the engine pulls on its schedule and at once on a stream event):
+        notify new alerts once, and redraw when the banners, shelter counts or the family's
+        answers change; an open HQ screen reloads its snapshot."""
         if self._unsubscribe is None and self.app.link:
             self._unsubscribe = self.app.link.subscribe(self._synced)
-        self.go_live()
 
-    def _synced(self, state) -> None:
+    def _synced(self, states: dict[str, FeatureState]) -> None:
         try:
             with self._lock:
                 alerts, places = self.alerts(), self.places()
                 AlertDesk(self.app.db, self.app.t).notify_new(alerts, places)
                 ids = tuple(b.alert.id for b in AlertDesk(self.app.db, self.app.t).banners(alerts, places))
             shelters = self.app.link.shelter_statuses()
-            if ids != self._banner_ids or shelters != self._shelter_sig:
-                self._banner_ids, self._shelter_sig = ids, shelters
+            family = states.get(FAMILY_FEATURE)
+            answers = family.last_success_at if family else None
+            if (ids, shelters, answers) == (self._banner_ids, self._shelter_sig, self._answers_at):
+                return
+            self._banner_ids, self._shelter_sig, self._answers_at = ids, shelters, answers
+            if self.hq is not None:  # the HQ screen was opened: keep it current
+                self._background(self._load_hq)
+            else:
                 self._redraw()
         except Exception as exc:
             log.info("family alert watcher stopped: %s", type(exc).__name__)
             if self._unsubscribe:
                 self._unsubscribe()
-            self.stop_live()
 
     def _redraw(self) -> None:
         # Through the page's executor: an update sent from a background thread alone would
         # wait in Flet's send queue until something else woke the page's event loop.
         self.shell.run_in_background(self.shell.render)
 
-    # ---- live updates: the event stream, and polling as the fallback -------------------------------
-    def go_live(self) -> None:
-        link = self.app.link
-        if self._live is not None or not self.logged_in or link.http is None:
-            return
-        stop = self._live = threading.Event()
-        feed = LiveFeed(link.http, on_event=self._live_event)
-        threading.Thread(target=feed.run, args=(stop,), name="mamori-live", daemon=True).start()
-        threading.Thread(target=self._poll, args=(stop,), name="mamori-poll", daemon=True).start()
-
-    def stop_live(self) -> None:
-        if self._live is not None:
-            self._live.set()
-            self._live = None
-
-    def alert_active(self) -> bool:
-        return bool(self._banner_ids)
-
-    def _set_reminder(self, at: str | None) -> None:
-        self.reminded_at = parse_time(at) if at else None
+    # ---- what the sync engine brought ----------------------------------------------------------
+    @property
+    def synced_at(self) -> datetime | None:
+        """When the family's answers last arrived (a pull, or an event from the stream)."""
+        state = self.app.link.sync.feature_state(FAMILY_FEATURE) if self.app.link else None
+        return datetime.fromtimestamp(state.last_success_at, UTC) if state and state.last_success_at else None
 
     def needs_answer_for_hq(self) -> bool:
         """The HQ asked me to answer and I have not answered since."""
-        if self.reminded_at is None:
+        reminded = self.app.family.reminded_at()
+        if reminded is None:
             return False
         mine = self.book().latest(self.me())
-        return mine is None or mine.observed_at < self.reminded_at
+        return mine is None or mine.observed_at < reminded
 
     def hq_remind(self, person: str) -> None:
         self._background(lambda: self._with_family(lambda f: f.client.remind(person)) and "family.hq.reminded")
-
-    def _live_event(self, topic: str, data: dict) -> None:
-        if topic == "family":
-            self._set_reminder(data.get("remindedAt"))
-        if self.hq is not None:  # the HQ screen was opened: keep it current
-            self.app.link.kick()
-            with self._lock:
-                self._load_hq()
-            self._redraw()
-            return
-        if topic != "family":
-            self.app.link.kick()  # the sync engine pulls alerts / shelter counts; _synced redraws
-            return
-        with self._lock:
-            book = self.book()
-            known = {(g["id"], m.person) for g in book.groups() for m in book.members(g["id"])}
-            groups = data.get("groups", [])
-            if any((g["id"], r["person"]) not in known for g in groups for r in g["members"]) or len(groups) != len(book.groups()):
-                self._sync()  # someone joined or left: names and groups come with a full pull
-            else:
-                family = self._family()
-                for g in groups:
-                    family.apply_status(g["id"], g["members"])
-                self.synced_at = datetime.now(UTC)
-        self._redraw()
-
-    def _poll(self, stop: threading.Event) -> None:
-        """Background cadence even when the stream is up: 30 s, 10 s while an alert is active."""
-        while not stop.wait(poll_interval(self.alert_active())):
-            try:
-                self.app.link.kick()
-                with self._lock:
-                    self._sync()
-                    if self.hq is not None:
-                        self._load_hq()
-                self._redraw()
-            except PlatformError as exc:
-                log.info("family poll failed: %s", type(exc).__name__)
-            except Exception as exc:
-                log.info("family poll stopped: %s", type(exc).__name__)
-                stop.set()
 
     # ---- export and HQ -------------------------------------------------------------------------
     def export(self, group_id: str) -> None:

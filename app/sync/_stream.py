@@ -1,13 +1,14 @@
-"""Live updates from the platform's event stream (``GET /cityos/v1/events``, server-sent events):
-family statuses as they change, and a nudge when alerts or shelter counts change.
+"""The platform's event stream (``GET /cityos/v1/events``, server-sent events): family statuses
+as they change, and a nudge when alerts or shelter counts change. The sync engine listens to it
+while an account is logged in and hands each event to the features registered for its topic;
+the features' own schedules are the fallback when the stream is down.
 
-    feed = LiveFeed(link.http, on_event=handle)
-    threading.Thread(target=feed.run, args=(stop,), daemon=True).start()
+    stream = EventStream(link.http, on_event=handle, ready=lambda: link.logged_in)
+    threading.Thread(target=stream.run, args=(stop,), daemon=True).start()
 
-``on_event(topic, data)`` runs on the feed's thread: ``("family", {"groups": [{"id", "members"}]})``
-or ``("alerts" | "shelters", {"seq": n})``. The feed reconnects with backoff; ``connected`` says
-whether it is up, and ``poll_interval`` is how often to pull anyway (the fallback, and the
-background cadence: every 30 s, every 10 s while an alert is active).
+``on_event(topic, data)`` runs on the stream's thread: ``("family", {"groups": [{"id", "members"}]})``
+or ``("alerts" | "shelters", {"seq": n})``. It reconnects with backoff; ``connected`` says
+whether it is up.
 """
 from __future__ import annotations
 
@@ -20,18 +21,13 @@ from typing import Any
 import httpx
 
 from app.platform import NotAuthorised, PlatformError, PlatformHttp
-from offline.sync import Backoff
+from app.sync._backoff import Backoff
 
 log = logging.getLogger(__name__)  # error kinds only
 
 PATH = "/cityos/v1/events"
 TOPICS = ("family", "alerts", "shelters")
-POLL_S = 30.0
-POLL_ALERT_S = 10.0
-
-
-def poll_interval(alert_active: bool) -> float:
-    return POLL_ALERT_S if alert_active else POLL_S
+IDLE_CHECK_S = 5.0  # how soon a login is noticed while nobody is logged in
 
 
 def parse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
@@ -53,18 +49,23 @@ def parse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
             data.append(value)
 
 
-class LiveFeed:
+class EventStream:
     def __init__(self, http: PlatformHttp, *, on_event: Callable[[str, dict[str, Any]], None],
-                 topics: Sequence[str] = TOPICS, read_timeout: float = 45.0) -> None:
-        self._http, self._on_event, self._topics = http, on_event, ",".join(topics)
+                 topics: Sequence[str] = TOPICS, ready: Callable[[], bool] = lambda: True,
+                 read_timeout: float = 45.0) -> None:
+        self._http, self._on_event, self._topics, self._ready = http, on_event, ",".join(topics), ready
         # The platform sends a comment every 15 s, so a silent read of 45 s means the link is gone.
         self._timeout = httpx.Timeout(10.0, read=read_timeout)
         self.connected = False
 
     def run(self, stop: threading.Event) -> None:
-        """Listen until ``stop`` is set (noticed at the next event or ping)."""
+        """Listen until ``stop`` is set (noticed at the next event or ping); while ``ready()``
+        is false (nobody logged in) wait without asking the platform."""
         backoff = Backoff(base=1.0, cap=30.0)
         while not stop.is_set():
+            if not self._ready():
+                stop.wait(IDLE_CHECK_S)
+                continue
             try:
                 self._listen(stop)
                 backoff.reset()

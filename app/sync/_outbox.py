@@ -1,17 +1,15 @@
-"""The sync engine: push the outbox in batches, pull public datasets by delta cursor.
+"""The outbox and the public datasets: push queued writes in batches, pull datasets by delta
+cursor. The app's ``SyncEngine`` runs it (the ``outbox`` feature and one feature per dataset).
 
-All progress lives in SQLite, so the engine can be killed at any instruction and resumes
-where it stopped: a write leaves the outbox only after the platform acknowledged it, and
-the platform upserts by entity id, so a batch resent after a crash is stored once.
-The engine knows nothing about views; the UI polls ``state()`` or ``subscribe``s to it.
-Give the engine its own store connection (``open_store(path)``) when it runs in a thread.
+All progress lives in SQLite, so it can be killed at any instruction and resumes where it
+stopped: a write leaves the outbox only after the platform acknowledged it, and the platform
+upserts by entity id, so a batch resent after a crash is stored once. Give it its own store
+connection (``open_store(path)``) when it runs in a thread.
 """
 from __future__ import annotations
 
 import json
 import logging
-import random
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -63,34 +61,16 @@ class PushReport:
     error: PlatformError | None = None
 
 
-class Backoff:
-    """Exponential backoff with full jitter (delay uniform in [0, min(cap, base·2^n)])."""
-
-    def __init__(self, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None) -> None:
-        self.base, self.cap, self.failures = base, cap, 0
-        self._rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.base * 2 ** min(self.failures, 32))
-        self.failures += 1
-        return self._rng.uniform(0.0, ceiling)
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
-class SyncEngine:
+class OutboxSync:
     def __init__(self, db: sqlite_utils.Database, outbox: Outbox, client: PlatformClient,
                  datasets: Sequence[Dataset] = (SHELTER_STATUS, ALERTS), *, batch_size: int = 500,
-                 pull_page: int = 1000, backoff: Backoff | None = None) -> None:
+                 pull_page: int = 1000) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self._db, self._outbox, self._client = db, outbox, client
         self.datasets = {d.name: d for d in datasets}
         self.batch_size, self.pull_page = batch_size, pull_page
-        self.backoff = backoff or Backoff()
         self._observers: list[Callable[[SyncState], None]] = []
-        self._wake = threading.Event()
         with db.atomic():
             for d in datasets:
                 db.execute("INSERT OR IGNORE INTO sync_dataset (name) VALUES (?)", [d.name])
@@ -216,23 +196,6 @@ class SyncEngine:
             except PlatformError as err:
                 first = first or err
         return first
-
-    def run(self, stop: threading.Event, interval: float = 60.0) -> None:
-        """Sync until ``stop`` is set (then ``kick()`` to end the wait): every ``interval`` s,
-        at once after ``kick()``, and with backoff and jitter after a failure."""
-        while not stop.is_set():
-            error = self.sync_once()
-            if error is None or not (error.retryable or isinstance(error, NotAuthorised)):
-                self.backoff.reset()
-                delay = interval
-            else:
-                delay = max(self.backoff.next_delay(), error.retry_after or 0.0)
-            self._wake.wait(delay)
-            self._wake.clear()
-
-    def kick(self) -> None:
-        """Sync now (e.g. right after the app queued a write, or the network came back)."""
-        self._wake.set()
 
     # -- state for the UI ------------------------------------------------------------------------
     def state(self) -> SyncState:

@@ -22,7 +22,7 @@ from app.preferences import Preferences, load_preferences, save_preferences
 from app.shelters import ShelterDirectory
 from geo.hazards import ensure_scenario_layers
 from geo.models import DatasetInfo, LatLon
-from geo.region_import import datasets, import_region
+from geo.region_import import datasets, import_districts, import_region
 from geo.regions import Region, RegionNotFound, find_region, list_regions
 from protocol.hazards import HazardType
 
@@ -96,13 +96,18 @@ class Mamori:
             ensure_scenario_layers(self.db, self.region.code)
             self._forget_region_caches()
             return imported
+        if self.region.districts_file and "districts" not in {d.dataset for d in datasets(self.db, self.region.code)}:
+            imported = [import_districts(self.db, self.region.code, self.region.districts_file)]  # supplied since
+            self._forget_region_caches()
+            return imported
         return []
 
     def _forget_region_caches(self) -> None:
-        """Drop what was derived from the region's data (road strokes, router, hazard layers)."""
+        """Drop what was derived from the region's data (road strokes, router, hazard layers, HQ areas)."""
         self._roads = None
         self.picked_point = None
         self.evacuation = Evacuation(self.db, self.region.code, get_or_create(self.keys, HOUSEHOLD_KEY))
+        self.family = family.FamilyService(self)  # the HQ's areas
 
     def switch_region(self, code: str) -> list[DatasetInfo]:
         """Show another region from the data folder, importing it on first use."""

@@ -15,7 +15,15 @@ from pathlib import Path
 import sqlite_utils
 
 from geo.models import DatasetInfo, Shelter
-from geo.regionfiles import P20Site, RegionFileError, read_boundary, read_p20_capacities, read_road_edges, read_shelters
+from geo.regionfiles import (
+    P20Site,
+    RegionFileError,
+    read_boundary,
+    read_districts,
+    read_p20_capacities,
+    read_road_edges,
+    read_shelters,
+)
 from geo.regions import Region
 from geo.sql import utc_now
 from protocol.hazards import HazardType, ShelterKind
@@ -24,6 +32,7 @@ GSI_LICENCE = "出典：国土地理院 指定緊急避難場所・指定避難�
 P20_LICENCE = "出典：国土数値情報（避難施設データ）（国土交通省）"
 OSM_LICENCE = "© OpenStreetMap contributors, ODbL 1.0"
 N03_LICENCE = "出典：国土数値情報（行政区域データ N03）（国土交通省）"
+DISTRICTS_LICENCE = "提供：市（地区の区域）"
 
 # A P20 point and a GSI point are the same facility when this close (metres); the two
 # datasets geocode the same building a few metres apart.
@@ -47,6 +56,8 @@ def import_region(db: sqlite_utils.Database, region: Region, progress: Callable[
         imported.append(import_roads(db, region.code, region.roads_file))
     if region.boundary_file:
         imported.append(import_boundary(db, region.code, region.boundary_file))
+    if region.districts_file:
+        imported.append(import_districts(db, region.code, region.districts_file))
     return imported
 
 
@@ -160,6 +171,23 @@ def import_boundary(db: sqlite_utils.Database, region: str, path: Path) -> Datas
         db.table("boundary").upsert({"region": region, "name": name, "geometry": json.dumps(geometry)}, pk="region")
         _record(db, info)
     return info
+
+
+def import_districts(db: sqlite_utils.Database, region: str, path: Path) -> DatasetInfo:
+    districts = read_districts(path)
+    info = DatasetInfo(region, "districts", path.name, DISTRICTS_LICENCE, len(districts), utc_now())
+    with db.atomic():
+        db.execute("DELETE FROM district WHERE region = ?", [region])
+        db.table("district").insert_all({"region": region, "name": name, "polygons": json.dumps(polygons, separators=(",", ":"))}
+                                        for name, polygons in districts.items())
+        _record(db, info)
+    return info
+
+
+def districts(db: sqlite_utils.Database, region: str) -> dict[str, list]:
+    """{name: polygons (outer ring then holes, [lon, lat])} of the region's imported districts."""
+    return {name: json.loads(polygons)
+            for name, polygons in db.execute("SELECT name, polygons FROM district WHERE region = ? ORDER BY name", [region])}
 
 
 def _record(db: sqlite_utils.Database, info: DatasetInfo) -> None:

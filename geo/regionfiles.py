@@ -5,7 +5,8 @@ Accepted inputs (any municipality can be loaded, not only the sample regions):
   (UTF-8 with or without BOM, or Shift_JIS);
 - 国土数値情報 P20 避難施設 as a zipped shapefile (capacity P20_005);
 - an osmnx-style walking network: GeoJSON LineStrings with u, v, key, length and elevations;
-- a 国土数値情報 N03 boundary polygon.
+- a 国土数値情報 N03 boundary polygon;
+- the city's own district polygons (地区: 小学校区, 自治会, 地区防災計画の区域 …) as GeoJSON.
 
 Every problem raises ``RegionFileError`` naming the file and the feature or line, whatever
 the file holds (hostile files included): sizes are capped before anything is read or
@@ -365,3 +366,44 @@ def _depth(value: Any) -> int:
         value, depth = value[0], depth + 1
     return depth
 
+
+
+DISTRICT_NAME_KEYS = ("name", "名称", "地区名")  # the first a feature has names its district
+Polygon = list[list[tuple[float, float]]]  # outer ring then holes, (lon, lat)
+
+
+def read_districts(path: str | Path) -> dict[str, list[Polygon]]:
+    """The city's district polygons: {name: polygons}. Features with the same name are one district."""
+    path = Path(path)
+    with named_errors(path):
+        return _districts(path)
+
+
+def _districts(path: Path) -> dict[str, list[Polygon]]:
+    districts: dict[str, list[Polygon]] = {}
+    for where, props, coords in _features(path, ("Polygon", "MultiPolygon")):
+        name = next((str(props[k]).strip() for k in DISTRICT_NAME_KEYS if str(props.get(k) or "").strip()), "")
+        if not name:
+            raise RegionFileError(path, where, f"a district needs a name ({' or '.join(DISTRICT_NAME_KEYS)})")
+        polygons = coords if _depth(coords) == 4 else [coords]
+        districts.setdefault(name[:80], []).extend(_polygon(path, where, p) for p in polygons)
+    if not districts:
+        raise RegionFileError(path, "file", "no district polygons")
+    return districts
+
+
+def _polygon(path: Path, where: str, rings: Any) -> Polygon:
+    if not isinstance(rings, list) or not rings:
+        raise RegionFileError(path, where, "a polygon needs an outer ring")
+    result = []
+    for ring in rings:
+        if not isinstance(ring, list) or len(ring) < 4:
+            raise RegionFileError(path, where, "a ring needs at least four positions")
+        points = []
+        for position in ring:
+            if not isinstance(position, list) or len(position) < 2:
+                raise RegionFileError(path, where, f"position must be [longitude, latitude], got {str(position)[:40]}")
+            lat, lon = _coordinate(path, where, position[1], position[0])
+            points.append((lon, lat))
+        result.append(points)
+    return result

@@ -50,6 +50,11 @@ class Region:
     def boundary_file(self) -> Path | None:
         return self._first("boundary_n03.geojson")
 
+    @property
+    def districts_file(self) -> Path | None:
+        """The city's own district polygons (地区), when its engineers supply them."""
+        return self._first("districts.geojson")
+
 
 def default_data_dir() -> Path | None:
     """``$MAMORI_DATA_DIR``, else ``../shared/data`` beside the checkout when present."""

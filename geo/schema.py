@@ -75,6 +75,12 @@ def hazard_tables(db: sqlite_utils.Database) -> None:
     )
 
 
+def district_tables(db: sqlite_utils.Database) -> None:
+    """The city's own districts (地区), when the region folder supplies them: the HQ's areas."""
+    run_script(db, "CREATE TABLE district (region TEXT NOT NULL, name TEXT NOT NULL, polygons TEXT NOT NULL, "
+                   "PRIMARY KEY (region, name));")
+
+
 def region_db() -> sqlite_utils.Database:
     """An in-memory database with the region tables, for ``geo.region_import.import_region``."""
     db = sqlite_utils.Database(sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
@@ -82,4 +88,5 @@ def region_db() -> sqlite_utils.Database:
     with db.atomic():
         region_tables(db)
         hazard_tables(db)
+        district_tables(db)
     return db

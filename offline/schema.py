@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from geo.schema import hazard_tables, region_tables
+from geo.schema import district_tables, hazard_tables, region_tables
 from geo.sql import run_script
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
@@ -149,3 +149,4 @@ def _rides_tables(db: sqlite_utils.Database) -> None:
 MIGRATIONS.append(("rides_0001_bookings", _rides_tables))
 MIGRATIONS.append(("checkin_0002_sync_state", _checkin_sync_table))
 MIGRATIONS.append(("checkin_0003_event_poster", _checkin_event_poster))
+MIGRATIONS.append(("region_0002_districts", district_tables))

@@ -16,7 +16,7 @@ from app.family import (
     SupportRegister,
     SupportRegistration,
     UnknownGroup,
-    counts_by_catchment,
+    counts_by_area,
     end_alert,
     hq_people,
     issue_alert,
@@ -56,9 +56,10 @@ def test_hq_sees_names_and_sos_only_of_residents_who_share_with_the_city(people)
     assert hq.family.client.resolve_sos(a.me) == 1
     assert a.me not in [p.person for p in hq_people(hq.family.client.hq_people(sos_only=True))]
 
-    # Answers per catchment: the nearest designated shelter names the area.
+    # Answers per area (an area: name → polygons, outer ring then holes, (lon, lat)).
     answers = [p.latest for p in listed if p.latest]
-    counts = counts_by_catchment(answers, lambda lat, lon: "琴芝小学校" if lat > 33.9 else None)
+    square = [[(131.2, 33.9), (131.3, 33.9), (131.3, 34.0), (131.2, 34.0), (131.2, 33.9)]]
+    counts = counts_by_area(answers, {"琴芝小学校": [square]})
     assert counts["琴芝小学校"]["needHelp"] >= 1
 
 

@@ -9,7 +9,7 @@ PFIF 1.4 export, and the disaster HQ's queries. No UI here: views render what th
     AlertDesk(db, t).banners(alerts, [Place(lat, lon, "352021")])
 """
 from app.family._alerts import AlertDesk, Banner, alerts_for, read_alerts
-from app.family._areas import area_polygon, catchments
+from app.family._areas import Areas, area_polygon, catchments, hq_areas
 from app.family._book import (
     FamilyBook,
     answer_from_entity,
@@ -24,7 +24,6 @@ from app.family._hq import (
     SupportPerson,
     answers_from,
     counts_by_area,
-    counts_by_catchment,
     end_alert,
     hq_people,
     issue_alert,
@@ -80,6 +79,7 @@ __all__ = [
     "Alert",
     "AlertDesk",
     "Answer",
+    "Areas",
     "Banner",
     "ConsentMissing",
     "FamilyBook",
@@ -117,9 +117,9 @@ __all__ = [
     "area_polygon",
     "catchments",
     "counts_by_area",
-    "counts_by_catchment",
     "end_alert",
     "export_pfif",
+    "hq_areas",
     "hq_people",
     "invite_key",
     "issue_alert",

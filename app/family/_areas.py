@@ -1,15 +1,20 @@
-"""Areas a city engineer recognises: each designated shelter's catchment (指定避難所の区域), the
-part of the city nearer to it than to any other designated shelter — a Voronoi cell, clipped to
-the shelters' extent. The HQ sends an alert to chosen catchments as one MultiPolygon."""
+"""Areas a city engineer recognises: the city's own district polygons (地区) when the region
+folder supplies them (``districts.geojson``, see docs/hq.md), else each designated shelter's
+catchment (指定避難所の区域), the part of the city nearer to it than to any other designated
+shelter — a Voronoi cell, clipped to the shelters' extent. The HQ counts answers per area and
+sends an alert to chosen areas as one MultiPolygon."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.spatial import Voronoi
 
 Ring = list[tuple[float, float]]  # (lon, lat), closed
+Polygon = list[Ring]  # outer ring then holes
 MARGIN = 0.02  # degrees (~2 km) beyond the outermost shelters
 
 
@@ -67,9 +72,24 @@ def _cross(a: tuple[float, float], b: tuple[float, float], p: tuple[float, float
     return p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])
 
 
-def area_polygon(cells: dict[str, Ring], chosen: Sequence[str]) -> dict | None:
-    """The GeoJSON MultiPolygon of the chosen catchments (None when none is chosen)."""
-    rings = [cells[name] for name in chosen if name in cells]
-    if not rings:
+@dataclass(frozen=True, slots=True)
+class Areas:
+    """The HQ's areas: name → polygons."""
+
+    kind: Literal["district", "catchment"]
+    polygons: dict[str, list[Polygon]]
+
+
+def hq_areas(districts: Mapping[str, list[Polygon]], sites: Sequence[tuple[str, float, float]]) -> Areas:
+    """The city's districts when it has supplied them, else the designated shelters' (name, lat, lon) catchments."""
+    if districts:
+        return Areas("district", dict(districts))
+    return Areas("catchment", {name: [[ring]] for name, ring in catchments(sites).items()})
+
+
+def area_polygon(areas: Areas, chosen: Sequence[str]) -> dict | None:
+    """The GeoJSON MultiPolygon of the chosen areas (None when none is chosen)."""
+    polygons = [polygon for name in chosen for polygon in areas.polygons.get(name, [])]
+    if not polygons:
         return None
-    return {"type": "MultiPolygon", "coordinates": [[[list(p) for p in ring]] for ring in rings]}
+    return {"type": "MultiPolygon", "coordinates": [[[list(p) for p in ring] for ring in polygon] for polygon in polygons]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -141,7 +141,7 @@ def load_snapshot(client: PlatformClient) -> HqSnapshot:
                       support_people(client.iter_entities("CareInformation")))
 
 
-# ---- people with names, SOS, catchment areas, shelters, alerts -------------------------------------
+# ---- people with names, SOS, shelters, alerts -------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class HqPerson:
@@ -170,17 +170,6 @@ def hq_people(rows: Iterable[Mapping[str, Any]]) -> list[HqPerson]:
             return None
 
     return [HqPerson(str(r["person"]), str(r.get("name") or ""), read(r.get("own")), read(r.get("proxy"))) for r in rows]
-
-
-def counts_by_catchment(answers: Iterable[Answer], nearest: Callable[[float, float], str | None],
-                        since: datetime | None = None) -> dict[str, dict[str, int]]:
-    """{area: {status: count}} where an area is the catchment of a designated shelter (the answer
-    belongs to its nearest one, ``nearest(lat, lon)`` → the shelter's name); unlocated apart."""
-    counts: dict[str, Counter[str]] = {}
-    for answer in latest_per_person(answers, since).values():
-        area = (nearest(answer.lat, answer.lon) or OUTSIDE) if answer.has_location else UNLOCATED  # type: ignore[arg-type]
-        counts.setdefault(area, Counter())[answer.status.value] += 1
-    return {name: {s.value: c[s.value] for s in SafetyStatus} for name, c in sorted(counts.items())}
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,15 +19,18 @@ import sqlite_utils
 from app.consent import ConsentLedger, DataCategory
 from app.devicekeys import KeyStore
 from app.family._alerts import AlertDesk, read_alerts
+from app.family._areas import Areas, hq_areas
 from app.family._book import FamilyBook
 from app.family._model import SafetyStatus
 from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync
 from app.identity import Identity
 from app.sync import Feature, SyncContext, cached_entities
+from geo.region_import import districts
 from offline.store import store_file
 from protocol.entities import parse_time
 from protocol.family import Alert, Place
+from protocol.hazards import ShelterKind
 
 if TYPE_CHECKING:
     from app.state import Mamori
@@ -57,6 +60,7 @@ def book_for(db: sqlite_utils.Database, app: Mamori, me: str) -> FamilyBook:
 class FamilyService:
     def __init__(self, app: Mamori) -> None:
         self.app = app
+        self._areas: tuple[str, Areas] | None = None
 
     @property
     def identity(self) -> Identity | None:
@@ -155,6 +159,16 @@ class FamilyService:
 
     def alerts(self) -> list[Alert]:
         return read_alerts(self.app.link.entities("alerts")) if self.app.link else []
+
+    # ---- the HQ's areas -------------------------------------------------------------------
+    def hq_areas(self) -> Areas:
+        """The city's districts when its region folder supplies them, else the designated
+        shelters' catchments (worked out once per region)."""
+        app = self.app
+        if self._areas is None or self._areas[0] != app.region.code:
+            shelters = [h.shelter for h in app.shelters.search(kind=ShelterKind.DESIGNATED_SHELTER)]
+            self._areas = (app.region.code, hq_areas(districts(app.db, app.region.code), [(s.name, s.lat, s.lon) for s in shelters]))
+        return self._areas[1]
 
     # ---- export -------------------------------------------------------------------------
     def export(self, group_id: str) -> Path:

@@ -32,7 +32,6 @@ from app.family import (
     SupportRegistration,
     alerts_for,
     area_polygon,
-    catchments,
     end_alert,
     hq_people,
     issue_alert,
@@ -46,7 +45,6 @@ from app.platform import PlatformClient, PlatformError
 from app.state import Mamori
 from app.sync import FeatureState
 from geo.models import LatLon
-from protocol.hazards import ShelterKind
 from views.contract import Screens
 from views.features.qr_reader import Scanner
 
@@ -72,7 +70,6 @@ class FamilyCtl:
         self.support_address = ""
         self.support_caregiver: str | None = None
         self.support_confirm: str | None = None  # "register" | "withdraw", waiting for "yes"
-        self._cells: tuple[str, dict] | None = None
         self.export_path: str | None = None
         self.invite_scan = Scanner()  # an invite QR read by camera or picture
         self.hq: HqSnapshot | None = None
@@ -396,18 +393,11 @@ class FamilyCtl:
 
         self._background(work)
 
-    def catchment_cells(self) -> dict:
-        """Each designated shelter's catchment (computed once per region)."""
-        if self._cells is None or self._cells[0] != self.app.region.code:
-            shelters = [h.shelter for h in self.app.shelters.search(kind=ShelterKind.DESIGNATED_SHELTER)]
-            self._cells = (self.app.region.code, catchments([(s.name, s.lat, s.lon) for s in shelters]))
-        return self._cells[1]
-
     def publish_alert(self) -> None:
         """Issue (or update, when one is being edited) the alert in ``alert_form``: the whole
-        municipality, or the chosen designated shelters' catchments."""
+        municipality, or the chosen areas (districts or designated shelters' catchments)."""
         form, link = dict(self.alert_form), self.app.link
-        polygon = area_polygon(self.catchment_cells(), list(form["areas"]))  # type: ignore[call-overload]
+        polygon = area_polygon(self.app.family.hq_areas(), list(form["areas"]))  # type: ignore[call-overload]
 
         def work() -> str:
             issue_alert(PlatformClient(link.http), link.tenant, hazard=form["hazard"], level=int(form["level"]),

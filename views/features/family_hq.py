@@ -1,6 +1,6 @@
 """Disaster HQ (災害対策本部) view, /family/hq: alerts (issue, update, end), every shelter's
 status and count, open SOS with name, message, place and time (mark handled), search by name,
-counts per designated shelter's catchment, 要支援者 who consented and have not answered, and
+counts per area (the city's districts, else designated shelters' catchments), 要支援者 who consented and have not answered, and
 located answers on a map. Kept current by the live event stream and the background poll.
 For ``city_staff`` only; the platform decides what staff may see (consent), this screen draws it."""
 from __future__ import annotations
@@ -15,7 +15,6 @@ from app.family import (
     HqPerson,
     SafetyStatus,
     age_key,
-    counts_by_catchment,
     shelter_board,
 )
 from app.state import Mamori
@@ -61,9 +60,13 @@ def build(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     controls.append(ft.Text(t("family.hq.since", time=since.astimezone().strftime("%m/%d %H:%M")),
                             theme_style=ft.TextThemeStyle.BODY_SMALL))
     controls.append(section(t("family.hq.counts")))
-    nearest = catchments(app)
-    for area, counts in counts_by_catchment(ctl.hq.answers, nearest, since).items():
-        label = t(f"family.hq.area.{area}") if area in (UNLOCATED, OUTSIDE) else t("family.hq.area.catchment", name=area)
+    areas = app.family.hq_areas()
+    controls.append(ft.Text(t(f"family.hq.areas.{areas.kind}"), theme_style=ft.TextThemeStyle.BODY_SMALL, key="hq-areas-kind"))
+    for area, counts in ctl.hq.counts(areas.polygons, since).items():
+        if not any(counts.values()):
+            continue
+        label = (t(f"family.hq.area.{area}") if area in (UNLOCATED, OUTSIDE)
+                 else area if areas.kind == "district" else t("family.hq.area.catchment", name=area))
         line = " / ".join(f"{t(SafetyStatus(s).label_key)} {n}" for s, n in counts.items() if n)
         controls.append(ft.Text(f"{label}: {line}", key=f"hq-area-{area}"))
     people = ctl.hq.unanswered(since)
@@ -166,7 +169,7 @@ def shelters_part(app: Mamori) -> list[ft.Control]:
 
 
 def area_choice(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
-    """Whole municipality, or chosen designated shelters' catchments (added one by one)."""
+    """Whole municipality, or chosen areas (added one by one)."""
     t, form = app.t, ctl.alert_form
     chosen = list(form["areas"])  # type: ignore[call-overload]
 
@@ -184,13 +187,13 @@ def area_choice(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     controls += [ft.Button(content=t("family.hq.alert_area_drop", name=n), icon=ft.Icons.CLOSE, on_click=lambda e, n=n: drop(n))
                  for n in chosen]
     controls.append(ft.Dropdown(label=t("family.hq.alert_area_add"), value=None,
-                                options=[ft.DropdownOption(key=n, text=n) for n in sorted(ctl.catchment_cells())],
+                                options=[ft.DropdownOption(key=n, text=n) for n in sorted(app.family.hq_areas().polygons)],
                                 on_select=lambda e: choose(e.control.value)))
     return controls
 
 
 def alerts_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
-    """Issue, update and end alerts for the whole municipality or chosen catchments."""
+    """Issue, update and end alerts for the whole municipality or chosen areas."""
     t, form = app.t, ctl.alert_form
     now = datetime.now(UTC)
     active = [a for a in ctl.alerts() if a.active(now)]

@@ -276,6 +276,7 @@ def ride_restart(server: CityosProcess, reps: int) -> str:
 
 
 def setup_family(a: Resident, b: Resident) -> str:
+    """A family of two sharing answers; A shares location too and names B its caregiver."""
     group = a.family.create_group("訓練家族")
     b.family.join(a.family.invite(group, "一郎"))
     for phone in (a, b):

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.consent import DataCategory
-from app.family import MemberStatus, NotAllowed, Relation, UnknownGroup, answers_from
+from app.family import MemberStatus, NotAllowed, UnknownGroup, answers_from
+from bench.drill import setup_family
 from tests.test_family_cityos import Phone, cityos  # noqa: F401 - the module's platform fixture
 
 STEPS = itertools.count(1)  # one clock for the module: the platform keeps every earlier test's answers
@@ -24,18 +25,7 @@ class Family:
     def __init__(self, a: Phone, b: Phone, hq: Phone) -> None:
         self.a, self.b, self.hq = a, b, hq
         self._step = next(STEPS)
-        self.group = a.family.create_group("宇部家")
-        b.family.join(a.family.invite(self.group, "一郎"))
-        for phone in (a, b):
-            phone.consents.grant(DataCategory.SAFETY_STATUS)
-            phone.family.share("safety_status", "family", True)
-        a.consents.grant(DataCategory.LOCATION)
-        a.family.share("location", "family", True)
-        a.family.share("safety_status", "caregiver", True)
-        a.push()
-        b.push()
-        a.family.client.name_caregiver(b.me, Relation.FAMILY)
-        b.family.pull()
+        self.group = setup_family(a, b)  # the drill's family: B is A's family and caregiver
 
     @property
     def clock(self) -> datetime:

@@ -85,7 +85,10 @@ def test_location_switch_needs_consent_and_answer_carries_position(app):
     tap(next(c for c in walk(family.tab(app, shell)) if c.key == "answer-atShelter"))
     latest = controller(app, shell).book().latest(LOCAL_ME)
     assert (latest.lat, latest.lon) == (33.9512, 131.2471)
-    assert "33.9512, 131.2471" in " ".join(texts(family.tab(app, shell)))
+    shown = " ".join(texts(family.tab(app, shell)))
+    nearest = app.shelters.nearest(LatLon(33.9512, 131.2471), n=1)[0].shelter.name
+    assert f"{nearest}の近く（直線 " in shown  # a place the family knows...
+    assert "33.95" not in shown and "131.24" not in shown  # ...never raw coordinates
 
 
 def test_alert_banner_on_home_for_the_municipality_and_answered_after_tap(app, monkeypatch):
@@ -208,7 +211,7 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
         shell.sync()
         controls = family.tab(me, shell)
         row = next(c for c in walk(controls) if c.key == f"member-{hanako.me}")
-        assert "避難中 · たった今 · 33.9512, 131.2471" in texts([row]) and "公民館へ向かっています" in texts([row])
+        assert "避難中 · たった今 · 信行寺の近く（直線 154 m）" in texts([row]) and "公民館へ向かっています" in texts([row])
         family_map = next(c for c in walk(controls) if isinstance(c, ft.Semantics) and c.label == "宇部家 の家族の地図（位置つきの回答）")
         assert [m.content.label for m in walk([family_map]) if isinstance(m, fm.Marker)] == ["宇部 花子 避難中 たった今"]
 

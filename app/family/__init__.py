@@ -42,7 +42,7 @@ from app.family._model import (
 )
 from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync, invite_key
-from app.family._service import FEATURE, LOCAL_ME, SHARES, STAFF_ROLE, FamilyService, poll_interval
+from app.family._service import FEATURE, LOCAL_ME, SHARES, STAFF_ROLE, FamilyService, Whereabouts, poll_interval
 from app.family._service import feature as sync_feature
 from app.family._share import share_text
 from app.family._support import NEEDS, SupportRegister, SupportRegistration, needs_words, support_entity
@@ -108,6 +108,7 @@ __all__ = [
     "SupportRegister",
     "SupportRegistration",
     "UnknownGroup",
+    "Whereabouts",
     "age_key",
     "alert_entity",
     "alert_from_entity",

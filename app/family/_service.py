@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +26,9 @@ from app.family._model import SafetyStatus
 from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync
 from app.identity import Identity
+from app.shelters import distance_m
 from app.sync import Feature, SyncContext, cached_entities
+from geo.models import LatLon
 from geo.region_import import districts
 from offline.store import store_file
 from protocol.entities import parse_time
@@ -55,6 +58,16 @@ def book_for(db: sqlite_utils.Database, app: Mamori, me: str) -> FamilyBook:
     link = app.link
     outbox = link.outbox_for(db) if link and me != LOCAL_ME else None  # answers before login stay here
     return FamilyBook(db, app.keys, me, app.region.code, ConsentLedger(db).is_granted, outbox)
+
+
+@dataclass(frozen=True, slots=True)
+class Whereabouts:
+    """Where a located answer was given, as a family reads it: the nearest shelter and how far
+    from it, and how far from my home (straight lines, metres)."""
+
+    shelter: str | None  # the nearest shelter's name; None when the region has none
+    from_shelter_m: float | None
+    from_home_m: float | None  # None without a home set
 
 
 class FamilyService:
@@ -156,6 +169,13 @@ class FamilyService:
             if bounds:
                 places.append(Place((bounds[0].lat + bounds[1].lat) / 2, (bounds[0].lon + bounds[1].lon) / 2, app.region.code))
         return places
+
+    def whereabouts(self, lat: float, lon: float) -> Whereabouts:
+        """A located answer in words, never as raw coordinates."""
+        point, home = LatLon(lat, lon), self.app.prefs.home
+        near = self.app.shelters.nearest(point, n=1)
+        return Whereabouts(near[0].shelter.name if near else None, near[0].distance_m if near else None,
+                           distance_m(point, home) if home else None)
 
     def alerts(self) -> list[Alert]:
         return read_alerts(self.app.link.entities("alerts")) if self.app.link else []

@@ -33,7 +33,7 @@ from views.features import family_hq
 from views.features.family_ctl import FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
 from views.features.qr_reader import scan_buttons
-from views.widgets import heading, notice
+from views.widgets import format_distance, heading, notice
 
 UNKNOWN_LOOK = ("#616161", ft.Icons.HELP_OUTLINE)
 
@@ -192,10 +192,20 @@ def status_line(app: Mamori, answer: Answer | None, age_s: int | None, shared: b
     if answer.place:
         parts.append(answer.place)
     elif answer.has_location:
-        parts.append(f"{answer.lat:.4f}, {answer.lon:.4f}")
+        parts.append(place_words(app, answer.lat, answer.lon))  # type: ignore[arg-type]
     if answer.is_proxy:
         parts.append(t("family.proxy_badge"))
     return " · ".join(parts)
+
+
+def place_words(app: Mamori, lat: float, lon: float) -> str:
+    """「〇〇小学校の近く（直線 350 m）・自宅から直線 1.2 km」: a place a family knows, never coordinates."""
+    t, where = app.t, app.family.whereabouts(lat, lon)
+    parts = [t("family.place.near", shelter=where.shelter, distance=format_distance(app, where.from_shelter_m))
+             if where.shelter else t("family.place.on_map")]
+    if where.from_home_m is not None:
+        parts.append(t("dist.straight_from", distance=format_distance(app, where.from_home_m), place=t("mh.place.home")))
+    return "・".join(parts)
 
 
 def status_tile(app: Mamori, name: str, answer: Answer | None, age_s: int | None, key: str | None = None,
@@ -222,7 +232,7 @@ def member_rows(app: Mamori, row: MemberStatus, name: str, names: dict[str, str]
     controls: list[ft.Control] = []
     sos = row.sos
     if sos is not None:
-        place = sos.place or (f"{sos.lat:.4f}, {sos.lon:.4f}" if sos.has_location else t("family.sos.no_place"))
+        place = sos.place or (place_words(app, sos.lat, sos.lon) if sos.has_location else t("family.sos.no_place"))  # type: ignore[arg-type]
         controls.append(ft.Container(ft.Column([
             ft.Text(t("family.sos.title", name=name, status=t(sos.status.label_key)), color="#FFFFFF", weight=ft.FontWeight.BOLD),
             ft.Text(sos.message or t("family.sos.no_message"), color="#FFFFFF"),

@@ -21,7 +21,9 @@
 * After each batch the platform recomputes who is where and publishes each touched shelter's
   status (open / full / closed), ``occupancy`` (households a desk confirmed) and, apart from it,
   ``selfReported`` (people only checked in by their own phone) on its EvacuationShelter entity,
-  through the same entity store and change feed the NGSI-LD API serves. Only desk-confirmed
+  through the same entity store and change feed the NGSI-LD API serves, with the households
+  staying in cars (車中泊: ``inCarHouseholds``, ``inCarPersons``, as their latest check-in there
+  said). Only desk-confirmed
   people make a shelter "full", so residents cannot make it look full; HQ sees both numbers.
 
 Key custody: handing the seal private key to desk devices is what lets a desk unseal cards
@@ -36,6 +38,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +60,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
     select,
     update,
@@ -141,6 +145,7 @@ checkin_event = Table(
     Column("sender_sub", String(64), nullable=False),
     Column("origin", String(4), nullable=False),  # desk | self (the resident's own, by a poster)
     Column("received_at", String(32), nullable=False),
+    Column("in_car", Boolean, nullable=False, server_default=false()),  # the household stays in a car (車中泊)
     UniqueConstraint("tenant", "key", name="checkin_event_key"),
     Index("checkin_event_ref", "tenant", "ref"),
 )
@@ -313,7 +318,7 @@ def record_events(conn: Connection, caller: Caller, events: list[Any], now: floa
             conn.execute(checkin_event.insert().values(
                 tenant=tenant, key=event.idempotency_key, action=event.action, ref=event.ref,
                 household_size=event.household_size, shelter_id=event.shelter_id, at=event.at,
-                sender_sub=caller.sub, origin=origin, received_at=utc_now()))
+                sender_sub=caller.sub, origin=origin, received_at=utc_now(), in_car=event.in_car))
             refs.add(event.ref)
         accepted.append(event.idempotency_key)
     return accepted, rejected, _relocate_all(conn, tenant, refs)
@@ -449,7 +454,7 @@ def event_page(conn: Connection, tenant: str, after: int, limit: int) -> dict[st
     rows = conn.execute(select(checkin_event).where(checkin_event.c.tenant == tenant, checkin_event.c.n > after)
                         .order_by(checkin_event.c.n).limit(limit + 1)).all()
     page = rows[:limit]
-    events = [event_to_json(RemoteEvent(r.key, r.action, r.ref, r.household_size, r.shelter_id, tenant, r.at))
+    events = [event_to_json(RemoteEvent(r.key, r.action, r.ref, r.household_size, r.shelter_id, tenant, r.at, r.in_car))
               for r in page]
     return {"events": events, "cursor": str(page[-1].n if page else after), "hasMore": len(rows) > limit}
 
@@ -472,23 +477,33 @@ def set_shelter(conn: Connection, tenant: str, shelter_id: str, *, capacity: int
                                                    checkin_shelter.c.shelter_id == shelter_id).values(**values))
 
 
-def _counts(conn: Connection, tenant: str, shelter_id: str) -> tuple[int, int]:
-    """(people a desk checked in, people only checked in by their own phone) at the shelter now."""
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    desk: int  # people a desk checked in
+    self_reported: int  # people only checked in by their own phone
+    in_car_households: int  # households present that stay in a car (車中泊), either way
+    in_car_persons: int
+
+
+def _counts(conn: Connection, tenant: str, shelter_id: str) -> _Counts:
+    """Who is at the shelter now, from each present household's latest check-in there."""
     present = conn.execute(select(checkin_presence.c.ref, checkin_presence.c.household_size).where(
         checkin_presence.c.tenant == tenant, checkin_presence.c.shelter_id == shelter_id)).all()
-    latest: dict[str, str] = {}  # ref -> origin of its latest check-in here (a resident's later one is not confirmed)
-    for ref, origin in conn.execute(select(checkin_event.c.ref, checkin_event.c.origin).where(
+    latest: dict[str, Any] = {}  # ref -> its latest check-in here (a resident's later one is not confirmed)
+    for row in conn.execute(select(checkin_event.c.ref, checkin_event.c.origin, checkin_event.c.in_car).where(
             checkin_event.c.tenant == tenant, checkin_event.c.shelter_id == shelter_id, checkin_event.c.action == "check_in",
             checkin_event.c.ref.in_([r.ref for r in present])).order_by(checkin_event.c.at, checkin_event.c.n)):
-        latest[ref] = origin
-    desk = sum(r.household_size for r in present if latest.get(r.ref) == "desk")
-    return desk, sum(r.household_size for r in present) - desk
+        latest[row.ref] = row
+    desk = sum(r.household_size for r in present if r.ref in latest and latest[r.ref].origin == "desk")
+    in_car = [r for r in present if r.ref in latest and latest[r.ref].in_car]
+    return _Counts(desk, sum(r.household_size for r in present) - desk, len(in_car), sum(r.household_size for r in in_car))
 
 
 def publish(conn: Connection, tenant: str, shelter_id: str) -> dict[str, Any]:
     """Write the shelter's occupancy and status onto its EvacuationShelter entity (change feed too)."""
     where = (checkin_presence.c.tenant == tenant, checkin_presence.c.shelter_id == shelter_id)
-    occupancy, self_reported = _counts(conn, tenant, shelter_id)
+    counts = _counts(conn, tenant, shelter_id)
+    occupancy, self_reported = counts.desk, counts.self_reported
     flagged = int(conn.execute(select(func.count()).where(*where, checkin_presence.c.flagged.is_(True))).scalar_one())
     state = _shelter_state(conn, tenant, shelter_id)
     entity_id = SHELTER_PREFIX + shelter_id
@@ -500,13 +515,16 @@ def publish(conn: Connection, tenant: str, shelter_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {"id": entity_id, "type": "EvacuationShelter",
                             "status": {"type": "Property", "value": status, "observedAt": now},
                             "occupancy": {"type": "Property", "value": occupancy, "observedAt": now},
-                            "selfReported": {"type": "Property", "value": self_reported, "observedAt": now}}
+                            "selfReported": {"type": "Property", "value": self_reported, "observedAt": now},
+                            "inCarHouseholds": {"type": "Property", "value": counts.in_car_households, "observedAt": now},
+                            "inCarPersons": {"type": "Property", "value": counts.in_car_persons, "observedAt": now}}
     if capacity:
         body["capacity"] = {"type": "Property", "value": capacity}
     if row is None or row.deleted:  # a shelter the platform was not seeded with
         body["municipalityCode"] = {"type": "Property", "value": tenant}
     put_entity(conn, tenant, body, None, None, row, merge=True)
     return {"shelterId": shelter_id, "status": status, "occupancy": occupancy, "selfReported": self_reported, "capacity": capacity,
+            "inCarHouseholds": counts.in_car_households, "inCarPersons": counts.in_car_persons,
             "flaggedHouseholds": flagged, "observedAt": now}
 
 

@@ -276,6 +276,8 @@ def _migrate(conn: Connection) -> None:
     if "tx" not in columns:  # rows written before stay in seq order, before every newer row
         conn.execute(text("ALTER TABLE entity ADD COLUMN tx BIGINT NOT NULL DEFAULT 0"))
         conn.execute(text("CREATE INDEX IF NOT EXISTS entity_tenant_tx_seq ON entity (tenant, tx, seq)"))
+    if inspect(conn).has_table("checkin_event") and "in_car" not in {c["name"] for c in inspect(conn).get_columns("checkin_event")}:
+        conn.execute(text("ALTER TABLE checkin_event ADD COLUMN in_car BOOLEAN NOT NULL DEFAULT FALSE"))
     if conn.dialect.name == "postgresql":
         start = conn.execute(select(counter.c.value).where(counter.c.name == "seq")).scalar()
         if start:  # a database from a one-process platform: the sequence continues its numbers

@@ -6,7 +6,8 @@ hold what the desk must count and sort by (shelter, times, household size, pseud
 Tables:
   checkin_public_key  trusted public keys (devices, shelter seal key, poster signers)
   checkin_card        the resident's own evacuee card, encrypted (one row)
-  checkin_event       check-in/out events with idempotency keys; ``synced_at`` NULL = pending
+  checkin_event       check-in/out events with idempotency keys; ``synced_at`` NULL = pending;
+                      ``in_car``: the household stays in a car (車中泊)
   checkin_evacuee     desk: evacuee households, card encrypted with the desk key
   checkin_stay        desk: who is where; an open stay has ``checked_out_at`` NULL
   checkin_nonce       desk: nonces of QR codes already used (replay cache)
@@ -77,6 +78,11 @@ def migrate_0003(db: sqlite_utils.Database) -> None:
     run_script(db, "ALTER TABLE checkin_event ADD COLUMN poster TEXT;")
 
 
+def migrate_0004(db: sqlite_utils.Database) -> None:
+    """A check-in says whether the household stays in a car (車中泊): the city counts them per shelter."""
+    run_script(db, "ALTER TABLE checkin_event ADD COLUMN in_car INTEGER NOT NULL DEFAULT 0;")
+
+
 # --- public keys ------------------------------------------------------------------------
 
 def put_public_key(db: sqlite_utils.Database, kind: str, kid: bytes, scope: str, raw: bytes) -> None:
@@ -131,37 +137,45 @@ class EventRow:
     at: str
     synced_at: str | None
     poster: str | None  # the entrance poster's QR text (self check-ins only)
+    in_car: bool  # the household stays in a car (車中泊)
 
 
 _EVENT_COLS = ("seq, idempotency_key, origin, action, ref, household_size, shelter_id, "
-               "municipality_code, shelter_name, at, synced_at, poster")
+               "municipality_code, shelter_name, at, synced_at, poster, in_car")
+
+
+def _event_row(row: Any) -> EventRow:
+    values = list(row)
+    values[-1] = bool(values[-1])  # SQLite's 0/1
+    return EventRow(*values)
 
 
 def insert_event(db: sqlite_utils.Database, row: dict[str, Any]) -> EventRow:
     """Insert unless the idempotency key exists; return the stored row either way."""
     db.execute(
         "INSERT OR IGNORE INTO checkin_event (idempotency_key, origin, action, ref, household_size, shelter_id,"
-        " municipality_code, shelter_name, at, poster) VALUES (:idempotency_key, :origin, :action, :ref,"
-        " :household_size, :shelter_id, :municipality_code, :shelter_name, :at, :poster)", {"poster": None, **row})
+        " municipality_code, shelter_name, at, poster, in_car) VALUES (:idempotency_key, :origin, :action, :ref,"
+        " :household_size, :shelter_id, :municipality_code, :shelter_name, :at, :poster, :in_car)",
+        {"poster": None, "in_car": False, **row})
     return event_by_key(db, row["idempotency_key"])  # type: ignore[return-value]
 
 
 def event_by_key(db: sqlite_utils.Database, key: str) -> EventRow | None:
     row = db.execute(f"SELECT {_EVENT_COLS} FROM checkin_event WHERE idempotency_key = ?", [key]).fetchone()
-    return None if row is None else EventRow(*row)
+    return None if row is None else _event_row(row)
 
 
 def last_event(db: sqlite_utils.Database, origin: str) -> EventRow | None:
     row = db.execute(f"SELECT {_EVENT_COLS} FROM checkin_event WHERE origin = ? ORDER BY seq DESC LIMIT 1",
                      [origin]).fetchone()
-    return None if row is None else EventRow(*row)
+    return None if row is None else _event_row(row)
 
 
 def pending_events(db: sqlite_utils.Database, origin: str, limit: int) -> list[EventRow]:
     """Unsent events of one origin ("self": the resident's own, "desk": this desk's), oldest first."""
     rows = db.execute(f"SELECT {_EVENT_COLS} FROM checkin_event WHERE synced_at IS NULL AND origin = ?"
                       " ORDER BY seq LIMIT ?", [origin, limit]).fetchall()
-    return [EventRow(*r) for r in rows]
+    return [_event_row(r) for r in rows]
 
 
 def mark_synced(db: sqlite_utils.Database, table: str, keys: Iterable[str]) -> int:

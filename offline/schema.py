@@ -150,3 +150,12 @@ MIGRATIONS.append(("rides_0001_bookings", _rides_tables))
 MIGRATIONS.append(("checkin_0002_sync_state", _checkin_sync_table))
 MIGRATIONS.append(("checkin_0003_event_poster", _checkin_event_poster))
 MIGRATIONS.append(("region_0002_districts", district_tables))
+
+
+def _checkin_event_in_car(db: sqlite_utils.Database) -> None:
+    from offline.checkin_store import migrate_0004
+
+    migrate_0004(db)
+
+
+MIGRATIONS.append(("checkin_0004_event_in_car", _checkin_event_in_car))

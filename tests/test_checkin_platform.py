@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -30,12 +31,13 @@ from app.checkin import (
     verify_poster,
 )
 from app.devicekeys import MemoryKeyStore
+from app.family import shelter_board
 from app.identity import Identity
 from app.platform import BearerAuth, PlatformError, PlatformHttp, PlatformUnavailable
 from cityos.testing import login, run_cityos
 from offline import checkin_store
 from offline.store import open_store
-from protocol.checkin import iso_utc
+from protocol.checkin import StayPlace, WireError, event_from_json, event_to_json, iso_utc
 from tests.test_points_cityos import Token
 
 CODE = "352021"
@@ -159,6 +161,41 @@ def test_offline_desks_sync_publish_occupancy_and_resolve_a_double_check_in(serv
     assert desk_a.desk.summary().persons == 0 and desk_b.desk.summary().persons == 3
     assert desk_b.platform.set_status(shelters[1], "closed")["status"] == "closed"
     assert occupancy(server, shelters[1]) == (3, "closed")
+
+
+def test_a_household_staying_in_a_car_is_sent_with_its_check_in_and_counted_per_shelter(server, shelters, tmp_path):
+    """車中泊: the card says where the household stays; the desk sends it, the platform counts the
+    households in cars at the shelter, another desk receives it, and the HQ's board reads it."""
+    phone = Phone(tmp_path, server, Token(server, "ube-resident-2"))
+    phone.card = replace(phone.card, stay=StayPlace.IN_CAR)
+    phone.platform.register_device(phone.key.public_key())
+    phone.platform.fetch_public_keys()
+    clock = [time.time()]
+    desk = Desk(tmp_path, "desk-car", server, Token(server, "ube-staff-1"), shelters[0], clock)
+    desk.desk.check_in_text(phone.qr())
+    [event] = desk.desk.pending()
+    assert event.in_car and event_to_json(event)["inCar"] is True
+    desk.platform.sync_desk(desk.desk)
+    body = shelter_entity(server, shelters[0])
+    assert (body["inCarHouseholds"]["value"], body["inCarPersons"]["value"]) == (1, 3)
+    [row] = [r for r in shelter_board([body]) if r.shelter_id == shelters[0]]
+    assert (row.in_car_households, row.in_car_persons) == (1, 3)
+    other = Desk(tmp_path, "desk-other", server, Token(server, "ube-staff-1"), shelters[1], clock)
+    other.platform.sync_desk(other.desk)
+    assert other.db.execute("SELECT in_car FROM checkin_event WHERE ref = ?", [event.ref]).fetchone() == (1,)
+    clock[0] += 60
+    desk.desk.check_out(event.ref)
+    desk.platform.sync_desk(desk.desk)
+    assert shelter_entity(server, shelters[0])["inCarHouseholds"]["value"] == 0
+
+
+def test_in_car_travels_only_when_true_and_must_be_a_boolean() -> None:
+    plain = {"id": "k1", "action": "check_in", "ref": "ab" * 8, "householdSize": 2, "shelterId": "S1",
+             "municipalityCode": CODE, "at": "2026-12-05T01:00:00+00:00"}
+    assert "inCar" not in event_to_json(event_from_json(plain))
+    assert event_from_json({**plain, "inCar": True}).in_car
+    with pytest.raises(WireError, match="inCar"):
+        event_from_json({**plain, "inCar": "yes"})
 
 
 def test_residents_get_403_on_desk_endpoints_and_keep_nothing(server, tmp_path):

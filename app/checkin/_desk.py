@@ -196,14 +196,15 @@ class ShelterDesk:
         at = iso_utc(ts)
         stay, present, moved_from = _apply_check_in(self._db, card.ref, self.shelter_id, card.household_size, at)
         if not present:
-            self._event("check_in", card.ref, card.household_size, at)
+            self._event("check_in", card.ref, card.household_size, at, in_car=card.stay is StayPlace.IN_CAR)
         return DeskCheckIn(card.ref, card, stay, present, moved_from)
 
-    def _event(self, action: str, ref: str, size: int, at: str) -> CheckinEvent:
+    def _event(self, action: str, ref: str, size: int, at: str, in_car: bool = False) -> CheckinEvent:
+        """Recorded and queued; a check-in says whether the household stays in a car (車中泊)."""
         return checkin_store.insert_event(self._db, {
             "idempotency_key": uuid.uuid4().hex, "origin": "desk", "action": action, "ref": ref,
             "household_size": size, "shelter_id": self.shelter_id, "municipality_code": self.municipality_code,
-            "shelter_name": self.shelter_name, "at": at,
+            "shelter_name": self.shelter_name, "at": at, "in_car": in_car,
         })
 
     # --- events from elsewhere -------------------------------------------------------------------
@@ -218,7 +219,7 @@ class ShelterDesk:
                 checkin_store.insert_event(self._db, {
                     "idempotency_key": e.idempotency_key, "origin": "remote", "action": e.action, "ref": e.ref,
                     "household_size": e.household_size, "shelter_id": e.shelter_id,
-                    "municipality_code": e.municipality_code, "shelter_name": "", "at": e.at})
+                    "municipality_code": e.municipality_code, "shelter_name": "", "at": e.at, "in_car": e.in_car})
                 checkin_store.upsert_evacuee(self._db, e.ref, "remote", e.household_size, None)
                 if e.action == "check_in":
                     _apply_check_in(self._db, e.ref, e.shelter_id, e.household_size, e.at)

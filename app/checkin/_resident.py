@@ -25,6 +25,7 @@ from protocol.checkin import (
     NotACheckinQr,
     NotCheckedIn,
     ShelterPoster,
+    StayPlace,
     card_from_bytes,
     card_to_bytes,
     iso_utc,
@@ -107,7 +108,8 @@ class ResidentCheckins:
         here = self.current()
         if here is not None and here.shelter_id == poster.shelter_id and here.ref == card.ref:
             return here  # scanning the poster twice must not record twice
-        return self._record("check_in", poster_text, poster, card.ref, card.household_size, ts)
+        return self._record("check_in", poster_text, poster, card.ref, card.household_size, ts,
+                            in_car=card.stay is StayPlace.IN_CAR)
 
     def check_in_image(self, image: ImageSource, card: EvacueeCard, now: float | None = None) -> CheckinEvent:
         return self.check_in(_poster_text(image), card, now)
@@ -123,12 +125,14 @@ class ResidentCheckins:
             raise NotCheckedIn(f"not checked in at {poster.shelter_name or poster.shelter_id}")
         return self._record("check_out", poster_text, poster, here.ref, here.household_size, ts)
 
-    def _record(self, action: str, text: str, poster: ShelterPoster, ref: str, size: int, ts: float) -> CheckinEvent:
+    def _record(self, action: str, text: str, poster: ShelterPoster, ref: str, size: int, ts: float,
+                in_car: bool = False) -> CheckinEvent:
         return checkin_store.insert_event(self._db, {
             "idempotency_key": uuid.uuid4().hex, "origin": "self", "action": action, "ref": ref,
             "household_size": size, "shelter_id": poster.shelter_id,
             "municipality_code": poster.municipality_code, "shelter_name": poster.shelter_name, "at": iso_utc(ts),
             "poster": text,  # the platform checks it too: a self check-in proves where it was made
+            "in_car": in_car,
         })
 
     def pending(self, limit: int = 500) -> list[CheckinEvent]:

@@ -181,6 +181,8 @@ class ShelterRow:
     occupancy: int  # desk-confirmed people
     self_reported: int  # people only checked in by their own phone
     capacity: int | None
+    in_car_households: int = 0  # staying in cars (車中泊), as their check-in said
+    in_car_persons: int = 0
 
     @property
     def load_pct(self) -> int | None:
@@ -197,7 +199,8 @@ def shelter_board(entities: Iterable[Mapping[str, Any]]) -> list[ShelterRow]:
         return x if isinstance(x, int) and not isinstance(x, bool) and x >= 0 else None
 
     rows = [ShelterRow(str(e.get("id", "")).rsplit(":", 1)[-1], str(value(e, "status")), whole(value(e, "occupancy")) or 0,
-                       whole(value(e, "selfReported")) or 0, whole(value(e, "capacity")) or None)
+                       whole(value(e, "selfReported")) or 0, whole(value(e, "capacity")) or None,
+                       whole(value(e, "inCarHouseholds")) or 0, whole(value(e, "inCarPersons")) or 0)
             for e in entities if value(e, "status")]
     return sorted(rows, key=lambda r: (r.status == "closed", -(r.load_pct or 0), -r.occupancy, r.shelter_id))
 

@@ -2,7 +2,8 @@
 
 Shared by the app's client and the platform so both read and write the same fields. Keys
 travel as unpadded base64url of their raw 32 bytes, key ids as hex. A desk event carries only
-the pseudonymous household ref, its size, the shelter and the time: the card stays on the desk.
+the pseudonymous household ref, its size, the shelter, the time and whether the household stays
+in a car (車中泊, ``inCar``, sent only when true): the card stays on the desk.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class RemoteEvent:
     shelter_id: str
     municipality_code: str
     at: str  # ISO 8601 UTC
+    in_car: bool = False  # the household stays in a car (車中泊), from its card
 
 
 class OwnEvent(Protocol):
@@ -53,6 +55,8 @@ class OwnEvent(Protocol):
     def municipality_code(self) -> str: ...
     @property
     def at(self) -> str: ...
+    @property
+    def in_car(self) -> bool: ...
     @property
     def poster(self) -> str | None: ...
 
@@ -101,9 +105,12 @@ def normal_time(value: Any) -> str:
 
 
 def event_to_json(event: OwnEvent | RemoteEvent) -> dict[str, Any]:
-    return {"id": event.idempotency_key, "action": event.action, "ref": event.ref,
+    body = {"id": event.idempotency_key, "action": event.action, "ref": event.ref,
             "householdSize": event.household_size, "shelterId": event.shelter_id,
             "municipalityCode": event.municipality_code, "at": event.at}
+    if event.in_car:
+        body["inCar"] = True
+    return body
 
 
 def own_event_to_json(event: OwnEvent) -> dict[str, Any]:
@@ -129,7 +136,9 @@ def event_from_json(body: Any) -> RemoteEvent:
         raise WireError(f"householdSize must be 1..{MAX_HOUSEHOLD}")
     if not isinstance(body.get("municipalityCode"), str) or not _CODE.match(body["municipalityCode"]):
         raise WireError("municipalityCode must be 6 digits")
+    if not isinstance(body.get("inCar", False), bool):
+        raise WireError("inCar must be true or false")
     return RemoteEvent(valid_id(body.get("id"), "id"), body["action"], body["ref"], size,
                        valid_id(body.get("shelterId"), "shelterId"), body["municipalityCode"],
-                       normal_time(body.get("at")))
+                       normal_time(body.get("at")), body.get("inCar", False))
 

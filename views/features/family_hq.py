@@ -153,7 +153,7 @@ def search_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
 
 
 def shelters_part(app: Mamori) -> list[ft.Control]:
-    """Every shelter the platform has a status for: open/full/closed, people vs capacity."""
+    """Every shelter the platform has a status for: open/full/closed, people vs capacity, households in cars."""
     t = app.t
     rows = shelter_board(app.link.entities("shelter_status")) if app.link else []
     controls: list[ft.Control] = [section(t("family.hq.shelters", n=len(rows)))]
@@ -164,6 +164,8 @@ def shelters_part(app: Mamori) -> list[ft.Control]:
                  else t("family.hq.load_line_no_capacity", n=row.occupancy))
         if row.self_reported:
             count += t("live.self_reported", n=row.self_reported)
+        if row.in_car_households:
+            count += t("family.hq.in_car", households=row.in_car_households, persons=row.in_car_persons)
         controls.append(ft.Text(f"{shelter.name if shelter else row.shelter_id}: {status} · {count}", key=f"hq-shelter-{row.shelter_id}"))
     return controls
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 Entity = dict[str, Any]
 
@@ -17,6 +18,10 @@ CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld
 
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _LOCAL_ID = re.compile(r"^[^\s<>\"'=;()#?&/\\]+$")  # NGSI-LD forbidden characters, plus '/'
+
+# Residents' time: every region is in Japan, and in web mode (or on a server) the machine's
+# clock zone is not the resident's. Screens show times, and typed times are read, in it.
+RESIDENT_TZ = ZoneInfo("Asia/Tokyo")
 
 
 class EntityError(ValueError):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import flet as ft
 import flet_map as fm
@@ -277,7 +279,21 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
         hanako.close()
 
 
-def test_hq_counts_answers_for_city_staff(app, cityos, tmp_path):
+@pytest.fixture()
+def server_zone_not_jst():
+    """The process runs in another time zone than the residents' (as a server may)."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    yield
+    if before is None:
+        os.environ.pop("TZ")
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def test_hq_counts_answers_for_city_staff(app, cityos, tmp_path, server_zone_not_jst):
     from tests.test_family_cityos import Phone
 
     resident = Phone(tmp_path / "r.db", cityos.base_url, "ube-resident-2")
@@ -302,6 +318,13 @@ def test_hq_counts_answers_for_city_staff(app, cityos, tmp_path):
     # The SOS list names the person, what, where and when; HQ marks it handled.
     sos = next(c for c in walk(controls) if c.key == f"hq-sos-{resident.me}")
     assert "宇部 花子" in texts([sos]) and any("宇部市立琴芝小学校" in x for x in texts([sos]))
+    when = next(p.sos for p in ctl.hq_people if p.person == resident.me).observed_at  # type: ignore[union-attr]
+    assert when.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%m/%d %H:%M") in " ".join(texts([sos]))  # JST
+    # ... and shows where on a street map, the marker naming the person.
+    sos_map = next(c for c in walk(controls) if isinstance(c, ft.Semantics) and c.label == "救助要請の場所の地図（1件）")
+    layers = next(c for c in walk([sos_map]) if isinstance(c, fm.Map)).layers
+    assert isinstance(layers[0], fm.PolylineLayer) and len(layers[0].polylines) > 100  # Ube's streets
+    assert layers[-1].markers[0].content.label.startswith("宇部 花子 助けが必要")
     tap(button(controls, "宇部 花子 さんの救助要請を対応済みにする"))
     controls = shell.open("/family/hq").controls
     assert not [c for c in walk(controls) if c.key == f"hq-sos-{resident.me}"] and "救助要請（未対応） 0 件" in texts(controls)

@@ -43,6 +43,18 @@ def bridged(outer: Ring, holes: list[Ring]) -> Ring:
     return ring
 
 
+def street_layer(app: Mamori, centre: LatLon) -> fm.PolylineLayer | None:
+    """The streets under a map's markers: major roads, and minor ones near ``centre`` (None without roads)."""
+    roads = app.roads()
+    lines = [(s, theme.ROAD_MAJOR, 2.5) for s in roads.major()] + [(s, theme.ROAD_MINOR, 1.2) for s in roads.minor_near(centre, ROADS_NEAR_M)]
+    if not lines:
+        return None
+    return fm.PolylineLayer(
+        polylines=[fm.PolylineMarker(coordinates=[_ll(lat, lon) for lat, lon in s.points], color=colour, stroke_width=width)
+                   for s, colour, width in lines]
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TapAction:
     """A button offered after the map is tapped: label key, icon, what to do with the point."""
@@ -230,17 +242,9 @@ class MapScreen:
             )
         if self.hazard_areas:
             layers.append(self.areas)
-        roads = self.app.roads()
-        lines = [(s, theme.ROAD_MAJOR, 2.5) for s in roads.major()] + [(s, theme.ROAD_MINOR, 1.2) for s in roads.minor_near(centre, ROADS_NEAR_M)]
-        if lines:
-            layers.append(
-                fm.PolylineLayer(
-                    polylines=[
-                        fm.PolylineMarker(coordinates=[_ll(lat, lon) for lat, lon in s.points], color=colour, stroke_width=width)
-                        for s, colour, width in lines
-                    ]
-                )
-            )
+        streets = street_layer(self.app, centre)
+        if streets:
+            layers.append(streets)
         if self.route and self.route.path:
             layers.append(
                 fm.PolylineLayer(

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import flet as ft
 
 from app.state import Mamori
+from protocol.entities import RESIDENT_TZ
 
 
 def icon_action(icon: str, label: str, on_click: Callable) -> ft.Control:
@@ -30,9 +30,9 @@ def notice(text: str, icon: str = ft.Icons.INFO_OUTLINE, *, key: str | None = No
     )
 
 
-# Residents' time: every region is in Japan, and in web mode the device's clock zone is the
-# server's, not the resident's.
-RESIDENT_TZ = ZoneInfo("Asia/Tokyo")
+def clock(when: datetime, fmt: str = "%H:%M") -> str:
+    """A moment as the resident reads it: in the residents' time zone (JST), whatever the server's."""
+    return when.astimezone(RESIDENT_TZ).strftime(fmt)
 
 
 def local_time(iso_utc: str) -> str:

@@ -6,19 +6,17 @@ The lead hands the text to the platform share sheet; nothing here sends anything
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from app.family._model import Answer
 from app.i18n import Translator
-from protocol.entities import utc
-
-JST = timezone(timedelta(hours=9), "JST")  # Japan has no daylight saving time
+from protocol.entities import RESIDENT_TZ, utc
 
 
 def share_text(answer: Answer, t: Translator, now: datetime | None = None) -> str:
     """The line to share. Time is Japan time; the date is added when it is not today."""
-    local = answer.observed_at.astimezone(JST)
-    today = utc(now).astimezone(JST).date()
+    local = answer.observed_at.astimezone(RESIDENT_TZ)
+    today = utc(now).astimezone(RESIDENT_TZ).date()
     when = local.strftime("%H:%M") if local.date() == today else local.strftime("%m/%d %H:%M")
     parts = [f"{t('family.share.prefix')}: {t(answer.status.label_key)}"]
     if answer.place:

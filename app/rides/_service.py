@@ -21,6 +21,7 @@ from app.sync import Feature, SyncContext
 from geo.models import LatLon
 from offline.rides_store import RideRows
 from offline.store import own_connection
+from protocol.entities import RESIDENT_TZ
 from protocol.hazards import ShelterKind
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def build_request(where: Whereabouts, form: RideForm, now: datetime | None = Non
     wheelchairs = _count(form.fields.get("wheelchairs"), 0)
     earliest = latest = None
     if form.when == "later":
-        earliest, latest = _window(form.fields, now or datetime.now().astimezone())
+        earliest, latest = _window(form.fields, now or datetime.now(RESIDENT_TZ))
     behalf = (form.fields.get("behalf_id") or "").strip() if form.behalf else None
     if form.behalf and not behalf:
         raise FormProblem("rides.form.behalf_missing")
@@ -153,7 +154,7 @@ class RidesService:
     def confirm(self, request: RideRequest, fare_points: int = 0) -> Booking:
         """Save the booking (not yet sent) with the points chosen for its fare, and have the
         sync engine send it now; the fare's points are taken when the ride is done."""
-        request.check(datetime.now().astimezone())
+        request.check(datetime.now(RESIDENT_TZ))
         booking = self.book.book(request, fare_points)  # no api here: saved as NOT_SENT
         self._kick()
         return booking

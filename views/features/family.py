@@ -33,7 +33,7 @@ from views.features import family_hq
 from views.features.family_ctl import FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
 from views.features.qr_reader import scan_buttons
-from views.widgets import format_distance, heading, notice
+from views.widgets import clock, format_distance, heading, notice
 
 UNKNOWN_LOOK = ("#616161", ft.Icons.HELP_OUTLINE)
 
@@ -221,7 +221,7 @@ def status_tile(app: Mamori, name: str, answer: Answer | None, age_s: int | None
 def answered_by(app: Mamori, answer: Answer, names: dict[str, str]) -> str:
     """"answered by 花子 at 14:02" (the person themself, or the caregiver who answered for them)."""
     who = names.get(answer.reported_by, "") if answer.is_proxy else app.t("family.by_self")
-    return app.t("family.answered_by", who=who, time=answer.observed_at.astimezone().strftime("%H:%M"))
+    return app.t("family.answered_by", who=who, time=clock(answer.observed_at))
 
 
 def member_rows(app: Mamori, row: MemberStatus, name: str, names: dict[str, str]) -> list[ft.Control]:
@@ -277,7 +277,7 @@ def account_part(app: Mamori, ctl: FamilyCtl, shell) -> list[ft.Control]:
         sync_row.append(ft.ProgressRing(width=20, height=20))
     controls.append(ft.Row(sync_row, wrap=True))
     if ctl.synced_at:
-        controls.append(ft.Text(t("family.synced_at", time=ctl.synced_at.astimezone().strftime("%H:%M:%S")),
+        controls.append(ft.Text(t("family.synced_at", time=clock(ctl.synced_at, "%H:%M:%S")),
                                 theme_style=ft.TextThemeStyle.BODY_SMALL))
     if ctl.is_staff():
         controls.append(ft.Button(content=t("family.hq.open"), icon=ft.Icons.ADMIN_PANEL_SETTINGS,

@@ -18,9 +18,11 @@ from app.family import (
     shelter_board,
 )
 from app.state import Mamori
+from geo.models import LatLon
 from protocol.hazards import ShelterKind
 from views.features.family_ctl import FamilyCtl
-from views.widgets import heading, notice
+from views.map import street_layer
+from views.widgets import clock, heading, notice
 
 UNLOCATED, OUTSIDE = "unlocated", "outside"
 ALERT_HAZARDS = ("flood", "landslide", "storm_surge", "tsunami", "earthquake", "inland_flood", "heavy_rain", "fire")
@@ -47,7 +49,7 @@ def build(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
         controls.append(notice(ctl.message, key="family-message"))
     refresh: list[ft.Control] = [ft.Button(content=t("family.hq.load"), icon=ft.Icons.REFRESH, on_click=lambda e: ctl.load_hq())]
     if ctl.hq_loaded_at:
-        refresh.append(ft.Text(t("family.hq.loaded_at", time=ctl.hq_loaded_at.astimezone().strftime("%H:%M:%S")),
+        refresh.append(ft.Text(t("family.hq.loaded_at", time=clock(ctl.hq_loaded_at, "%H:%M:%S")),
                                theme_style=ft.TextThemeStyle.BODY_SMALL))
     controls.append(ft.Row(refresh, wrap=True))
     controls += alerts_part(app, ctl)
@@ -57,7 +59,7 @@ def build(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     since = ctl.hq_since()
     controls += sos_part(app, ctl)
     controls += search_part(app, ctl)
-    controls.append(ft.Text(t("family.hq.since", time=since.astimezone().strftime("%m/%d %H:%M")),
+    controls.append(ft.Text(t("family.hq.since", time=clock(since, "%m/%d %H:%M")),
                             theme_style=ft.TextThemeStyle.BODY_SMALL))
     controls.append(section(t("family.hq.counts")))
     areas = app.family.hq_areas()
@@ -115,7 +117,7 @@ def person_tile(app: Mamori, ctl: FamilyCtl, person: HqPerson, key: str) -> list
         return []
     colour, icon = STATUS_LOOK[answer.status]
     who = t("family.by_self") if not answer.is_proxy else t("family.hq.by_caregiver")
-    lines = [f"{t(answer.status.label_key)} · {answer.observed_at.astimezone().strftime('%m/%d %H:%M')} · {who}",
+    lines = [f"{t(answer.status.label_key)} · {clock(answer.observed_at, '%m/%d %H:%M')} · {who}",
              place_of(app, answer.lat, answer.lon, answer.place)]
     if answer.message:
         lines.append(answer.message)
@@ -128,10 +130,16 @@ def person_tile(app: Mamori, ctl: FamilyCtl, person: HqPerson, key: str) -> list
 
 
 def sos_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
+    """Open SOS, oldest first: name, status, time, place and message, and where they are on a street map."""
     sos = [p for p in ctl.hq_people if p.sos is not None]
     controls: list[ft.Control] = [section(app.t("family.hq.sos", n=len(sos)))]
     for person in sorted(sos, key=lambda p: p.sos.observed_at):  # type: ignore[union-attr]
         controls += person_tile(app, ctl, person, f"hq-sos-{person.person}")
+    now = datetime.now(UTC)
+    pins = [Pin(a.lat, a.lon, a.status, max(0, int((now - a.observed_at).total_seconds())), a.is_proxy, p.name)  # type: ignore[arg-type]
+            for p in sos if (a := p.sos) is not None and a.has_location]
+    if pins:
+        controls.append(status_map(app, pins, app.t("family.hq.sos_map", n=len(pins))))
     return controls
 
 
@@ -246,7 +254,7 @@ class Pin:
 
 
 def status_map(app: Mamori, pins: list[Pin], label: str) -> ft.Control:
-    """Located answers as markers coloured by status; each marker says who, what and how old."""
+    """Located answers as markers coloured by status over the streets; each marker says who, what and how old."""
     t = app.t
     markers = []
     for p in pins:
@@ -257,6 +265,8 @@ def status_map(app: Mamori, pins: list[Pin], label: str) -> ft.Control:
                                  content=ft.Semantics(label=f"{p.name} {said}".strip(), content=ft.Icon(icon, color=colour, size=28))))
     lat = sum(p.lat for p in pins) / len(pins)
     lon = sum(p.lon for p in pins) / len(pins)
-    map_ = fm.Map(initial_center=fm.MapLatitudeLongitude(latitude=lat, longitude=lon), initial_zoom=13, layers=[fm.MarkerLayer(markers=markers)])
+    streets = street_layer(app, LatLon(lat, lon))
+    map_ = fm.Map(initial_center=fm.MapLatitudeLongitude(latitude=lat, longitude=lon), initial_zoom=14,
+                  layers=[*([streets] if streets else []), fm.MarkerLayer(markers=markers)])
     return ft.Semantics(label=label, container=True,
                         content=ft.Container(map_, height=320, border=ft.Border.all(1, ft.Colors.OUTLINE)))

@@ -22,7 +22,7 @@ from app.state import Mamori
 from geo.models import LatLon
 from protocol.hazards import ShelterKind
 from views.contract import Screens, screen_view
-from views.widgets import heading, notice
+from views.widgets import clock, heading, notice
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def main_screen(app: Mamori, shell) -> list[ft.Control]:
 def booking_card(app: Mamori, shell, b: Booking) -> ft.Control:
     t, st = app.t, screen(shell)
     route = f"{place_name(app, b.request.pickup)} → {place_name(app, b.dropoff or b.request.dropoff)}"
-    start = b.request.earliest.astimezone().strftime("%m/%d %H:%M") if b.request.earliest else ""
+    start = clock(b.request.earliest, "%m/%d %H:%M") if b.request.earliest else ""
     lines: list[ft.Control] = [
         ft.Text(t(b.status_key), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD, key=f"ride-status-{b.id}"),
         ft.Text(route),
@@ -234,8 +234,8 @@ def booking_card(app: Mamori, shell, b: Booking) -> ft.Control:
     if b.cancel_pending:
         lines.append(ft.Text(t("rides.notice.cancel_pending"), color=ft.Colors.ERROR))
     if b.pickup_eta and not b.status.final:
-        arrival = b.arrival.astimezone().strftime("%H:%M") if b.arrival else "—"
-        lines.append(ft.Text(t("rides.card.eta", pickup=b.pickup_eta.astimezone().strftime("%H:%M"), arrival=arrival)))
+        arrival = clock(b.arrival) if b.arrival else "—"
+        lines.append(ft.Text(t("rides.card.eta", pickup=clock(b.pickup_eta), arrival=arrival)))
     if b.vehicle_id and not b.status.final:
         lines.append(ft.Text(t("rides.card.vehicle", vehicle=b.vehicle_id)))
     if b.fare_yen is not None:
@@ -377,12 +377,12 @@ def _centre(app: Mamori) -> LatLon:
 
 def quote_card(app: Mamori, shell, q: Quote) -> list[ft.Control]:
     t, st = app.t, screen(shell)
-    summary = t("rides.quote.summary", pickup=q.pickup_eta.astimezone().strftime("%H:%M"),
-                arrival=q.arrival.astimezone().strftime("%H:%M"), fare=q.fare_yen, points=q.points_usable)
+    summary = t("rides.quote.summary", pickup=clock(q.pickup_eta),
+                arrival=clock(q.arrival), fare=q.fare_yen, points=q.points_usable)
     rows: list[ft.Control] = [ft.Text(summary, size=18, weight=ft.FontWeight.BOLD, key="rides-quote")]
     if q.pickup is not None and q.earliest is not None and q.latest is not None:  # what is being booked, in words
         rows.append(ft.Text(t("rides.quote.route", pickup=place_name(app, q.pickup), dropoff=place_name(app, q.dropoff),
-                              earliest=q.earliest.astimezone().strftime("%H:%M"), latest=q.latest.astimezone().strftime("%H:%M")),
+                              earliest=clock(q.earliest), latest=clock(q.latest)),
                             key="rides-quote-route"))
     if q.evacuation:
         rows.append(ft.Text(t("rides.quote.evacuation", fare=q.fare_yen), weight=ft.FontWeight.BOLD, key="rides-quote-evacuation"))

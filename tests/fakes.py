@@ -33,6 +33,7 @@ class FakeShell:
         self.routes: list[str] = []
         self.replaced: list[str] = []  # screens left with replace(): Back does not return to them
         self.renders = 0
+        self.told: list[str] = []  # snack bars shown
         self.geolocator = None
         self._state: dict[str, object] = {}
 
@@ -44,6 +45,9 @@ class FakeShell:
         if name not in self._state:
             self._state[name] = make()
         return self._state[name]  # type: ignore[return-value]
+
+    def tell(self, text: str) -> None:
+        self.told.append(text)
 
     def run_in_background(self, work: Callable, *args) -> None:
         self.page.run_thread(work, *args)

@@ -191,6 +191,7 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
     tap(button(controls, "グループを作る"))
     controls = family.tab(me, shell)
     assert "グループ: 宇部家" in texts(controls) and "宇部 一郎 (自分)" in texts(controls)
+    assert shell.told[-1].startswith("グループを作りました")  # said where the person looks: a snack bar
     group_id = ctl.book().groups()[0]["id"]
 
     tap(button(controls, "招待する（QR）"))

@@ -39,6 +39,10 @@ class Screens(Protocol):
     def render(self) -> None:
         """Redraw the screen from state (safe from any thread; one render at a time)."""
 
+    def tell(self, text: str) -> None:
+        """Show a short outcome where the person is looking (a snack bar at the bottom), for an
+        action whose place on the screen may have scrolled away from the top."""
+
     def run_in_background(self, work: Callable[..., object], *args: object) -> None:
         """Run blocking work (network) off the UI thread; it ends with ``render()`` itself."""
 

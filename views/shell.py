@@ -109,6 +109,10 @@ class Shell:
             self._screen_state[name] = make()
         return self._screen_state[name]  # type: ignore[return-value]
 
+    def tell(self, text: str) -> None:
+        with self._rendering:
+            self.page.show_dialog(ft.SnackBar(ft.Text(text), show_close_icon=True, duration=8000))
+
     def run_in_background(self, work: Callable[..., object], *args: object) -> None:
         self.page.run_thread(work, *args)
 

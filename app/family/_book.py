@@ -122,7 +122,7 @@ class FamilyBook:
             raise InvalidAnswer("a location needs both latitude and longitude")
         if lat is not None:
             if not self._consented(LOCATION_CATEGORY):
-                raise ConsentMissing("sharing a location needs the location consent")
+                raise ConsentMissing("sharing a location needs the location consent", "location")
             if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # type: ignore[operator]
                 raise InvalidAnswer(f"location ({lat}, {lon}) is outside latitude/longitude range")
         answer = Answer(uuid.uuid4().hex, person, status, utc(now), self.me, _clean_text(message, "message", MAX_MESSAGE),

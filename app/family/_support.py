@@ -60,9 +60,9 @@ class SupportRegister:
     def register(self, reg: SupportRegistration) -> None:
         """Queue the registration; the consent must have been given (the screen asks first)."""
         if not self._consented(CATEGORY.value):
-            raise ConsentMissing("registering as needing support needs the care information consent")
+            raise ConsentMissing("registering as needing support needs the care information consent", CATEGORY.value)
         if reg.lat is not None and not self._consented(DataCategory.LOCATION.value):
-            raise ConsentMissing("sending where you live needs the location consent")
+            raise ConsentMissing("sending where you live needs the location consent", DataCategory.LOCATION.value)
         entity = support_entity(self.person, self.municipality_code, reg)
         self._outbox.enqueue(CATEGORY.value, entity, f"support:{self.person}")
 

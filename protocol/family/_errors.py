@@ -43,9 +43,15 @@ class NotAllowed(FamilyError):
 
 
 class ConsentMissing(FamilyError):
-    """The person has not (or no longer) consented to what this needs."""
+    """The person has not (or no longer) consented to what this needs. ``switch`` names the
+    consent category whose switch would allow it (the message names that switch)."""
 
     key = "family.error.consent_missing"
+
+    def __init__(self, message: str = "", switch: str | None = None) -> None:
+        super().__init__(message)
+        if switch:
+            self.key = f"family.error.consent_missing.{switch}"
 
 
 class InvalidAnswer(FamilyError):

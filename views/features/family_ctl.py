@@ -221,23 +221,26 @@ class FamilyCtl:
         return True
 
     def _background(self, work: Callable[[], str | None]) -> None:
-        """Run network work off the UI thread; show its outcome (or why it failed) in one line."""
+        """Run network work off the UI thread; say its outcome (or why it failed) in a snack bar:
+        group, sharing and HQ buttons sit far below the top of the screen."""
         t = self.app.t
 
         def run() -> None:
             self.busy = True
+            key: str | None = None
             try:
                 with self._lock:
                     key = work()
-                self.message = t(key) if key else self.message
             except FamilyError as exc:
-                self.message = t(exc.key)
+                key = exc.key
             except PlatformError as exc:
                 log.warning("family sync failed: %s", type(exc).__name__)
-                self.message = t("family.offline")
+                key = "family.offline"
             finally:
                 self.busy = False
             self.shell.render()
+            if key:
+                self.shell.tell(t(key))
 
         self.shell.run_in_background(run)
 

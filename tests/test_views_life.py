@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import flet as ft
@@ -190,8 +191,18 @@ def test_offline_booking_is_saved_as_not_sent_and_never_confirmed(app, shell):
     assert any(c.key == "rides-logged-out" for c in walk(main)) is False  # no platform configured at all
     assert "予約中の乗車" in all_text and not unlabelled(main)
     assert life.tab(app, shell) and "未送信（まだ予約は確定していません）：" + stops[0] + " まで" in texts(life.tab(app, shell))
+    # Cancel asks first and says what it costs; "no" keeps the ride.
+    click(main, "キャンセル")
+    main = screen_at(app, shell, "/life/rides")
+    assert "この予約をキャンセルしますか？ キャンセル料はかかりません。" in texts(main) and not unlabelled(main)
+    booking = app.rides.book.history()[0]
+    assert life_rides.cancel_terms(app, replace(booking, fare_points=120)).endswith(" 支払いに使う予定の 120 ポイントは使われません。")
+    click(main, "いいえ、予約を続ける")
+    main = screen_at(app, shell, "/life/rides")
+    assert "未送信（まだ予約は確定していません）" in texts(main) and not any(t.startswith("この予約をキャンセル") for t in texts(main))
     # Cancelling a booking that never left the phone is the whole story.
     click(main, "キャンセル")
+    click(screen_at(app, shell, "/life/rides"), "はい、キャンセルする")
     run_threads(shell)
     main = screen_at(app, shell, "/life/rides")
     assert "キャンセル済み" in texts(main) and "同じ内容でもう一度予約" in [c.content for c in walk(main) if isinstance(c, ft.Button)]

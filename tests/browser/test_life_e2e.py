@@ -152,7 +152,10 @@ def _book_watch_cancel(page) -> None:
     page.get_by_text("まもなく到着", exact=True).wait_for(timeout=30_000)
     advanced = time.monotonic()
     snap(page, "life-rides-arriving")
-    page.get_by_role("button", name="キャンセル").click()
+    page.get_by_role("button", name="キャンセル").click()  # asks first, and says what it costs
+    page.get_by_text("この予約をキャンセルしますか？ キャンセル料はかかりません。", exact=False).wait_for()
+    snap(page, "life-rides-cancel-ask")
+    page.get_by_role("button", name="はい、キャンセルする").click()
     page.get_by_text("キャンセルしました。", exact=True).wait_for(timeout=20_000)
     page.get_by_text("キャンセル済み", exact=True).wait_for()
     page.get_by_role("button", name="同じ内容でもう一度予約").wait_for()

@@ -40,6 +40,7 @@ class RidesScreen(RideForm):
     busy: bool = False
     booked: str | None = None  # the booking just made: its message follows what the sync engine did with it
     cancelled: str | None = None  # the booking just cancelled: likewise
+    confirm_cancel: str | None = None  # the booking whose cancel waits for "yes"
 
 
 def screen(shell: Screens) -> RidesScreen:
@@ -139,7 +140,22 @@ def cancelled_text(app: Mamori, booking: Booking) -> str:
     return app.t(RideErrorCode.NOT_CANCELLABLE.message_key)  # the platform said no: on board already
 
 
+def ask_cancel(shell, booking_id: str | None) -> None:
+    """The cancel button asks first (``booking_id``); None: the resident kept the ride."""
+    screen(shell).confirm_cancel = booking_id
+    shell.render()
+
+
+def cancel_terms(app: Mamori, b: Booking) -> str:
+    """What a cancel costs, said before it is done: no fee, and points are taken only when a ride is done."""
+    text = app.t("rides.cancel.ask") + " " + app.t("rides.cancel.no_fee")
+    if b.fare_points and not b.fare_points_paid:
+        text += " " + app.t("rides.cancel.points_kept", points=b.fare_points)
+    return text
+
+
 def cancel(app: Mamori, shell, booking_id: str) -> None:
+    screen(shell).confirm_cancel = None
     try:
         app.rides.cancel(booking_id)
     except RideError as err:
@@ -246,8 +262,14 @@ def booking_card(app: Mamori, shell, b: Booking) -> ft.Control:
         lines.append(ft.Text(t(b.reason_key)))
     actions: list[ft.Control] = []
     if not b.status.final and b.status is not RideStatus.ON_BOARD and not b.cancel_pending:
-        actions.append(ft.Button(t("rides.action.cancel"), icon=ft.Icons.CANCEL_OUTLINED, disabled=st.busy,
-                                 on_click=lambda e: cancel(app, shell, b.id)))
+        if st.confirm_cancel == b.id:
+            lines.append(ft.Text(cancel_terms(app, b), weight=ft.FontWeight.BOLD, key=f"ride-cancel-ask-{b.id}"))
+            actions.append(ft.Button(t("rides.cancel.yes"), icon=ft.Icons.CANCEL_OUTLINED, disabled=st.busy,
+                                     on_click=lambda e: cancel(app, shell, b.id)))
+            actions.append(ft.Button(t("rides.cancel.keep"), icon=ft.Icons.UNDO, on_click=lambda e: ask_cancel(shell, None)))
+        else:
+            actions.append(ft.Button(t("rides.action.cancel"), icon=ft.Icons.CANCEL_OUTLINED, disabled=st.busy,
+                                     on_click=lambda e: ask_cancel(shell, b.id)))
     if b.status.final:
         actions.append(ft.Button(t("rides.action.rebook"), icon=ft.Icons.REPLAY, disabled=st.busy,
                                  on_click=lambda e: rebook(app, shell, b.id)))

@@ -165,10 +165,12 @@ class _Recording(httpx.HTTPTransport):
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[tuple[str | None, int]] = []
+        self.tokens: list[bool] = []  # whether each request carried the account's token
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = super().handle_request(request)
         self.seen.append((request.headers.get("if-none-match"), response.status_code))
+        self.tokens.append("authorization" in request.headers)
         return response
 
 
@@ -183,3 +185,20 @@ def test_an_unchanged_public_feed_is_revalidated_with_if_none_match(cityos, tmp_
     assert (sent_first, status_first) == (None, 200)
     assert sent_again and status_again == 304  # the platform answered from memory
     http.close()
+
+
+def test_a_logged_in_phone_pulls_public_datasets_without_its_token(cityos, tmp_path) -> None:
+    """Alerts and shelter status are public: asked anonymously, the platform's memory (and a
+    reverse proxy) can answer every phone of a city; the token still goes with the outbox."""
+    transport = _Recording()
+    http = PlatformHttp(cityos.base_url, TENANT, auth=login(cityos.base_url).auth, transport=transport)
+    db = open_store(tmp_path / "app.db")
+    outbox = Outbox(db, install_key(MemoryTokenStore()), ConsentLedger(db).is_granted)
+    sync = OutboxSync(db, outbox, PlatformClient(http))
+    for _ in range(3):  # the first moves the cursor; the next two ask the same URL
+        sync.pull("alerts")
+    assert transport.tokens == [False, False, False] and transport.seen[-1][1] == 304
+    Consents(db, outbox).grant(DataCategory.SAFETY_STATUS)
+    assert sync.push().error is None and transport.tokens[-1]  # writes go with the token
+    http.close()
+    db.close()

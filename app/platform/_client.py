@@ -122,13 +122,14 @@ class PlatformClient:
             if len(page.entities) < page_size or (page.total is not None and offset >= page.total):
                 return
 
-    def changes(self, types: Sequence[str], after: str | None, limit: int = 1000) -> ChangePage:
+    def changes(self, types: Sequence[str], after: str | None, limit: int = 1000, *, public: bool = False) -> ChangePage:
         """One page of the platform's delta feed (cityos ``/cityos/v1/changes``), in commit order.
-        Asked again with the same cursor, an unchanged public feed answers 304 (``If-None-Match``)."""
+        Asked again with the same cursor, an unchanged public feed answers 304 (``If-None-Match``).
+        ``public``: only public entities are wanted, so ask without the token (cacheable)."""
         params: dict[str, Any] = {"type": ",".join(types), "limit": limit}
         if after:
             params["after"] = after
-        body = self._http.get_json_revalidated("/cityos/v1/changes", "change feed", params)
+        body = self._http.get_json_revalidated("/cityos/v1/changes", "change feed", params, anonymous=public)
         try:
             return ChangePage([Change(c["id"], c["type"], bool(c["deleted"]), c.get("modifiedAt"), c.get("entity"))
                                for c in body["changes"]], str(body["cursor"]), bool(body["hasMore"]))

@@ -43,12 +43,15 @@ class PlatformHttp:
         response = self.call(method, path, what, **kwargs)
         return None if response.status_code == 204 else decode_json(response, what)
 
-    def get_json_revalidated(self, path: str, what: str, params: dict[str, Any]) -> Any:
+    def get_json_revalidated(self, path: str, what: str, params: dict[str, Any], *, anonymous: bool = False) -> Any:
         """GET a cacheable answer with ``If-None-Match`` when an earlier one carried an ETag;
-        a ``304`` gives that earlier answer back (the platform did not even ask its database)."""
+        a ``304`` gives that earlier answer back (the platform did not even ask its database).
+        ``anonymous``: public data, asked without the account's token, so that the platform's
+        memory and a reverse proxy's cache can answer it (a request with a token bypasses both)."""
         key = path + "?" + "&".join(f"{k}={params[k]}" for k in sorted(params))
         kept = self._validated.get(key)
-        response = self.call("GET", path, what, params=params, headers={"If-None-Match": kept[0]} if kept else None)
+        extra: dict[str, Any] = {"auth": None} if anonymous else {}
+        response = self.call("GET", path, what, params=params, headers={"If-None-Match": kept[0]} if kept else None, **extra)
         if response.status_code == 304 and kept is not None:
             return kept[1]
         body = decode_json(response, what)

@@ -155,7 +155,7 @@ class OutboxSync:
         try:
             while True:
                 cursor = self._db.execute("SELECT cursor FROM sync_dataset WHERE name = ?", [name]).fetchone()[0]
-                page = self._client.changes(dataset.entity_types, cursor, limit=self.pull_page)
+                page = self._client.changes(dataset.entity_types, cursor, limit=self.pull_page, public=True)
                 with self._db.atomic():
                     for change in page.changes:
                         self._apply(name, change)

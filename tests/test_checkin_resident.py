@@ -14,6 +14,7 @@ from app.checkin import (
     SURVEY,
     BadSignature,
     Expired,
+    FormError,
     InvalidSurveyAnswer,
     MalformedToken,
     NotACheckinQr,
@@ -22,9 +23,13 @@ from app.checkin import (
     ResidentCheckins,
     SurveyAnswers,
     UnknownSigner,
+    card_from_form,
+    form_from_household,
     make_poster_token,
     validate_answers,
 )
+from app.household import AgeBand, Contact, Household, Member, Mobility, Pet
+from app.i18n import Translator
 from bench.checkin import example_household
 from offline.store import open_store
 from protocol.checkin import Ed25519PrivateKey
@@ -132,3 +137,27 @@ def test_every_message_key_has_a_translation(lang: str) -> None:
     assert needed <= messages.keys(), needed - messages.keys()
     assert all(isinstance(v, str) and v.strip() for v in messages.values())
     assert messages.keys() == _messages("en").keys()
+
+
+def test_the_card_starts_from_the_household_entered_in_my_hazard() -> None:
+    household = Household(
+        members=[Member(AgeBand.ADULT, label="あなた"),
+                 Member(AgeBand.SENIOR, sex="female", mobility=Mobility.WHEELCHAIR, medications=["regular"],
+                        allergies=["food"], label="祖母")],
+        pets=[Pet("dog", 2)], contacts=[Contact("宇部 次郎", "090-0000-0000")])
+    form = form_from_household(household, Translator("ja"))
+    assert [m.label for m in form.members] == ["あなた", "祖母"]  # the resident counts: two people, not one
+    grandmother = form.members[1]
+    assert (grandmother.sex, grandmother.disability, grandmother.medication, grandmother.allergies) == (
+        "FEMALE", "車いす", "常用薬あり", "アレルギーあり")
+    assert (form.members[0].disability, form.members[0].medication) == ("", "")
+    assert (form.pets, form.contact_name, form.contact_phone, form.language) == ("2", "宇部 次郎", "090-0000-0000", "ja")
+    # Names are not in the household: the resident adds them, then the card saves as any other.
+    with pytest.raises(FormError):
+        card_from_form(form)
+    form.members[0].name, grandmother.name = "宇部 太郎", "宇部 ハナ"
+    card = card_from_form(form)
+    assert card.household_size == 2 and card.members[1].disability == "車いす" and card.pets == 2
+    # Nothing entered in My Hazard: the resident alone, in the app's language.
+    alone = form_from_household(Household(), Translator("en"))
+    assert len(alone.members) == 1 and alone.language == "en" and alone.pets == "0"

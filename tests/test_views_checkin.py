@@ -18,6 +18,7 @@ from app.checkin import (
     read_qr_texts,
 )
 from app.checkin._service import DEVICE_KEY, SEAL_KEY
+from app.household import AgeBand, Household, Member, Mobility
 from app.i18n import messages
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
@@ -313,3 +314,19 @@ def test_entrance_poster_read_by_the_resident_checks_in_then_out(app, shell):
     assert "入口のQR画像でチェックアウト" in {c.content for c in walk(screen(app, shell, "/checkin/self")) if isinstance(c, BUTTONS)}
     me.check_out_image(image.src)
     assert "いまはどの避難所にもチェックインしていません" in texts(screen(app, shell, "/checkin/self"))
+
+
+def test_an_empty_card_starts_from_the_household_and_stays_editable(app, shell):
+    app.evacuation.save_household(Household(members=[Member(AgeBand.ADULT, label="あなた"),
+                                                      Member(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR, label="祖母")]))
+    controls = screen(app, shell, "/checkin")
+    shown = texts(controls)
+    assert "1人目（あなた）" in shown and "2人目（祖母）" in shown and not unlabelled(controls)
+    assert any("マイハザードで入力した世帯（2人）" in t for t in shown)
+    assert [f.value for f in walk(controls) if isinstance(f, ft.TextField) and f.label == "障がい（内容）"] == ["", "車いす"]
+    type_into(controls, "氏名", "宇部 太郎")
+    type_into(controls, "氏名", "宇部 ハナ", nth=1)
+    type_into(controls, "障がい（内容）", "車いす（電動）", nth=1)
+    click(controls, "保存")
+    summary = texts(screen(app, shell, "/checkin"))
+    assert "世帯 2人" in summary and any(t.startswith("宇部 ハナ") and "車いす（電動）" in t for t in summary)

@@ -32,6 +32,7 @@ from app.checkin._service import (
     card_from_form,
     data_folder,
     form_from_card,
+    form_from_household,
     parse_birth,
     platform_mode,
 )
@@ -150,6 +151,7 @@ __all__ = [
     "desk_seal_keys",
     "device_kid",
     "form_from_card",
+    "form_from_household",
     "make_evacuee_token",
     "make_poster_token",
     "new_at_rest_key",

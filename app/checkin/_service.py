@@ -41,6 +41,8 @@ from app.checkin._platform import CheckinPlatform, desk_seal_keys
 from app.checkin._resident import CardVault, CheckinEvent, EvacueeQr, ResidentCheckins, show_qr
 from app.consent import ConsentLedger, DataCategory
 from app.devicekeys import KeyStore, get_or_create
+from app.household import Household, Mobility
+from app.i18n import Translator
 from app.identity import Identity
 from app.platform import PlatformError
 from app.shelters import ShelterDirectory
@@ -96,6 +98,7 @@ class MemberForm:
     allergies: str = ""  # comma separated
     medication: str = ""
     pregnant: bool = False
+    label: str = ""  # how My Hazard's household calls the person ("祖母"): a hint, not on the card
 
 
 @dataclass
@@ -157,6 +160,22 @@ def form_from_card(card: EvacueeCard) -> CardForm:
                for m in card.members]
     return CardForm(members, card.address, card.postal_code, card.phone, card.contact.name, card.contact.phone,
                     card.language, card.stay.name, str(card.pets), card.pets_note, card.card_id)
+
+
+def form_from_household(household: Household, t: Translator) -> CardForm:
+    """A first card from the household entered in My Hazard, so it is entered once: one person per
+    member (an empty household is the resident alone), their needs in words, pets and the first
+    contact. Names and birth dates are not in the household: the resident adds them."""
+    members = [
+        MemberForm(sex={"female": Sex.FEMALE.name, "male": Sex.MALE.name}.get(m.sex or "", Sex.UNSPECIFIED.name),
+                   disability="" if m.mobility is Mobility.NONE else t(f"mh.mobility.{m.mobility.value}"),
+                   allergies=t("mh.has_allergy") if m.allergies else "",
+                   medication=t("mh.has_medication") if m.medications else "", label=m.label)
+        for m in household.members
+    ] or [MemberForm()]
+    contact = household.contacts[0] if household.contacts else None
+    return CardForm(members, contact_name=contact.name if contact else "", contact_phone=contact.phone if contact else "",
+                    language="en" if t.lang == "en" else "ja", pets=str(sum(p.count for p in household.pets)))
 
 
 def platform_mode(link: PlatformLink | None) -> bool:

@@ -13,7 +13,17 @@ from datetime import datetime
 
 import flet as ft
 
-from app.checkin import SURVEY, CardForm, CheckinError, EvacueeCard, FormError, QuestionKind, form_from_card
+from app.checkin import (
+    SURVEY,
+    CardForm,
+    CheckinError,
+    EvacueeCard,
+    FormError,
+    QuestionKind,
+    form_from_card,
+    form_from_household,
+)
+from app.household import Household
 from app.state import Mamori
 from views.contract import Screens, screen_view
 from views.features import checkin_form, checkin_self
@@ -64,7 +74,9 @@ def resident(app: Mamori, shell, state: CheckinScreen) -> list[ft.Control]:
     if card is None or state.editing:
         form = state.form
         if form is None:
-            form = state.form = form_from_card(card) if card else CardForm()
+            household = None if card else app.evacuation.household()
+            state.from_household = bool(household and household.members)
+            form = state.form = form_from_card(card) if card else form_from_household(household or Household(), app.t)
         return _card_editor(app, shell, state, form, first_time=card is None)
     return _card_summary(app, shell, state, card)
 
@@ -92,6 +104,8 @@ def _card_editor(app: Mamori, shell, state: CheckinScreen, form: CardForm, first
         staff_switch(app, shell, state),
         heading(t("checkin.card.title")),
         ft.Text(t("checkin.card.intro")),
+        *([notice(t("checkin.card.from_household", n=len(form.members)), ft.Icons.FAMILY_RESTROOM)]
+          if first_time and state.from_household else []),
         *checkin_form.build(app, form, full=True, rerender=shell.render),
         *_message(state),
         ft.Row(buttons, wrap=True),

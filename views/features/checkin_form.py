@@ -67,7 +67,8 @@ def _member(app: Mamori, form: CardForm, i: int, m: MemberForm, full: bool, rere
     def pregnant(e: ft.Event) -> None:
         m.pregnant = bool(e.control.value)
 
-    head = [ft.Text(t("checkin.form.person", n=n), theme_style=ft.TextThemeStyle.TITLE_MEDIUM,
+    title = t("checkin.form.person_label", n=n, label=m.label) if m.label else t("checkin.form.person", n=n)
+    head = [ft.Text(title, theme_style=ft.TextThemeStyle.TITLE_MEDIUM,
                     weight=ft.FontWeight.BOLD, expand=True)]
     if len(form.members) > 1:
         head.append(ft.TextButton(t("checkin.form.remove_person", n=n), icon=ft.Icons.PERSON_REMOVE, on_click=remove))

@@ -16,6 +16,7 @@ class CheckinScreen:
     # the resident's card and QR
     editing: bool = False
     form: CardForm | None = None
+    from_household: bool = False  # the open form started from My Hazard's household (say so, once editing starts)
     message: Notice | None = None  # shown once, on the next render
     qr: EvacueeQr | None = None
     qr_error: str | None = None

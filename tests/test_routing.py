@@ -114,6 +114,17 @@ def test_a_shelter_on_the_same_street_is_reached_directly():
     assert len(result.path) == 4  # origin, on-street start, on-street end, shelter
 
 
+def test_the_route_names_the_streets_it_follows_in_order():
+    lat, lon, eu, ev, length = grid(5, 1)  # four 100 m blocks west to east, each street both ways
+    names = [n for n in ("海岸通り", "", "海岸通り", "山手通り") for _ in (0, 1)]
+    router = EvacuationRouter(RoadGraph(lat, lon, eu, ev, length, names=names), [shelter("s", at(400, 5))])
+    result = router.nearest(at(0, -5), FLOOD)
+    # An unnamed gap does not split a street; each is labelled on its (first) longest piece.
+    assert [(s.name, round(s.length_m)) for s in result.streets] == [("海岸通り", 200), ("山手通り", 100)]
+    assert result.streets[0].at == pytest.approx((at(50, 0).lat, at(50, 0).lon))
+    assert EvacuationRouter(merge(grid(5, 1)), [shelter("s", at(400, 5))]).nearest(at(0, -5), FLOOD).streets == []  # no names, none made up
+
+
 def test_blocked_edges_are_avoided_when_a_clean_route_exists(db):
     # 5 × 3 grid; deep water over the middle column except the top row: walk round by the top.
     layers = flood_layer(db, (2, (150, -50, 250, 150)))

@@ -10,7 +10,7 @@ import pytest
 from geo.models import LatLon
 from protocol.hazards import HazardType, ShelterKind
 from views import home, settings, shelters
-from views.map import MapScreen
+from views.map import MapScreen, fit_zoom
 from views.widgets import local_time
 
 
@@ -405,7 +405,22 @@ def test_hazard_map_draws_areas_and_the_route(app):
     assert screen.areas.polygons == []
     route_layer = [layer for layer in screen.map.layers if isinstance(layer, fm.PolylineLayer)][-1]
     assert len(route_layer.polylines) == 1 and len(route_layer.polylines[0].coordinates) == len(route.path)
-    assert screen.map.initial_center.latitude == route.path[0][0]
+    lats, lons = [p[0] for p in route.path], [p[1] for p in route.path]  # the whole route in view, centred
+    assert screen.map.initial_center.latitude == pytest.approx((min(lats) + max(lats)) / 2)
+    assert screen.map.initial_center.longitude == pytest.approx((min(lons) + max(lons)) / 2)
+    assert screen.map.initial_zoom == fit_zoom(((min(lats), min(lons)), (max(lats), max(lons))), 360, 480)
+
+
+def test_the_route_and_its_map_name_the_street_it_follows(app):
+    from views import hazard
+
+    app.set_hazard(HazardType.TSUNAMI)
+    route = app.evacuation.route(LatLon(33.9528, 131.2417), HazardType.TSUNAMI)  # along 国道190号 (Ube's road data names it)
+    controls = hazard_screen(app, hazard.HazardScreen(route=route))
+    assert next(c for c in walk(controls) if c.key == "route-streets").value == "通る道: 国道190号"
+    screen = MapScreen(app, nav, nav, hazard_areas=app.evacuation.shapes, route=route)
+    labels = [m for m in screen.markers.markers if "国道190号" in texts([m.content])]
+    assert len(labels) == 1 and (labels[0].coordinates.latitude, labels[0].coordinates.longitude) == route.streets[0].at
 
 
 def test_shelter_list_and_detail_show_the_platforms_live_status(app, monkeypatch):

@@ -11,12 +11,13 @@ from app.household import AgeBand, Contact, Household, Member, Mobility, Pet
 from app.state import Mamori
 from geo.hazards import EvacuationAdvice, HazardLayer
 from geo.models import LatLon
-from geo.routing import Alternative, RouteResult, RouteStatus
+from geo.routing import Alternative, RouteResult, RouteStatus, Street
 from protocol.hazards import HazardType
 from views.theme import verdict_colours
 from views.widgets import age_words, format_distance, heading, icon_action, notice
 
 ORIGINS = ("home", "position", "picked")
+STREET_WORTH_M = 50.0  # a named street walked at least this far is named in the route and on its map
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,11 @@ def distance_text(app: Mamori, route: RouteResult | Alternative, place: str) -> 
     return t("dist.walk_from", distance=format_distance(app, route.distance_m), minutes=minutes(route.walking_time_s), place=where)
 
 
+def guiding_streets(route: RouteResult) -> list[Street]:
+    """The named streets worth saying: those walked for a good stretch (a crossing does not help)."""
+    return [s for s in route.streets if s.length_m >= STREET_WORTH_M]
+
+
 def route_summary(app: Mamori, route: RouteResult, place: str, navigate: Callable[[str], None] | None = None,
                   choose: Callable[[Alternative], None] | None = None) -> list[ft.Control]:
     """The route in words; with ``navigate``, a button to see it on the map; with ``choose``,
@@ -181,9 +187,12 @@ def route_summary(app: Mamori, route: RouteResult, place: str, navigate: Callabl
         ft.Text(distance_text(app, route, place), key="route-distance"),
     ]
     if route.straight_line:
-        rows.append(ft.Text(t("mh.straight_line", bearing=round(route.bearing_deg or 0))))
+        rows.append(ft.Text(t("mh.straight_line", bearing=round(route.bearing_deg or 0) % 360)))
     elif route.status is RouteStatus.OK:
         rows.append(ft.Text(t("mh.on_roads"), theme_style=ft.TextThemeStyle.BODY_SMALL))
+    streets = guiding_streets(route)
+    if streets:
+        rows.append(ft.Text(t("mh.via_streets", streets=" → ".join(s.name for s in streets)), key="route-streets"))
     if route.path and navigate:
         rows.append(ft.Button(t("mh.show_route"), icon=ft.Icons.MAP, on_click=lambda e: navigate("/hazard/map")))
     if route.alternatives:

@@ -7,6 +7,7 @@ changes update only the markers and never reset where the resident has panned to
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +18,10 @@ import flet_map as fm
 from app.state import Mamori
 from geo.hazards import UNKNOWN_GROUND, AreaShape, HazardLayer
 from geo.models import LatLon, Shelter
-from geo.routing import RouteResult
+from geo.routing import RouteResult, Street
 from protocol.hazards import HazardType, ShelterKind
 from views import theme
+from views.hazard import guiding_streets
 from views.widgets import icon_action
 
 ROADS_NEAR_M = 1500.0  # minor roads are drawn within this distance of the focus point
@@ -30,6 +32,7 @@ LEVEL_FILL = {level: ft.Colors.with_opacity(0.25 + 0.1 * level, "#1565C0") for l
 UNKNOWN_FILL = ft.Colors.with_opacity(0.35, "#8D6E63")  # no ground height measured nearby, treated as at risk
 
 Ring = list[tuple[float, float]]
+_MAP_KEYS = itertools.count()
 
 
 def bridged(outer: Ring, holes: list[Ring]) -> Ring:
@@ -64,8 +67,8 @@ class TapAction:
     run: Callable[[LatLon], None]
 
 
-def fit_zoom(bounds: tuple[tuple[float, float], tuple[float, float]], width: float = 360, height: float = 480) -> float:
-    """The Web Mercator zoom that shows ``bounds`` in a phone's map area with FIT_PADDING around."""
+def fit_zoom(bounds: tuple[tuple[float, float], tuple[float, float]], width: float, height: float) -> float:
+    """The Web Mercator zoom that shows ``bounds`` in a map area of this size with FIT_PADDING around."""
     (lat0, lon0), (lat1, lon1) = bounds
     dx = max(abs(lon1 - lon0), 1e-5) / 360
     y = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
@@ -109,12 +112,20 @@ class MapScreen:
                                   height=BOTTOM_H, key="map-below")
         self.chips = ft.Row([], wrap=True)
         centre = self._centre()
+        self.size = (360.0, 480.0)  # the map's size on screen (a phone's until it is laid out)
+        bounds = self._route_bounds()
+        self.fitted = bounds is None  # a route is fitted again once the map's real size is known
         self.map = fm.Map(
-            key="shelter-map",
+            # A new key per screen: Flutter would otherwise keep the old map's camera and skip
+            # this one's fit to the route (the route drawn from a picked point stayed off-screen).
+            key=f"shelter-map-{next(_MAP_KEYS)}",
             expand=True,
+            on_size_change=self._sized,
+            size_change_interval=250,
             initial_center=_ll(centre.lat, centre.lon),
-            initial_zoom=15 if focus or app.prefs.home else 13,
-            initial_camera_fit=self._camera_fit(),
+            # The whole route (origin to shelter) in view, padded. (flet-map's initial_camera_fit is
+            # not applied by the web client: the fit is computed here.)
+            initial_zoom=fit_zoom(bounds, *self.size) if bounds else 15 if focus or app.prefs.home else 13,
             on_tap=self._on_tap,
             layers=[*self._static_layers(centre), self.markers],
         )
@@ -184,8 +195,14 @@ class MapScreen:
     async def _fit(self, e) -> None:
         bounds = self._route_bounds()
         if bounds:
-            (lat0, lon0), (lat1, lon1) = bounds
-            await self.map.move_to(_ll((lat0 + lat1) / 2, (lon0 + lon1) / 2), zoom=fit_zoom(bounds))
+            centre = self._centre()
+            await self.map.move_to(_ll(centre.lat, centre.lon), zoom=fit_zoom(bounds, *self.size))
+
+    async def _sized(self, e: ft.LayoutSizeChangeEvent) -> None:
+        self.size = (e.width, e.height)
+        if not self.fitted:
+            self.fitted = True
+            await self._fit(e)
 
     def _route_bounds(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
         if not (self.route and self.route.path):
@@ -194,22 +211,15 @@ class MapScreen:
         lats, lons = [p[0] for p in points], [p[1] for p in points]
         return (min(lats), min(lons)), (max(lats), max(lons))
 
-    def _camera_fit(self) -> fm.CameraFit | None:
-        """With a route: start with the whole route (origin to shelter) in view, padded."""
-        bounds = self._route_bounds()
-        if bounds is None:
-            return None
-        (lat0, lon0), (lat1, lon1) = bounds
-        return fm.CameraFit(bounds=fm.MapLatitudeLongitudeBounds(_ll(lat0, lon0), _ll(lat1, lon1)),
-                            padding=ft.Padding.all(FIT_PADDING), max_zoom=17)
-
     def _legend_item(self, suitable: bool | None, label: str) -> ft.Control:
         return ft.Row([ft.Icon(theme.suitability_icon(suitable), color=theme.suitability_colour(suitable, self.app.prefs)), ft.Text(label)],
                       tight=True)
 
     def _centre(self) -> LatLon:
-        if self.route and self.route.path:
-            return LatLon(*self.route.path[0])
+        bounds = self._route_bounds()
+        if bounds:
+            (lat0, lon0), (lat1, lon1) = bounds
+            return LatLon((lat0 + lat1) / 2, (lon0 + lon1) / 2)
         if self.focus:
             return LatLon(self.focus.lat, self.focus.lon)
         if self.app.prefs.home:
@@ -280,7 +290,8 @@ class MapScreen:
                 for _, shape in shapes
                 if shape.level > 0  # unknown ground well above the water is not drawn as a hazard
             ]
-        markers = [self._shelter_marker(hit.shelter, hazard) for hit in app.shelters.search()]
+        streets = guiding_streets(self.route) if self.route else []
+        markers = [*map(self._street_marker, streets), *(self._shelter_marker(hit.shelter, hazard) for hit in app.shelters.search())]
         if app.prefs.home:
             markers.append(self._point_marker(app.prefs.home, ft.Icons.HOME, theme.HOME, t("map.home_marker")))
         if self.route and self.route.path:
@@ -326,6 +337,22 @@ class MapScreen:
                 ft.Text(shelter.name, size=13, weight=ft.FontWeight.BOLD, max_lines=2, overflow=ft.TextOverflow.ELLIPSIS,
                         text_align=ft.TextAlign.CENTER, color="#000000"),
                 bgcolor=ft.Colors.with_opacity(0.9, "#FFFFFF"), border_radius=4, padding=3, margin=ft.Margin.only(top=36),
+            ),
+        )
+
+    @staticmethod
+    def _street_marker(street: Street) -> fm.Marker:
+        """The name of a street the route follows, on the street (under the shelter markers)."""
+        return fm.Marker(
+            coordinates=_ll(*street.at),
+            width=160,
+            height=24,
+            content=ft.Container(
+                ft.Container(
+                    ft.Text(street.name, size=12, italic=True, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS, color="#202020"),
+                    bgcolor=ft.Colors.with_opacity(0.8, "#FFFFFF"), border_radius=4, padding=ft.Padding.symmetric(horizontal=4),
+                ),
+                alignment=ft.Alignment(0, 0),  # the label hugs the name, centred on the street
             ),
         )
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from geo.routing._geometry import OFF_ROUTE_M, distance_to_route_m, is_off_route
 from geo.routing._graph import MAX_SNAP_M, RoadGraph
-from geo.routing._result import Alternative, RouteResult, RouteStatus
+from geo.routing._result import Alternative, RouteResult, RouteStatus, Street
 from geo.routing._router import (
     ALTERNATIVES,
     DEFAULT_WALKING_SPEED_MPS,
@@ -44,6 +44,7 @@ __all__ = [
     "RoadGraph",
     "RouteResult",
     "RouteStatus",
+    "Street",
     "distance_to_route_m",
     "is_off_route",
 ]

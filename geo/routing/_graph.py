@@ -43,11 +43,14 @@ class RoadGraph:
         elev_u: list[float | None] | None = None,
         elev_v: list[float | None] | None = None,
         geometry: list[list[tuple[float, float]]] | None = None,
+        names: list[str] | None = None,
     ) -> None:
-        """``geometry[e]`` is the edge's polyline as (lat, lon); default: a straight segment."""
+        """``geometry[e]`` is the edge's polyline as (lat, lon); default: a straight segment.
+        ``names[e]`` is the street's name ("" when the data has none)."""
         n, m = len(lat), len(edge_u)
         self.lat, self.lon = lat, lon
         self.edge_u, self.edge_v, self.length_m = edge_u, edge_v, length_m
+        self.names = names or [""] * m
         self.elev_u = elev_u or [None] * m
         self.elev_v = elev_v or [None] * m
         self._geometry = geometry
@@ -75,14 +78,15 @@ class RoadGraph:
         ids: dict[int, int] = {}
         lat: list[float] = []
         lon: list[float] = []
-        cols: tuple[list, ...] = ([], [], [], [], [], [])
+        cols: tuple[list, ...] = ([], [], [], [], [], [], [])
         for e in edges:
             for node, (x, y) in ((e.u, e.coords[0]), (e.v, e.coords[-1])):
                 if node not in ids:
                     ids[node] = len(lat)
                     lat.append(y)
                     lon.append(x)
-            for col, value in zip(cols, (ids[e.u], ids[e.v], e.length_m, e.elev_u, e.elev_v, [(y, x) for x, y in e.coords]), strict=True):
+            for col, value in zip(cols, (ids[e.u], ids[e.v], e.length_m, e.elev_u, e.elev_v, [(y, x) for x, y in e.coords], e.name or ""),
+                                  strict=True):
                 col.append(value)
         return cls(lat, lon, *cols)
 

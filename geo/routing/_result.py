@@ -28,6 +28,15 @@ class RouteStatus(str, Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Street:
+    """A named street the route follows, in walking order, and a point on it (for a map label)."""
+
+    name: str
+    length_m: float
+    at: tuple[float, float]  # (lat, lon) on the longest piece of it
+
+
+@dataclass(frozen=True, slots=True)
 class Alternative:
     shelter: Shelter
     distance_m: float
@@ -50,6 +59,7 @@ class RouteResult:
     access_m: float = 0.0  # from the point to the street the route starts on
     suitable: bool = True  # the shelter is designated for the hazard
     cost: float = 0.0  # the weighted cost minimised (for tests and the benchmark)
+    streets: list[Street] = field(default_factory=list)  # named streets walked, in order (unnamed ones left out)
 
     @property
     def message_key(self) -> str:

@@ -15,7 +15,7 @@ from geo.hazards import HazardLayers, LevelIndex
 from geo.models import LatLon, Shelter
 from geo.routing._geometry import bearing_deg, haversine_m
 from geo.routing._graph import SNAP_SLACK_M, Attach, RoadGraph
-from geo.routing._result import Alternative, RouteResult, RouteStatus
+from geo.routing._result import Alternative, RouteResult, RouteStatus, Street
 from protocol.hazards import HazardType, ShelterKind
 
 DEFAULT_WALKING_SPEED_MPS = 1.0  # 内閣府 tsunami evacuation planning assumes about 1.0 m/s
@@ -313,7 +313,8 @@ class EvacuationRouter:
         distance = start.gap + arrival.length - fraction * g.length_m[edge]
         exposure = (arrival.fraction - fraction) * g.length_m[edge] * prep.blocked[edge]
         cost = start.gap + arrival.cost - fraction * prep.weight[edge]
-        return _routed(point, prep, shelter, path, distance, exposure, start.gap, cost, speed)
+        streets = _streets(g, [(edge, (arrival.fraction - fraction) * g.length_m[edge])])
+        return _routed(point, prep, shelter, path, distance, exposure, start.gap, cost, speed, streets)
 
     def _walk(self, point: LatLon, prep: _Prepared, start: _Start, speed: float) -> RouteResult:
         """Follow the prepared next-edge pointers from the start node to a target."""
@@ -342,7 +343,9 @@ class EvacuationRouter:
         exposure += (1 - start.fraction) * g.length_m[start.edge] * prep.blocked[start.edge]
         exposure += end.fraction * g.length_m[end.edge] * prep.blocked[end.edge]
         cost = start.cost + sum(prep.weight[e] for e in edges) + end.cost
-        return _routed(point, prep, shelter, path, distance, exposure, start.gap, cost, speed)
+        pieces = [(start.edge, (1 - start.fraction) * g.length_m[start.edge]), *((e, g.length_m[e]) for e in edges),
+                  (end.edge, end.fraction * g.length_m[end.edge])]
+        return _routed(point, prep, shelter, path, distance, exposure, start.gap, cost, speed, _streets(g, pieces))
 
     def _straight(self, point: LatLon, prep: _Prepared, status: RouteStatus, speed: float) -> RouteResult:
         ranked = sorted((haversine_m(point, LatLon(s.lat, s.lon)), i, s) for i, s in enumerate(prep.candidates))
@@ -450,8 +453,32 @@ class EvacuationRouter:
         return None
 
 
+def _streets(g: RoadGraph, pieces: list[tuple[int, float]]) -> list[Street]:
+    """The named streets along (edge, metres walked on it) pieces, in order: a street interrupted
+    only by unnamed pieces counts once; each labelled at the middle of its longest edge."""
+    out: list[tuple[str, float, int, float]] = []  # name, metres, longest edge, its metres
+    for edge, metres in pieces:
+        name = g.names[edge]
+        if not name or metres <= 0:
+            continue
+        if out and out[-1][0] == name:
+            _, total, longest, most = out[-1]
+            out[-1] = (name, total + metres, *((edge, metres) if metres > most else (longest, most)))
+        else:
+            out.append((name, metres, edge, metres))
+    return [Street(name, total, _middle(g.geometry(longest))) for name, total, longest, _ in out]
+
+
+def _middle(points: list[tuple[float, float]]) -> tuple[float, float]:
+    if len(points) > 2:
+        return points[len(points) // 2]
+    (a_lat, a_lon), (b_lat, b_lon) = points[0], points[-1]
+    return (a_lat + b_lat) / 2, (a_lon + b_lon) / 2
+
+
 def _routed(
-    point: LatLon, prep: _Prepared, shelter: Shelter, path: list, distance: float, exposure: float, gap: float, cost: float, speed: float
+    point: LatLon, prep: _Prepared, shelter: Shelter, path: list, distance: float, exposure: float, gap: float, cost: float,
+    speed: float, streets: list[Street],
 ) -> RouteResult:
     status = RouteStatus.ROUTE_THROUGH_HAZARD if prep.status is RouteStatus.OK and exposure > 0 else prep.status
     return RouteResult(
@@ -466,6 +493,7 @@ def _routed(
         access_m=gap,
         suitable=shelter.suits(prep.hazard),
         cost=cost,
+        streets=streets,
     )
 
 

@@ -1,15 +1,22 @@
 """My Hazard in Chromium: pick 津波, pick a point on low ground, see "evacuate" and a route with time."""
 from __future__ import annotations
 
+import io
 import math
+import time
+
+import numpy as np
+from PIL import Image
 
 from geo.hazards import HazardLayers
 from geo.models import LatLon
 from offline.store import open_store
 from protocol.hazards import HazardType
-from tests.browser.conftest import snap, tap_canvas
+from tests.browser.conftest import snap, snap_on_failure, tap_canvas
+from views import theme
 
 TILE = 256  # flutter_map's tile size: pixels per world at zoom 0
+ROUTE_RGB = tuple(int(theme.ROUTE[i : i + 2], 16) for i in (1, 3, 5))
 
 
 def pixel_to_latlon(centre: LatLon, zoom: float, dx: float, dy: float) -> LatLon:
@@ -33,6 +40,19 @@ def latlon_to_pixel(centre: LatLon, zoom: float, point: LatLon) -> tuple[float, 
 
     (x0, y0), (x1, y1) = xy(centre), xy(point)
     return x1 - x0, y1 - y0
+
+
+def drawn_route_box(page, timeout_s: float = 20.0) -> tuple[float, float, float, float]:
+    """The box (CSS pixels) of what is drawn in the route's colour, once the route is drawn."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rgb = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB")).astype(np.int16)
+        scale = rgb.shape[1] / page.viewport_size["width"]
+        ys, xs = np.nonzero(np.all(np.abs(rgb - ROUTE_RGB) <= 24, axis=2))
+        if len(xs) >= 100 * scale * scale:  # a line of a few hundred pixels, not a stray icon
+            return xs.min() / scale, ys.min() / scale, (xs.max() + 1) / scale, (ys.max() + 1) / scale
+        assert time.monotonic() < deadline, "the route was never drawn on the map"
+        page.wait_for_timeout(250)
 
 
 def test_tsunami_point_must_evacuate_and_gets_a_route(page, ube_store_file):
@@ -77,8 +97,13 @@ def test_tsunami_point_must_evacuate_and_gets_a_route(page, ube_store_file):
     route_button.click()
     # The route map comes back with the route drawn and fitted (its fit button appears with it).
     page.get_by_role("button", name="経路全体を表示").wait_for(timeout=30_000)
-    page.wait_for_timeout(1500)
+    # The whole route is on screen, inside the map and clear of its edges (it once ran off a phone).
+    with snap_on_failure(page, "hazard-route-map"):
+        area = page.get_by_label("地図（タップで地点を選ぶ）").bounding_box()
+        x0, y0, x1, y1 = drawn_route_box(page)
     snap(page, "hazard-route-map")
+    assert area["x"] + 8 <= x0 and x1 <= area["x"] + area["width"] - 8, (x0, x1, area)
+    assert area["y"] + 8 <= y0 and y1 <= area["y"] + area["height"] - 8, (y0, y1, area)
 
     page.get_by_role("button", name="戻る").click()
     page.get_by_text("選んだ地点: 避難が必要です").wait_for()

@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.checkin import (
     STAFF_ROLE,
     CheckinPlatform,
+    CheckinSyncReport,
     EvacueeCard,
     Member,
     ResidentCheckins,
     ShelterDesk,
     SurveyAnswers,
-    SyncReport,
     desk_seal_keys,
     device_kid,
     make_poster_token,
@@ -252,7 +252,7 @@ def test_self_check_in_by_platform_poster_syncs_with_consent_and_revoking_delete
         phone.platform.sync_own(me)
     assert refused.value.status == 403 and len(me.pending()) == 1
     consent(server, resident, "grant")
-    assert phone.platform.sync_own(me) == SyncReport(1, 0, 0) and me.pending() == []
+    assert phone.platform.sync_own(me) == CheckinSyncReport(1, 0, 0) and me.pending() == []
     # Shown apart: the desk-confirmed count (and so "full") does not move; the self-reported one does.
     assert (occupancy(server, shelters[0])[0], self_reported(server, shelters[0])) == (before, before_self + 3)
 
@@ -263,7 +263,7 @@ def test_self_check_in_by_platform_poster_syncs_with_consent_and_revoking_delete
             "idempotency_key": key, "origin": "self", "action": "check_in", "ref": phone.card.ref,
             "household_size": 3, "shelter_id": shelters[1], "municipality_code": CODE, "shelter_name": "x",
             "at": iso_utc(time.time()), "poster": text})
-    assert phone.platform.sync_own(me) == SyncReport(0, 2, 0)
+    assert phone.platform.sync_own(me) == CheckinSyncReport(0, 2, 0)
     assert self_reported(server, shelters[0]) == before_self + 3
 
     # Another account cannot move this household with its own events.
@@ -294,9 +294,9 @@ def test_survey_answers_need_consent_are_checked_and_summed_for_staff(server, sh
     consent(server, resident, "grant")
     surveys.submit(shelters[1], {"satisfaction": 4, "needs": ["water"], "biggest_problem": "noise", "stress": 2})
     checkin_store.insert_survey(phone.db, "tampered", shelters[1], "ja", '{"satisfaction": 9}')  # not what the app sends
-    assert phone.platform.send_surveys(surveys) == SyncReport(2, 1, 0)
+    assert phone.platform.send_surveys(surveys) == CheckinSyncReport(2, 1, 0)
     phone.db.execute("UPDATE checkin_survey SET synced_at = NULL")  # the answer was lost: sent again
-    assert phone.platform.send_surveys(surveys) == SyncReport(2, 1, 0)
+    assert phone.platform.send_surveys(surveys) == CheckinSyncReport(2, 1, 0)
 
     desk = Desk(tmp_path, "desk-s", server, Token(server, "ube-staff-1"), shelters[1], [time.time()])
     summary = desk.platform.survey_summary(shelters[1])

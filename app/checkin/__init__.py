@@ -18,7 +18,7 @@ from app.checkin._answers import SurveyAnswers
 from app.checkin._atrest import new_at_rest_key
 from app.checkin._desk import CSV_COLUMNS, DeskCheckIn, EvacueeEntry, ShelterDesk, ShelterSummary, summaries_csv
 from app.checkin._keystore import StoredKeyDirectory
-from app.checkin._platform import CheckinPlatform, SyncReport, desk_seal_keys
+from app.checkin._platform import CheckinPlatform, CheckinSyncReport, desk_seal_keys
 from app.checkin._resident import CardVault, CheckinEvent, EvacueeQr, ResidentCheckins, show_qr
 from app.checkin._scan import read_qr_texts
 from app.checkin._service import (
@@ -107,6 +107,7 @@ __all__ = [
     "CheckinEvent",
     "CheckinPlatform",
     "CheckinService",
+    "CheckinSyncReport",
     "DeskCheckIn",
     "EmergencyContact",
     "EvacueeCard",
@@ -139,7 +140,6 @@ __all__ = [
     "StoredKeyDirectory",
     "SurveyAnswers",
     "SurveyResponse",
-    "SyncReport",
     "UnknownSigner",
     "UnsealFailed",
     "VaultKeyError",

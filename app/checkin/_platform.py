@@ -56,7 +56,7 @@ def desk_seal_keys(keys: KeyStore, municipality_code: str) -> list[X25519Private
 
 
 @dataclass(frozen=True, slots=True)
-class SyncReport:
+class CheckinSyncReport:
     sent: int
     rejected: int  # refused by the platform, with its reason (wrong clock, other municipality, bad poster)
     received: int  # new events from other desks applied here (desk sync only)
@@ -110,7 +110,7 @@ class CheckinPlatform:
             changed += len(page["keys"])
         return changed
 
-    def sync_desk(self, desk: ShelterDesk, capacity: int | None = None) -> SyncReport:
+    def sync_desk(self, desk: ShelterDesk, capacity: int | None = None) -> CheckinSyncReport:
         """Push pending events in batches, then pull every desk's events after the cursor."""
         shelter = {"capacity": {desk.shelter_id: capacity}} if capacity else {}
         sent, rejected = self._push("/desk/events", "send desk events", desk.pending, desk.mark_synced,
@@ -120,20 +120,20 @@ class CheckinPlatform:
         for page in self._pages("/desk/events", "after", "event_cursor", "desk events"):
             received += desk.apply_remote(_events(page))
         checkin_store.put_sync(self._db, last_synced_at=iso_utc(time.time()))
-        return SyncReport(sent, rejected, received)
+        return CheckinSyncReport(sent, rejected, received)
 
-    def sync_own(self, residents: ResidentCheckins) -> SyncReport:
+    def sync_own(self, residents: ResidentCheckins) -> CheckinSyncReport:
         """Push the resident's own check-ins/outs (needs the evacuee_card consent on the platform:
         without it the platform answers 403 and everything stays queued here)."""
         sent, rejected = self._push("/events", "send check-ins", residents.pending, residents.mark_synced,
                                     lambda batch, _: {"events": [own_event_to_json(e) for e in batch]})
-        return SyncReport(sent, rejected, 0)
+        return CheckinSyncReport(sent, rejected, 0)
 
-    def send_surveys(self, surveys: SurveyAnswers) -> SyncReport:
+    def send_surveys(self, surveys: SurveyAnswers) -> CheckinSyncReport:
         """Push survey answers (anonymous; the same consent as self check-ins)."""
         sent, rejected = self._push("/survey", "send survey answers", surveys.pending, surveys.mark_synced,
                                     lambda batch, _: {"responses": [survey_to_json(r) for r in batch]})
-        return SyncReport(sent, rejected, 0)
+        return CheckinSyncReport(sent, rejected, 0)
 
     def _push(self, path: str, what: str, pending: Callable[[int], list[Any]], mark_synced: Callable[[list[str]], int],
               body_of: Callable[[list[Any], bool], dict[str, Any]]) -> tuple[int, int]:

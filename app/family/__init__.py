@@ -34,7 +34,7 @@ from app.family._hq import (
 )
 from app.family._model import (
     Answer,
-    Member,
+    GroupMember,
     MemberStatus,
     Relation,
     SafetyStatus,
@@ -87,6 +87,7 @@ __all__ = [
     "FamilyError",
     "FamilyService",
     "FamilySync",
+    "GroupMember",
     "HqPerson",
     "HqSnapshot",
     "InvalidAlert",
@@ -97,7 +98,6 @@ __all__ = [
     "InviteMalformed",
     "InviteReused",
     "MapPoint",
-    "Member",
     "MemberStatus",
     "NotAllowed",
     "Place",

@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from app.devicekeys import KeyStore, get_or_create
-from app.family._model import MAX_MESSAGE, Answer, Member, MemberStatus, SafetyStatus
+from app.family._model import MAX_MESSAGE, Answer, GroupMember, MemberStatus, SafetyStatus
 from offline import family_store
 from offline.outbox import Outbox
 from protocol.entities import geo_point, iso_utc, make_entity, parse_time, prop, rel, utc
@@ -162,10 +162,10 @@ class FamilyBook:
         rows = self._db.execute("SELECT id, owner, sealed FROM family_group ORDER BY id").fetchall()
         return [{"id": i, "owner": o, **family_store.unseal(self._key, "family_group", i, s)} for i, o, s in rows]
 
-    def members(self, group_id: str) -> list[Member]:
+    def members(self, group_id: str) -> list[GroupMember]:
         rows = self._db.execute("SELECT person, role, sealed FROM family_member WHERE group_id = ? ORDER BY role != 'owner', person",
                                 [group_id]).fetchall()
-        return [Member(group_id, p, family_store.unseal(self._key, "family_member", f"{group_id}:{p}", s)["name"], r)
+        return [GroupMember(group_id, p, family_store.unseal(self._key, "family_member", f"{group_id}:{p}", s)["name"], r)
                 for p, r, s in rows]
 
     def family_status(self, group_id: str, now: datetime | None = None) -> list[MemberStatus]:

@@ -70,7 +70,7 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
-class Member:
+class GroupMember:
     group_id: str
     person: str
     name: str
@@ -82,7 +82,7 @@ class MemberStatus:
     """A row of the family list / a pin of the family map: the latest of the person's own
     answers and of proxy answers for them, kept apart so neither hides the other."""
 
-    member: Member
+    member: GroupMember
     answer: Answer | None  # the newer of own/proxy; None: no answer, or not shared
     age_s: int | None  # seconds since that answer was given
     own: Answer | None = None

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 
 from app.family._book import FamilyBook
-from app.family._model import Answer, Member
+from app.family._model import Answer, GroupMember
 from app.i18n import Translator
 from protocol.entities import utc
 
@@ -97,7 +97,7 @@ def export_pfif(book: FamilyBook, group_id: str, *, domain: str, t: Translator, 
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def _person(root: ET.Element, member: Member, answers: list[Answer], names: dict[str, str], domain: str,
+def _person(root: ET.Element, member: GroupMember, answers: list[Answer], names: dict[str, str], domain: str,
             now: datetime, t: Translator) -> None:
     person = ET.SubElement(root, f"{{{NS}}}person")
     person_id = _record_id(domain, "person", member.person)

@@ -14,7 +14,7 @@ from app.points._csv import parse_steps_csv
 from app.points._ledger import Balance, ChartPoint, Entry, ImportReport, PointsLedger
 from app.points._service import FEATURE, PointsService, consent_check, ledger_over, pay_ride_fare
 from app.points._service import feature as sync_feature
-from app.points._sync import PointsSync, SyncReport
+from app.points._sync import PointsSync, PointsSyncReport
 from app.points._trusted import TrustedKeys
 from protocol.points import (
     COUPON_PREFIX,
@@ -99,10 +99,10 @@ __all__ = [
     "PointsLedger",
     "PointsService",
     "PointsSync",
+    "PointsSyncReport",
     "Rules",
     "RulesMissing",
     "Spend",
-    "SyncReport",
     "TooOld",
     "TrustedKeys",
     "UnknownSigner",

@@ -39,7 +39,7 @@ CONSENT_PROBLEM = "urn:cityos:problem:consent-required"
 
 
 @dataclass(frozen=True, slots=True)
-class SyncReport:
+class PointsSyncReport:
     sent: int
     confirmed: int
     rejected: int
@@ -53,7 +53,7 @@ class PointsSync:
         self.ledger, self._http, self._consented = ledger, http, consented
 
     # -- the whole round ------------------------------------------------------------------------
-    def sync(self) -> SyncReport:
+    def sync(self) -> PointsSyncReport:
         """Rules and keys, push, pull. Stops at the first platform error and reports it."""
         sent = confirmed = rejected = pulled = 0
         held = not self._consented()
@@ -65,8 +65,8 @@ class PointsSync:
                 pulled = self.pull()
         except PlatformError as err:
             held = held or err.problem_type == CONSENT_PROBLEM
-            return SyncReport(sent, confirmed, rejected, pulled, held, err)
-        return SyncReport(sent, confirmed, rejected, pulled, held)
+            return PointsSyncReport(sent, confirmed, rejected, pulled, held, err)
+        return PointsSyncReport(sent, confirmed, rejected, pulled, held)
 
     def refresh_rules(self) -> Rules:
         rules = Rules.from_json(self._call("GET", "/rules", "points rules"))

@@ -3,7 +3,7 @@
 Usage::
 
     store = HouseholdStore(db, key)                 # key: 32 bytes kept outside SQLite (app.devicekeys)
-    family = Household(members=[Member(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR)])
+    family = Household(members=[HouseholdMember(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR)])
     store.save(family)
     plan = evacuation_plan(family, HazardType.FLOOD, router, home=prefs.home)  # home: app.preferences
     print(plan_text(plan, Translator("ja")))                  # any language of app.i18n
@@ -40,8 +40,8 @@ __all__ = [
     "Contact",
     "EvacuationPlan",
     "Household",
+    "HouseholdMember",
     "HouseholdStore",
-    "Member",
     "Mobility",
     "Pet",
     "SupplyItem",
@@ -83,7 +83,7 @@ WALKING_SPEEDS_MPS: dict[str, float] = {
 
 
 @dataclass(slots=True)
-class Member:
+class HouseholdMember:
     age_band: AgeBand
     sex: str | None = None  # "female" / "male" / None; used only for the supplies list
     mobility: Mobility = Mobility.NONE
@@ -107,7 +107,7 @@ class Contact:
 
 @dataclass(slots=True)
 class Household:
-    members: list[Member] = field(default_factory=list)
+    members: list[HouseholdMember] = field(default_factory=list)
     pets: list[Pet] = field(default_factory=list)
     contacts: list[Contact] = field(default_factory=list)
     shelters: dict[HazardType, tuple[str | None, str | None]] = field(default_factory=dict)  # chosen (primary, backup) ids
@@ -182,7 +182,7 @@ def _to_json(h: Household) -> dict[str, Any]:
 
 def _from_json(data: dict[str, Any]) -> Household:
     return Household(
-        members=[Member(**{**m, "age_band": AgeBand(m["age_band"]), "mobility": Mobility(m["mobility"])}) for m in data["members"]],
+        members=[HouseholdMember(**{**m, "age_band": AgeBand(m["age_band"]), "mobility": Mobility(m["mobility"])}) for m in data["members"]],
         pets=[Pet(**p) for p in data["pets"]],
         contacts=[Contact(**c) for c in data["contacts"]],
         shelters={HazardType(k): (v[0], v[1]) for k, v in data["shelters"].items()},

@@ -28,11 +28,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from app.checkin import (
+    CardMember,
     CareLevel,
     CheckinError,
     EmergencyContact,
     EvacueeCard,
-    Member,
     Sex,
     ShelterDesk,
     StayPlace,
@@ -55,10 +55,10 @@ def example_household(card_id: bytes = bytes.fromhex("a1b2c3d4e5f60718")) -> Eva
         contact=EmergencyContact("会津 次郎", "090-1234-5678"), language="ja", stay=StayPlace.IN_SHELTER,
         pets=1, pets_note="小型犬",
         members=(
-            Member("会津 太郎", "アイヅ タロウ", date(1980, 4, 1), Sex.MALE, medication="降圧剤（朝1錠）"),
-            Member("会津 花子", "アイヅ ハナコ", date(1982, 7, 15), Sex.FEMALE, allergies=("そば",), pregnant=True),
-            Member("会津 一郎", "アイヅ イチロウ", date(2012, 5, 5), Sex.MALE, disability="聴覚（補聴器）"),
-            Member("会津 さくら", "アイヅ サクラ", date(2024, 1, 10), Sex.FEMALE, care_level=CareLevel.NONE,
+            CardMember("会津 太郎", "アイヅ タロウ", date(1980, 4, 1), Sex.MALE, medication="降圧剤（朝1錠）"),
+            CardMember("会津 花子", "アイヅ ハナコ", date(1982, 7, 15), Sex.FEMALE, allergies=("そば",), pregnant=True),
+            CardMember("会津 一郎", "アイヅ イチロウ", date(2012, 5, 5), Sex.MALE, disability="聴覚（補聴器）"),
+            CardMember("会津 さくら", "アイヅ サクラ", date(2024, 1, 10), Sex.FEMALE, care_level=CareLevel.NONE,
                    allergies=("卵", "乳")),
         ),
     )

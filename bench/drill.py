@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from app.checkin import CheckinPlatform, EvacueeCard, Member, ShelterDesk, desk_seal_keys, new_at_rest_key, show_qr
+from app.checkin import CardMember, CheckinPlatform, EvacueeCard, ShelterDesk, desk_seal_keys, new_at_rest_key, show_qr
 from app.consent import ConsentLedger, Consents, DataCategory
 from app.devicekeys import MemoryKeyStore
 from app.family import (
@@ -206,7 +206,7 @@ def desk_counts(a: Resident, hq: Resident, base_url: str, root: Path, reps: int)
     key = Ed25519PrivateKey.generate()
     phone.register_device(key.public_key())
     phone.fetch_public_keys()
-    card = EvacueeCard(members=(Member("宇部 一郎"), Member("宇部 花子"), Member("宇部 次郎")))
+    card = EvacueeCard(members=(CardMember("宇部 一郎"), CardMember("宇部 花子"), CardMember("宇部 次郎")))
     desk = Desk(root, base_url, shelter_id)
     entity_id = f"urn:ngsi-ld:EvacuationShelter:{shelter_id}"
     to_hq, to_list = [], []

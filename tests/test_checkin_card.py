@@ -9,10 +9,10 @@ import base45
 import pytest
 
 from app.checkin import (
+    CardMember,
     CardVault,
     EvacueeCard,
     InvalidCard,
-    Member,
     NoShelterKey,
     VaultKeyError,
     card_from_bytes,
@@ -33,15 +33,15 @@ def test_card_round_trips_through_the_compact_encoding() -> None:
 @pytest.mark.parametrize("text", ["アイヅ タロウ", "𠮷田 はな", "José García", "ｱｲﾂﾞ", "カ\u3099", "髙橋",
                                   "Nguyễn Văn A"])
 def test_any_text_round_trips_exactly(text: str) -> None:
-    card = EvacueeCard(members=(Member(text, kana=text),), address=text)
+    card = EvacueeCard(members=(CardMember(text, kana=text),), address=text)
     back = card_from_bytes(card_to_bytes(card))
     assert (back.members[0].name, back.members[0].kana, back.address) == (text, text, text)
 
 
 @pytest.mark.parametrize("bad", [
     dict(members=()),
-    dict(members=(Member(""),)),
-    dict(members=(Member("a" * 41),)),
+    dict(members=(CardMember(""),)),
+    dict(members=(CardMember("a" * 41),)),
     dict(address="x\x00y"),
     dict(pets=-1),
     dict(card_id=b"short"),
@@ -53,9 +53,9 @@ def test_invalid_cards_are_refused_with_a_reason(bad: dict) -> None:
 
 
 def test_infants_are_counted_from_birth_date() -> None:
-    baby = Member("さくら", birth_date=date(2024, 1, 10))
+    baby = CardMember("さくら", birth_date=date(2024, 1, 10))
     assert baby.is_infant_on(date(2026, 1, 9)) and not baby.is_infant_on(date(2027, 1, 10))
-    assert not Member("x").is_infant_on(date(2026, 1, 1))
+    assert not CardMember("x").is_infant_on(date(2026, 1, 1))
 
 
 def test_vault_keeps_no_plaintext_and_needs_the_right_key(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ from PIL import Image
 
 from app.checkin import (
     BadSignature,
+    CardMember,
     CareLevel,
     CheckinError,
     EvacueeCard,
     Expired,
-    Member,
     NotACheckinQr,
     NotCheckedIn,
     NotYetValid,
@@ -124,7 +124,7 @@ def test_paper_registration_search_and_check_out() -> None:
     w = make_world()
     desk = w.desk()
     desk.check_in_text(_qr(w))
-    elder = EvacueeCard(members=(Member("山田 トメ", "ヤマダ トメ", date(1938, 2, 3), care_level=CareLevel.CARE_2),),
+    elder = EvacueeCard(members=(CardMember("山田 トメ", "ヤマダ トメ", date(1938, 2, 3), care_level=CareLevel.CARE_2),),
                         address="会津若松市追手町1-1", phone="0242-00-0000")
     desk.register_paper(elder)
     assert {e.card for e in desk.search("やまだ")} == {elder}  # hiragana finds katakana kana
@@ -183,7 +183,7 @@ def test_summary_counts_needs_and_exports_csv() -> None:
                             "address": "", "lat": 37.5, "lon": 139.9, "capacity": 100, "source": "test"})
     desk = w.desk()
     desk.check_in_text(_qr(w))
-    car = EvacueeCard(members=(Member("車 一"), Member("車 二")), stay=StayPlace.IN_CAR, language="en", pets=2)
+    car = EvacueeCard(members=(CardMember("車 一"), CardMember("車 二")), stay=StayPlace.IN_CAR, language="en", pets=2)
     desk.register_paper(car)
     s = desk.summary(on=date(2026, 6, 1))
     assert (s.capacity, s.persons, s.households, s.occupancy_pct) == (100, 6, 2, 6.0)
@@ -201,7 +201,7 @@ def test_summary_counts_needs_and_exports_csv() -> None:
 def test_desk_database_holds_no_readable_personal_data(tmp_path: Path) -> None:
     w = make_world(tmp_path / "desk.sqlite")
     w.desk().check_in_text(_qr(w))
-    w.desk().register_paper(EvacueeCard(members=(Member("紙 太郎", "カミ タロウ"),), phone="090-9999-8888"))
+    w.desk().register_paper(EvacueeCard(members=(CardMember("紙 太郎", "カミ タロウ"),), phone="090-9999-8888"))
     w.db.execute("PRAGMA wal_checkpoint(FULL)")
     for f in tmp_path.iterdir():
         raw = f.read_bytes()

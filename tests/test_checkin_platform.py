@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.checkin import (
     STAFF_ROLE,
+    CardMember,
     CheckinPlatform,
     CheckinSyncReport,
     EvacueeCard,
-    Member,
     ResidentCheckins,
     ShelterDesk,
     SurveyAnswers,
@@ -48,7 +48,7 @@ class Phone:
         self.db = open_store(root / "phone.db")
         self.key = Ed25519PrivateKey.generate()
         self.platform = CheckinPlatform(PlatformHttp(server.base_url, auth=BearerAuth(token)), CODE, self.db)
-        self.card = EvacueeCard(members=(Member("宇部 一郎"), Member("宇部 花子"), Member("宇部 次郎")))
+        self.card = EvacueeCard(members=(CardMember("宇部 一郎"), CardMember("宇部 花子"), CardMember("宇部 次郎")))
 
     def qr(self) -> str:
         return show_qr(self.card, self.key, self.platform.directory, CODE).text

@@ -28,7 +28,7 @@ from app.checkin import (
     make_poster_token,
     validate_answers,
 )
-from app.household import AgeBand, Contact, Household, Member, Mobility, Pet
+from app.household import AgeBand, Contact, Household, HouseholdMember, Mobility, Pet
 from app.i18n import Translator
 from bench.checkin import example_household
 from offline.store import open_store
@@ -141,8 +141,8 @@ def test_every_message_key_has_a_translation(lang: str) -> None:
 
 def test_the_card_starts_from_the_household_entered_in_my_hazard() -> None:
     household = Household(
-        members=[Member(AgeBand.ADULT, label="あなた"),
-                 Member(AgeBand.SENIOR, sex="female", mobility=Mobility.WHEELCHAIR, medications=["regular"],
+        members=[HouseholdMember(AgeBand.ADULT, label="あなた"),
+                 HouseholdMember(AgeBand.SENIOR, sex="female", mobility=Mobility.WHEELCHAIR, medications=["regular"],
                         allergies=["food"], label="祖母")],
         pets=[Pet("dog", 2)], contacts=[Contact("宇部 次郎", "090-0000-0000")])
     form = form_from_household(household, Translator("ja"))

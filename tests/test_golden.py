@@ -14,10 +14,10 @@ import protocol.points as pp
 from app.checkin import ShelterDesk, StoredKeyDirectory, new_at_rest_key
 from offline.store import open_store
 from protocol.checkin import (
+    CardMember,
     CareLevel,
     EmergencyContact,
     EvacueeCard,
-    Member,
     Sex,
     StayPlace,
     card_from_bytes,
@@ -47,7 +47,7 @@ from tests.golden import GoldenKeys, ed25519, vector, x25519
 
 
 def _card(v: dict) -> EvacueeCard:
-    members = tuple(Member(m["name"], m["kana"], date.fromisoformat(m["birth_date"]), Sex(m["sex"]), CareLevel(m["care_level"]),
+    members = tuple(CardMember(m["name"], m["kana"], date.fromisoformat(m["birth_date"]), Sex(m["sex"]), CareLevel(m["care_level"]),
                            m["disability"], tuple(m["allergies"]), m["medication"], m["pregnant"]) for m in v["members"])
     return EvacueeCard(members, v["address"], v["postal_code"], v["phone"], EmergencyContact(**v["contact"]), v["language"],
                        StayPlace(v["stay"]), v["pets"], v["pets_note"], bytes.fromhex(v["household_ref"]))

@@ -7,8 +7,8 @@ from app.household import (
     AgeBand,
     Contact,
     Household,
+    HouseholdMember,
     HouseholdStore,
-    Member,
     Mobility,
     Pet,
     evacuation_plan,
@@ -37,9 +37,9 @@ def db(tmp_path):
 def family() -> Household:
     return Household(
         members=[
-            Member(AgeBand.ADULT, sex="female", allergies=["卵"], label="母"),
-            Member(AgeBand.INFANT),
-            Member(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR, medications=["降圧剤"], label="祖父"),
+            HouseholdMember(AgeBand.ADULT, sex="female", allergies=["卵"], label="母"),
+            HouseholdMember(AgeBand.INFANT),
+            HouseholdMember(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR, medications=["降圧剤"], label="祖父"),
         ],
         pets=[Pet("dog")],
         contacts=[Contact("山田花子", "090-0000-0000", "姉")],
@@ -79,10 +79,10 @@ def test_wrong_key_is_a_clear_error(db):
 
 
 def test_walking_speed_is_the_slowest_members():
-    assert walking_speed_mps(Household(members=[Member(AgeBand.ADULT)])) == 1.0
+    assert walking_speed_mps(Household(members=[HouseholdMember(AgeBand.ADULT)])) == 1.0
     assert walking_speed_mps(family()) == 0.6  # wheelchair
     assert walking_speed_mps(family(), {"wheelchair": 0.4}) == 0.4
-    assert walking_speed_mps(Household(members=[Member(AgeBand.SENIOR)], walking_speed_override_mps=1.2)) == 1.2
+    assert walking_speed_mps(Household(members=[HouseholdMember(AgeBand.SENIOR)], walking_speed_override_mps=1.2)) == 1.2
 
 
 def test_supplies_scale_with_people_days_and_needs():
@@ -92,7 +92,7 @@ def test_supplies_scale_with_people_days_and_needs():
     assert items["diapers"].quantity == 24 and items["infant_formula"].quantity == 18
     assert items["medication"].quantity == 7  # one member, at least a week
     assert items["pet_food"].quantity == 3 and "allergy_safe_food" in items and "sanitary_products" in items
-    single = {i.key for i in supplies(Household(members=[Member(AgeBand.ADULT, sex="male")]), days=7)}
+    single = {i.key for i in supplies(Household(members=[HouseholdMember(AgeBand.ADULT, sex="male")]), days=7)}
     assert not single & {"diapers", "medication", "pet_food", "sanitary_products", "mobility_aids"}
     assert next(i for i in supplies(Household(), days=7) if i.key == "water").quantity == 21
     with pytest.raises(ValueError):
@@ -130,7 +130,7 @@ def test_plan_leaves_early_for_elderly_and_uses_the_router():
     assert plan.leave_at_alert == 3 and (3, "plan.alert3_leave") in plan.steps
     assert (plan.primary.id, plan.backup.id) == ("A", "B")
     assert plan.primary.walking_time_s == pytest.approx(300 / 0.6)
-    adults = evacuation_plan(Household(members=[Member(AgeBand.ADULT)]), HazardType.FLOOD, _router(), HOME)
+    adults = evacuation_plan(Household(members=[HouseholdMember(AgeBand.ADULT)]), HazardType.FLOOD, _router(), HOME)
     assert adults.leave_at_alert == 4 and (3, "plan.alert3_prepare") in adults.steps
     assert evacuation_plan(family(), HazardType.TSUNAMI, _router(), HOME).leave_at_alert is None
 

@@ -344,14 +344,15 @@ def test_aizu_route_falls_back_to_straight_line(app):
 
 
 def test_household_changes_supplies_and_plan(app):
-    from app.household import AgeBand, Member, Mobility, plan_text
+    from app.household import AgeBand, HouseholdMember, Mobility, plan_text
     from views import hazard
 
     saved = []
     household = app.evacuation.household()
     controls = hazard.build_household(app, household, saved.append)
     assert not unlabelled(controls)
-    household.members = [Member(AgeBand.ADULT), Member(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR), Member(AgeBand.INFANT)]
+    household.members = [HouseholdMember(AgeBand.ADULT),
+                         HouseholdMember(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR), HouseholdMember(AgeBand.INFANT)]
     app.evacuation.save_household(household)
     assert app.evacuation.walking_speed() < 1.0
     labels = [c.label for c in walk(hazard.build_supplies(app, lambda k, v: None)) if isinstance(c, ft.Checkbox)]
@@ -377,10 +378,10 @@ def test_household_counts_the_resident(app):
 
 
 def test_household_is_sealed_at_rest(app, ube_db):
-    from app.household import AgeBand, Member
+    from app.household import AgeBand, HouseholdMember
 
     household = app.evacuation.household()
-    household.members = [Member(AgeBand.SENIOR, medications=["ワーファリン"], label="祖母")]
+    household.members = [HouseholdMember(AgeBand.SENIOR, medications=["ワーファリン"], label="祖母")]
     app.evacuation.save_household(household)
     raw = b"".join(bytes(str(row), "utf-8") for row in ube_db.execute("SELECT * FROM household"))
     assert "ワーファリン".encode() not in raw and "祖母".encode() not in raw

@@ -18,7 +18,7 @@ from app.checkin import (
     read_qr_texts,
 )
 from app.checkin._service import DEVICE_KEY, SEAL_KEY
-from app.household import AgeBand, Household, Member, Mobility
+from app.household import AgeBand, Household, HouseholdMember, Mobility
 from app.i18n import messages
 from tests.fakes import FakeShell
 from tests.test_views import texts, unlabelled, walk
@@ -317,8 +317,8 @@ def test_entrance_poster_read_by_the_resident_checks_in_then_out(app, shell):
 
 
 def test_an_empty_card_starts_from_the_household_and_stays_editable(app, shell):
-    app.evacuation.save_household(Household(members=[Member(AgeBand.ADULT, label="あなた"),
-                                                      Member(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR, label="祖母")]))
+    app.evacuation.save_household(Household(members=[HouseholdMember(AgeBand.ADULT, label="あなた"),
+                                                      HouseholdMember(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR, label="祖母")]))
     controls = screen(app, shell, "/checkin")
     shown = texts(controls)
     assert "1人目（あなた）" in shown and "2人目（祖母）" in shown and not unlabelled(controls)

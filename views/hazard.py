@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import flet as ft
 
 from app.evacuation import Assessment
-from app.household import AgeBand, Contact, Household, Member, Mobility, Pet
+from app.household import AgeBand, Contact, Household, HouseholdMember, Mobility, Pet
 from app.state import Mamori
 from geo.hazards import EvacuationAdvice, HazardLayer
 from geo.models import LatLon
@@ -210,7 +210,7 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
     controls: list[ft.Control] = [heading(t("mh.household")), ft.Text(t("mh.household_intro"))]
     # The resident is in the household from the start (an empty one is "you alone"), so adding a
     # grandmother makes two people, not one.
-    members = household.members or [Member(AgeBand.ADULT, label=t("mh.you"))]
+    members = household.members or [HouseholdMember(AgeBand.ADULT, label=t("mh.you"))]
     household = replace_members(household, members)
     for index, member in enumerate(members):
         needs = [t(f"mh.age.{member.age_band.value}")]
@@ -240,7 +240,7 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
     allergy = ft.Checkbox(label=t("mh.has_allergy"))
 
     def add(e) -> None:
-        member = Member(
+        member = HouseholdMember(
             AgeBand(age.value),
             mobility=Mobility(mobility.value),
             medications=["regular"] if medication.value else [],
@@ -297,7 +297,7 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
     return controls
 
 
-def replace_members(household: Household, members: list[Member]) -> Household:
+def replace_members(household: Household, members: list[HouseholdMember]) -> Household:
     household.members = members
     return household
 

@@ -52,11 +52,11 @@ from offline import checkin_store
 from offline.store import own_connection, store_file
 from protocol.checkin import (
     STAFF_ROLE,
+    CardMember,
     CareLevel,
     CheckinError,
     EmergencyContact,
     EvacueeCard,
-    Member,
     Sex,
     StayPlace,
     UnknownSigner,
@@ -131,9 +131,9 @@ def parse_birth(text: str, person: int) -> date | None:
         raise FormError("checkin.form.bad_birth", n=person) from None
 
 
-def _member(f: MemberForm, person: int) -> Member:
+def _member(f: MemberForm, person: int) -> CardMember:
     allergies = tuple(a.strip() for a in re.split(r"[,、，]", f.allergies) if a.strip())
-    return Member(name=f.name.strip(), kana=f.kana.strip(), birth_date=parse_birth(f.birth, person), sex=Sex[f.sex],
+    return CardMember(name=f.name.strip(), kana=f.kana.strip(), birth_date=parse_birth(f.birth, person), sex=Sex[f.sex],
                   care_level=CareLevel[f.care], disability=f.disability.strip(), allergies=allergies,
                   medication=f.medication.strip(), pregnant=f.pregnant)
 

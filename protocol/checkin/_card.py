@@ -55,7 +55,7 @@ class StayPlace(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Member:
+class CardMember:
     name: str  # as written (漢字 allowed)
     kana: str = ""  # reading (フリガナ), used for search
     birth_date: date | None = None
@@ -90,7 +90,7 @@ def new_card_id() -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class EvacueeCard:
-    members: tuple[Member, ...]
+    members: tuple[CardMember, ...]
     address: str = ""
     postal_code: str = ""
     phone: str = ""
@@ -140,9 +140,9 @@ def _validate(card: EvacueeCard) -> None:
         _validate_member(m, f"member {i}")
 
 
-def _validate_member(m: Member, where: str) -> None:
-    if not isinstance(m, Member):
-        raise InvalidCard(f"{where} is not a Member")
+def _validate_member(m: CardMember, where: str) -> None:
+    if not isinstance(m, CardMember):
+        raise InvalidCard(f"{where} is not a CardMember")
     _check_text(m.name, f"{where} name", "name")
     if not m.name.strip():
         raise InvalidCard(f"{where} name is empty")
@@ -227,7 +227,7 @@ def _unpack_date(v: Any, what: str) -> date | None:
         raise InvalidCard(f"{what} birth date is not a calendar date") from None
 
 
-def _pack_member(m: Member) -> list[Any]:
+def _pack_member(m: CardMember) -> list[Any]:
     return [_pack_text(m.name), _pack_text(m.kana), _pack_date(m.birth_date), int(m.sex),
             int(m.care_level), _pack_text(m.disability), [_pack_text(a) for a in m.allergies],
             _pack_text(m.medication), m.pregnant]
@@ -256,11 +256,11 @@ def _list(v: Any, n: int | None, what: str) -> list[Any]:
     return v
 
 
-def _unpack_member(v: Any, where: str) -> Member:
+def _unpack_member(v: Any, where: str) -> CardMember:
     name, kana, birth, sex, care, disability, allergies, medication, pregnant = _list(v, 9, where)
     if not isinstance(pregnant, bool):
         raise InvalidCard(f"{where} pregnant flag is not true/false")
-    return Member(
+    return CardMember(
         name=_unpack_text(name, f"{where} name"), kana=_unpack_text(kana, f"{where} kana"),
         birth_date=_unpack_date(birth, where), sex=_int_enum(Sex, sex, f"{where} sex"),
         care_level=_int_enum(CareLevel, care, f"{where} care level"),

@@ -39,7 +39,7 @@ def resident_page(browser, tmp_path_factory, platform):
     health activity and ride history on the account screen."""
     app = start_connected_app(tmp_path_factory.mktemp("app"), platform.base_url)
     page = open_page(browser, app.url)
-    page.app_log = app.log  # printed when a step fails
+    page.app_log, page.app_url = app.log, app.url  # the log is printed when a step fails
     started = time.monotonic()
     page.get_by_role("tab", name="設定").click()
     page.get_by_role("button", name="アカウントと同意").click()
@@ -162,3 +162,26 @@ def _book_watch_cancel(page) -> None:
     snap(page, "life-rides-cancelled")
     print(f"\n[life e2e] rides: quote {quoted - started:.1f} s, book {booked - quoted:.1f} s, "
           f"assigned→arriving {advanced - booked:.1f} s, cancel {time.monotonic() - advanced:.1f} s")
+
+
+def test_ride_cancel_asks_first_at_desktop_size(browser, resident_page):
+    """The same account on a desktop-size page: rebook the ride just cancelled, say "no" to the
+    cancel question once (the ride stays), then cancel it."""
+    page = open_page(browser, resident_page.app_url + "/life/rides", "desktop",
+                     ready=lambda p: p.get_by_role("button", name="同じ内容でもう一度予約").first)
+    try:
+        with snap_on_failure(page, "life-rides-desktop", resident_page.app_log):
+            page.get_by_role("button", name="同じ内容でもう一度予約").first.click()
+            page.get_by_text("配車済み", exact=True).wait_for(timeout=30_000)
+            page.get_by_role("button", name="キャンセル", exact=True).click()
+            page.get_by_text("この予約をキャンセルしますか？ キャンセル料はかかりません。", exact=False).wait_for()
+            snap(page, "life-rides-cancel-ask")
+            page.get_by_role("button", name="いいえ、予約を続ける").click()
+            page.get_by_role("button", name="キャンセル", exact=True).wait_for()
+            expect(page.get_by_text("この予約をキャンセルしますか？", exact=False)).to_have_count(0)
+            page.get_by_role("button", name="キャンセル", exact=True).click()
+            page.get_by_role("button", name="はい、キャンセルする").click()
+            page.get_by_text("キャンセルしました。", exact=True).wait_for(timeout=20_000)
+            snap(page, "life-rides-cancelled")
+    finally:
+        page.close()

@@ -17,6 +17,7 @@ from app.family._book import (
     status_entity_id,
 )
 from app.family._hq import (
+    HqDesk,
     HqPerson,
     HqSnapshot,
     MapPoint,
@@ -88,6 +89,7 @@ __all__ = [
     "FamilyService",
     "FamilySync",
     "GroupMember",
+    "HqDesk",
     "HqPerson",
     "HqSnapshot",
     "InvalidAlert",

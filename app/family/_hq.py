@@ -17,7 +17,8 @@ from typing import Any
 
 from app.family._book import answer_from_entity
 from app.family._model import Answer, SafetyStatus, open_sos
-from app.platform import PlatformClient
+from app.family._remote import FamilyClient
+from app.platform import PlatformClient, PlatformHttp
 from protocol.entities import utc
 from protocol.family import Alert, InvalidAlert, InvalidAnswer, alert_entity
 from protocol.geojson import point_in_polygon
@@ -233,3 +234,31 @@ def _publish(client: PlatformClient, entity: dict[str, Any]) -> None:
     refused = client.upsert([entity]).failed
     if refused:
         raise InvalidAlert(f"the platform refused alert {entity['id']}: {next(iter(refused.values()))[:200]}")
+
+
+class HqDesk:
+    """What the HQ screen does over the platform link (city_staff only; the platform checks the
+    role and each resident's consent): network calls, run them off the UI thread."""
+
+    def __init__(self, http: PlatformHttp, municipality_code: str) -> None:
+        self._client, self._family = PlatformClient(http), FamilyClient(http)
+        self.municipality_code = municipality_code
+
+    def snapshot(self) -> HqSnapshot:
+        return load_snapshot(self._client)
+
+    def people(self, name: str | None = None) -> list[HqPerson]:
+        """Residents who share their answers with the city, with names and open SOS (by name)."""
+        return hq_people(self._family.hq_people(name=name))
+
+    def resolve_sos(self, person: str) -> None:
+        self._family.resolve_sos(person)
+
+    def remind(self, person: str) -> None:
+        self._family.remind(person)
+
+    def issue_alert(self, **alert: Any) -> str:
+        return issue_alert(self._client, self.municipality_code, **alert)
+
+    def end_alert(self, alert: Alert) -> None:
+        end_alert(self._client, self.municipality_code, alert)

@@ -22,6 +22,7 @@ from app.devicekeys import KeyStore
 from app.family._alerts import AlertDesk, read_alerts
 from app.family._areas import Areas, hq_areas
 from app.family._book import FamilyBook
+from app.family._hq import HqDesk
 from app.family._model import SafetyStatus
 from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync
@@ -181,6 +182,12 @@ class FamilyService:
         return read_alerts(self.app.link.entities("alerts")) if self.app.link else []
 
     # ---- the HQ's areas -------------------------------------------------------------------
+    def hq(self) -> HqDesk:
+        """The HQ's actions (city_staff): network, off the UI thread."""
+        link = self.app.link
+        assert link is not None and link.http is not None
+        return HqDesk(link.http, link.tenant)
+
     def hq_areas(self) -> Areas:
         """The city's districts when its region folder supplies them, else the designated
         shelters' catchments (worked out once per region)."""

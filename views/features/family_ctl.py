@@ -20,7 +20,6 @@ from app.family import (
     AlertDesk,
     Banner,
     FamilyBook,
-    FamilyClient,
     FamilyError,
     FamilySync,
     HqPerson,
@@ -32,16 +31,12 @@ from app.family import (
     SupportRegistration,
     alerts_for,
     area_polygon,
-    end_alert,
-    hq_people,
-    issue_alert,
-    load_snapshot,
     parse_invite,
     read_alerts,
     support_entity,
 )
 from app.identity import Identity
-from app.platform import PlatformClient, PlatformError
+from app.platform import PlatformError
 from app.state import Mamori
 from app.sync import FeatureState
 from geo.models import LatLon
@@ -353,7 +348,7 @@ class FamilyCtl:
         return mine is None or mine.observed_at < reminded
 
     def hq_remind(self, person: str) -> None:
-        self._background(lambda: self._with_family(lambda f: f.client.remind(person)) and "family.hq.reminded")
+        self._background(lambda: self.app.family.hq().remind(person) or "family.hq.reminded")
 
     # ---- export and HQ -------------------------------------------------------------------------
     def export(self, group_id: str) -> None:
@@ -372,8 +367,9 @@ class FamilyCtl:
         self._fetch_identity()
         if not self.is_staff():
             return
-        self.hq = load_snapshot(PlatformClient(self.app.link.http))
-        self.hq_people = hq_people(FamilyClient(self.app.link.http).hq_people())
+        hq = self.app.family.hq()
+        self.hq = hq.snapshot()
+        self.hq_people = hq.people()
         self.hq_loaded_at = datetime.now(UTC)
 
     def search_hq(self, text: str) -> None:
@@ -384,13 +380,13 @@ class FamilyCtl:
             return
 
         def work() -> None:
-            self.hq_found = hq_people(FamilyClient(self.app.link.http).hq_people(name=self.hq_query))
+            self.hq_found = self.app.family.hq().people(name=self.hq_query)
 
         self._background(work)
 
     def hq_resolve(self, person: str) -> None:
         def work() -> str:
-            FamilyClient(self.app.link.http).resolve_sos(person)
+            self.app.family.hq().resolve_sos(person)
             self._load_hq()
             return "family.hq.sos_resolved"
 
@@ -403,9 +399,9 @@ class FamilyCtl:
         polygon = area_polygon(self.app.family.hq_areas(), list(form["areas"]))  # type: ignore[call-overload]
 
         def work() -> str:
-            issue_alert(PlatformClient(link.http), link.tenant, hazard=form["hazard"], level=int(form["level"]),
-                        headline=str(form["headline"])[:200], minutes=int(form["minutes"]),  # type: ignore[call-overload]
-                        polygon=polygon, alert_id=form.get("id"))  # type: ignore[arg-type]
+            self.app.family.hq().issue_alert(hazard=form["hazard"], level=int(form["level"]),  # type: ignore[call-overload]
+                                             headline=str(form["headline"])[:200], minutes=int(form["minutes"]),  # type: ignore[call-overload]
+                                             polygon=polygon, alert_id=form.get("id"))
             link.kick()
             self.alert_form = {**ALERT_FORM}
             return "family.hq.alert_sent"
@@ -416,7 +412,7 @@ class FamilyCtl:
         link = self.app.link
 
         def work() -> str:
-            end_alert(PlatformClient(link.http), link.tenant, alert)
+            self.app.family.hq().end_alert(alert)
             link.kick()
             return "family.hq.alert_ended"
 

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 import flet as ft
 
@@ -35,7 +35,7 @@ from views.features.checkin_form import (
     success,
 )
 from views.features.checkin_state import CheckinScreen
-from views.widgets import heading, notice
+from views.widgets import clock, heading, notice
 
 QR_SIDE_PX = 390  # at most this wide (a 430 px phone less margins), at a whole number of pixels per module
 
@@ -177,7 +177,7 @@ def qr_screen(app: Mamori, shell, state: CheckinScreen) -> list[ft.Control]:
     qr = state.qr
     scale = max(2, QR_SIDE_PX // (qr.modules + 8))
     expired = qr.expires_at <= time.time()
-    until = datetime.fromtimestamp(qr.expires_at).strftime("%H:%M")
+    until = clock(datetime.fromtimestamp(qr.expires_at, UTC))
     image = ft.Image(src=qr.png(scale=scale), width=scale * (qr.modules + 8), height=scale * (qr.modules + 8),
                      filter_quality=ft.FilterQuality.NONE, semantics_label=t("checkin.qr.image"), key="checkin-qr")
     return [

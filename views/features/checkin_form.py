@@ -26,7 +26,7 @@ from app.checkin import (
 from app.state import Mamori
 from geo.models import Shelter
 from protocol.hazards import ShelterKind
-from views.widgets import heading, notice
+from views.widgets import RESIDENT_TZ, heading, notice
 
 if TYPE_CHECKING:
     from views.features.checkin_state import CheckinScreen
@@ -236,7 +236,7 @@ def needs_lines(app: Mamori, card: EvacueeCard) -> list[str]:
     for m in card.members:
         bits = [m.name]
         if m.birth_date:
-            bits.append(t("checkin.card.age", n=m.age_on(datetime.now().date())))
+            bits.append(t("checkin.card.age", n=m.age_on(datetime.now(RESIDENT_TZ).date())))
         if m.care_level:
             bits.append(t(f"checkin.care.{m.care_level.name.lower()}"))
         if m.disability:
@@ -245,7 +245,7 @@ def needs_lines(app: Mamori, card: EvacueeCard) -> list[str]:
             bits.append(t("checkin.card.allergies", text="、".join(m.allergies)))
         if m.medication:
             bits.append(t("checkin.card.medication", text=m.medication))
-        if m.is_infant_on(datetime.now().date()):
+        if m.is_infant_on(datetime.now(RESIDENT_TZ).date()):
             bits.append(t("checkin.card.infant"))
         if m.pregnant:
             bits.append(t("checkin.form.pregnant"))

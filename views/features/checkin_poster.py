@@ -3,7 +3,7 @@ themselves in and out. Staff show it on a screen or print it and put it up at th
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 
 import flet as ft
 import segno
@@ -14,7 +14,7 @@ from app.state import Mamori
 from geo.models import Shelter
 from views.features.checkin_form import problem
 from views.features.checkin_state import CheckinScreen
-from views.widgets import notice
+from views.widgets import clock, notice
 
 POSTER_SIDE_PX = 360
 
@@ -52,5 +52,5 @@ def _token(app: Mamori, state: CheckinScreen, shelter: Shelter) -> str:
 
 
 def _validity(app: Mamori, poster: ShelterPoster) -> str:
-    until = datetime.fromtimestamp(poster.valid_until).strftime("%Y-%m-%d %H:%M")
+    until = clock(datetime.fromtimestamp(poster.valid_until, UTC), "%Y-%m-%d %H:%M")
     return app.t("checkin.poster.valid_until", time=until)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import io
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import flet as ft
 import flet_charts as fch
@@ -24,7 +23,7 @@ from app.points import FEATURE, Balance, ChartPoint, ConsentNeeded, CsvImportErr
 from app.state import Mamori
 from app.sync import FeatureState
 from views.contract import Screens, screen_view
-from views.widgets import heading, local_time, notice
+from views.widgets import clock, heading, local_time, notice
 
 log = logging.getLogger(__name__)
 
@@ -441,7 +440,7 @@ def coupon_card(app: Mamori, text: str) -> list[ft.Control]:
         ft.Text(label, weight=ft.FontWeight.BOLD),
     ]
     if coupon:
-        expires = time.strftime("%Y-%m-%d %H:%M", time.localtime(coupon.expires_at))
+        expires = clock(datetime.fromtimestamp(coupon.expires_at, UTC), "%Y-%m-%d %H:%M")
         lines.append(ft.Text(t("points.coupon.expires", time=expires)))
     lines.append(ft.Text(t("points.coupon.once")))
     return [ft.Container(ft.Column(lines, horizontal_alignment=ft.CrossAxisAlignment.CENTER), padding=12,

@@ -58,6 +58,19 @@ def street_layer(app: Mamori, centre: LatLon) -> fm.PolylineLayer | None:
     )
 
 
+def shelter_layer(app: Mamori, centre: LatLon, radius_m: float = ROADS_NEAR_M) -> fm.MarkerLayer | None:
+    """Shelters near ``centre`` as small labelled markers (a family map's landmarks; the shelter
+    map has its own, coloured by hazard). None when there is none nearby."""
+    near = [h.shelter for h in app.shelters.nearest(centre, n=30) if (h.distance_m or 0.0) <= radius_m]
+    if not near:
+        return None
+    return fm.MarkerLayer(markers=[
+        fm.Marker(coordinates=_ll(s.lat, s.lon), width=22, height=22,
+                  content=ft.Semantics(label=app.t("map.shelter_named", name=s.name),
+                                       content=ft.Icon(ft.Icons.HOUSE, color=theme.SHELTER_MARK, size=20)))
+        for s in near])
+
+
 @dataclass(frozen=True, slots=True)
 class TapAction:
     """A button offered after the map is tapped: label key, icon, what to do with the point."""

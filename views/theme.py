@@ -70,6 +70,7 @@ def suitability_icon(suitable: bool | None) -> str:
     return {True: ft.Icons.CHECK_CIRCLE, False: ft.Icons.CANCEL, None: ft.Icons.HELP_OUTLINE}[suitable]
 
 
+SHELTER_MARK = "#2E5E4E"  # a landmark on maps that are about something else (family, HQ)
 ROAD_MAJOR = "#5C6B7A"
 ROAD_MINOR = "#9AA7B4"
 BOUNDARY = "#0B5FA5"

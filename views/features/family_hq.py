@@ -21,7 +21,7 @@ from app.state import Mamori
 from geo.models import LatLon
 from protocol.hazards import ShelterKind
 from views.features.family_ctl import FamilyCtl
-from views.map import street_layer
+from views.map import shelter_layer, street_layer
 from views.widgets import clock, heading, notice
 
 UNLOCATED, OUTSIDE = "unlocated", "outside"
@@ -265,8 +265,8 @@ def status_map(app: Mamori, pins: list[Pin], label: str) -> ft.Control:
                                  content=ft.Semantics(label=f"{p.name} {said}".strip(), content=ft.Icon(icon, color=colour, size=28))))
     lat = sum(p.lat for p in pins) / len(pins)
     lon = sum(p.lon for p in pins) / len(pins)
-    streets = street_layer(app, LatLon(lat, lon))
+    streets, shelters = street_layer(app, LatLon(lat, lon)), shelter_layer(app, LatLon(lat, lon))
     map_ = fm.Map(initial_center=fm.MapLatitudeLongitude(latitude=lat, longitude=lon), initial_zoom=14,
-                  layers=[*([streets] if streets else []), fm.MarkerLayer(markers=markers)])
+                  layers=[layer for layer in (streets, shelters) if layer] + [fm.MarkerLayer(markers=markers)])
     return ft.Semantics(label=label, container=True,
                         content=ft.Container(map_, height=320, border=ft.Border.all(1, ft.Colors.OUTLINE)))

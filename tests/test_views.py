@@ -48,7 +48,8 @@ def unlabelled(controls) -> list[ft.BaseControl]:
         if id(c) in labelled_by_semantics:
             continue
         if (isinstance(c, (ft.IconButton, ft.GestureDetector))
-                or (isinstance(c, (ft.TextField, ft.Switch, ft.Radio, ft.Checkbox)) and not c.label)
+                or (isinstance(c, (ft.TextField, ft.Switch, ft.Radio)) and not c.label)
+                or (isinstance(c, ft.Checkbox) and not (c.label or c.semantics_label))
                 or (isinstance(c, ft.Button) and not (c.content if isinstance(c.content, str) else texts([c.content])))
                 or (isinstance(c, ft.Chip) and not texts([c.label]))):
             bad.append(c)
@@ -355,7 +356,7 @@ def test_household_changes_supplies_and_plan(app):
                          HouseholdMember(AgeBand.SENIOR, mobility=Mobility.WHEELCHAIR), HouseholdMember(AgeBand.INFANT)]
     app.evacuation.save_household(household)
     assert app.evacuation.walking_speed() < 1.0
-    labels = [c.label for c in walk(hazard.build_supplies(app, lambda k, v: None)) if isinstance(c, ft.Checkbox)]
+    labels = [c.semantics_label for c in walk(hazard.build_supplies(app, lambda k, v: None)) if isinstance(c, ft.Checkbox)]
     assert any(label.startswith("飲料水 27") for label in labels)  # 3 L × 3 people × 3 days
     assert any("おむつ" in label for label in labels)
     app.set_home(LatLon(33.945, 131.25))

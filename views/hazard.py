@@ -334,11 +334,10 @@ def build_supplies(app: Mamori, tick: Callable[[str, bool], None]) -> list[ft.Co
         controls.append(ft.Text(t("mh.go_bag" if carry else "mh.stockpile"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM))
         for item in (i for i in items if i.carry is carry):
             quantity = int(item.quantity) if float(item.quantity).is_integer() else round(item.quantity, 1)
-            controls.append(
-                ft.Checkbox(
-                    label=f"{t(f'supply.{item.key}')} {quantity} {t(f'unit.{item.unit}')}",
-                    value=item.checked,
-                    on_change=lambda e, k=item.key: tick(k, bool(e.control.value)),
-                )
-            )
+            label = f"{t(f'supply.{item.key}')} {quantity} {t(f'unit.{item.unit}')}"
+            # The name beside the box wraps (a checkbox's own label is one line, clipped in large text).
+            controls.append(ft.Row([
+                ft.Checkbox(semantics_label=label, value=item.checked, on_change=lambda e, k=item.key: tick(k, bool(e.control.value))),
+                ft.Text(label, expand=True),
+            ], spacing=4))
     return controls

@@ -136,6 +136,15 @@ class FamilyService:
         raw = self.app.keys.get(SHARING_KEY)
         return json.loads(raw).get(self.me(), {}) if raw else {}
 
+    def signature(self) -> tuple[object, ...]:
+        """What the family screen shows of the groups, as a value that changes only when that
+        does (a sync that brought nothing new leaves it equal: no redraw under a typing thumb)."""
+        book = self.book()
+        groups = [(g["id"], g["name"], tuple((s.member, s.own.id if s.own else None, s.proxy.id if s.proxy else None, s.shared)
+                                              for s in book.family_status(g["id"])))
+                  for g in book.groups()]
+        return (*groups, self.reminded_at())
+
     def reminded_at(self) -> datetime | None:
         """When the HQ last asked me to answer (the family feature keeps it current)."""
         return reminded_at(self.app.keys, self.me())

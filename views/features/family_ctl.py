@@ -79,7 +79,8 @@ class FamilyCtl:
         self._unsubscribe: Callable[[], None] | None = None
         self._banner_ids: tuple[str, ...] = ()
         self._shelter_sig: object = None
-        self._answers_at: float | None = None  # the family feature's last success, as last drawn
+        self._answers: tuple[object, ...] | None = None  # the family's answers, as last drawn
+        self._hq_ran: float | None = None  # the family feature's run the HQ snapshot was reloaded after
 
     # ---- who am I ---------------------------------------------------------------------------
     @property
@@ -312,16 +313,19 @@ class FamilyCtl:
                 alerts, places = self.alerts(), self.places()
                 AlertDesk(self.app.db, self.app.t).notify_new(alerts, places)
                 ids = tuple(b.alert.id for b in AlertDesk(self.app.db, self.app.t).banners(alerts, places))
+                answers = self.app.family.signature()
             shelters = self.app.link.shelter_statuses()
             family = states.get(FAMILY_FEATURE)
-            answers = family.last_success_at if family else None
-            if (ids, shelters, answers) == (self._banner_ids, self._shelter_sig, self._answers_at):
+            ran = family.last_success_at if family else None
+            if self.hq is not None:  # the HQ screen was opened: reload it at the family feature's cadence
+                if ran != self._hq_ran:
+                    self._hq_ran = ran
+                    self._background(self._load_hq)
                 return
-            self._banner_ids, self._shelter_sig, self._answers_at = ids, shelters, answers
-            if self.hq is not None:  # the HQ screen was opened: keep it current
-                self._background(self._load_hq)
-            else:
-                self._redraw()
+            if (ids, shelters, answers) == (self._banner_ids, self._shelter_sig, self._answers):
+                return
+            self._banner_ids, self._shelter_sig, self._answers = ids, shelters, answers
+            self._redraw()
         except Exception as exc:
             log.info("family alert watcher stopped: %s", type(exc).__name__)
             if self._unsubscribe:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from inspect import signature
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +16,8 @@ from cityos import changes, checkin, consent, events, family, ngsi, oidc, points
 from cityos.accounts import seed_demo_accounts
 from cityos.caching import Generations, Notices, PublicCache
 from cityos.core import Platform
-from cityos.limits import Guard, TokenBuckets, subject_of
+from cityos.hotpath import HotPath
+from cityos.limits import Guard, TokenBuckets
 from cityos.oidc import Keys, Provider
 from cityos.problems import NOT_FOUND, NOT_SUPPORTED, Problem, bad_data
 from cityos.seed import seed_shelters
@@ -22,12 +25,20 @@ from cityos.settings import Settings
 from cityos.store import COMMIT_CHANNEL, Store
 
 log = logging.getLogger("cityos")
+KEEPALIVE_REQUESTS = 200  # with several workers: requests per keep-alive connection on average (cityos/limits.py Guard)
+# FastAPI's built-in OpenTelemetry bridge (newer releases) asks on every request whether a
+# provider is configured, a cost of its own at a surge's request rates: cityos configures none.
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}} if "telemetry" in signature(FastAPI).parameters else {}
+)
 
 
 def create_app(settings: Settings, issuer: str) -> Guard:
     """Open (and create/seed) the database and return the ASGI app, guards in front.
 
-    ``.app.app`` of the result is the FastAPI application (routes, OpenAPI).
+    The chain: ``Guard`` (body size, rate, access log) -> ``PublicCache`` (anonymous public
+    reads from memory) -> on PostgreSQL ``ngsi.HotUpsert`` (a phone's safety answer in one
+    statement) -> the FastAPI application (routes, OpenAPI).
     """
     store = Store(settings.db_url, pool_size=settings.db_pool)
     with store.exclusive("startup"):  # workers starting together make one signing key and seed once
@@ -49,15 +60,19 @@ def create_app(settings: Settings, issuer: str) -> Guard:
         yield
         if notices is not None:
             notices.close()
+        if hot is not None:
+            await hot.close()
         store.close()
 
     app = FastAPI(
+        **_NO_TELEMETRY,
         lifespan=lifespan,
         title="cityos — reference city-OS platform",
         version="1.0",
         description="OpenID Connect provider, NGSI-LD (ETSI GS CIM 009) subset, consent registry and change feed. See docs/cityos.md.",
     )
-    app.state.platform = Platform(settings, store, keys, provider, issuer)
+    hot = None if store.is_sqlite else HotPath(store.conninfo, settings.db_pool)
+    app.state.platform = Platform(settings, store, keys, provider, issuer, hot)
     app.state.hub = hub
     app.include_router(oidc.router(provider))
     app.include_router(ngsi.router())
@@ -88,5 +103,7 @@ def create_app(settings: Settings, issuer: str) -> Guard:
         return Problem(status, NOT_SUPPORTED, str(exc.detail), dict(exc.headers or {})).response()
 
     buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
-    cached = PublicCache(app, generations, settings.default_tenant, ttl_s=1.0 if notices is None else 5.0)
-    return Guard(cached, settings.max_body_bytes, buckets, subject_of(keys.public_set), settings.access_log_share)
+    front = app if hot is None else ngsi.HotUpsert(app, app.state.platform)
+    cached = PublicCache(front, generations, settings.default_tenant, ttl_s=1.0 if notices is None else 5.0)
+    rebalance = 1 / KEEPALIVE_REQUESTS if settings.workers > 1 else 0.0
+    return Guard(cached, settings.max_body_bytes, buckets, provider.subject, settings.access_log_share, rebalance)

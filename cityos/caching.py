@@ -16,6 +16,7 @@ memory until it is back; ``ttl_s`` bounds what a writer outside the platform (th
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
@@ -113,6 +114,7 @@ class PublicCache:
         self.app, self.generations, self.default_tenant, self.ttl_s = app, generations, default_tenant, ttl_s
         self._entries: OrderedDict[tuple[str, ...], _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._inflight: dict[tuple[str, ...], tuple[int, asyncio.Future[_Entry | None]]] = {}  # key -> (generation, its answer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in CACHED_PATHS:
@@ -127,12 +129,33 @@ class PublicCache:
         generation = self.generations.of(tenant)  # read before the database: a commit after it makes the entry stale, not wrong
         entry = self._fresh(key, generation)
         if entry is None:
-            entry = await self._fetch(scope, receive, send, generation)
+            entry = await self._shared_fetch(key, scope, receive, send, generation)
             if entry is None:
                 return  # answered as is (not cacheable)
-            if self.generations.live:
-                self._keep(key, entry)
         await _answer(send, entry, _matches(headers.get("if-none-match"), entry.etag))
+
+    async def _shared_fetch(self, key: tuple[str, ...], scope: Scope, receive: Receive, send: Send, generation: int) -> _Entry | None:
+        """Fetch once for everyone: when an entry goes stale (a change, or its lifetime), the
+        thousand phones polling it must not all run the query; requests for the same key and
+        generation wait for the one already asking the database and share its answer."""
+        leader = self._inflight.get(key)
+        if leader is not None and leader[0] == generation and self.generations.live:
+            shared = await asyncio.shield(leader[1])
+            if shared is not None:
+                return shared
+            # the leader's answer could not be kept (an error, no-store): ask for ourselves
+        future: asyncio.Future[_Entry | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = (generation, future)
+        entry = None
+        try:
+            entry = await self._fetch(scope, receive, send, generation)
+            if entry is not None and self.generations.live:
+                self._keep(key, entry)
+        finally:
+            if self._inflight.get(key, (0, None))[1] is future:
+                del self._inflight[key]
+            future.set_result(entry if self.generations.live else None)
+        return entry
 
     def _fresh(self, key: tuple[str, ...], generation: int) -> _Entry | None:
         if not self.generations.live:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
@@ -12,6 +12,9 @@ from cityos.oidc import Caller, Keys, Provider
 from cityos.problems import UNSUPPORTED_MEDIA_TYPE, Problem, bad_data, invalid, unauthorized
 from cityos.settings import Settings
 from cityos.store import Store
+
+if TYPE_CHECKING:
+    from cityos.hotpath import HotPath
 
 JSON_TYPES = ("application/json", "application/ld+json")
 
@@ -23,6 +26,7 @@ class Platform:
     keys: Keys
     provider: Provider
     issuer: str
+    hot: HotPath | None = None  # one-statement writes on PostgreSQL (cityos/hotpath.py)
 
     @property
     def context_url(self) -> str:

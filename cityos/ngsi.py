@@ -9,7 +9,9 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection, Row, func, select
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cityos import jsonsafe
 from cityos.core import Platform, header_tenant, int_param, platform_of, read_json
 from cityos.entities import (
     MUNICIPALITY,
@@ -26,6 +28,7 @@ from cityos.entities import (
     validate_entity_id,
     with_system_attributes,
 )
+from cityos.hotpath import own_write
 from cityos.jsonsafe import JSONResponse
 from cityos.oidc import Caller
 from cityos.policy import (
@@ -244,6 +247,92 @@ async def _batch(platform: Platform, caller: Caller | None, tenant: str, payload
     return Response(status_code=204, headers={"Link": platform.link_header})
 
 
+async def _upsert_own(platform: Platform, caller: Caller | None, tenant: str, item: Any, ld: bool) -> Response | None:
+    """A one-entity upsert of the caller's own personal entity in one statement (cityos/hotpath.py);
+    None when that does not apply or wrote nothing: then ``_batch`` decides as always."""
+    assert platform.hot is not None
+    try:
+        body = validate_entity(item, tenant, ld, where="entity [0]")
+        _check_code(body, tenant)
+    except Problem:
+        return None  # the general path reports it (207)
+    plan = own_write(caller, body)
+    if plan is None or caller is None:
+        return None
+    created = await platform.hot.upsert_own(caller, tenant, body, *plan)
+    if created is None:
+        return None
+    platform.store.committed()
+    if created:
+        return _json([body["id"]], platform, status=201)
+    return Response(status_code=204, headers={"Link": platform.link_header})
+
+
+UPSERT_PATH = "/ngsi-ld/v1/entityOperations/upsert"
+_TRIED = "cityos.hot_upsert_tried"  # scope key: the one-statement write was tried and did not apply
+_PLAIN_QUERIES = (b"", b"options=", b"options=replace")
+
+
+class HotUpsert:
+    """ASGI middleware in front of FastAPI: a phone's safety answer — an upsert of one entity of
+    its own, ``application/json`` — goes straight to the one-statement write (cityos/hotpath.py)
+    without the framework's routing, dependency and exception layers, which cost more CPU than
+    the write itself. Whatever it cannot answer (any other shape, a bad token, a refusal) goes on
+    to the route unchanged, body and all, and is answered there as always."""
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app, self.platform = app, platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != UPSERT_PATH
+                or scope.get("query_string", b"") not in _PLAIN_QUERIES):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        response = await self._answer(scope, body)
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _answer(self, scope: Scope, raw: bytes) -> Response | None:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))  # the first, as Starlette's headers.get
+        if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return None
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        try:
+            caller = self.platform.provider.verify(token.strip())
+            tenant = resolve_tenant(caller, headers.get("ngsild-tenant"), self.platform.settings.default_tenant)
+            payload = jsonsafe.loads(raw)
+        except (Problem, ValueError):  # ValueError: not JSON, or a value refused (jsonsafe)
+            return None
+        if not isinstance(payload, list) or len(payload) != 1:
+            return None
+        scope[_TRIED] = True
+        return await _upsert_own(self.platform, caller, tenant, payload[0], ld=False)
+
+
 async def _change_attributes(request: Request, entity_id: str, append: bool, keep: bool) -> Response:
     """PATCH (update existing attributes) or POST (append) /entities/{id}/attrs: 204, or 207
     naming the attributes left alone (absent for PATCH, present under noOverwrite for POST)."""
@@ -423,7 +512,7 @@ def router() -> APIRouter:
         await run_in_threadpool(write)
         return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/entities/{body['id']}"})
 
-    @api.post("/ngsi-ld/v1/entityOperations/upsert", summary="Batch upsert (idempotent)",
+    @api.post(UPSERT_PATH, summary="Batch upsert (idempotent)",
               openapi_extra={"requestBody": {"required": True, "content": _BATCH_BODY}},
               responses={201: {"description": "ids of the entities created"}, 204: {"description": "all existed and were replaced/updated"},
                          207: {"description": "BatchOperationResult: some failed"}, **_ERRORS})
@@ -433,6 +522,10 @@ def router() -> APIRouter:
             raise bad_data(f"options must be replace or update, got {options!r}")
         payload, ld = await _read_entities(request)
         merge = options == "update"
+        if platform.hot is not None and not merge and len(payload) == 1 and not request.scope.get(_TRIED):  # a phone's outbox: one entity
+            answered = await _upsert_own(platform, caller, tenant, payload[0], ld)
+            if answered is not None:
+                return answered
         return await _batch(platform, caller, tenant, payload, ld, lambda writer, body: writer.write(body, merge=merge, must_be_new=False))
 
     @api.post("/ngsi-ld/v1/entityOperations/create", summary="Batch create",

@@ -47,6 +47,7 @@ from cityos.throttle import LoginThrottle, SharedLoginThrottle
 ACCESS_TOKEN_AUDIENCE = "cityos"
 SCOPES = ("openid", "profile", "offline_access")
 CODE_TTL = 120  # seconds an authorization code stays usable
+VERIFIED_TOKENS_KEPT = 20_000  # per worker; about 1 kB each
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
 
 # authlib logs whole token responses at DEBUG ("Issue token {...}"): never let them through,
@@ -155,6 +156,11 @@ class Caller:
 
 def verify_access_token(keys: Keys, issuer: str, token: str) -> Caller:
     """Check signature, issuer, audience and expiry; raise a 401 Problem otherwise."""
+    return _verified_claims(keys, issuer, token)[0]
+
+
+def _verified_claims(keys: Keys, issuer: str, token: str) -> tuple[Caller, float]:
+    """The caller of a valid access token and until when (``exp``) it stays valid."""
     try:
         decoded = jwt.decode(token, keys.public_set, algorithms=["RS256"])
         registry = jwt.JWTClaimsRegistry(
@@ -173,7 +179,7 @@ def verify_access_token(keys: Keys, issuer: str, token: str) -> Caller:
     code = claims.get("municipalityCode")
     if not isinstance(code, str):
         raise unauthorized("the access token has no municipalityCode")
-    return Caller(claims["sub"], code, frozenset(claims.get("roles") or ()), claims.get("scope", ""), claims.get("sid"))
+    return Caller(claims["sub"], code, frozenset(claims.get("roles") or ()), claims.get("scope", ""), claims.get("sid")), float(claims["exp"])
 
 
 # --- authlib wiring ------------------------------------------------------------------------
@@ -285,6 +291,10 @@ class Provider(AuthorizationServer):
         self.access_token_ttl, self.refresh_token_ttl = access_token_ttl, refresh_token_ttl
         self._ended: dict[str, float] = {}  # session family -> until when its access tokens could live
         self._ended_lock = threading.Lock()
+        # Access tokens whose signature and claims checked out -> (caller, exp): a phone sends the
+        # same token with every request for its lifetime, and an RS256 check costs more than
+        # the rest of a cheap request. Expiry and ended sessions are still checked every time.
+        self._verified: dict[str, tuple[Caller, float]] = {}
         with store.read() as conn:
             self._ended.update((row.family, row.until) for row in conn.execute(select(revoked_session).where(revoked_session.c.until > time.time())))
         provider = self
@@ -456,10 +466,28 @@ class Provider(AuthorizationServer):
 
     def verify(self, token: str) -> Caller:
         """A verified caller whose session has not ended; a 401 Problem otherwise."""
-        caller = verify_access_token(self.keys, self.issuer, token)
-        if caller.session is not None and self._ended.get(caller.session, 0.0) > time.time():
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None and now <= known[1]:  # joserfc's check: expired once exp < now (leeway 0)
+            caller = known[0]
+        else:
+            caller, expires = _verified_claims(self.keys, self.issuer, token)
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
+            self._verified[token] = (caller, expires)
+        if caller.session is not None and self._ended.get(caller.session, 0.0) > now:
             raise unauthorized("the session of this access token has ended (logout or revocation)")
         return caller
+
+    def subject(self, token: str) -> str | None:
+        """The ``sub`` of a token signed by this platform (expired or not), for per-caller limits."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known[0].sub
+        try:
+            return str(jwt.decode(token, self.keys.public_set, algorithms=["RS256"]).claims.get("sub") or "") or None
+        except (JoseError, ValueError):
+            return None
 
     def revoke(self, token: str, client_id: str) -> None:
         """RFC 7009: end the session of a refresh or access token of this client; unknown tokens are ignored."""

@@ -12,13 +12,16 @@ writing transaction. The change feed pages in ``(tx, seq)`` order:
 """
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -191,6 +194,7 @@ class Store:
         else:
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
         self._lock = threading.Lock()
+        self._commit_notices = None if self.is_sqlite else CommitNotices(self.conninfo)
         self.on_commit: list[Callable[[], None]] = []  # e.g. waking live event streams (cityos.events)
         self.on_public_change: list[Callable[[str], None]] = []
         with self.exclusive("schema"):  # workers starting together: one creates, the others find
@@ -211,8 +215,13 @@ class Store:
             conn.info.pop(_TOUCHED, None)
             yield conn
             touched = conn.info.pop(_TOUCHED, set())
-            if not self.is_sqlite:
-                conn.execute(text("SELECT pg_notify(:c, '')"), {"c": COMMIT_CHANNEL})  # other workers' streams wake too
+        self.committed(touched)
+
+    def committed(self, touched: Iterable[str] = ()) -> None:
+        """Run after a write committed (``write()`` does; so do one-statement writes, cityos/hotpath.py):
+        wake this worker's listeners now and the other workers' shortly (``CommitNotices``)."""
+        if self._commit_notices is not None:
+            self._commit_notices.mark()
         for listener in self.on_commit:
             listener()
         for tenant in touched:
@@ -247,7 +256,61 @@ class Store:
                 conn.commit()
 
     def close(self) -> None:
+        if self._commit_notices is not None:
+            self._commit_notices.close()
         self.engine.dispose()
+
+
+class CommitNotices:
+    """Tells the other workers that this one committed writes (``NOTIFY cityos_commit``: their
+    live event streams re-check, cityos/events.py) — one notice per ``WINDOW_S`` however many
+    commits, sent after them from a thread of its own. A notice per write would wake every
+    worker's listener once per safety answer, and notifying transactions serialise their
+    commits in PostgreSQL. A notice lost with its connection is made up for by the streams'
+    periodic re-check (``events.FALLBACK_S``)."""
+
+    WINDOW_S = 0.05
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._wanted = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def mark(self) -> None:
+        self._wanted.set()
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None and not self._closed:
+                    self._thread = threading.Thread(target=self._run, name="cityos-commit-notices", daemon=True)
+                    self._thread.start()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wanted.set()
+        if self._thread is not None:
+            self._thread.join(2)
+
+    def _run(self) -> None:
+        conn: psycopg.Connection | None = None
+        while True:
+            self._wanted.wait()
+            if self._closed:
+                break
+            time.sleep(self.WINDOW_S)  # commits in the meantime ride along
+            self._wanted.clear()  # before sending: a commit after this asks for the next notice
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.conninfo, autocommit=True)
+                conn.execute("SELECT pg_notify(%s, '')", (COMMIT_CHANNEL,))
+            except psycopg.Error as exc:
+                logging.getLogger("cityos").warning("commit notice not sent (%s); other workers' streams re-check on their own",
+                                                    exc.__class__.__name__)
+                conn = None
+                time.sleep(1.0)
+        if conn is not None:
+            conn.close()
 
 
 _SEQUENCE = "cityos_change_seq"

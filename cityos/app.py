@@ -25,7 +25,7 @@ from cityos.settings import Settings
 from cityos.store import COMMIT_CHANNEL, Store
 
 log = logging.getLogger("cityos")
-KEEPALIVE_REQUESTS = 200  # with several workers: requests per keep-alive connection on average (cityos/limits.py Guard)
+CONNECTION_AGE_S = 3.0  # with several workers: keep-alive connections end after about this long (cityos/limits.py Guard)
 # FastAPI's built-in OpenTelemetry bridge (newer releases) asks on every request whether a
 # provider is configured, a cost of its own at a surge's request rates: cityos configures none.
 _NO_TELEMETRY: dict[str, Any] = (
@@ -33,14 +33,17 @@ _NO_TELEMETRY: dict[str, Any] = (
 )
 
 
-def create_app(settings: Settings, issuer: str) -> Guard:
-    """Open (and create/seed) the database and return the ASGI app, guards in front.
+def prepare_database(settings: Settings) -> None:
+    """Create the schema, the signing key and the seeds once (the supervisor of several workers
+    does this before starting them, so a worker started in a surge only opens the database)."""
+    store = Store(settings.db_url, pool_size=1)
+    try:
+        _seed(store, settings)
+    finally:
+        store.close()
 
-    The chain: ``Guard`` (body size, rate, access log) -> ``PublicCache`` (anonymous public
-    reads from memory) -> on PostgreSQL ``ngsi.HotUpsert`` (a phone's safety answer in one
-    statement) -> the FastAPI application (routes, OpenAPI).
-    """
-    store = Store(settings.db_url, pool_size=settings.db_pool)
+
+def _seed(store: Store, settings: Settings) -> Keys:
     with store.exclusive("startup"):  # workers starting together make one signing key and seed once
         keys = Keys(store)
         if settings.demo_accounts:
@@ -49,6 +52,19 @@ def create_app(settings: Settings, issuer: str) -> Guard:
             added = seed_shelters(store, settings.data_dir, code)
             if added:
                 log.info("seeded %d shelters for %s", added, code)
+    return keys
+
+
+def create_app(settings: Settings, issuer: str, prepared: bool = False) -> Guard:
+    """Open (and create/seed, unless ``prepared`` by ``prepare_database``) the database and
+    return the ASGI app, guards in front.
+
+    The chain: ``Guard`` (body size, rate, access log) -> ``PublicCache`` (anonymous public
+    reads from memory) -> on PostgreSQL ``ngsi.HotUpsert`` (a phone's safety answer in one
+    statement) -> the FastAPI application (routes, OpenAPI).
+    """
+    store = Store(settings.db_url, pool_size=settings.db_pool, create=not prepared)
+    keys = Keys(store) if prepared else _seed(store, settings)
     provider = Provider(store, keys, issuer, settings.access_token_ttl, settings.refresh_token_ttl)
     generations, hub = Generations(), events.Hub()
     store.on_public_change.append(generations.bump)
@@ -105,5 +121,5 @@ def create_app(settings: Settings, issuer: str) -> Guard:
     buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
     front = app if hot is None else ngsi.HotUpsert(app, app.state.platform)
     cached = PublicCache(front, generations, settings.default_tenant, ttl_s=1.0 if notices is None else 5.0)
-    rebalance = 1 / KEEPALIVE_REQUESTS if settings.workers > 1 else 0.0
-    return Guard(cached, settings.max_body_bytes, buckets, provider.subject, settings.access_log_share, rebalance)
+    connection_age_s = CONNECTION_AGE_S if settings.workers > 1 else 0.0
+    return Guard(cached, settings.max_body_bytes, buckets, provider.subject, settings.access_log_share, connection_age_s)

@@ -7,12 +7,17 @@ entity query: the first answer for a URL (+ tenant and Accept) is kept with its 
 whose ``If-None-Match`` names it gets ``304`` — neither touches the database.
 
 An entry is good while its municipality's public *generation* is unchanged and for at most
-``ttl_s`` (1 s on SQLite, 5 s with NOTIFY on PostgreSQL). Generations move when a transaction that wrote public entities commits: in this
-process at once (``Store.write()`` calls back), in the other workers through PostgreSQL
+``ttl_s`` (1 s on SQLite, 5 s with NOTIFY on PostgreSQL; an older one is still served while one
+request refreshes it). Generations move when a transaction that wrote public entities
+commits: in this process at once (``Store.write()`` calls back), in the other workers through PostgreSQL
 ``LISTEN/NOTIFY`` (``Notices``). If the listener loses its connection, nothing is served from
 memory until it is back; ``ttl_s`` bounds what a writer outside the platform (the
 ``cityos.alerts`` command on SQLite) can leave stale. A handler that answers
 ``Cache-Control: no-store`` (a change-feed page that held rows back) is not kept.
+
+One request per URL asks the database when an entry is missing or its generation moved; the
+others wait for its answer rather than all running the same query at once (a city's phones
+poll the same few URLs).
 """
 from __future__ import annotations
 
@@ -127,8 +132,8 @@ class PublicCache:
         tenant = headers.get("ngsild-tenant") or self.default_tenant
         key = (scope["path"], scope.get("query_string", b"").decode("latin-1"), tenant, headers.get("accept", ""))
         generation = self.generations.of(tenant)  # read before the database: a commit after it makes the entry stale, not wrong
-        entry = self._fresh(key, generation)
-        if entry is None:
+        entry, aged = self._lookup(key, generation)
+        if entry is None or (aged and key not in self._inflight):  # missing or changed, or old and nobody refreshing it yet
             entry = await self._shared_fetch(key, scope, receive, send, generation)
             if entry is None:
                 return  # answered as is (not cacheable)
@@ -157,15 +162,18 @@ class PublicCache:
             future.set_result(entry if self.generations.live else None)
         return entry
 
-    def _fresh(self, key: tuple[str, ...], generation: int) -> _Entry | None:
+    def _lookup(self, key: tuple[str, ...], generation: int) -> tuple[_Entry | None, bool]:
+        """The entry of the current generation, if any, and whether it is older than ``ttl_s``.
+        An old entry is still served while one request refreshes it (nothing is known to have
+        changed: the lifetime only bounds writers the generations do not see)."""
         if not self.generations.live:
-            return None
+            return None, False
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry.generation != generation or time.monotonic() - entry.stored > self.ttl_s:
-                return None
+            if entry is None or entry.generation != generation:
+                return None, False
             self._entries.move_to_end(key)
-            return entry
+            return entry, time.monotonic() - entry.stored > self.ttl_s
 
     def _keep(self, key: tuple[str, ...], entry: _Entry) -> None:
         with self._lock:

@@ -28,6 +28,10 @@ Shortest times come from scipy.sparse.csgraph Dijkstra runs, one per new place, 
 place-to-place matrix (a batch of places is one call). During an alert, streets inside the
 hazard's areas count HAZARD_SLOWDOWN times slower, so vehicles drive around them where a
 detour exists and ETAs include the crawl where none does.
+
+numpy and scipy are imported where they are used (a municipality's ride service starts on
+first use): a platform worker that never dispatches a ride, or one restarted in a surge, does
+not pay for importing them.
 """
 from __future__ import annotations
 
@@ -36,11 +40,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
-
-import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
-from scipy.spatial import ConvexHull, QhullError
 
 from geo.hazards import HazardLayers
 from geo.models import LatLon, Shelter
@@ -147,6 +146,9 @@ class ServiceArea:
     def around_network(cls, municipality: str, graph: RoadGraph, margin_m: float = AREA_MARGIN_M) -> ServiceArea:
         """The street network's convex hull widened by ``margin_m``: the demo's area where no
         official one exists (points on the outermost streets are inside)."""
+        import numpy as np
+        from scipy.spatial import ConvexHull, QhullError
+
         points = np.column_stack([graph.lon, graph.lat])
         try:
             corners = points[ConvexHull(points).vertices]
@@ -184,6 +186,9 @@ class TravelTimes:
             raise ValueError(f"speed_mps must be a positive number, got {speed_mps!r}")
         if graph.node_count == 0:
             raise ValueError("the road network is empty")
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
         self.graph, self.speed_mps = graph, speed_mps
         self.hazard_aware = slow_edges is not None and any(slow_edges)
         sec = np.asarray(graph.length_m, dtype=float) / speed_mps
@@ -245,6 +250,9 @@ class TravelTimes:
         return node, (a.gap_m + drive) / self.speed_mps
 
     def _add(self, fresh: dict[LatLon, tuple[int, float]]) -> None:
+        import numpy as np
+        from scipy.sparse.csgraph import dijkstra
+
         new_nodes = sorted({node for node, _ in fresh.values()})
         row_of = {node: i for i, node in enumerate(new_nodes)}
         out = dijkstra(self._fwd, directed=True, indices=new_nodes)

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -58,18 +59,39 @@ async def _send_problem(send: Send, problem: Problem) -> None:
 class Guard:
     """ASGI middleware; ``caller_key`` maps a bearer token to a stable id (its ``sub``).
 
-    ``rebalance``: the share of answers that end their keep-alive connection
-    (``Connection: close``, as nginx's ``keepalive_requests`` does). With several workers on one
-    address a connection stays with the worker that accepted it: without this, the phones (or
-    nginx's upstream connections) that reconnected while a worker was down would all stay on
-    the others long after it is back. Clients reconnect for the next request; at 1 in 200 that
-    costs one TCP handshake per 200 requests.
+    ``connection_age_s`` (0: off): a keep-alive connection older than about this many seconds
+    is ended after its current answer (``Connection: close``; gRPC's MAX_CONNECTION_AGE does the
+    same). With several workers on one address a connection stays with the worker that accepted
+    it: without this, every phone (or nginx upstream connection) that reconnected while a
+    worker was down would stay on the others long after it is back. Clients reconnect for
+    their next request, and the idlest worker tends to accept it. Ages are spread over
+    0.5–1.5× so that connections do not all end at once.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, buckets: TokenBuckets, caller_key: Callable[[str], str | None], access_log: float = 1.0,
-                 rebalance: float = 0.0):
+                 connection_age_s: float = 0.0):
         self.app, self.max_body_bytes, self.buckets, self.caller_key = app, max_body_bytes, buckets, caller_key
-        self.access_log, self.rebalance = access_log, rebalance
+        self.access_log, self.connection_age_s = access_log, connection_age_s
+        self._ends: dict[Any, float] = {}  # (client address, port) -> when to end its connection
+        self._pruned_at = 1024
+
+    def _ending(self, scope: Scope) -> bool:
+        """Whether this answer ends its connection (it is old enough)."""
+        client = scope.get("client")
+        if not client:
+            return False
+        now = time.monotonic()
+        ends = self._ends.get(client)
+        if ends is None:
+            self._ends[client] = now + self.connection_age_s * (0.5 + random.random())
+            if len(self._ends) > self._pruned_at:  # connections that closed by themselves: their ends passed long ago
+                self._ends = {k: v for k, v in self._ends.items() if v > now - self.connection_age_s}
+                self._pruned_at = max(1024, 2 * len(self._ends))
+            return False
+        if now < ends:
+            return False
+        del self._ends[client]
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +103,7 @@ class Guard:
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                if self.rebalance > 0 and random.random() < self.rebalance:
+                if self.connection_age_s > 0 and self._ending(scope):
                     message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 

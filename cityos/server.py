@@ -2,7 +2,8 @@
 
 ``--workers N`` (PostgreSQL): the parent binds the address and runs N worker processes on it
 (uvicorn's supervisor, which starts a new worker when one dies); each worker opens the database
-itself (cityos/app.py). The ready line comes once a worker answers on the address.
+itself (cityos/app.py); the parent has made the schema, key and seeds before starting them.
+The ready line comes once a worker answers on the address.
 """
 from __future__ import annotations
 
@@ -82,6 +83,13 @@ def serve(settings: Settings) -> int:
 
 
 def _serve_workers(settings: Settings, issuer: str, sock: socket.socket, url: str) -> int:
+    from cityos.app import prepare_database
+
+    try:  # once, here: a worker (re)started later only opens the database
+        prepare_database(settings)
+    except Exception as exc:  # a bad --db URL or an unreachable database: say so plainly
+        logging.getLogger("cityos").error("cannot start: %s", exc)
+        return 2
     values = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(settings).items()}
     os.environ[_WORKER_ENV] = json.dumps({"settings": values, "issuer": issuer})
     config = uvicorn.Config(
@@ -104,7 +112,7 @@ def worker_app():
     _setup_logging(settings)
     from cityos.app import create_app
 
-    return create_app(settings, spec["issuer"])
+    return create_app(settings, spec["issuer"], prepared=True)
 
 
 def _announce_when_answering(url: str, limit_s: float = 60.0) -> None:

@@ -181,7 +181,8 @@ def engine_url(db_url: str) -> str:
 
 
 class Store:
-    def __init__(self, db_url: str, pool_size: int = 8):
+    def __init__(self, db_url: str, pool_size: int = 8, create: bool = True):
+        """``create``: make missing tables and columns (False: another process has, at startup)."""
         url = engine_url(db_url)
         self.is_sqlite = url.startswith("sqlite")
         # hide_parameters: database errors never echo row values (personal data) into the log.
@@ -197,6 +198,10 @@ class Store:
         self._commit_notices = None if self.is_sqlite else CommitNotices(self.conninfo)
         self.on_commit: list[Callable[[], None]] = []  # e.g. waking live event streams (cityos.events)
         self.on_public_change: list[Callable[[str], None]] = []
+        if create:
+            self._create()
+
+    def _create(self) -> None:
         with self.exclusive("schema"):  # workers starting together: one creates, the others find
             metadata.create_all(self.engine)
             with self.engine.begin() as conn:

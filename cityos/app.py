@@ -22,7 +22,7 @@ from cityos.oidc import Keys, Provider
 from cityos.problems import NOT_FOUND, NOT_SUPPORTED, Problem, bad_data
 from cityos.seed import seed_shelters
 from cityos.settings import Settings
-from cityos.store import COMMIT_CHANNEL, Store
+from cityos.store import COMMIT_CHANNEL, SESSION_CHANNEL, Store
 
 log = logging.getLogger("cityos")
 CONNECTION_AGE_S = 3.0  # with several workers: keep-alive connections end after about this long (cityos/limits.py Guard)
@@ -69,7 +69,11 @@ def create_app(settings: Settings, issuer: str, prepared: bool = False) -> Guard
     generations, hub = Generations(), events.Hub()
     store.on_public_change.append(generations.bump)
     store.on_commit.append(hub.publish)
-    notices = None if store.is_sqlite else Notices(store.conninfo, generations, {COMMIT_CHANNEL: lambda _: hub.publish()})
+    notices = None
+    if not store.is_sqlite:
+        notices = Notices(store.conninfo, generations, {COMMIT_CHANNEL: lambda _: hub.publish(), SESSION_CHANNEL: provider.session_ended_elsewhere},
+                          on_listening=provider.reload_ended)
+        provider.hears_ended = lambda: generations.live
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

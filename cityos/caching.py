@@ -66,8 +66,11 @@ class Notices:
     """Listens on PostgreSQL for commits of public data by any worker (``pg_notify`` in
     cityos/store.py) and moves the generation of the municipality named in the payload."""
 
-    def __init__(self, conninfo: str, generations: Generations, channels: dict[str, Callable[[str], None]] | None = None) -> None:
-        self.conninfo, self.generations = conninfo, generations
+    def __init__(self, conninfo: str, generations: Generations, channels: dict[str, Callable[[str], None]] | None = None,
+                 on_listening: Callable[[], None] | None = None) -> None:
+        """``channels``: more channels and what to do with a notice's payload; ``on_listening``:
+        runs each time the listener is (again) connected, to catch up on what it missed."""
+        self.conninfo, self.generations, self.on_listening = conninfo, generations, on_listening
         self.channels = {PUBLIC_CHANNEL: generations.bump, **(channels or {})}
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -88,6 +91,8 @@ class Notices:
                     for channel in self.channels:
                         conn.execute(f"LISTEN {channel}")
                     self.generations.bump_all()  # whatever happened while not listening
+                    if self.on_listening is not None:
+                        self.on_listening()
                     self.generations.live, delay = True, 0.2
                     self._ready.set()
                     while not self._stop.is_set():

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -36,12 +37,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, select, text, update
 from starlette.concurrency import run_in_threadpool
 
 from cityos.accounts import Account, authenticate, get_account
 from cityos.problems import Problem, unauthorized
-from cityos.store import Store, auth_code, refresh_token, revoked_session, signing_key, used_code, utc_now
+from cityos.store import SESSION_CHANNEL, Store, auth_code, refresh_token, revoked_session, signing_key, used_code, utc_now
 from cityos.throttle import LoginThrottle, SharedLoginThrottle
 
 ACCESS_TOKEN_AUDIENCE = "cityos"
@@ -295,8 +296,10 @@ class Provider(AuthorizationServer):
         # same token with every request for its lifetime, and an RS256 check costs more than
         # the rest of a cheap request. Expiry and ended sessions are still checked every time.
         self._verified: dict[str, tuple[Caller, float]] = {}
-        with store.read() as conn:
-            self._ended.update((row.family, row.until) for row in conn.execute(select(revoked_session).where(revoked_session.c.until > time.time())))
+        # With several workers: True while this worker hears of sessions ended by the others
+        # (NOTIFY, cityos/caching.py Notices); while it does not, ended sessions are looked up.
+        self.hears_ended: Callable[[], bool] = lambda: True
+        self.reload_ended()
         provider = self
 
         class SessionTokens:
@@ -461,8 +464,36 @@ class Provider(AuthorizationServer):
         conn.execute(delete(revoked_session).where(revoked_session.c.family == family))
         conn.execute(delete(revoked_session).where(revoked_session.c.until < time.time()))
         conn.execute(revoked_session.insert().values(family=family, until=until))
+        if conn.dialect.name == "postgresql":  # the other workers hear of it when this commits
+            conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": SESSION_CHANNEL, "p": f"{family} {until!r}"})
         with self._ended_lock:
             self._ended[family] = until
+
+    def session_ended_elsewhere(self, payload: str) -> None:
+        """A ``SESSION_CHANNEL`` notice: another worker ended a session."""
+        family, _, until = payload.rpartition(" ")
+        try:
+            ends = float(until)
+        except ValueError:
+            return
+        with self._ended_lock:
+            self._ended[family] = max(ends, self._ended.get(family, 0.0))
+
+    def reload_ended(self) -> None:
+        """Every session ended and not yet run out, from the database (at start, and when the
+        notices listener is connected again after missing some)."""
+        now = time.time()
+        with self.store.read() as conn:
+            rows = conn.execute(select(revoked_session).where(revoked_session.c.until > now)).all()
+        with self._ended_lock:
+            self._ended = {f: u for f, u in self._ended.items() if u > now}
+            for row in rows:
+                self._ended[row.family] = max(row.until, self._ended.get(row.family, 0.0))
+
+    def _ended_in_database(self, family: str) -> bool:
+        with self.store.read() as conn:
+            return conn.execute(select(revoked_session.c.until).where(revoked_session.c.family == family,
+                                                                      revoked_session.c.until > time.time())).first() is not None
 
     def verify(self, token: str) -> Caller:
         """A verified caller whose session has not ended; a 401 Problem otherwise."""
@@ -475,7 +506,8 @@ class Provider(AuthorizationServer):
             if len(self._verified) >= VERIFIED_TOKENS_KEPT:
                 self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
             self._verified[token] = (caller, expires)
-        if caller.session is not None and self._ended.get(caller.session, 0.0) > now:
+        if caller.session is not None and (self._ended.get(caller.session, 0.0) > now
+                                           or (not self.hears_ended() and self._ended_in_database(caller.session))):
             raise unauthorized("the session of this access token has ended (logout or revocation)")
         return caller
 

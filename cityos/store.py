@@ -322,6 +322,7 @@ _SEQUENCE = "cityos_change_seq"
 _TOUCHED = "cityos_public_touched"
 PUBLIC_CHANNEL = "cityos_public"
 COMMIT_CHANNEL = "cityos_commit"
+SESSION_CHANNEL = "cityos_session"  # payload "<family> <until>": a session ended (cityos/oidc.py)
 
 
 def touch_public(conn: Connection, tenant: str) -> None:

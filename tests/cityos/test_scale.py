@@ -150,3 +150,54 @@ def test_the_login_throttle_counts_for_all_workers_together(workers: CityosProce
     with ThreadPoolExecutor(max_workers=12) as pool:
         statuses = list(pool.map(guess, range(12)))
     assert statuses.count(401) == 5 and statuses.count(429) == 7
+
+
+
+def test_a_session_ended_on_one_worker_ends_on_all(pg_url: str) -> None:
+    """Each worker keeps verified tokens in memory; a session ended on one worker reaches the
+    others by NOTIFY (two providers on one database stand for two workers), and one that lost
+    its listener looks ended sessions up instead."""
+    import time
+
+    from cityos.caching import Generations, Notices
+    from cityos.oidc import ACCESS_TOKEN_AUDIENCE, Keys, Provider
+    from cityos.problems import Problem
+    from cityos.store import SESSION_CHANNEL
+
+    store = Store(pg_url, pool_size=2)
+    keys = Keys(store)
+    issuer = "http://127.0.0.1:1"
+    here, there = Provider(store, keys, issuer, 600, 3600), Provider(store, keys, issuer, 600, 3600)
+    generations = Generations()
+    notices = Notices(store.conninfo, generations, {SESSION_CHANNEL: there.session_ended_elsewhere}, on_listening=there.reload_ended)
+    there.hears_ended = lambda: generations.live
+    try:
+        now = int(time.time())
+        family = uuid.uuid4().hex
+        token = keys.sign({"iss": issuer, "sub": "s-1", "aud": ACCESS_TOKEN_AUDIENCE, "client_id": "mamori-app", "scope": "openid",
+                           "iat": now, "exp": now + 600, "jti": "j", "sid": family, "municipalityCode": TENANT, "roles": []}, typ="at+jwt")
+        assert there.verify(token).sub == "s-1"  # verified once, kept
+        with store.write() as conn:
+            here.end_session(conn, family)
+        for _ in range(500):
+            try:
+                there.verify(token)
+            except Problem as refused:
+                assert refused.status == 401
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the other worker still accepts the token of an ended session")
+
+        other_family = uuid.uuid4().hex
+        other = keys.sign({"iss": issuer, "sub": "s-2", "aud": ACCESS_TOKEN_AUDIENCE, "client_id": "mamori-app", "scope": "openid",
+                           "iat": now, "exp": now + 600, "jti": "k", "sid": other_family, "municipalityCode": TENANT, "roles": []}, typ="at+jwt")
+        assert there.verify(other).sub == "s-2"
+        generations.live = False  # as while the listener is reconnecting: notices may be missed
+        with store.write() as conn:
+            here.end_session(conn, other_family)
+        with pytest.raises(Problem):
+            there.verify(other)
+    finally:
+        notices.close()
+        store.close()

@@ -63,6 +63,7 @@ from sqlalchemy import (
     false,
     func,
     select,
+    tuple_,
     update,
 )
 from starlette.concurrency import run_in_threadpool
@@ -80,7 +81,7 @@ from cityos.problems import (
     problem_responses,
     unauthorized,
 )
-from cityos.store import metadata, next_seq, utc_now
+from cityos.store import current_tx, metadata, next_seq, settled_horizon, settled_prefix, utc_now
 from protocol.checkin import (
     STAFF_ROLE,
     SURVEY,
@@ -129,8 +130,10 @@ checkin_device = Table(
     Column("sub", String(64), nullable=False),
     Column("public_key", String(64)),  # base64url; NULL once revoked (a tombstone for desks)
     Column("seq", BigInteger, nullable=False),
+    Column("tx", BigInteger, nullable=False, server_default="0"),  # writing transaction (PostgreSQL): the commit-safe cursor
     Column("updated_at", String(32), nullable=False),
     Index("checkin_device_seq", "tenant", "seq"),
+    Index("checkin_device_tx", "tenant", "tx", "seq"),
 )
 checkin_event = Table(
     "checkin_event", metadata,
@@ -146,8 +149,10 @@ checkin_event = Table(
     Column("origin", String(4), nullable=False),  # desk | self (the resident's own, by a poster)
     Column("received_at", String(32), nullable=False),
     Column("in_car", Boolean, nullable=False, server_default=false()),  # the household stays in a car (車中泊)
+    Column("tx", BigInteger, nullable=False, server_default="0"),  # writing transaction (PostgreSQL): the commit-safe cursor
     UniqueConstraint("tenant", "key", name="checkin_event_key"),
     Index("checkin_event_ref", "tenant", "ref"),
+    Index("checkin_event_tx", "tenant", "tx", "n"),
 )
 checkin_survey = Table(
     "checkin_survey", metadata,
@@ -244,7 +249,7 @@ def register_device(conn: Connection, caller: Caller, kid: str, public: Any) -> 
         raise Problem(409, CONFLICT, "this device key is registered to another account")
     if row is not None and row.public_key == b64u(raw_public(key)):
         return False  # a retried registration changes nothing (and does not wake every desk)
-    values = {"sub": caller.sub, "public_key": b64u(raw_public(key)), "seq": next_seq(conn), "updated_at": utc_now()}
+    values = {"sub": caller.sub, "public_key": b64u(raw_public(key)), "seq": next_seq(conn), "tx": current_tx(conn), "updated_at": utc_now()}
     if row is None:
         conn.execute(checkin_device.insert().values(tenant=tenant, kid=kid, **values))
     else:
@@ -256,17 +261,41 @@ def revoke_device(conn: Connection, caller: Caller, kid: str) -> None:
     done = conn.execute(update(checkin_device).where(
         checkin_device.c.tenant == caller.municipality_code, checkin_device.c.kid == kid,
         checkin_device.c.sub == caller.sub, checkin_device.c.public_key.is_not(None),
-    ).values(public_key=None, seq=next_seq(conn), updated_at=utc_now())).rowcount
+    ).values(public_key=None, seq=next_seq(conn), tx=current_tx(conn), updated_at=utc_now())).rowcount
     if not done:
         raise not_found("no device key with this id is registered to your account")
 
 
-def device_page(conn: Connection, tenant: str, since: int, limit: int) -> dict[str, Any]:
-    rows = conn.execute(select(checkin_device.c.kid, checkin_device.c.public_key, checkin_device.c.seq).where(
-        checkin_device.c.tenant == tenant, checkin_device.c.seq > since).order_by(checkin_device.c.seq).limit(limit + 1)).all()
-    page = rows[:limit]
+Cursor = tuple[int, int]  # (tx, seq or n) of the last row handed out
+
+
+def parse_cursor(value: str | None, name: str) -> Cursor:
+    """A desk feed's cursor: ``seq`` (rows before transaction ids, and SQLite) or ``tx:seq``."""
+    if value is None or value == "":
+        return (0, 0)
+    parts = value.split(":")
+    if len(parts) > 2 or not all(p.isascii() and p.isdigit() and len(p) <= 19 and int(p) <= 2**62 for p in parts):
+        raise bad_data(f"{name} must be a cursor from a previous answer, got {value[:40]!r}")
+    return (int(parts[0]), int(parts[1])) if len(parts) == 2 else (0, int(parts[0]))
+
+
+def format_cursor(cursor: Cursor) -> str:
+    return f"{cursor[0]}:{cursor[1]}" if cursor[0] else str(cursor[1])
+
+
+def device_page(conn: Connection, tenant: str, since: Cursor, limit: int) -> dict[str, Any]:
+    """Device keys registered or revoked after the cursor, in commit-safe order: on PostgreSQL
+    several workers write at once, and a registration that commits late must not be passed by
+    a cursor (cityos/changes.py explains the ``(tx, seq)`` order)."""
+    horizon, own = settled_horizon(conn)
+    rows = conn.execute(select(checkin_device.c.kid, checkin_device.c.public_key, checkin_device.c.seq, checkin_device.c.tx,
+                               horizon.label("horizon"), own.label("own")).where(
+        checkin_device.c.tenant == tenant, tuple_(checkin_device.c.tx, checkin_device.c.seq) > tuple_(*since))
+        .order_by(checkin_device.c.tx, checkin_device.c.seq).limit(limit + 1)).all()
+    settled = settled_prefix(rows)
+    page = settled[:limit]
     return {"keys": [{"kid": r.kid, "publicKey": r.public_key} for r in page],
-            "cursor": str(page[-1].seq if page else since), "hasMore": len(rows) > limit}
+            "cursor": format_cursor((page[-1].tx, page[-1].seq) if page else since), "hasMore": len(settled) > limit}
 
 
 # --- desk events, presence and occupancy --------------------------------------------------------------
@@ -304,6 +333,7 @@ def record_events(conn: Connection, caller: Caller, events: list[Any], now: floa
     ``origin`` "self": the caller's own check-ins, each proven by the entrance poster it carries."""
     tenant, accepted, rejected, refs = caller.municipality_code, [], {}, set()
     posters = _PosterKeys(conn, tenant) if origin == "self" else None
+    tx = current_tx(conn) if events else 0
     for body in events:
         try:
             event = event_from_json(body)
@@ -318,7 +348,7 @@ def record_events(conn: Connection, caller: Caller, events: list[Any], now: floa
             conn.execute(checkin_event.insert().values(
                 tenant=tenant, key=event.idempotency_key, action=event.action, ref=event.ref,
                 household_size=event.household_size, shelter_id=event.shelter_id, at=event.at,
-                sender_sub=caller.sub, origin=origin, received_at=utc_now(), in_car=event.in_car))
+                sender_sub=caller.sub, origin=origin, received_at=utc_now(), in_car=event.in_car, tx=tx))
             refs.add(event.ref)
         accepted.append(event.idempotency_key)
     return accepted, rejected, _relocate_all(conn, tenant, refs)
@@ -449,14 +479,18 @@ def _known(conn: Connection, tenant: str, key: str) -> bool:
                                                         checkin_event.c.key == key)).first() is not None
 
 
-def event_page(conn: Connection, tenant: str, after: int, limit: int) -> dict[str, Any]:
-    """Every desk's events after the cursor, in commit order (a desk skips its own by key)."""
-    rows = conn.execute(select(checkin_event).where(checkin_event.c.tenant == tenant, checkin_event.c.n > after)
-                        .order_by(checkin_event.c.n).limit(limit + 1)).all()
-    page = rows[:limit]
+def event_page(conn: Connection, tenant: str, after: Cursor, limit: int) -> dict[str, Any]:
+    """Every desk's events after the cursor, in commit-safe order as ``device_page`` (a desk
+    skips its own by key). Events of a batch still being written elsewhere wait for the next pull."""
+    horizon, own = settled_horizon(conn)
+    rows = conn.execute(select(checkin_event, horizon.label("horizon"), own.label("own"))
+                        .where(checkin_event.c.tenant == tenant, tuple_(checkin_event.c.tx, checkin_event.c.n) > tuple_(*after))
+                        .order_by(checkin_event.c.tx, checkin_event.c.n).limit(limit + 1)).all()
+    settled = settled_prefix(rows)
+    page = settled[:limit]
     events = [event_to_json(RemoteEvent(r.key, r.action, r.ref, r.household_size, r.shelter_id, tenant, r.at, r.in_car))
               for r in page]
-    return {"events": events, "cursor": str(page[-1].n if page else after), "hasMore": len(rows) > limit}
+    return {"events": events, "cursor": format_cursor((page[-1].tx, page[-1].n) if page else after), "hasMore": len(settled) > limit}
 
 
 def _shelter_state(conn: Connection, tenant: str, shelter_id: str) -> Any:
@@ -552,10 +586,10 @@ def _consented(conn: Connection, caller: Caller, otherwise: str) -> None:
         raise Problem(403, CONSENT_REQUIRED, f"no active consent for data category {CONSENT_CATEGORY!r}: {otherwise}")
 
 
-def _paged(request: Request, cursor: str) -> tuple[Caller, int, int]:
+def _paged(request: Request, cursor: str) -> tuple[Caller, Cursor, int]:
     """A staff caller, the cursor after which to answer, and the page size."""
     caller = _staff(request)
-    return (caller, int_param(request.query_params.get(cursor), cursor, 0, 0, 2**62),
+    return (caller, parse_cursor(request.query_params.get(cursor), cursor),
             int_param(request.query_params.get("limit"), "limit", PAGE, 1, PAGE))
 
 
@@ -711,7 +745,7 @@ def router() -> APIRouter:
         events = _events_of(payload)
         capacities = _capacities(payload)
         after = payload.get("after")  # when given, the answer also carries every desk's events after it
-        cursor = int_param(str(after), "after", 0, 0, 2**62) if after is not None else None
+        cursor = parse_cursor(str(after), "after") if after is not None else None
         tenant = caller.municipality_code
 
         def write(conn: Connection) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy import (
@@ -39,6 +40,8 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    literal,
+    literal_column,
     select,
     text,
     update,
@@ -347,6 +350,10 @@ def _migrate(conn: Connection) -> None:
         conn.execute(text("CREATE INDEX IF NOT EXISTS entity_tenant_tx_seq ON entity (tenant, tx, seq)"))
     if inspect(conn).has_table("checkin_event") and "in_car" not in {c["name"] for c in inspect(conn).get_columns("checkin_event")}:
         conn.execute(text("ALTER TABLE checkin_event ADD COLUMN in_car BOOLEAN NOT NULL DEFAULT FALSE"))
+    for table, order in (("checkin_device", "seq"), ("checkin_event", "n")):  # the desks' feeds (cityos/checkin.py), likewise
+        if inspect(conn).has_table(table) and "tx" not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN tx BIGINT NOT NULL DEFAULT 0"))
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {table}_tx ON {table} (tenant, tx, {order})"))
     if conn.dialect.name == "postgresql":
         start = conn.execute(select(counter.c.value).where(counter.c.name == "seq")).scalar()
         if start:  # a database from a one-process platform: the sequence continues its numbers
@@ -366,6 +373,28 @@ def reserve_seqs(conn: Connection, count: int) -> Sequence[int]:
     conn.execute(update(counter).where(counter.c.name == "seq").values(value=counter.c.value + count))
     last = conn.execute(select(counter.c.value).where(counter.c.name == "seq")).scalar_one()
     return range(last - count + 1, last + 1)
+
+
+def settled_horizon(conn: Connection) -> tuple[Any, Any]:
+    """SQL for a commit-safe feed (cityos/changes.py explains): the statement snapshot's ``xmin``
+    — every transaction below it has finished — and this transaction's own id if it has one.
+    Select both in the same statement as the rows; on SQLite nothing is ever held back."""
+    if conn.dialect.name != "postgresql":
+        return literal(2**63 - 1), literal(None)
+    return (literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint"),
+            literal_column("pg_current_xact_id_if_assigned()::text::bigint"))
+
+
+def settled_prefix(rows: Sequence[Any]) -> list[Any]:
+    """Of rows in ``(tx, …)`` order carrying ``horizon`` and ``own`` (``settled_horizon``), the
+    prefix that can be handed out: rows of finished transactions, and this transaction's own
+    rows when no older transaction is still running (nothing can commit before them)."""
+    out = []
+    for row in rows:
+        if not (row.tx < row.horizon or (row.own is not None and row.tx == row.own == row.horizon)):
+            break
+        out.append(row)
+    return out
 
 
 def current_tx(conn: Connection) -> int:

@@ -201,3 +201,50 @@ def test_a_session_ended_on_one_worker_ends_on_all(pg_url: str) -> None:
     finally:
         notices.close()
         store.close()
+
+
+def test_the_desk_feeds_hold_a_late_commit_back_too(pg_url: str) -> None:
+    """Device keys and desk events page in (tx, seq) order like the change feed: a registration
+    (or a batch of desk events) that began first and commits last is not passed by a desk's
+    cursor, and comes exactly once."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from cityos.checkin import device_page, event_page, parse_cursor, record_events, register_device
+    from cityos.oidc import Caller
+    from protocol.checkin import b64u, device_kid, iso_utc, raw_public
+
+    store = Store(pg_url, pool_size=4)
+    early_ref, late_ref = uuid.uuid4().hex, uuid.uuid4().hex  # household references
+    tenant = "999999"  # a municipality of its own: no other test writes here
+    staff = Caller("staff-1", tenant, frozenset({"shelter_staff"}), "openid")
+
+    def register(conn, sub: str) -> str:
+        key = Ed25519PrivateKey.generate().public_key()
+        register_device(conn, Caller(sub, tenant, frozenset(), "openid"), device_kid(key).hex(), b64u(raw_public(key)))
+        return device_kid(key).hex()
+
+    def event(ref: str) -> dict:
+        return {"id": uuid.uuid4().hex, "action": "check_in", "ref": ref, "householdSize": 1, "shelterId": "s-1",
+                "municipalityCode": tenant, "at": iso_utc(1.7e9)}
+
+    try:
+        with store.read() as conn:
+            keys_cursor, events_cursor = device_page(conn, tenant, (0, 0), 1000)["cursor"], event_page(conn, tenant, (0, 0), 1000)["cursor"]
+
+        with store.write() as early:  # begins first (smaller transaction id), commits last
+            early_kid = register(early, "resident-early")
+            assert record_events(early, staff, [event(early_ref)], 1.7e9)[1] == {}
+            with store.write() as late:
+                late_kid = register(late, "resident-late")
+                assert record_events(late, staff, [event(late_ref)], 1.7e9)[1] == {}
+            with store.read() as conn:
+                keys_during = device_page(conn, tenant, parse_cursor(keys_cursor, "since"), 1000)
+                events_during = event_page(conn, tenant, parse_cursor(events_cursor, "after"), 1000)
+            assert keys_during["keys"] == [] and events_during["events"] == []  # the later commit waits for the earlier one
+        with store.read() as conn:
+            keys_after = device_page(conn, tenant, parse_cursor(keys_during["cursor"], "since"), 1000)
+            events_after = event_page(conn, tenant, parse_cursor(events_during["cursor"], "after"), 1000)
+        assert [k["kid"] for k in keys_after["keys"]] == [early_kid, late_kid]
+        assert [e["ref"] for e in events_after["events"]] == [early_ref, late_ref]
+    finally:
+        store.close()

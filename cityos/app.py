@@ -17,7 +17,7 @@ from cityos.accounts import seed_demo_accounts
 from cityos.caching import Generations, Notices, PublicCache
 from cityos.core import Platform
 from cityos.hotpath import HotPath
-from cityos.limits import Guard, TokenBuckets
+from cityos.limits import Guard, SharedTokenBuckets, TokenBuckets
 from cityos.oidc import Keys, Provider
 from cityos.problems import NOT_FOUND, NOT_SUPPORTED, Problem, bad_data
 from cityos.seed import seed_shelters
@@ -82,6 +82,8 @@ def create_app(settings: Settings, issuer: str, prepared: bool = False) -> Guard
             notices.close()
         if hot is not None:
             await hot.close()
+        if isinstance(buckets, SharedTokenBuckets):
+            buckets.close()
         store.close()
 
     app = FastAPI(
@@ -122,7 +124,8 @@ def create_app(settings: Settings, issuer: str, prepared: bool = False) -> Guard
         status = 422 if exc.status_code == 405 and request.url.path.startswith("/ngsi-ld/") else exc.status_code
         return Problem(status, NOT_SUPPORTED, str(exc.detail), dict(exc.headers or {})).response()
 
-    buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
+    buckets = (TokenBuckets(settings.rate_limit, settings.rate_burst) if store.is_sqlite
+               else SharedTokenBuckets(settings.rate_limit, settings.rate_burst, store.conninfo, settings.workers))
     front = app if hot is None else ngsi.HotUpsert(app, app.state.platform)
     cached = PublicCache(front, generations, settings.default_tenant, ttl_s=1.0 if notices is None else 5.0)
     connection_age_s = CONNECTION_AGE_S if settings.workers > 1 else 0.0

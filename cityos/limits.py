@@ -7,6 +7,7 @@ more than the request.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -16,9 +17,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+from sqlalchemy import BigInteger, Column, Float, String, Table
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityos.problems import INTERNAL, MEDIA_TYPE, RATE_LIMITED, TOO_LARGE, Problem
+from cityos.store import metadata
 
 log = logging.getLogger("cityos.access")
 
@@ -46,6 +50,106 @@ class TokenBuckets:
             if len(self._buckets) > 100_000:  # forget idle callers rather than grow without bound
                 self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
             return (1 - tokens) / self.rate
+
+    def charge(self, key: str, requests: int) -> None:
+        """Take ``requests`` more tokens from ``key``'s bucket (it may go below zero: then the
+        caller waits until it has refilled past one)."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, stamp = self._buckets.get(key, (float(self.burst), now))
+            self._buckets[key] = (min(self.burst, tokens + (now - stamp) * self.rate) - requests, now)
+
+
+rate_usage = Table(
+    "rate_usage", metadata,
+    Column("key", String(32), primary_key=True),  # blake2b of the caller key: no subjects or addresses at rest
+    Column("total", BigInteger, nullable=False),  # requests taken by all workers, ever
+    Column("seen", Float, nullable=False),  # unix time of the last report
+)
+
+
+class SharedTokenBuckets(TokenBuckets):
+    """The per-caller rate limit for all workers on one PostgreSQL together.
+
+    Each worker decides from its own bucket, so a request costs no database round trip. Every
+    ``SYNC_S`` a thread adds what this worker let through for its busier callers to a shared
+    count (``rate_usage``, one statement) and gets the totals back: what the other workers let
+    through since the last report is taken from the local bucket too. A caller spread over N
+    workers is thus held to about the limit, not N times it. Callers that used less than an
+    N-th of a quarter of their allowance here in the interval are not reported (their total
+    rate is below the limit wherever they are), so a surge of ordinary phones sends nothing.
+    """
+
+    SYNC_S = 0.5
+    FORGET_S = 600.0
+
+    def __init__(self, rate: float, burst: int, conninfo: str, workers: int, background: bool = True) -> None:
+        """``background``: report from a thread of its own every ``SYNC_S`` (tests call ``sync``)."""
+        super().__init__(rate, burst)
+        self.conninfo, self.background = conninfo, background
+        self.report_from = max(1, int(rate * self.SYNC_S / (4 * max(1, workers))))
+        self._taken: dict[str, int] = {}  # key -> requests let through here since the last report
+        self._totals: dict[str, tuple[int, float]] = {}  # key -> (shared total at our last report, when)
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._pruned = 0.0
+
+    def take(self, key: str) -> float:
+        wait = super().take(key)
+        if wait == 0 and self.rate > 0:
+            with self._lock:
+                self._taken[key] = self._taken.get(key, 0) + 1
+            if self._thread is None and self.background:
+                self._thread = threading.Thread(target=self._run, name="cityos-rate-sync", daemon=True)
+                self._thread.start()
+        return wait
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _run(self) -> None:
+        conn: psycopg.Connection | None = None
+        while not self._closed.wait(self.SYNC_S):
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.conninfo, autocommit=True)
+                self.sync(conn)
+            except psycopg.Error as exc:
+                log.warning("rate limit counts not shared (%s); each worker counts alone until reconnected", exc.__class__.__name__)
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def sync(self, conn: psycopg.Connection) -> None:
+        """Report this worker's busier callers and charge what the others let through."""
+        with self._lock:
+            taken, self._taken = self._taken, {}
+        busy = {_hashed(k): (k, n) for k, n in taken.items() if n >= self.report_from}
+        now = time.time()
+        if busy:
+            hashed = list(busy)
+            rows = conn.execute(
+                "INSERT INTO rate_usage (key, total, seen) SELECT k, n, %s FROM unnest(%s::text[], %s::bigint[]) AS u(k, n) "
+                "ON CONFLICT (key) DO UPDATE SET total = rate_usage.total + excluded.total, seen = excluded.seen RETURNING key, total",
+                (now, hashed, [busy[h][1] for h in hashed])).fetchall()
+            for digest, total in rows:
+                key, mine = busy[digest]
+                before = self._totals.get(key)
+                self._totals[key] = (total, now)
+                # Only against our report of the round before: after a quiet spell here, what the
+                # others let through back then is no longer in this bucket's window.
+                recent = before is not None and now - before[1] < 3 * self.SYNC_S
+                others = total - before[0] - mine if recent and before is not None else 0
+                if others > 0:
+                    self.charge(key, others)
+        if now - self._pruned > 60:  # callers gone quiet: forget them here and (whoever gets there first) in the table
+            self._pruned = now
+            self._totals = {k: v for k, v in self._totals.items() if now - v[1] < self.FORGET_S}
+            conn.execute("DELETE FROM rate_usage WHERE seen < %s", (now - self.FORGET_S,))
+
+
+def _hashed(key: str) -> str:
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
 async def _send_problem(send: Send, problem: Problem) -> None:

@@ -248,3 +248,30 @@ def test_the_desk_feeds_hold_a_late_commit_back_too(pg_url: str) -> None:
         assert [e["ref"] for e in events_after["events"]] == [early_ref, late_ref]
     finally:
         store.close()
+
+
+def test_the_rate_limit_holds_for_all_workers_together(pg_url: str) -> None:
+    """Two workers' buckets for one caller: once both have reported, what one let through is
+    taken from the other's bucket (without sharing each would refill at the full rate)."""
+    import time
+
+    from cityos.limits import SharedTokenBuckets
+
+    store = Store(pg_url, pool_size=1)  # makes rate_usage (cityos.limits is imported)
+    here = SharedTokenBuckets(2, 10, store.conninfo, workers=2, background=False)
+    there = SharedTokenBuckets(2, 10, store.conninfo, workers=2, background=False)
+    here.SYNC_S = there.SYNC_S = 10.0  # reports count as consecutive however slow this machine is
+    caller = f"sub:{uuid.uuid4().hex}"
+    try:
+        with psycopg.connect(store.conninfo, autocommit=True) as conn:
+            assert all(here.take(caller) == 0 for _ in range(10))  # each worker's own burst at first
+            assert all(there.take(caller) == 0 for _ in range(10))
+            here.sync(conn)
+            there.sync(conn)
+            time.sleep(0.6)  # 1.2 requests' worth refilled
+            assert here.take(caller) == 0
+            here.sync(conn)  # learns the other's 10 since its last report
+            assert here.take(caller) > 2  # about 5 s: the two together went past the limit (alone: 0.4 s)
+            assert SharedTokenBuckets(2, 10, store.conninfo, workers=2, background=False).take(f"sub:{uuid.uuid4().hex}") == 0
+    finally:
+        store.close()

@@ -10,8 +10,9 @@ Bookings, the vehicles' plans and the simulated clock live in the platform's dat
 ``ride`` and ``ride_service``), so a restart loses nothing. Every operation on a municipality's
 rides runs in one transaction that holds that municipality's dispatch lock (a PostgreSQL
 advisory lock; on SQLite the one writer), loads the dispatcher state when another worker
-changed it since (a revision number), and saves it back: the dispatcher runs in exactly one
-place at a time, whichever worker serves the request. Booking needs the caller's active
+changed it since (a revision number), and saves it back when the operation changed it (a
+status poll does not): the dispatcher runs in exactly one place at a time, whichever worker
+serves the request. Booking needs the caller's active
 ``ride_history`` consent; revoking it deletes their bookings. An ``Idempotency-Key`` is scoped
 to the account that sent it. ``onBehalfOf`` must name a person who made the caller their
 caregiver (cityos/family.py).
@@ -270,10 +271,13 @@ class RideService:
                 saved = conn.execute(select(ride_service).where(ride_service.c.tenant == self.code)).one()
             if saved.revision != self.revision:
                 self._load(conn, saved)
+            self.dispatcher.advance(self.clock.now_s())
+            before = self._fingerprint()
             try:
                 yield conn
                 self.dispatcher.advance(self.clock.now_s())
-                self._save(conn)
+                if self._dirty or self._fingerprint() != before:
+                    self._save(conn)
             except BaseException:
                 self.revision = -1  # the transaction rolls back: so must what is in memory
                 raise
@@ -287,6 +291,15 @@ class RideService:
         if saved.state is not None:
             self.dispatcher.restore(saved.state, {tid: r.trip for tid, r in self.rides.items()})
         self.revision, self._dirty = saved.revision, set()
+
+    def _fingerprint(self) -> tuple[Any, ...]:
+        """What a session must save if it changed: the dispatcher's state and the alert, less
+        what only the clock moves (an idle vehicle's free time is "now" whenever it is read).
+        A status poll changes none of it, so it writes nothing; the simulated vehicles'
+        progress follows from the saved plans and the clock wherever they are read again."""
+        state = self.dispatcher.snapshot()
+        plans = {vid: {k: v for k, v in plan.items() if plan["stops"] or k != "free_s"} for vid, plan in state["plans"].items()}
+        return json.dumps({**state, "plans": plans}, sort_keys=True), self.alert
 
     def _save(self, conn: Connection) -> None:
         self.revision += 1

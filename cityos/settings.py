@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                         help="worker processes on one address (more than 1 needs PostgreSQL)")
     parser.add_argument("--access-log", type=float, default=_optional_float(os.environ.get("CITYOS_ACCESS_LOG")),
                         help="share of requests written to the access log, 0..1 (default: all with one worker, none with more; 5xx always)")
-    parser.add_argument("--db-pool", type=int, default=int(_env("CITYOS_DB_POOL", str(defaults.db_pool))), help="database connections per worker")
+    parser.add_argument("--db-pool", type=int, default=int(_env("CITYOS_DB_POOL", str(defaults.db_pool))),
+                        help="database connections per worker (as many again on overflow, and as many for one-statement writes)")
     parser.add_argument("--evacuation-fare-yen", type=int, default=int(_env("CITYOS_EVACUATION_FARE_YEN", "0")),
                         help="fare per rider on an evacuation ride (default 0: free)")
     args = parser.parse_args(argv)

@@ -6,6 +6,7 @@ so a ride goes from assigned to done in a few seconds.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 import uuid
@@ -110,6 +111,21 @@ def test_service_says_the_vehicles_are_simulated(info):
     assert info["simulated"] is True and info["vehicleSpeedKmh"] == 25.0
     assert len(info["vehicles"]) == 6 and len(info["stops"]) > 20
     assert info["serviceArea"]["type"] == "Polygon"
+
+
+def test_reading_the_service_saves_nothing(server, tokens, info):
+    """A ride operation that changes nothing (here: reading the service while every vehicle is
+    idle) does not write the dispatcher state back: the clock alone moves nothing worth saving."""
+    db = server.args[server.args.index("--db") + 1].split("///", 1)[1]
+
+    def revision() -> int:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT revision FROM ride_service WHERE tenant = '352021'").fetchone()[0]
+
+    before = revision()
+    for _ in range(3):
+        assert httpx.get(server.base_url + "/rides/v1/service", headers=_auth(tokens["ube-resident-1"]), timeout=60).status_code == 200
+    assert revision() == before
 
 
 def test_quote_then_book_is_idempotent_and_private(server, tokens, info):

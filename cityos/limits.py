@@ -3,7 +3,8 @@
 The access log names method, path and status only: query strings (which may hold personal
 filters) and headers (which hold tokens) never reach the log. It logs a share of requests
 (``--access-log``; server errors always): at a city's request rates a line per request costs
-more than the request.
+more than the request. With several workers on PostgreSQL the per-caller rate limit is shared
+(``SharedTokenBuckets``) and keep-alive connections are recycled (``Guard``).
 """
 from __future__ import annotations
 
@@ -181,7 +182,7 @@ class Guard:
 
     def _ending(self, scope: Scope) -> bool:
         """Whether this answer ends its connection (it is old enough)."""
-        client = scope.get("client")
+        client = tuple(scope.get("client") or ())
         if not client:
             return False
         now = time.monotonic()

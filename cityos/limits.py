@@ -153,6 +153,21 @@ def _hashed(key: str) -> str:
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app a body already read whole, then waits as usual (for
+    the disconnect): middleware that had to read the body first passes it on with this."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 async def _send_problem(send: Send, problem: Problem) -> None:
     body = json.dumps(problem.body()).encode()
     headers = [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
@@ -233,15 +248,7 @@ class Guard:
         if too_large:
             await _send_problem(send, self._too_large())
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: wait for disconnect as usual
-
+        replay = replaying(body, receive)
         response_started = False
 
         async def tracking_send(message: Message) -> None:

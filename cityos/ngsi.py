@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection, Row, func, select
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityos import jsonsafe
 from cityos.core import Platform, header_tenant, int_param, platform_of, read_json
@@ -30,6 +30,7 @@ from cityos.entities import (
 )
 from cityos.hotpath import own_write
 from cityos.jsonsafe import JSONResponse
+from cityos.limits import replaying
 from cityos.oidc import Caller
 from cityos.policy import (
     PUBLIC_WRITERS,
@@ -301,16 +302,7 @@ class HotUpsert:
         if response is not None:
             await response(scope, receive, send)
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _answer(self, scope: Scope, raw: bytes) -> Response | None:
         headers: dict[str, str] = {}

@@ -135,6 +135,17 @@ def _shelter_from_row(path: Path, where: str, props: dict[str, Any], lat: float,
     )
 
 
+def _positions(path: Path, where: str, positions: list) -> list[tuple[float, float]]:
+    """GeoJSON positions as checked (longitude, latitude) pairs."""
+    points = []
+    for position in positions:
+        if not isinstance(position, list) or len(position) < 2:
+            raise RegionFileError(path, where, f"position must be [longitude, latitude], got {str(position)[:40]}")
+        lat, lon = _coordinate(path, where, position[1], position[0])
+        points.append((lon, lat))
+    return points
+
+
 def _coordinate(path: Path, where: str, lat: Any, lon: Any) -> tuple[float, float]:
     try:
         lat_f, lon_f = float(lat), float(lon)
@@ -317,12 +328,7 @@ def _road_edges(path: Path) -> Iterator[RoadEdge]:
             raise RegionFileError(path, where, f"length must be a finite number of metres, got {length}")
         if not isinstance(coords, list) or len(coords) < 2:
             raise RegionFileError(path, where, "LineString needs at least two positions")
-        points = []
-        for position in coords:
-            if not isinstance(position, list) or len(position) < 2:
-                raise RegionFileError(path, where, f"position must be [longitude, latitude], got {str(position)[:40]}")
-            lat, lon = _coordinate(path, where, position[1], position[0])
-            points.append((lon, lat))
+        points = _positions(path, where, coords)
         yield RoadEdge(
             u=u,
             v=v,
@@ -399,11 +405,6 @@ def _polygon(path: Path, where: str, rings: Any) -> Polygon:
     for ring in rings:
         if not isinstance(ring, list) or len(ring) < 4:
             raise RegionFileError(path, where, "a ring needs at least four positions")
-        points = []
-        for position in ring:
-            if not isinstance(position, list) or len(position) < 2:
-                raise RegionFileError(path, where, f"position must be [longitude, latitude], got {str(position)[:40]}")
-            lat, lon = _coordinate(path, where, position[1], position[0])
-            points.append((lon, lat))
+        points = _positions(path, where, ring)
         result.append(points)
     return result

@@ -45,6 +45,7 @@ from views.features.qr_reader import Scanner
 
 log = logging.getLogger(__name__)  # error kinds only: never names, answers or tokens
 
+SHOWN_ON = ("/home", "/family")  # the screens ("/" is Home) that show what this controller watches
 ALERT_FORM = {"hazard": "flood", "level": 3, "headline": "", "minutes": 60, "areas": ()}
 
 
@@ -325,7 +326,8 @@ class FamilyCtl:
             if (ids, shelters, answers) == (self._banner_ids, self._shelter_sig, self._answers):
                 return
             self._banner_ids, self._shelter_sig, self._answers = ids, shelters, answers
-            self._redraw()
+            if self.shell.route == "/" or self.shell.route.startswith(SHOWN_ON):  # elsewhere a redraw could eat a tap
+                self._redraw()
         except Exception as exc:
             log.info("family alert watcher stopped: %s", type(exc).__name__)
             if self._unsubscribe:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from cityos.caching import Generations, PublicCache
+from tests import aio
 
 FEED = "/cityos/v1/changes"
 
@@ -63,7 +64,7 @@ def test_pollers_share_one_fetch_and_an_old_entry_is_served_while_it_is_refreshe
         changed = await asyncio.gather(*(_get(cache, etag) for _ in range(20)))
         assert feed.calls == 3 and all(a[0] == 200 and a[2] == b'{"call": 3}' for a in changed)
 
-    asyncio.run(run())
+    aio.run(run())
 
 
 def test_a_fetch_that_cannot_be_kept_is_not_shared() -> None:
@@ -81,4 +82,4 @@ def test_a_fetch_that_cannot_be_kept_is_not_shared() -> None:
         assert all(a[0] == 200 and a[1][b"cache-control"] == b"no-store" for a in answers)
         assert feed.calls >= 2  # the first one's answer was not to be kept: the others asked for themselves
 
-    asyncio.run(run())
+    aio.run(run())

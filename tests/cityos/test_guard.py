@@ -2,10 +2,10 @@
 so clients spread over the workers again after one was restarted."""
 from __future__ import annotations
 
-import asyncio
 import time
 
 from cityos.limits import Guard, TokenBuckets
+from tests import aio
 
 
 async def _ok(scope, receive, send) -> None:
@@ -40,4 +40,4 @@ def test_old_connections_are_ended_after_their_answer() -> None:
         time.sleep(0.01)
         assert b"connection" not in await _headers(alone, ("127.0.0.1", 50003))
 
-    asyncio.run(run())
+    aio.run(run())

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from playwright.sync_api import expect
+
 from geo.regions import default_data_dir, find_region
 from tests.browser.conftest import snap, tap_canvas
 
@@ -103,12 +105,27 @@ def test_tap_map_to_set_home(page):
     snap(page, "home-with-home-set")
 
 
+def settled_height(page, text: str) -> float:
+    """A text's height once two readings 250 ms apart agree (a redraw may still be arriving)."""
+    last = -1.0
+    for _ in range(40):
+        box = page.get_by_text(text, exact=True).bounding_box()
+        if box and box["height"] == last:
+            return last
+        last = box["height"] if box else -1.0
+        page.wait_for_timeout(250)
+    raise AssertionError(f"{text!r} never settled")
+
+
 def test_large_text_mode(page):
     page.get_by_role("tab", name="設定").click()
-    heading = page.get_by_text("言語", exact=True)
-    heading.wait_for()
-    before = heading.bounding_box()["height"]
-    page.get_by_role("switch", name="大きな文字").click()
+    switch = page.get_by_role("switch", name="大きな文字")
+    switch.wait_for()
+    if switch.is_checked():  # both screen sizes share one app: start from normal text whatever the other left
+        switch.click()
+        expect(switch).not_to_be_checked()
+    before = settled_height(page, "言語")
+    switch.click()
     for _ in range(40):  # until the redraw with the larger theme arrives
         box = page.get_by_text("言語", exact=True).bounding_box()
         if box and box["height"] > before * 1.2:
@@ -123,3 +140,4 @@ def test_large_text_mode(page):
     snap(page, "family-large-text")
     page.get_by_role("tab", name="設定").click()
     page.get_by_role("switch", name="大きな文字").click()
+    expect(page.get_by_role("switch", name="大きな文字")).not_to_be_checked()  # normal text again, for the next run

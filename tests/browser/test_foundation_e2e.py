@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from playwright.sync_api import expect
 
 from geo.regions import default_data_dir, find_region
-from tests.browser.conftest import snap, tap_canvas
+from tests.browser.conftest import check_screen, open_page, snap, start_app, stop_app, tap_canvas
 
 
 def tsunami_site_count() -> int:
@@ -117,7 +118,20 @@ def settled_height(page, text: str) -> float:
     raise AssertionError(f"{text!r} never settled")
 
 
-def test_large_text_mode(page):
+@pytest.fixture(params=["phone", "desktop"])
+def own_page(request, browser, tmp_path):
+    """A page on an app of its own: the switch changes the app's saved preferences, and after the
+    phone run a desktop page on the same app froze now and then (bounding boxes timed out)."""
+    app = start_app(tmp_path / "mamori.sqlite")
+    page = open_page(browser, app.url, request.param)
+    yield page
+    check_screen(page)
+    page.close()
+    stop_app(app)
+
+
+def test_large_text_mode(own_page):
+    page = own_page
     page.get_by_role("tab", name="設定").click()
     switch = page.get_by_role("switch", name="大きな文字")
     switch.wait_for()

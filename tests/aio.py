@@ -1,5 +1,6 @@
-"""Run a test's coroutine to the end in a thread of its own: in the whole suite Playwright's
-sync API keeps an event loop running in the main thread, where ``asyncio.run`` refuses to start."""
+"""Async helpers for tests. ``run`` runs a coroutine to the end in a thread of its own: in the
+whole suite Playwright's sync API keeps an event loop running in the main thread, where
+``asyncio.run`` refuses to start. ``asgi_call`` calls an ASGI app directly."""
 from __future__ import annotations
 
 import asyncio
@@ -23,3 +24,17 @@ def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
     if "error" in result:
         raise result["error"]
     return result.get("value")
+
+
+async def asgi_call(app: Any, scope: dict[str, Any]) -> list[dict[str, Any]]:
+    """Call an ASGI app with an empty request body; return the messages it sent."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent

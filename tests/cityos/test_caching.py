@@ -28,15 +28,7 @@ class SlowFeed:
 async def _get(app, etag: str | None = None) -> tuple[int, dict[bytes, bytes], bytes]:
     headers = [(b"ngsild-tenant", b"352021")] + ([(b"if-none-match", etag.encode())] if etag else [])
     scope = {"type": "http", "method": "GET", "path": FEED, "query_string": b"type=Alert", "headers": headers}
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
+    sent = await aio.asgi_call(app, scope)
     start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
     return start["status"], dict(start["headers"]), body
 

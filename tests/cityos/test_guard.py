@@ -15,15 +15,7 @@ async def _ok(scope, receive, send) -> None:
 
 async def _headers(guard: Guard, client: tuple[str, int]) -> dict[bytes, bytes]:
     scope = {"type": "http", "method": "GET", "path": "/x", "query_string": b"", "headers": [], "client": client}
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    await guard(scope, receive, send)
+    sent = await aio.asgi_call(guard, scope)
     return dict(sent[0]["headers"])
 
 

@@ -249,26 +249,59 @@ def snap(page, name: str) -> Path:
     return path
 
 
-def on_screen(locator) -> None:
-    """Fail unless ``locator`` has a size and (scrolled into view if it must be) lies inside the
-    viewport. A redraw may replace the element meanwhile: then the new one is measured."""
+# Whether a person tapping the middle of the element would touch it, not the navigation bar, a
+# snack bar or another control drawn over it (Flutter's accessibility nodes answer hit tests).
+_TAPPABLE = """el => {
+  const r = el.getBoundingClientRect();
+  const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  if (at === null) return 'nothing';
+  if (at === el || el.contains(at) || at.contains(el)) return '';
+  return (at.getAttribute('aria-label') || at.getAttribute('role') || at.tagName).slice(0, 40);
+}"""
+
+
+def on_screen(locator, timeout: float = 15.0):
+    """Fail unless a person could tap ``locator``: it has a size, its middle lies in the viewport
+    and nothing is drawn over it. Scrolls as a person would (the wheel, when the element is
+    under the navigation bar or beyond the screen), and waits while a scroll or a redraw moves
+    or replaces it. Returns the locator."""
     from playwright.sync_api import Error
 
-    viewport = locator.page.viewport_size
-    box = None
-    for _ in range(3):
-        locator.wait_for()
+    page = locator.page
+    viewport = page.viewport_size
+    deadline = time.monotonic() + timeout
+    box = previous = None
+    covered, scrolls = "", 0
+    while time.monotonic() < deadline:
         try:
+            locator.wait_for()
             box = locator.bounding_box()
-            assert box and box["width"] > 0 and box["height"] > 0, f"{locator} has no size on screen"
-            if box["x"] + box["width"] > 0 and box["y"] + box["height"] > 0 and box["x"] < viewport["width"] \
-                    and box["y"] < viewport["height"]:
-                return
-            locator.scroll_into_view_if_needed()
-        except Error as exc:  # detached by a redraw between the wait and the measurement
+            covered = locator.evaluate(_TAPPABLE) if box else ""
+        except Error as exc:  # replaced by a redraw between the wait and the measurement
             if "not attached" not in str(exc):
                 raise
-    raise AssertionError(f"{locator} is off screen at {box} (viewport {viewport})")
+            box = None
+        if not box or box["width"] <= 0 or box["height"] <= 0 or box != previous:
+            previous = box  # not drawn yet, or still moving: measure again on a later frame
+            page.wait_for_timeout(100)
+            continue
+        middle_x, middle_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        inside = 0 <= middle_x < viewport["width"] and 0 <= middle_y < viewport["height"]
+        if inside and not covered:
+            return locator
+        if scrolls == 6:
+            break
+        scrolls += 1
+        if not inside and scrolls == 1:
+            locator.scroll_into_view_if_needed()
+        else:
+            page.mouse.move(viewport["width"] / 2, viewport["height"] / 2)
+            page.mouse.wheel(0, middle_y - viewport["height"] / 2)
+        previous = None
+    if not box or box["width"] <= 0 or box["height"] <= 0:
+        raise AssertionError(f"{locator} has no size on screen")
+    raise AssertionError(f"{locator} is not where a person can tap it: {box} in {viewport}"
+                         + (f", under {covered!r}" if covered else ""))
 
 
 @pytest.fixture(autouse=True)

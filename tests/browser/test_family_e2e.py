@@ -13,7 +13,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.consent import DataCategory
 from cityos.testing import run_cityos
-from tests.browser.conftest import ROOT, complete_login, open_page, snap, start_connected_app, stop_app
+from tests.browser.conftest import ROOT, complete_login, on_screen, open_page, snap, start_connected_app, stop_app
 from tests.test_family_cityos import Phone
 
 
@@ -39,21 +39,6 @@ def ui(browser, family_app):
     page.close()
 
 
-def on_screen(ui, locator):
-    """Scroll Flutter's view until ``locator`` is inside the visible band. A text field takes
-    focus from a real pointer tap on the canvas, so it must be on screen (buttons need not)."""
-    locator.wait_for()
-    for _ in range(20):
-        box = locator.bounding_box()
-        if box and box["y"] >= 90 and box["y"] + box["height"] <= 780:
-            break
-        ui.mouse.move(215, 450)
-        ui.mouse.wheel(0, 250 if not box or box["y"] > 780 else -250)
-        ui.wait_for_timeout(250)
-    ui.wait_for_timeout(500)  # the frame lags one step behind the semantics tree
-    return locator
-
-
 def go_tab(ui, tab: str, landmark: str) -> None:
     """Tap the tab until its landmark (a heading, matched whole) shows: a guard, kept from when
     a tap during a background redraw could be lost."""
@@ -69,7 +54,7 @@ def go_tab(ui, tab: str, landmark: str) -> None:
 
 def field_text(ui, label: str) -> str:
     """A read-only field's text: Flutter fills the DOM field once it has focus, as a tap gives it."""
-    field = on_screen(ui, ui.get_by_role("textbox", name=label))
+    field = on_screen(ui.get_by_role("textbox", name=label))
     for _ in range(40):  # until Flutter has filled it (a fixed 500 ms was too short under load)
         field.click()
         if value := field.input_value():
@@ -101,7 +86,7 @@ def test_family_of_two_accounts(browser, ui, family_app, platform, tmp_path):
     log_in(browser, ui, family_app, "ube-resident-1")
     ui.get_by_role("tab", name="家族").click()
     ui.get_by_text("最終更新", exact=False).wait_for(timeout=20_000)  # the first sync has redrawn the tab
-    name = on_screen(ui, ui.get_by_role("textbox", name="新しいグループの名前"))
+    name = on_screen(ui.get_by_role("textbox", name="新しいグループの名前"))
     name.click()
     name.press_sequentially("宇部家", delay=30)
     ui.get_by_role("button", name="グループを作る").click()

@@ -117,7 +117,7 @@ def _wait_for_pixels(page, locator, colour: tuple[int, int, int], what: str, at_
     found = 0
     while time.monotonic() < deadline:
         image = Image.open(io.BytesIO(locator.screenshot())).convert("RGB")
-        found = sum(1 for px in image.getdata() if all(abs(a - b) <= 24 for a, b in zip(px, colour, strict=True)))
+        found = sum(1 for px in image.get_flattened_data() if all(abs(a - b) <= 24 for a, b in zip(px, colour, strict=True)))
         if found >= at_least:
             return
         page.wait_for_timeout(300)

@@ -150,8 +150,9 @@ class PlatformLink:
                 raise error
 
         def pull(name: str) -> Feature:
-            return Feature(name, lambda ctx: self._outbox_sync(ctx).pull(name), interval_s=interval_s, needs_login=False,
-                           topics=(_EVENT_TOPIC[name],))
+            def run(ctx: SyncContext) -> None:
+                self._outbox_sync(ctx).pull(name)
+            return Feature(name, run, interval_s=interval_s, needs_login=False, topics=(_EVENT_TOPIC[name],))
 
         return [Feature(OUTBOX, outbox, pending=lambda db: self.outbox_for(db).queued_count(), interval_s=interval_s),
                 *(pull(d.name) for d in DATASETS)]

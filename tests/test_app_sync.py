@@ -11,7 +11,7 @@ import pytest
 from app.connection import PlatformLink
 from app.devicekeys import MemoryKeyStore
 from app.platform import PlatformError, PlatformUnavailable
-from app.sync import Feature, FeatureState, SyncContext, SyncEngine
+from app.sync import MIN_RUN_GAP_S, Feature, FeatureState, RunAgainIn, SyncContext, SyncEngine
 from offline.store import open_store
 
 CLOSED = "http://127.0.0.1:9"  # nothing listens: every request fails to connect
@@ -88,12 +88,17 @@ def test_refusals_wait_the_interval_and_a_sync_may_ask_to_run_sooner(engine, clo
         raise PlatformError("test: HTTP 400 Bad Request", status=400)
 
     engine.register(Feature("refused", refused, needs_login=False, interval_s=45.0))
-    engine.register(Feature("busy", lambda ctx: 3.0, needs_login=False, interval_s=60.0))
+    engine.register(Feature("busy", lambda ctx: RunAgainIn(3.0), needs_login=False, interval_s=60.0))
+    engine.register(Feature("eager", lambda ctx: RunAgainIn(0.0), needs_login=False, interval_s=60.0))
+    engine.register(Feature("counts", lambda ctx: 0, needs_login=False, interval_s=60.0))  # type: ignore[arg-type,return-value]
     engine.run_due()
     state = engine.state()
     assert state["refused"].failures == 0 and state["refused"].next_try_at == clock.now + 45.0
     assert state["refused"].last_error == "test: HTTP 400 Bad Request"
     assert state["busy"].next_try_at == clock.now + 3.0
+    assert state["eager"].next_try_at == clock.now + MIN_RUN_GAP_S  # never a loop, whatever it asks
+    # A bare number is not a schedule: a count of changes pulled (0) once meant "again at once".
+    assert state["counts"].next_try_at == clock.now + 60.0
 
 
 def test_logged_out_features_wait_and_pending_counts_show(engine, link) -> None:

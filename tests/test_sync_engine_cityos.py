@@ -104,6 +104,25 @@ def platform_view(platform, app: Mamori, shelter_id: str, ref: str) -> dict[str,
     }
 
 
+def platform_requests(platform) -> int:
+    return platform.log_text().count("cityos.access: ")
+
+
+def test_an_idle_app_asks_the_platform_only_at_its_features_cadence(platform, app) -> None:
+    """Once every feature has run, an app that nobody touches is quiet: its features wait their
+    intervals (30 s and more here). A feature whose pull returned a count (0) once ran again at
+    once, for ever: some 60 requests a second from every phone."""
+    link = app.link
+    assert link is not None
+    link.start_sync()
+    names = tuple(states(app))
+    wait_for("every feature's first round", lambda: settled(app, names, 0))
+    before, started = platform_requests(platform), time.monotonic()
+    time.sleep(5.0)  # the quiet is the behaviour under test: a window of time, not a wait for state
+    asked = platform_requests(platform) - before
+    assert asked <= len(names), f"{asked} requests in {time.monotonic() - started:.1f} s from an idle app"
+
+
 def test_records_made_on_home_while_the_platform_is_down_arrive_once_when_it_returns(platform, app) -> None:
     link = app.link
     assert link is not None

@@ -283,9 +283,11 @@ class Shell:
         # Every render builds fresh views; their keys let Flet reconcile them with what the
         # client shows (controls keep their ids), so a tap that lands while a background redraw
         # is on its way still reaches its handler instead of a control that was replaced.
+        # One key per tab: a tab opens at its top (Home's alert banner first), never at the
+        # scroll offset the previous tab was left at.
         base = ft.View(
             route=f"/{tab}",
-            key="root",
+            key=f"root-{tab}",
             appbar=ft.AppBar(title=ft.Text(t("app.name"))),
             navigation_bar=self._nav(tab),
             scroll=ft.ScrollMode.AUTO,

@@ -28,7 +28,7 @@ from app.family._pfif import export_pfif
 from app.family._remote import FamilyClient, FamilySync
 from app.identity import Identity
 from app.shelters import distance_m
-from app.sync import Feature, SyncContext, cached_entities
+from app.sync import Feature, RunAgainIn, SyncContext, cached_entities
 from geo.models import LatLon
 from geo.region_import import districts
 from offline.store import store_file
@@ -228,7 +228,7 @@ def _family(ctx: SyncContext, me: str) -> FamilySync:
     return FamilySync(_book(ctx, me), FamilyClient(ctx.link.http), ctx.link.keys)  # type: ignore[arg-type]
 
 
-def _sync(ctx: SyncContext) -> float:
+def _sync(ctx: SyncContext) -> RunAgainIn:
     """Who I am, my proxy answers out, the groups and every member's latest answer in, and
     whether the HQ asked me to answer; runs again in 30 s, or 10 s while an alert is active."""
     identity = ctx.link.session.identity()  # type: ignore[union-attr]
@@ -236,7 +236,7 @@ def _sync(ctx: SyncContext) -> float:
     family.sync()
     remember_reminder(ctx.link.keys, identity.sub, family.client.reminded_at())
     now = datetime.now(UTC)
-    return poll_interval(any(a.active(now) for a in read_alerts(cached_entities(ctx.db, "alerts"))))
+    return RunAgainIn(poll_interval(any(a.active(now) for a in read_alerts(cached_entities(ctx.db, "alerts")))))
 
 
 def _on_event(ctx: SyncContext, data: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ from app.rides._api import RidesApi
 from app.rides._book import RideBook
 from app.rides._model import MAX_PARTY, Booking, Place, PlaceKind, Quote, RideError, RideErrorCode, RideRequest
 from app.shelters import ShelterDirectory
-from app.sync import Feature, SyncContext
+from app.sync import Feature, RunAgainIn, SyncContext
 from geo.models import LatLon
 from offline.rides_store import RideRows
 from offline.store import own_connection
@@ -185,7 +185,7 @@ class RidesService:
             return work(ride_book(db, self.keys, self.municipality, self.link, online=True))
 
 
-def _sync(ctx: SyncContext) -> float | None:
+def _sync(ctx: SyncContext) -> RunAgainIn | None:
     """Send waiting bookings and cancels, poll unfinished rides, pay fares chosen for points."""
     link = ctx.link
     book = ride_book(ctx.db, link.keys, link.tenant, link, online=True)
@@ -208,7 +208,7 @@ def _sync(ctx: SyncContext) -> float | None:
     book.settle_fares(pay)
     if book.unsent_count():
         raise PlatformUnavailable("rides: bookings still waiting to be sent")
-    return ACTIVE_POLL_S if book.active_count() else None
+    return RunAgainIn(ACTIVE_POLL_S) if book.active_count() else None
 
 
 def _pending(db: sqlite_utils.Database) -> int:

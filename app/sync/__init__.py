@@ -7,7 +7,7 @@ A feature registers once, at app start (``app.sync.features`` registers the buil
         "points",                          # the name screens look up in engine.state()
         sync=lambda ctx: sync_points(ctx), # send what waits, pull what changed; raise PlatformError
                                            # (or OSError) when the platform can't be reached or refuses;
-                                           # may return the seconds until the next run (else interval_s)
+                                           # may return RunAgainIn(seconds) to run sooner than interval_s
         pending=lambda db: count(db),      # local writes not yet acknowledged, for the screens
         interval_s=60,                     # pull cadence while it succeeds
         needs_login=True,                  # False for public pulls (shelter status, alerts)
@@ -28,7 +28,7 @@ Features that can apply an event from the platform's event stream themselves reg
 The outbox and the public datasets (``OutboxSync``) are the link's own features.
 """
 from app.sync._backoff import Backoff
-from app.sync._engine import Feature, FeatureState, SyncContext, SyncEngine, describe
+from app.sync._engine import MIN_RUN_GAP_S, Feature, FeatureState, RunAgainIn, SyncContext, SyncEngine, describe
 from app.sync._outbox import (
     ALERTS,
     SHELTER_STATUS,
@@ -44,6 +44,7 @@ from app.sync._stream import TOPICS, EventStream, parse_events
 
 __all__ = [
     "ALERTS",
+    "MIN_RUN_GAP_S",
     "SHELTER_STATUS",
     "TOPICS",
     "Backoff",
@@ -54,6 +55,7 @@ __all__ = [
     "Freshness",
     "OutboxSync",
     "PushReport",
+    "RunAgainIn",
     "SyncContext",
     "SyncEngine",
     "SyncState",

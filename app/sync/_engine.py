@@ -43,6 +43,18 @@ def _nothing_pending(db: sqlite_utils.Database) -> int:
     return 0
 
 
+MIN_RUN_GAP_S = 1.0  # no feature runs again sooner, whatever it asks: a loop must never hammer the platform
+
+
+@dataclass(frozen=True, slots=True)
+class RunAgainIn:
+    """What a feature's ``sync`` returns to run again sooner than its interval (e.g. while a
+    ride is under way). A type of its own: a bare number from ``sync`` (say, a count of changes
+    pulled) once read as "0 seconds" and pulled in a loop."""
+
+    seconds: float
+
+
 @dataclass(frozen=True, slots=True)
 class Feature:
     """One thing the app keeps in step with the platform.
@@ -50,14 +62,14 @@ class Feature:
     ``sync(ctx)`` sends what waits and pulls what changed; it raises ``PlatformError`` (or
     ``OSError``) when the platform cannot be reached or refuses, and must be safe to repeat
     after a failure at any point (send by idempotency key, pull from a stored cursor).
-    ``sync`` may return the seconds until it should run again (e.g. sooner while a ride is
-    active); anything else means ``interval_s``. ``pending(db)`` counts local writes not yet
+    ``sync`` may return ``RunAgainIn(seconds)`` to run sooner (e.g. while a ride is active;
+    never sooner than ``MIN_RUN_GAP_S``); anything else means ``interval_s``. ``pending(db)`` counts local writes not yet
     acknowledged (for the screens). An event on one of its ``topics`` runs it at once, or is
     handed to ``on_event`` when it can apply the event's data itself.
     """
 
     name: str
-    sync: Callable[[SyncContext], object]
+    sync: Callable[[SyncContext], RunAgainIn | None]
     pending: Callable[[sqlite_utils.Database], int] = _nothing_pending
     interval_s: float = 60.0  # how often to run with nothing kicked, while it succeeds
     needs_login: bool = True  # public pulls (shelter status, alerts) run logged out too
@@ -234,7 +246,7 @@ class SyncEngine:
         except Exception as exc:
             return self._failed(feature, ctx, exc)
         came_back = self._states[feature.name].failures > 0
-        delay = float(result) if isinstance(result, (int, float)) and not isinstance(result, bool) else None
+        delay = max(MIN_RUN_GAP_S, result.seconds) if isinstance(result, RunAgainIn) else None
         self._finish(feature, ctx, delay=delay, last_success_at=self._clock(), last_error=None, failures=0)
         if came_back:  # the platform is reachable again: the others need not wait out their backoff
             with self._lock:

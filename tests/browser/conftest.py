@@ -262,15 +262,16 @@ _TAPPABLE = """el => {
 
 def on_screen(locator, timeout: float = 15.0):
     """Fail unless a person could tap ``locator``: it has a size, its middle lies in the viewport
-    and nothing is drawn over it. Scrolls as a person would (the wheel, when the element is
-    under the navigation bar or beyond the screen), and waits while a scroll or a redraw moves
-    or replaces it. Returns the locator."""
+    and nothing is drawn over it (the navigation bar, a snack bar). Scrolls it into view as a
+    screen reader does (Flutter follows the accessibility tree's scrolling; the wheel is the
+    fallback where that moves nothing), and waits while a scroll or a redraw moves or replaces
+    it. Returns the locator."""
     from playwright.sync_api import Error
 
     page = locator.page
     viewport = page.viewport_size
     deadline = time.monotonic() + timeout
-    box = previous = None
+    box = previous = scrolled_from = None
     covered, scrolls = "", 0
     while time.monotonic() < deadline:
         try:
@@ -283,25 +284,31 @@ def on_screen(locator, timeout: float = 15.0):
             box = None
         if not box or box["width"] <= 0 or box["height"] <= 0 or box != previous:
             previous = box  # not drawn yet, or still moving: measure again on a later frame
-            page.wait_for_timeout(100)
+            page.wait_for_timeout(150)
             continue
-        middle_x, middle_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        inside = 0 <= middle_x < viewport["width"] and 0 <= middle_y < viewport["height"]
+        middle_y = box["y"] + box["height"] / 2
+        inside = 0 <= box["x"] + box["width"] / 2 < viewport["width"] and 0 <= middle_y < viewport["height"]
         if inside and not covered:
             return locator
         if scrolls == 6:
             break
         scrolls += 1
-        if not inside and scrolls == 1:
-            locator.scroll_into_view_if_needed()
-        else:
-            page.mouse.move(viewport["width"] / 2, viewport["height"] / 2)
-            page.mouse.wheel(0, middle_y - viewport["height"] / 2)
-        previous = None
+        try:
+            if box == scrolled_from:  # the last scroll moved nothing: the wheel, as a person would
+                page.mouse.move(viewport["width"] / 2, viewport["height"] / 2)
+                page.mouse.wheel(0, middle_y - viewport["height"] / 2)
+            else:
+                locator.scroll_into_view_if_needed()
+        except Error as exc:
+            if "not attached" not in str(exc):
+                raise
+        scrolled_from, previous = box, None
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "not-tappable.png"))
     if not box or box["width"] <= 0 or box["height"] <= 0:
         raise AssertionError(f"{locator} has no size on screen")
     raise AssertionError(f"{locator} is not where a person can tap it: {box} in {viewport}"
-                         + (f", under {covered!r}" if covered else ""))
+                         + (f", under {covered!r}" if covered else "") + "; see test-artifacts/screens/not-tappable.png")
 
 
 @pytest.fixture(autouse=True)

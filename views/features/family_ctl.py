@@ -38,7 +38,7 @@ from app.family import (
 from app.identity import Identity
 from app.platform import PlatformError
 from app.state import Mamori
-from app.sync import FeatureState
+from app.sync import ALERTS, SHELTER_STATUS, FeatureState
 from geo.models import LatLon
 from views.contract import Screens
 from views.features.qr_reader import Scanner
@@ -46,6 +46,7 @@ from views.features.qr_reader import Scanner
 log = logging.getLogger(__name__)  # error kinds only: never names, answers or tokens
 
 SHOWN_ON = ("/home", "/family")  # the screens ("/" is Home) that show what this controller watches
+WATCHED = (FAMILY_FEATURE, ALERTS.name, SHELTER_STATUS.name)  # the sync features whose runs it shows
 ALERT_FORM = {"hazard": "flood", "level": 3, "headline": "", "minutes": 60, "areas": ()}
 
 
@@ -82,6 +83,7 @@ class FamilyCtl:
         self._shelter_sig: object = None
         self._answers: tuple[object, ...] | None = None  # the family's answers, as last drawn
         self._hq_ran: float | None = None  # the family feature's run the HQ snapshot was reloaded after
+        self._runs: tuple[float | None, ...] = ()  # the watched features' last successes, as last looked at
 
     # ---- who am I ---------------------------------------------------------------------------
     @property
@@ -309,6 +311,10 @@ class FamilyCtl:
             self._unsubscribe = self.app.link.subscribe(self._synced)
 
     def _synced(self, states: dict[str, FeatureState]) -> None:
+        runs = tuple(states[name].last_success_at if name in states else None for name in WATCHED)
+        if runs == self._runs:  # another feature, or one just starting: nothing here can have changed
+            return
+        self._runs = runs
         try:
             with self._lock:
                 alerts, places = self.alerts(), self.places()

@@ -111,7 +111,7 @@ def platform_requests(platform) -> int:
 def test_an_idle_app_asks_the_platform_only_at_its_features_cadence(platform, app) -> None:
     """Once every feature has run, an app that nobody touches is quiet: its features wait their
     intervals (30 s and more here). A feature whose pull returned a count (0) once ran again at
-    once, for ever: some 60 requests a second from every phone."""
+    once, for ever: about 80 requests a second per dataset from every phone."""
     link = app.link
     assert link is not None
     link.start_sync()

@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         port=config.port,
         assets_dir=str(ASSETS),
         no_cdn=True,
+        # Flet's default in Chromium is skwasm, whose text layout never returned now and then
+        # after the large-text switch (the page froze inside skwasm's paragraph_layout: 7 of 27
+        # runs here; CanvasKit 0 of 28). CanvasKit is also the faster one at Flet's byte exchanges.
+        web_renderer=ft.WebRenderer.CANVAS_KIT,
     )
     return 0
 

@@ -1,5 +1,6 @@
 """The bundled fonts draw every character the app can show offline: every i18n string, every
-string of the region data (shelter names, addresses, street names) and common symbols."""
+string of the region data (shelter names, addresses, street names) and common symbols; the
+web client has them before its first frame."""
 from __future__ import annotations
 
 import importlib.util
@@ -12,12 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 FONTS = ROOT / "assets" / "fonts"
 
 
-@pytest.fixture(scope="module")
-def make_font():
-    spec = importlib.util.spec_from_file_location("make_font", ROOT / "scripts" / "make_font.py")
+def script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def make_font():
+    return script("make_font")
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +56,14 @@ def test_theme_falls_back_to_the_devanagari_font():
     theme = make_theme(Preferences())
     fallback = theme.text_theme.body_large.font_family_fallback
     assert fallback and all((ROOT / "assets" / THEME_FONTS[name]).exists() for name in [theme.font_family, *fallback])
+
+
+def test_web_client_loads_the_bundled_fonts_before_its_first_frame():
+    """The committed manifest is Flet's own plus the app's fonts, each file where it points."""
+    import json
+
+    module = script("make_font_manifest")
+    committed = json.loads(module.TARGET.read_text(encoding="utf-8"))
+    assert committed == module.manifest(), "flet's font manifest changed: run python scripts/make_font_manifest.py"
+    ours = [font["asset"] for entry in committed for font in entry["fonts"] if font["asset"].startswith("../")]
+    assert len(ours) == 2 and all((module.TARGET.parent / asset).resolve().is_file() for asset in ours)

@@ -82,7 +82,8 @@ class Shell:
 
     def start(self) -> None:
         self.page.title = "Mamori 守り"
-        self.page.fonts = FONTS
+        if not self.page.web:  # the web client loads them before its first frame (assets/assets/FontManifest.json)
+            self.page.fonts = FONTS
         self.app.evacuation.warm_up(on_ready=self.render)  # Home's answer appears when ready
         self.render()
 

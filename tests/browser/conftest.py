@@ -138,6 +138,10 @@ SIZES = {"phone": PHONE, "desktop": DESKTOP}
 ERROR_GREY = (196, 196, 196)
 LAYOUT_ERRORS = ("RenderFlex overflowed", "Another exception was thrown", "was not laid out",
                  "non-zero flex but incoming", "unbounded height", "unbounded width")
+# Flutter's web engine looks for a fallback font when a text has characters its fonts lack; the
+# bundled fonts must cover everything from the first frame (offline, the fetch fails, and each
+# failure makes the engine lay out every text again).
+FONT_ERRORS = ("Failed to load font", "Could not find a set of Noto fonts")
 
 
 def open_page(browser, url: str, size: str = "phone", *, ready: Callable | None = None):
@@ -164,13 +168,13 @@ def page(request, browser, running_app):
 
 def log_console(page) -> None:
     """Keep the web client's console errors and uncaught exceptions with the screenshots, and
-    the layout errors on the page (``page.layout_errors``) for check_screen."""
+    the layout and font errors on the page (``page.layout_errors``) for check_screen."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS.parent / "browser-console.log"
     page.layout_errors = []
 
     def write(kind: str, text: str) -> None:
-        if any(marker in text for marker in LAYOUT_ERRORS):
+        if any(marker in text for marker in LAYOUT_ERRORS + FONT_ERRORS):
             page.layout_errors.append(text)
         with log.open("a", encoding="utf-8") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {kind} {page.url}: {text}\n")
@@ -228,13 +232,14 @@ def screen_error_widgets(page, *, scroll: bool = True, name: str = "screen") -> 
 
 
 def check_screen(page, *, scroll: bool = True, name: str = "screen") -> None:
-    """Fail when the screen shows Flutter's error widget or the console reported a layout error."""
+    """Fail when the screen shows Flutter's error widget or the console reported a layout error
+    or a missing font."""
     if page.layout_errors:
-        raise AssertionError(f"Flutter layout error on {page.url}: {page.layout_errors[0][:300]}")
+        raise AssertionError(f"Flutter console error on {page.url}: {page.layout_errors[0][:300]}")
     if screen_error_widgets(page, scroll=scroll, name=name):
         raise AssertionError(f"Flutter error widget (grey box) on {page.url}; see test-artifacts/screens/error-widget-{name}.png")
     if page.layout_errors:
-        raise AssertionError(f"Flutter layout error on {page.url}: {page.layout_errors[0][:300]}")
+        raise AssertionError(f"Flutter console error on {page.url}: {page.layout_errors[0][:300]}")
 
 
 def snap(page, name: str) -> Path:

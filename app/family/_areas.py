@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.spatial import Voronoi
 
 Ring = list[tuple[float, float]]  # (lon, lat), closed
 Polygon = list[Ring]  # outer ring then holes
@@ -20,6 +19,8 @@ MARGIN = 0.02  # degrees (~2 km) beyond the outermost shelters
 
 def catchments(sites: Sequence[tuple[str, float, float]]) -> dict[str, Ring]:
     """{name: outer ring (lon, lat)} of the catchment of each (name, lat, lon); same-place names merge last-wins."""
+    from scipy.spatial import Voronoi  # here, not at import: a fifth of a second off every app start
+
     if len(sites) < 2:
         return {}
     lat0 = sum(s[1] for s in sites) / len(sites)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import flet as ft
-import flet_charts as fch
 import segno
 
 from app.platform import PlatformError
@@ -295,6 +294,8 @@ def chart_points(app: Mamori, shell, points: PointsLedger) -> list[ChartPoint]:
 
 
 def chart_section(app: Mamori, shell, points: PointsLedger) -> list[ft.Control]:
+    import flet_charts as fch  # here, not at import: a tenth of a second off every app start
+
     t, st = app.t, screen(shell)
     data = chart_points(app, shell, points)
     values = [p.steps if st.chart_measure == "steps" else p.points for p in data]

@@ -66,4 +66,4 @@ def test_web_client_loads_the_bundled_fonts_before_its_first_frame():
     committed = json.loads(module.TARGET.read_text(encoding="utf-8"))
     assert committed == module.manifest(), "flet's font manifest changed: run python scripts/make_font_manifest.py"
     ours = [font["asset"] for entry in committed for font in entry["fonts"] if font["asset"].startswith("../")]
-    assert len(ours) == 2 and all((module.TARGET.parent / asset).resolve().is_file() for asset in ours)
+    assert len(ours) == len(module.FONTS) and all((module.TARGET.parent / asset).resolve().is_file() for asset in ours)

@@ -64,8 +64,9 @@ class Feature:
     after a failure at any point (send by idempotency key, pull from a stored cursor).
     ``sync`` may return ``RunAgainIn(seconds)`` to run sooner (e.g. while a ride is active;
     never sooner than ``MIN_RUN_GAP_S``); anything else means ``interval_s``. ``pending(db)``
-    counts local writes not yet acknowledged (for the screens). An event on one of its ``topics`` runs it at once, or is
-    handed to ``on_event`` when it can apply the event's data itself.
+    counts local writes not yet acknowledged (for the screens). An event on one of its
+    ``topics`` runs it at once, or is handed to ``on_event`` when it can apply the event's data
+    itself.
     """
 
     name: str

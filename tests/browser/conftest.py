@@ -208,7 +208,7 @@ def screen_error_widgets(page, *, scroll: bool = True, name: str = "screen") -> 
     """How many screenfuls show Flutter's error widget; with ``scroll`` the page is scrolled to
     its end one screen at a time (and back), so a grey box below the fold is seen too. The first
     such picture is kept as test-artifacts/screens/error-widget-<name>.png."""
-    height = page.viewport_size["height"]
+    width, height = page.viewport_size["width"], page.viewport_size["height"]
     shots, moved, previous, bad = 0, 0.0, None, 0
     while True:
         png = page.screenshot()
@@ -221,7 +221,7 @@ def screen_error_widgets(page, *, scroll: bool = True, name: str = "screen") -> 
         if not scroll or png == previous or shots > 12:
             break
         previous = png
-        page.mouse.move(2, height / 2)  # in the page's left margin: a wheel over a map zooms the map
+        page.mouse.move(width / 2, height / 2)  # over the page's scrolling view (its margin is not part of it)
         page.mouse.wheel(0, height * 0.8)
         moved += height * 0.8
         page.wait_for_timeout(150)  # one frame for the scroll to be drawn (a picture, not state)
@@ -242,15 +242,16 @@ def check_screen(page, *, scroll: bool = True, name: str = "screen") -> None:
         raise AssertionError(f"Flutter console error on {page.url}: {page.layout_errors[0][:300]}")
 
 
-def snap(page, name: str) -> Path:
+def snap(page, name: str, *, scroll: bool = True) -> Path:
     """Save a screenshot as a test artifact (after the one-frame lag settles), then check the
-    whole screen (scrolled) for error widgets and layout errors."""
+    whole screen (scrolled, unless ``scroll`` is False: on a screen the map fills, the wheel
+    zooms the map instead) for error widgets and layout errors."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(1000)
     size = "phone" if page.viewport_size["width"] < 600 else "desktop"
     path = ARTIFACTS / f"{name}-{size}.png"
     page.screenshot(path=str(path))
-    check_screen(page, name=name)
+    check_screen(page, scroll=scroll, name=name)
     return path
 
 

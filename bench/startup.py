@@ -2,7 +2,8 @@
 
 - import_s: a fresh store importing the whole Ube region (target ≤ 10 s);
 - first_frame_s: `python main.py` on that (warm) store, from process start until Chromium
-  shows the Home tab (target ≤ 4 s);
+  shows the Home tab (target ≤ 4 s): the median of ``--starts`` starts, each in a fresh browser
+  (nothing cached), the tab looked for on every animation frame;
 - nearest10_ms vs fullscan_ms: median over random origins, R*Tree versus distance-to-all
   (target ≤ 5 ms);
 - route_taps: taps from Home to a drawn route with home set near the coast (target ≤ 1), and
@@ -88,13 +89,20 @@ def time_first_frame(store: Path, region_code: str) -> float:
             page.goto(url)
             page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=60_000)
             page.eval_on_selector("flt-semantics-placeholder", "e => e.click()")
-            page.get_by_role("tab").first.wait_for(timeout=60_000)
+            # Checked on every frame: Playwright's own waits poll every 0.5 s after their first tries.
+            page.wait_for_function(SHOWS_A_TAB, polling="raf", timeout=60_000)
             elapsed = time.perf_counter() - start
         finally:
             process.terminate()
             process.wait(10)
             browser.close()
     return elapsed
+
+
+SHOWS_A_TAB = """() => [...document.querySelectorAll('[role=tab]')].some(tab => {
+    const box = tab.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && box.top < innerHeight;
+})"""
 
 
 def route_taps(store: Path, home: LatLon) -> tuple[int, int]:
@@ -135,6 +143,7 @@ def main() -> int:
     parser.add_argument("--region", default=DEFAULT_REGION)
     parser.add_argument("--rounds", type=int, default=300, help="random origins for the query timing")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium first-frame timing")
+    parser.add_argument("--starts", type=int, default=5, help="app starts timed to the first frame (median)")
     args = parser.parse_args()
     region = find_region(default_data_dir(), args.region)
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,8 +152,10 @@ def main() -> int:
         print(f"first-run import of {region.folder.name}: {import_s:.2f} s (target ≤ 10 s)")
         nearest_ms, full_ms = time_queries(store, region.code, args.rounds)
         print(f"nearest-10 shelters: {nearest_ms:.2f} ms via R*Tree, {full_ms:.2f} ms full scan (target ≤ 5 ms)")
-        first_frame = float("nan") if args.no_browser else time_first_frame(store, region.code)
-        print(f"warm start to first frame in Chromium: {first_frame:.2f} s (target ≤ 4 s)")
+        starts = [] if args.no_browser else [time_first_frame(store, region.code) for _ in range(args.starts)]
+        first_frame = statistics.median(starts) if starts else float("nan")
+        print(f"warm start to first frame in Chromium: {first_frame:.2f} s median of {len(starts)} "
+              f"({', '.join(f'{s:.2f}' for s in starts)}) (target ≤ 4 s)")
         taps, errors = (-1, -1) if args.no_browser else route_taps(store, COASTAL_HOME)
         print(f"taps from Home to a drawn route: {taps} (target ≤ 1); error widgets on Home and the route map: {errors} (target 0)")
     print(f"startup import_s={import_s:.2f} first_frame_s={first_frame:.2f} nearest10_ms={nearest_ms:.2f} fullscan_ms={full_ms:.2f} "

@@ -80,11 +80,18 @@ class Shell:
             if self._unsubscribe:
                 self._unsubscribe()
 
+    @staticmethod
+    def prepare(app: Mamori) -> None:
+        """Before the first page opens: Flet imports a control's classes when first used, and its
+        theme classes alone take about 0.1 s, so build one here, not in a resident's first render."""
+        make_theme(app.prefs)
+
     def start(self) -> None:
         self.page.title = "Mamori 守り"
         if not self.page.web:  # the web client loads them before its first frame (assets/assets/FontManifest.json)
             self.page.fonts = FONTS
-        self.app.evacuation.warm_up(on_ready=self.render)  # Home's answer appears when ready
+        if not self.app.evacuation.ready:
+            self.app.evacuation.warm_up(on_ready=self.render)  # Home's answer appears when ready
         self.render()
 
     def navigate(self, route: str) -> None:

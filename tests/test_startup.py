@@ -1,0 +1,83 @@
+"""main.Startup: the web server answers before the app is built (imports, a first-run region
+import, the router); a page opened meanwhile says the app is getting ready, then shows it, or
+says why it could not start."""
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from app.i18n import Translator
+from main import Startup
+from tests.aio import run
+
+T = Translator("ja")
+
+
+class Page:
+    """What a session touches of ft.Page."""
+
+    def __init__(self) -> None:
+        self.views: list = []
+        self.updates = 0
+
+    def update(self) -> None:
+        self.updates += 1
+
+    def texts(self) -> list[str]:
+        return [c.value for view in self.views for c in view.controls if hasattr(c, "value")]
+
+
+class ShellSpy:
+    def __init__(self, page: Page, app: object) -> None:
+        self.page, self.app = page, app
+
+    def start(self) -> None:
+        self.page.views[:] = [f"shell of {self.app}"]
+
+
+async def wait_for(condition, timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_a_page_opened_during_startup_says_it_is_getting_ready_then_shows_the_app():
+    release = threading.Event()
+
+    def build():
+        assert release.wait(10)
+        return "app", ShellSpy
+
+    startup, page = Startup(build, "ja"), Page()
+
+    async def scenario():
+        session = asyncio.create_task(startup.session(page))
+        await wait_for(lambda: page.updates == 1)
+        assert T("app.preparing") in page.texts()
+        assert not session.done()  # waiting, without blocking this event loop
+        release.set()
+        await asyncio.wait_for(session, 10)
+
+    run(scenario())
+    assert page.views == ["shell of app"]
+
+
+def test_a_page_opened_after_startup_goes_straight_to_the_app():
+    startup, page = Startup(lambda: ("app", ShellSpy), "ja"), Page()
+    run(wait_ready_then(startup, page))
+    assert page.updates == 0 and page.views == ["shell of app"]
+
+
+async def wait_ready_then(startup: Startup, page: Page) -> None:
+    await asyncio.wrap_future(startup._ready)
+    await startup.session(page)
+
+
+def test_a_failed_start_tells_the_resident_why():
+    def build():
+        raise ValueError("shelters.geojson: line 3 is not JSON")
+
+    startup, page = Startup(build, "en"), Page()
+    run(startup.session(page))
+    assert page.texts() == [Translator("en")("app.start_failed", error="shelters.geojson: line 3 is not JSON")]

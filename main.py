@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import flet as ft
+from flet.utils import get_bool_env_var, is_embedded, is_linux_server, open_in_browser
 
 from app.config import Config, parse_args
 from app.devicekeys import FileKeyStore, store_keys
 from app.i18n import Translator
-from app.preferences import load_preferences
+from app.preferences import Preferences, load_preferences
 from geo.regions import DEFAULT_REGION, Region, RegionNotFound, default_data_dir, find_region
 from offline.store import open_store
+from views.theme import make_theme
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -42,7 +45,7 @@ class OpenedStore(NamedTuple):
     db: sqlite_utils.Database
     region: Region
     data_dir: Path
-    language: str
+    prefs: Preferences  # the saved ones, with --lang applied
 
 
 def open_region(config: Config) -> OpenedStore:
@@ -51,7 +54,7 @@ def open_region(config: Config) -> OpenedStore:
     saved = load_preferences(db)
     data_dir = config.data_dir or (Path(saved.data_dir) if saved.data_dir else default_data_dir())
     region = find_region(data_dir, config.region or saved.region or DEFAULT_REGION)
-    return OpenedStore(keys, db, region, data_dir, config.language or saved.language)
+    return OpenedStore(keys, db, region, data_dir, saved.with_(language=config.language or saved.language))
 
 
 def build_app(config: Config, opened: OpenedStore | None = None) -> Mamori:
@@ -73,10 +76,12 @@ def build_app(config: Config, opened: OpenedStore | None = None) -> Mamori:
 
 class Startup:
     """Runs ``build`` (the app and its shell class) in a thread; each page session waits for it
-    without blocking the server's event loop, and says so while it waits."""
+    without blocking the server's event loop, and says so while it waits (in the resident's
+    language, text size and contrast, and the bundled font: offline there is no other)."""
 
-    def __init__(self, build: Callable[[], tuple[Mamori, type[Shell]]], language: str):
-        self._t = Translator(language)
+    def __init__(self, build: Callable[[], tuple[Mamori, type[Shell]]], prefs: Preferences):
+        self._prefs = prefs
+        self._t = Translator(prefs.language)
         self._ready: Future[tuple[Mamori, type[Shell]]] = Future()
         threading.Thread(target=self._run, args=(build,), name="mamori-startup", daemon=True).start()
 
@@ -91,6 +96,7 @@ class Startup:
 
     async def session(self, page: ft.Page) -> None:
         if not self._ready.done():
+            page.theme = make_theme(self._prefs)
             page.views[:] = [ft.View(route="/", controls=[ft.ProgressRing(), ft.Text(self._t("app.preparing"))],
                                      horizontal_alignment=ft.CrossAxisAlignment.CENTER,
                                      vertical_alignment=ft.MainAxisAlignment.CENTER)]
@@ -98,6 +104,7 @@ class Startup:
         try:
             app, shell = await asyncio.wrap_future(self._ready)
         except Exception as exc:  # the log has the traceback; the resident gets the reason
+            page.theme = make_theme(self._prefs)
             page.views[:] = [ft.View(route="/", controls=[ft.Text(self._t("app.start_failed", error=exc))])]
             page.update()
             return
@@ -117,6 +124,39 @@ def finish_start(config: Config, opened: OpenedStore) -> tuple[Mamori, type[Shel
     return app, Shell
 
 
+# Scripts come from this server only: the Flet client's Rive plugin otherwise loads its runtime
+# from cdn.jsdelivr.net on every page load (Mamori shows no Rive animation). Flutter's own
+# loader needs inline scripts, eval and WebAssembly compilation.
+SCRIPTS_FROM_HERE = "script-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval' blob:"
+
+
+def serve(session: Callable[[ft.Page], Awaitable[None]], config: Config) -> None:
+    """The web client behind uvicorn, each response carrying SCRIPTS_FROM_HERE; a phone build
+    talks to its Flutter client through Flet's own transport."""
+    run = functools.partial(
+        ft.run, session, assets_dir=str(ASSETS), no_cdn=True,
+        # Flet's default in Chromium is skwasm, whose text layout never returned now and then after
+        # the large-text switch (the page froze inside skwasm's paragraph_layout: 7 of 27 runs
+        # here; CanvasKit 0 of 28). CanvasKit is also the faster one at Flet's byte exchanges.
+        web_renderer=ft.WebRenderer.CANVAS_KIT,
+    )  # fmt: skip
+    if is_embedded():
+        run()
+        return
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and not (get_bool_env_var("FLET_FORCE_WEB_SERVER") or is_linux_server()):
+                open_in_browser(f"http://{config.host}:{config.port}")  # as ft.run does on a desktop
+
+    web = run(export_asgi_app=True)
+    assert web is not None
+    Server(uvicorn.Config(web, host=config.host, port=config.port, ws="websockets-sansio",
+                          headers=[("Content-Security-Policy", SCRIPTS_FROM_HERE)])).run()
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = parse_args(argv)
@@ -128,24 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     # The web server's imports finish before the startup thread's begin (a phone build has none).
     with contextlib.suppress(ImportError):
         import flet_web.fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
 
     # The event loop serving pages and taps takes the GIL from a busy background thread (this
     # startup, the router build, sync) within 1 ms rather than the default 5 ms.
     sys.setswitchinterval(0.001)
-    startup = Startup(lambda: finish_start(config, opened), opened.language)
+    startup = Startup(lambda: finish_start(config, opened), opened.prefs)
     log.info("Mamori on http://%s:%d (region %s, store %s)", config.host, config.port, opened.region.code, config.store_path)
-    ft.run(
-        startup.session,
-        view=ft.AppView.WEB_BROWSER,
-        host=config.host,
-        port=config.port,
-        assets_dir=str(ASSETS),
-        no_cdn=True,
-        # Flet's default in Chromium is skwasm, whose text layout never returned now and then
-        # after the large-text switch (the page froze inside skwasm's paragraph_layout: 7 of 27
-        # runs here; CanvasKit 0 of 28). CanvasKit is also the faster one at Flet's byte exchanges.
-        web_renderer=ft.WebRenderer.CANVAS_KIT,
-    )
+    serve(startup.session, config)
     return 0
 
 

@@ -7,8 +7,10 @@ import asyncio
 import threading
 
 from app.i18n import Translator
+from app.preferences import Preferences
 from main import Startup
 from tests.aio import run
+from views.theme import FONT_FAMILY, LARGE_TEXT_SCALE
 
 T = Translator("ja")
 
@@ -19,6 +21,7 @@ class Page:
     def __init__(self) -> None:
         self.views: list = []
         self.updates = 0
+        self.theme = None
 
     def update(self) -> None:
         self.updates += 1
@@ -49,12 +52,15 @@ def test_a_page_opened_during_startup_says_it_is_getting_ready_then_shows_the_ap
         assert release.wait(10)
         return "app", ShellSpy
 
-    startup, page = Startup(build, "ja"), Page()
+    startup, page = Startup(build, Preferences(large_text=True)), Page()
 
     async def scenario():
         session = asyncio.create_task(startup.session(page))
         await wait_for(lambda: page.updates == 1)
         assert T("app.preparing") in page.texts()
+        # In the bundled font (offline, Flutter's default would fetch a CJK one) and the saved text size.
+        assert page.theme.font_family == FONT_FAMILY
+        assert page.theme.text_theme.body_medium.size == round(14 * LARGE_TEXT_SCALE)
         assert not session.done()  # waiting, without blocking this event loop
         release.set()
         await asyncio.wait_for(session, 10)
@@ -64,7 +70,7 @@ def test_a_page_opened_during_startup_says_it_is_getting_ready_then_shows_the_ap
 
 
 def test_a_page_opened_after_startup_goes_straight_to_the_app():
-    startup, page = Startup(lambda: ("app", ShellSpy), "ja"), Page()
+    startup, page = Startup(lambda: ("app", ShellSpy), Preferences()), Page()
     run(wait_ready_then(startup, page))
     assert page.updates == 0 and page.views == ["shell of app"]
 
@@ -78,6 +84,7 @@ def test_a_failed_start_tells_the_resident_why():
     def build():
         raise ValueError("shelters.geojson: line 3 is not JSON")
 
-    startup, page = Startup(build, "en"), Page()
+    startup, page = Startup(build, Preferences(language="en")), Page()
     run(startup.session(page))
     assert page.texts() == [Translator("en")("app.start_failed", error="shelters.geojson: line 3 is not JSON")]
+    assert page.theme.font_family == FONT_FAMILY

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from geo.regions import default_data_dir, find_region
-from tests.browser.conftest import check_screen, open_page, snap, start_app, stop_app, tap_canvas
+from tests.browser.conftest import PHONE, check_screen, open_page, snap, start_app, stop_app, tap_canvas
 
 
 def tsunami_site_count() -> int:
@@ -156,3 +156,32 @@ def test_large_text_mode(own_page):
     page.get_by_role("tab", name="設定").click()
     page.get_by_role("switch", name="大きな文字").click()
     expect(page.get_by_role("switch", name="大きな文字")).not_to_be_checked()  # and back to normal text
+
+
+def test_a_page_load_asks_nothing_of_the_internet(browser, running_app):
+    """No CDN: every request of a page load goes to the app's own server. The Flet client's Rive
+    plugin asks cdn.jsdelivr.net for a script on every load; the server's Content-Security-Policy
+    makes Chromium refuse it before anything is sent (DevTools still lists it, as blocked)."""
+    outside: dict[str, str | None] = {}  # url → why it failed (None: not failed, so it was sent)
+
+    def note(request, failure: str | None = None) -> None:
+        if request.url.startswith(("http:", "https:")) and not request.url.startswith(running_app.url):
+            outside[request.url] = failure
+
+    page = browser.new_page(**PHONE)
+    page.on("request", note)
+    page.on("requestfailed", lambda r: note(r, r.failure))
+    response = page.goto(running_app.url)
+    assert response is not None and "script-src 'self'" in (response.headers.get("content-security-policy") or "")
+    page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=30_000)
+    page.eval_on_selector("flt-semantics-placeholder", "e => e.click()")
+    page.get_by_role("tab", name="ホーム").wait_for()
+    try:
+        for _ in range(50):  # the client asks for it before its first frame; the failure event may trail
+            if outside and None not in outside.values():
+                break
+            page.wait_for_timeout(100)
+        assert outside, "the Flet client no longer asks for its Rive script: drop the policy's reason"
+        assert all(why == "csp" for why in outside.values()), f"sent beyond the app's server: {outside}"
+    finally:
+        page.close()

@@ -26,7 +26,7 @@ from app.i18n import Translator
 from app.preferences import Preferences, load_preferences
 from geo.regions import DEFAULT_REGION, Region, RegionNotFound, default_data_dir, find_region
 from offline.store import open_store
-from views.theme import make_theme
+from views.theme import apply_theme
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -96,7 +96,7 @@ class Startup:
 
     async def session(self, page: ft.Page) -> None:
         if not self._ready.done():
-            page.theme = make_theme(self._prefs)
+            apply_theme(page, self._prefs)
             page.views[:] = [ft.View(route="/", controls=[ft.ProgressRing(), ft.Text(self._t("app.preparing"))],
                                      horizontal_alignment=ft.CrossAxisAlignment.CENTER,
                                      vertical_alignment=ft.MainAxisAlignment.CENTER)]
@@ -104,7 +104,7 @@ class Startup:
         try:
             app, shell = await asyncio.wrap_future(self._ready)
         except Exception as exc:  # the log has the traceback; the resident gets the reason
-            page.theme = make_theme(self._prefs)
+            apply_theme(page, self._prefs)
             page.views[:] = [ft.View(route="/", controls=[ft.Text(self._t("app.start_failed", error=exc))])]
             page.update()
             return

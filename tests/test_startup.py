@@ -21,7 +21,7 @@ class Page:
     def __init__(self) -> None:
         self.views: list = []
         self.updates = 0
-        self.theme = None
+        self.theme = self.theme_mode = self.theme_animation_style = None
 
     def update(self) -> None:
         self.updates += 1
@@ -58,8 +58,9 @@ def test_a_page_opened_during_startup_says_it_is_getting_ready_then_shows_the_ap
         session = asyncio.create_task(startup.session(page))
         await wait_for(lambda: page.updates == 1)
         assert T("app.preparing") in page.texts()
-        # In the bundled font (offline, Flutter's default would fetch a CJK one) and the saved text size.
-        assert page.theme.font_family == FONT_FAMILY
+        # In the bundled font (offline, Flutter's default would fetch a CJK one), at once (an
+        # animated switch draws its first frames in the default font) and in the saved text size.
+        assert page.theme.font_family == FONT_FAMILY and page.theme_animation_style is not None
         assert page.theme.text_theme.body_medium.size == round(14 * LARGE_TEXT_SCALE)
         assert not session.done()  # waiting, without blocking this event loop
         release.set()

@@ -26,7 +26,7 @@ from views import account, hazard, home, settings, shelters
 from views.contract import Route, Screens, resolve, screen_view
 from views.features import checkin, checkin_desk, family, life, life_points, life_rides
 from views.map import MapScreen, TapAction
-from views.theme import FONTS, make_theme
+from views.theme import FONTS, apply_theme, make_theme
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -279,15 +279,11 @@ class Shell:
         if not self.history or self.history[-1] != route:
             self.history = [*self.history[-19:], route]
         tab = self._tab(route)
-        page.theme = make_theme(app.prefs)
+        apply_theme(page, app.prefs)
         # Flutter's own words (the Back button, a field's characters left) in the app's language.
         page.locale_configuration = ft.LocaleConfiguration(
             supported_locales=[ft.Locale("ja", "JP"), ft.Locale("en", "US")],
             current_locale=ft.Locale("en", "US") if app.prefs.language == "en" else ft.Locale("ja", "JP"))
-        page.theme_mode = ft.ThemeMode.LIGHT
-        # Flutter's animated switch to a theme with larger text froze the web client (seen in
-        # Chromium): themes change at once.
-        page.theme_animation_style = ft.AnimationStyle.no_animation()
         # Every render builds fresh views; their keys let Flet reconcile them with what the
         # client shows (controls keep their ids), so a tap that lands while a background redraw
         # is on its way still reaches its handler instead of a control that was replaced.

@@ -48,6 +48,15 @@ def make_theme(prefs: Preferences) -> ft.Theme:
                     navigation_bar_theme=nav)
 
 
+def apply_theme(page: ft.Page, prefs: Preferences) -> None:
+    """The app's look on ``page``, switched at once: Flutter's animated switch to larger text once
+    froze the web client, and its in-between frames draw text in Flutter's default font, for
+    which the web engine fetches a CJK fallback font (offline: fails, and lays everything out again)."""
+    page.theme = make_theme(prefs)
+    page.theme_mode = ft.ThemeMode.LIGHT
+    page.theme_animation_style = ft.AnimationStyle.no_animation()
+
+
 def suitability_colour(suitable: bool | None, prefs: Preferences) -> str:
     """Green suitable, red not suitable, grey not assessed. Icons repeat the meaning for colour-blind users."""
     if prefs.high_contrast:

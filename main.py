@@ -96,19 +96,19 @@ class Startup:
 
     async def session(self, page: ft.Page) -> None:
         if not self._ready.done():
-            apply_theme(page, self._prefs)
-            page.views[:] = [ft.View(route="/", controls=[ft.ProgressRing(), ft.Text(self._t("app.preparing"))],
-                                     horizontal_alignment=ft.CrossAxisAlignment.CENTER,
-                                     vertical_alignment=ft.MainAxisAlignment.CENTER)]
-            page.update()
+            self._show(page, ft.ProgressRing(), ft.Text(self._t("app.preparing")))
         try:
             app, shell = await asyncio.wrap_future(self._ready)
         except Exception as exc:  # the log has the traceback; the resident gets the reason
-            apply_theme(page, self._prefs)
-            page.views[:] = [ft.View(route="/", controls=[ft.Text(self._t("app.start_failed", error=exc))])]
-            page.update()
+            self._show(page, ft.Text(self._t("app.start_failed", error=exc)))
             return
         shell(page, app).start()
+
+    def _show(self, page: ft.Page, *controls: ft.Control) -> None:
+        apply_theme(page, self._prefs)
+        page.views[:] = [ft.View(route="/", controls=list(controls), horizontal_alignment=ft.CrossAxisAlignment.CENTER,
+                                 vertical_alignment=ft.MainAxisAlignment.CENTER)]
+        page.update()
 
 
 def finish_start(config: Config, opened: OpenedStore) -> tuple[Mamori, type[Shell]]:

@@ -2,6 +2,7 @@
 network for exactness against networkx, Aizu-Wakamatsu for the no-roads fallback."""
 from __future__ import annotations
 
+import gc
 import math
 import random
 import shutil
@@ -232,6 +233,20 @@ def test_to_a_chosen_shelter_and_its_suitability():
     result = router.to_shelter(at(0, 0), FLOOD, "quake")
     assert result.shelter.id == "quake" and not result.suitable
     assert result.distance_m == pytest.approx(500, abs=1)
+
+
+def test_building_the_indexes_leaves_the_cycle_collector_as_it_was():
+    # Paused while the network's small objects are built, which are then kept out of its reach.
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            router = EvacuationRouter(merge(grid(3, 3)), [shelter("s", at(100, 100))])
+            router.warm_up()
+            ground = router.graph.edge_ground_m()  # built by warm_up
+            assert gc.isenabled() is enabled
+            assert gc.is_tracked(ground) and not any(o is ground for o in gc.get_objects())  # frozen
+    finally:
+        gc.enable()
 
 
 def test_off_route_detection():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from geo.models import LatLon
 
@@ -22,6 +22,11 @@ class Projection:
 
     def xy(self, lat: float, lon: float) -> tuple[float, float]:
         return (lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky
+
+    def xy_all(self, points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+        """``xy`` of many (lat, lon) points: one call instead of one per point (the router's start-up)."""
+        lat0, lon0, kx, ky = self.lat0, self.lon0, self.kx, self.ky
+        return [((lon - lon0) * kx, (lat - lat0) * ky) for lat, lon in points]
 
 
 def haversine_m(a: LatLon, b: LatLon) -> float:

@@ -38,11 +38,24 @@ def texts(controls) -> list[str]:
     return [c.value for c in walk(controls) if isinstance(c, ft.Text) and isinstance(c.value, str)]
 
 
+def choices(controls) -> list[tuple[str, str]]:
+    """(value, label) of every radio below ``controls``, named as a screen reader names it: by its
+    own label, or by the texts merged with it (``views.widgets.radio``)."""
+    out = []
+    for c in walk(controls):
+        if isinstance(c, ft.MergeSemantics):
+            inner = next(r for r in walk([c.content]) if isinstance(r, ft.Radio))
+            out.append((inner.value, " ".join(texts([c.content]))))
+        elif isinstance(c, ft.Radio) and c.label:
+            out.append((c.value, c.label))
+    return out
+
+
 def unlabelled(controls) -> list[ft.BaseControl]:
     """Interactive controls a screen reader could not name."""
     bad, labelled_by_semantics = [], set()
     for c in walk(controls):
-        if isinstance(c, ft.Semantics) and c.label:
+        if (isinstance(c, ft.Semantics) and c.label) or (isinstance(c, ft.MergeSemantics) and texts([c.content])):
             labelled_by_semantics |= {id(x) for x in walk([c.content])}
     for c in walk(controls):
         if id(c) in labelled_by_semantics:
@@ -168,6 +181,7 @@ def test_settings_controls_are_labelled(app):
     controls = settings.build(app, nav, nav, nav, nav, nav)
     radios = [c for c in walk(controls) if isinstance(c, ft.Radio)]
     assert {r.value for r in radios} >= {"ja", "en", "ja-easy", "352021", "072028"}
+    assert {("ja", "日本語"), ("en", "English")} <= set(choices(controls))  # named by the tile's wrapping text
     assert not unlabelled(controls)
 
 

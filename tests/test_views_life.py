@@ -15,7 +15,7 @@ from app.i18n import messages
 from app.points import COUPON_SIGNER, Coupon, TrustedKeys, default_rules, make_coupon_qr
 from app.rides import FormProblem, build_request
 from tests.fakes import FakeShell
-from tests.test_views import texts, unlabelled, walk
+from tests.test_views import choices, texts, unlabelled, walk
 from views.features import life, life_points
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,11 +153,11 @@ def choose(controls, label: str, nth: int = 0) -> None:
     """Pick the radio labelled ``label`` in the ``nth`` group that offers it."""
     found = []
     for group in (c for c in walk(controls) if isinstance(c, ft.RadioGroup)):
-        radio = next((r for r in walk([group.content]) if isinstance(r, ft.Radio) and r.label == label), None)
-        if radio is not None:
-            found.append((group, radio))
-    group, radio = found[nth]
-    group.on_change(type("E", (), {"control": type("C", (), {"value": radio.value})()})())
+        value = next((v for v, text in choices([group.content]) if text == label), None)
+        if value is not None:
+            found.append((group, value))
+    group, value = found[nth]
+    group.on_change(type("E", (), {"control": type("C", (), {"value": value})()})())
 
 
 def test_offline_booking_is_saved_as_not_sent_and_never_confirmed(app, shell):
@@ -174,7 +174,7 @@ def test_offline_booking_is_saved_as_not_sent_and_never_confirmed(app, shell):
     choose(form, "乗降場所", nth=1)  # the drop-off
     form = screen_at(app, shell, "/life/rides/book")
     fixed = ("乗降場所", "避難場所", "自宅", "今すぐ（30分以内）", "時間を指定")
-    stops = [r.label for r in walk(form) if isinstance(r, ft.Radio) and r.label not in fixed]
+    stops = [text for _, text in choices(form) if text not in fixed]
     assert len(stops) == life_rides.STOP_CHOICES
     choose(form, stops[0])
     type_into(screen_at(app, shell, "/life/rides/book"), "乗る人数（同行者・車いすの方も含む）", "2")

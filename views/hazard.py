@@ -14,7 +14,7 @@ from geo.models import LatLon
 from geo.routing import Alternative, RouteResult, RouteStatus, Street
 from protocol.hazards import HazardType
 from views.theme import verdict_colours
-from views.widgets import age_words, format_distance, heading, icon_action, notice
+from views.widgets import age_words, format_distance, heading, icon_action, notice, radio
 
 ORIGINS = ("home", "position", "picked")
 STREET_WORTH_M = 50.0  # a named street walked at least this far is named in the route and on its map
@@ -78,7 +78,7 @@ def build(
         ft.RadioGroup(
             value=screen.origin,
             on_change=lambda e: on_origin(e.control.value),
-            content=ft.Column([ft.Radio(value=o, label=t(f"mh.origin.{o}"), disabled=origin_point(app, o) is None) for o in ORIGINS]),
+            content=ft.Column([radio(o, t(f"mh.origin.{o}"), disabled=origin_point(app, o) is None) for o in ORIGINS]),
         ),
         ft.Row(
             [
@@ -231,11 +231,9 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
         )
     if household.needs_early_evacuation:
         controls.append(notice(t("mh.early"), ft.Icons.ELDERLY))
-    label = ft.TextField(label=t("mh.member_label"))
-    age = ft.RadioGroup(value=AgeBand.ADULT.value, content=ft.Column([ft.Radio(value=a.value, label=t(f"mh.age.{a.value}")) for a in AgeBand]))
-    mobility = ft.RadioGroup(
-        value=Mobility.NONE.value, content=ft.Column([ft.Radio(value=m.value, label=t(f"mh.mobility.{m.value}")) for m in Mobility])
-    )
+    label = ft.TextField(label=t("mh.member_label"), helper=t("mh.member_label_help"), helper_max_lines=3)
+    age = ft.RadioGroup(value=AgeBand.ADULT.value, content=ft.Column([radio(a.value, t(f"mh.age.{a.value}")) for a in AgeBand]))
+    mobility = ft.RadioGroup(value=Mobility.NONE.value, content=ft.Column([radio(m.value, t(f"mh.mobility.{m.value}")) for m in Mobility]))
     medication = ft.Checkbox(label=t("mh.has_medication"))
     allergy = ft.Checkbox(label=t("mh.has_allergy"))
 

@@ -8,7 +8,7 @@ import flet as ft
 from app.i18n import LANGUAGES
 from app.state import Mamori
 from geo.regions import list_regions
-from views.widgets import heading, local_time, notice
+from views.widgets import heading, local_time, notice, radio
 
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English", "ja-easy": "やさしい にほんご"}
 
@@ -31,7 +31,7 @@ def build(
         ft.RadioGroup(
             value=prefs.language,
             on_change=lambda e: change(language=e.control.value),
-            content=ft.Column([ft.Radio(value=code, label=LANGUAGE_NAMES[code]) for code in LANGUAGES]),
+            content=ft.Column([radio(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]),
         ),
         ft.Switch(label=t("settings.large_text"), value=prefs.large_text, on_change=lambda e: change(large_text=e.control.value)),
         ft.Switch(label=t("settings.high_contrast"), value=prefs.high_contrast, on_change=lambda e: change(high_contrast=e.control.value)),
@@ -48,8 +48,7 @@ def build(
         ft.RadioGroup(
             value=app.region.code,
             on_change=lambda e: switch_region(e.control.value),
-            content=ft.Column([ft.Radio(value=r.code, label=t(f"region.{r.code}") if t.has(f"region.{r.code}") else r.name_en)
-                               for r in regions]),
+            content=ft.Column([radio(r.code, t(f"region.{r.code}") if t.has(f"region.{r.code}") else r.name_en) for r in regions]),
         )
         if regions
         else notice(t("settings.no_regions")),

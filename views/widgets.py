@@ -15,6 +15,16 @@ def icon_action(icon: str, label: str, on_click: Callable) -> ft.Control:
     return ft.Semantics(label=label, button=True, container=True, content=ft.IconButton(icon, on_click=on_click))
 
 
+def radio(value: str, label: str, *, disabled: bool = False) -> ft.Control:
+    """One choice of a RadioGroup's column whose label wraps: Flet's own Radio label stays on one
+    line, cut off at a phone's edge in large text (「あるくのに じかんが かかる（つえ な」). The whole
+    tile selects it, and screen readers hear one radio named by the label."""
+    return ft.MergeSemantics(content=ft.ListTile(
+        leading=ft.Radio(value=value, disabled=disabled), title=ft.Text(label), toggle_inputs=True, disabled=disabled,
+        visual_density=ft.VisualDensity.COMPACT, content_padding=ft.Padding.symmetric(horizontal=4), min_leading_width=32,
+    ))  # fmt: skip
+
+
 def heading(text: str) -> ft.Text:
     return ft.Text(text, theme_style=ft.TextThemeStyle.TITLE_LARGE, weight=ft.FontWeight.BOLD)
 

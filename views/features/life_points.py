@@ -22,7 +22,7 @@ from app.points import FEATURE, Balance, ChartPoint, ConsentNeeded, CsvImportErr
 from app.state import Mamori
 from app.sync import FeatureState
 from views.contract import Screens, screen_view
-from views.widgets import clock, heading, local_time, notice
+from views.widgets import clock, heading, local_time, notice, radio
 
 log = logging.getLogger(__name__)
 
@@ -410,8 +410,8 @@ def spend_screen(app: Mamori, shell) -> list[ft.Control]:
         ft.RadioGroup(
             value=st.donate_to or None,
             on_change=lambda e: (setattr(st, "donate_to", e.control.value or ""), shell.render()),
-            content=ft.Column([*(ft.Radio(value=c.id, label=_cause_name(app, c)) for c in (points.rules().causes if points.rules() else ())),
-                               ft.Radio(value="resident", label=t("points.donate.resident"))]),
+            content=ft.Column([*(radio(c.id, _cause_name(app, c)) for c in (points.rules().causes if points.rules() else ())),
+                               radio("resident", t("points.donate.resident"))]),
         ),
     ]
     if not points.rules():

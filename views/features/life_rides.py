@@ -22,7 +22,7 @@ from app.state import Mamori
 from geo.models import LatLon
 from protocol.hazards import ShelterKind
 from views.contract import Screens, screen_view
-from views.widgets import clock, heading, notice
+from views.widgets import clock, heading, notice, radio
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ def _choices(value: str, options: list[tuple[str, str]], on_change: Callable[[st
     return ft.RadioGroup(
         value=value or None,
         on_change=lambda e: on_change(e.control.value or ""),
-        content=ft.Column([ft.Radio(value=v, label=label) for v, label in options], spacing=0),
+        content=ft.Column([radio(v, label) for v, label in options], spacing=0),
     )
 
 

@@ -116,7 +116,7 @@ class EvacuationRouter:
         attachments, street sample points and ground heights) so that ``prepare`` does only per-hazard work."""
         with _gc_paused():
             router = cls(RoadGraph.from_store(db, region), _shelters_from_store(db, region), HazardLayers.for_region(db, region))
-            router.warm_up()
+        router.warm_up()  # pauses the collector itself
         return router
 
     def warm_up(self) -> None:

@@ -44,11 +44,23 @@ def choices(controls) -> list[tuple[str, str]]:
     out = []
     for c in walk(controls):
         if isinstance(c, ft.MergeSemantics):
-            inner = next(r for r in walk([c.content]) if isinstance(r, ft.Radio))
-            out.append((inner.value, " ".join(texts([c.content]))))
+            if inner := next((r for r in walk([c.content]) if isinstance(r, ft.Radio)), None):
+                out.append((inner.value, " ".join(texts([c.content]))))
         elif isinstance(c, ft.Radio) and c.label:
             out.append((c.value, c.label))
     return out
+
+
+def named(controls, kind: type | tuple[type, ...], label: str):
+    """The ``kind`` control a screen reader names ``label``: by its own label, or by the texts
+    merged with it (``views.widgets.labelled``)."""
+    for c in walk(controls):
+        if isinstance(c, ft.MergeSemantics) and " ".join(texts([c.content])) == label:
+            if inner := next((x for x in walk([c.content]) if isinstance(x, kind)), None):
+                return inner
+        elif isinstance(c, kind) and getattr(c, "label", None) == label:
+            return c
+    raise LookupError(f"no {kind} named {label!r}")
 
 
 def unlabelled(controls) -> list[ft.BaseControl]:

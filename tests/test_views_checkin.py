@@ -21,7 +21,7 @@ from app.checkin._service import DEVICE_KEY, SEAL_KEY
 from app.household import AgeBand, Household, HouseholdMember, Mobility
 from app.i18n import messages
 from tests.fakes import FakeShell
-from tests.test_views import texts, unlabelled, walk
+from tests.test_views import named, texts, unlabelled, walk
 from views.features import checkin
 from views.features.checkin_state import CheckinScreen
 
@@ -65,8 +65,7 @@ def submit(controls, label: str, value: str) -> None:
 
 
 def toggle(controls, label: str, value: bool = True) -> None:
-    box = next(c for c in walk(controls) if isinstance(c, (ft.Switch, ft.Checkbox)) and c.label == label)
-    box.on_change(Event(value))
+    named(controls, (ft.Switch, ft.Checkbox), label).on_change(Event(value))
 
 
 def errors(controls) -> list[str]:
@@ -212,10 +211,10 @@ def test_staff_register_paper_card_search_check_out_and_export(app, shell, tmp_p
     assert "受付完了：西岐波 ハナ さん（1人）のチェックインを確認しました" in shown
     assert any("ペット 1世帯（1匹）、車中泊 1人" in t for t in shown)
 
-    submit(desk, "名前・フリガナ・電話・住所で検索", "にしきわ")  # hiragana finds the katakana reading
+    submit(desk, "避難者を検索", "にしきわ")  # hiragana finds the katakana reading
     desk = screen(app, shell, "/checkin/desk")
     assert "西岐波 ハナ" in texts(desk) and "1世帯" in texts(desk)
-    submit(desk, "名前・フリガナ・電話・住所で検索", "")
+    submit(desk, "避難者を検索", "")
 
     click(screen(app, shell, "/checkin/desk"), "CSVで書き出す")
     desk = screen(app, shell, "/checkin/desk")
@@ -237,7 +236,7 @@ def test_desk_needs_staff_mode_and_can_change_shelter(app, shell):
     controls = screen(app, shell, "/checkin/desk")
     assert "受付画面はスタッフ用です。上のスイッチで受付モードにしてください。" in texts(controls)
     desk = staff(app, shell)
-    submit(desk, "避難所を変更（名前・住所で検索）", "鵜の島")
+    submit(desk, "避難所を変更", "鵜の島")
     desk = screen(app, shell, "/checkin/desk")
     tile = next(c for c in walk(desk) if isinstance(c, ft.ListTile) and "鵜の島" in c.title.value)
     tile.on_click(None)

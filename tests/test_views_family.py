@@ -26,7 +26,7 @@ from app.sync import FeatureState
 from geo.models import LatLon
 from protocol.hazards import HazardType
 from tests.fakes import FakeShell
-from tests.test_views import texts, unlabelled, walk
+from tests.test_views import named, texts, unlabelled, walk
 from views import home
 from views.features import family
 from views.features.family_ctl import controller
@@ -263,7 +263,7 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
         assert ("location", "revoke", "family") in [(e.category.value, e.action, e.recipient) for e in me.link.history()]
 
         # Registering as 要支援者: pick needs, asked for the care-information consent, then queued.
-        box = next(c for c in walk(family.tab(me, shell)) if isinstance(c, ft.Checkbox) and c.label == "車いす")
+        box = named(family.tab(me, shell), ft.Checkbox, "車いす")
         box.value = True
         box.on_change(type("E", (), {"control": box})())
         tap(button(family.tab(me, shell), "登録する"))

@@ -177,7 +177,7 @@ def test_offline_booking_is_saved_as_not_sent_and_never_confirmed(app, shell):
     stops = [text for _, text in choices(form) if text not in fixed]
     assert len(stops) == life_rides.STOP_CHOICES
     choose(form, stops[0])
-    type_into(screen_at(app, shell, "/life/rides/book"), "乗る人数（同行者・車いすの方も含む）", "2")
+    type_into(screen_at(app, shell, "/life/rides/book"), "乗る人数", "2")
     form = screen_at(app, shell, "/life/rides/book")
     assert not unlabelled(form)
     click(form, "この内容で予約する")

@@ -14,7 +14,7 @@ from geo.models import LatLon
 from geo.routing import Alternative, RouteResult, RouteStatus, Street
 from protocol.hazards import HazardType
 from views.theme import verdict_colours
-from views.widgets import age_words, format_distance, heading, icon_action, notice, radio
+from views.widgets import age_words, format_distance, heading, helped, icon_action, labelled, notice, radio
 
 ORIGINS = ("home", "position", "picked")
 STREET_WORTH_M = 50.0  # a named street walked at least this far is named in the route and on its map
@@ -231,11 +231,10 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
         )
     if household.needs_early_evacuation:
         controls.append(notice(t("mh.early"), ft.Icons.ELDERLY))
-    label = ft.TextField(label=t("mh.member_label"), helper=t("mh.member_label_help"), helper_max_lines=3)
+    label = ft.TextField(label=t("mh.member_label"), **helped(t("mh.member_label_help")))
     age = ft.RadioGroup(value=AgeBand.ADULT.value, content=ft.Column([radio(a.value, t(f"mh.age.{a.value}")) for a in AgeBand]))
     mobility = ft.RadioGroup(value=Mobility.NONE.value, content=ft.Column([radio(m.value, t(f"mh.mobility.{m.value}")) for m in Mobility]))
-    medication = ft.Checkbox(label=t("mh.has_medication"))
-    allergy = ft.Checkbox(label=t("mh.has_allergy"))
+    medication, allergy = ft.Checkbox(), ft.Checkbox()
 
     def add(e) -> None:
         member = HouseholdMember(
@@ -286,8 +285,8 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
         age,
         ft.Text(t("mh.mobility")),
         mobility,
-        medication,
-        allergy,
+        labelled(medication, t("mh.has_medication")),
+        labelled(allergy, t("mh.has_allergy")),
         ft.Button(t("mh.add"), icon=ft.Icons.PERSON_ADD, on_click=add),
         ft.Text(t("mh.walking_speed", speed=f"{app.evacuation.walking_speed():.1f}")),
         ft.Text(t("mh.sealed"), theme_style=ft.TextThemeStyle.BODY_SMALL),

@@ -8,7 +8,7 @@ import flet as ft
 from app.i18n import LANGUAGES
 from app.state import Mamori
 from geo.regions import list_regions
-from views.widgets import heading, local_time, notice, radio
+from views.widgets import heading, helped, local_time, notice, radio
 
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English", "ja-easy": "やさしい にほんご"}
 
@@ -56,6 +56,7 @@ def build(
             title=ft.Text(t("settings.advanced")),
             controls=[ft.TextField(
                 label=t("settings.data_dir"),
+                **helped(t("settings.data_dir_help")),
                 value=str(app.data_dir) if app.data_dir else "",
                 hint_text=t("settings.data_dir_none"),
                 on_submit=lambda e: set_data_dir(e.control.value),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import flet as ft
 
@@ -15,14 +16,32 @@ def icon_action(icon: str, label: str, on_click: Callable) -> ft.Control:
     return ft.Semantics(label=label, button=True, container=True, content=ft.IconButton(icon, on_click=on_click))
 
 
-def radio(value: str, label: str, *, disabled: bool = False) -> ft.Control:
-    """One choice of a RadioGroup's column whose label wraps: Flet's own Radio label stays on one
-    line, cut off at a phone's edge in large text (「あるくのに じかんが かかる（つえ な」). The whole
-    tile selects it, and screen readers hear one radio named by the label."""
+def labelled(control: ft.Radio | ft.Checkbox, label: str, *, disabled: bool = False) -> ft.Control:
+    """A radio or checkbox whose label wraps: Flet's own label stays on one line, cut off at a
+    phone's edge in large text (「あるくのに じかんが かかる（つえ な」, 「家族・介護者として、ほかの方の代わ」).
+    The whole tile toggles it, and screen readers hear one control named by the label."""
+    if isinstance(control, ft.Checkbox):
+        control.visual_density = ft.VisualDensity.COMPACT  # as wide as a radio: labels in one column line up
     return ft.MergeSemantics(content=ft.ListTile(
-        leading=ft.Radio(value=value, disabled=disabled), title=ft.Text(label), toggle_inputs=True, disabled=disabled,
+        leading=control, title=ft.Text(label), toggle_inputs=True, disabled=disabled,
         visual_density=ft.VisualDensity.COMPACT, content_padding=ft.Padding.symmetric(horizontal=4), min_leading_width=32,
     ))  # fmt: skip
+
+
+def radio(value: str, label: str, *, disabled: bool = False) -> ft.Control:
+    """One choice of a RadioGroup's column (see ``labelled``)."""
+    return labelled(ft.Radio(value=value, disabled=disabled), label, disabled=disabled)
+
+
+def checkbox(label: str, value: bool, on_change: Callable[[ft.Event], None]) -> ft.Control:
+    """A checkbox in a column (see ``labelled``)."""
+    return labelled(ft.Checkbox(value=value, on_change=on_change), label)
+
+
+def helped(text: str) -> dict[str, Any]:
+    """A TextField's keywords for what its short label leaves out: said under the field, wrapping
+    (a long label wrapped inside the box and spilled over its border on a phone)."""
+    return {"helper": text, "helper_max_lines": 4}
 
 
 def heading(text: str) -> ft.Text:

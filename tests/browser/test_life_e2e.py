@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from cityos.testing import login as platform_login
 from cityos.testing import run_cityos
-from tests.browser.conftest import complete_login, open_page, snap, snap_on_failure, start_connected_app, stop_app
+from tests.browser.conftest import complete_login, on_screen, open_page, snap, snap_on_failure, start_connected_app, stop_app
 
 RESIDENT = "ube-resident-1"
 
@@ -143,6 +143,11 @@ def _book_watch_cancel(page) -> None:
     page.mouse.move(200, 500)
     page.mouse.wheel(0, 5000)
     snap(page, "life-rides-quote")
+    pay = on_screen(page.get_by_role("checkbox", name=re.compile("運賃をポイントで払う")))
+    pay.click()  # on its label: the whole tile toggles it (views.widgets.labelled)
+    expect(pay).to_be_checked()
+    pay.click()
+    expect(pay).not_to_be_checked()
     page.get_by_role("button", name="この内容で予約する").click()
     page.get_by_text("予約を送信しました。", exact=False).wait_for(timeout=20_000)
     page.get_by_text("配車済み", exact=True).wait_for()

@@ -41,7 +41,7 @@ from views.features.checkin_form import (
 )
 from views.features.checkin_state import CheckinScreen
 from views.features.qr_reader import scan_buttons
-from views.widgets import heading, local_time, notice
+from views.widgets import heading, helped, local_time, notice
 
 log = logging.getLogger(__name__)  # error kinds only
 
@@ -327,7 +327,8 @@ def list_block(app: Mamori, shell, state: CheckinScreen, desk: ShelterDesk) -> l
     entries = desk.search(query) if query else desk.list_evacuees()
     controls: list[ft.Control] = [
         heading(t("checkin.desk.list")),
-        ft.TextField(label=t("checkin.desk.search"), value=query, prefix_icon=ft.Icons.SEARCH, on_submit=search),
+        ft.TextField(label=t("checkin.desk.search"), **helped(t("checkin.desk.search_help")),
+                     value=query, prefix_icon=ft.Icons.SEARCH, on_submit=search),
         ft.Text(t("checkin.desk.count", n=len(entries))),
     ]
     controls += [_entry(app, e, desk.shelter_id, check_out(e.ref), state.desk_confirm_out == e.ref) for e in entries]

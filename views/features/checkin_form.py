@@ -26,7 +26,7 @@ from app.checkin import (
 from app.state import Mamori
 from geo.models import Shelter
 from protocol.hazards import ShelterKind
-from views.widgets import RESIDENT_TZ, heading, notice
+from views.widgets import RESIDENT_TZ, checkbox, heading, helped, notice
 
 if TYPE_CHECKING:
     from views.features.checkin_state import CheckinScreen
@@ -85,7 +85,7 @@ def _member(app: Mamori, form: CardForm, i: int, m: MemberForm, full: bool, rere
         _text(t("checkin.form.disability"), m, "disability"),
         _text(t("checkin.form.allergies"), m, "allergies", hint=t("checkin.form.allergies_hint")),
         _text(t("checkin.form.medication"), m, "medication"),
-        ft.Checkbox(label=t("checkin.form.pregnant"), value=m.pregnant, on_change=pregnant),
+        checkbox(t("checkin.form.pregnant"), m.pregnant, pregnant),
     ]
     return ft.Container(ft.Column(fields, spacing=8), padding=12, border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
                         border_radius=8)
@@ -176,7 +176,8 @@ def shelter_picker(app: Mamori, query: str, set_query: Callable[[str], None], cu
             if current else t("checkin.shelter.none"))
     controls: list[ft.Control] = [
         ft.Text(line, theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
-        ft.TextField(label=t("checkin.shelter.search"), value=query, prefix_icon=ft.Icons.SEARCH, on_submit=search),
+        ft.TextField(label=t("checkin.shelter.search"), **helped(t("checkin.shelter.search_help")),
+                     value=query, prefix_icon=ft.Icons.SEARCH, on_submit=search),
     ]
     if query or current is None:
         hits = app.shelters.search(query, kind=ShelterKind.DESIGNATED_SHELTER)[:PICKER_ROWS]

@@ -33,7 +33,7 @@ from views.features import family_hq
 from views.features.family_ctl import FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
 from views.features.qr_reader import scan_buttons
-from views.widgets import clock, format_distance, heading, notice
+from views.widgets import checkbox, clock, format_distance, heading, notice
 
 UNKNOWN_LOOK = ("#616161", ft.Icons.HELP_OUTLINE)
 
@@ -410,14 +410,15 @@ def support_part(app: Mamori, ctl: FamilyCtl, groups: list[dict]) -> list[ft.Con
     def toggle(need: str, on: bool) -> None:
         (ctl.support_needs.add if on else ctl.support_needs.discard)(need)
 
-    controls += [ft.Checkbox(label=t(f"family.need.{n}"), value=n in ctl.support_needs,
-                             on_change=lambda e, n=n: toggle(n, bool(e.control.value))) for n in NEEDS]
+    controls += [checkbox(t(f"family.need.{n}"), n in ctl.support_needs, lambda e, n=n: toggle(n, bool(e.control.value)))
+                 for n in NEEDS]
     controls.append(ft.TextField(label=t("family.support.address"), value=ctl.support_address, max_length=120,
                                  on_change=lambda e: setattr(ctl, "support_address", e.control.value or "")))
     book, me = ctl.book(), ctl.me()
     carers = {m.person: m.name for g in groups for m in book.members(g["id"]) if m.person != me}
     if carers:
-        controls.append(ft.Dropdown(label=t("family.support.caregiver"), value=ctl.support_caregiver,
+        controls.append(ft.Dropdown(label=t("family.support.caregiver"), helper_text=t("family.support.caregiver_help"),
+                                    value=ctl.support_caregiver,
                                     options=[ft.DropdownOption(key=p, text=n) for p, n in carers.items()],
                                     on_select=lambda e: setattr(ctl, "support_caregiver", e.control.value)))
     controls.append(support_step(app, ctl, "register", ctl.register_support, ft.Icons.ACCESSIBLE))

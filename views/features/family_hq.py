@@ -22,7 +22,7 @@ from geo.models import LatLon
 from protocol.hazards import ShelterKind
 from views.features.family_ctl import FamilyCtl
 from views.map import shelter_layer, street_layer
-from views.widgets import clock, heading, notice
+from views.widgets import clock, heading, helped, notice
 
 UNLOCATED, OUTSIDE = "unlocated", "outside"
 ALERT_HAZARDS = ("flood", "landslide", "storm_surge", "tsunami", "earthquake", "inland_flood", "heavy_rain", "fire")
@@ -147,7 +147,7 @@ def search_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     t = app.t
     controls: list[ft.Control] = [
         section(t("family.hq.search")),
-        ft.TextField(label=t("family.hq.search_label"), value=ctl.hq_query, max_length=60,
+        ft.TextField(label=t("family.hq.search_label"), **helped(t("family.hq.search_label_help")), value=ctl.hq_query, max_length=60,
                      on_submit=lambda e: ctl.search_hq(e.control.value or ""),
                      on_change=lambda e: setattr(ctl, "hq_query", e.control.value or "")),
         ft.Button(content=t("family.hq.search_button"), icon=ft.Icons.SEARCH, on_click=lambda e: ctl.search_hq(ctl.hq_query)),

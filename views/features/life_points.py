@@ -22,7 +22,7 @@ from app.points import FEATURE, Balance, ChartPoint, ConsentNeeded, CsvImportErr
 from app.state import Mamori
 from app.sync import FeatureState
 from views.contract import Screens, screen_view
-from views.widgets import clock, heading, local_time, notice, radio
+from views.widgets import clock, heading, helped, local_time, notice, radio
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ def earn_screen(app: Mamori, shell) -> list[ft.Control]:
         notice(t("points.earn.intro"), ft.Icons.INFO_OUTLINE),
         heading(t("points.kind.steps")),
         _field(st, "steps", t("points.earn.steps"), keyboard_type=number),
-        _field(st, "steps_day", t("points.earn.day", today=today), hint_text=today),
+        _field(st, "steps_day", t("points.earn.day"), hint_text=today, **helped(t("points.earn.day_help", today=today))),
         ft.Button(t("points.earn.record_steps"), icon=ft.Icons.DIRECTIONS_WALK, on_click=run(record_steps, "steps", "steps_day")),
         ft.Text(t("points.earn.csv_help")),
         _field(st, "csv", t("points.earn.csv"), multiline=True, min_lines=3, max_lines=8),
@@ -379,7 +379,7 @@ def earn_screen(app: Mamori, shell) -> list[ft.Control]:
         _field(st, "bp_pulse", t("points.earn.bp_pulse"), keyboard_type=number),
         ft.Button(t("points.earn.record_bp"), icon=ft.Icons.MONITOR_HEART, on_click=run(record_blood_pressure, "bp_high", "bp_low", "bp_pulse")),
         heading(t("points.kind.checkup")),
-        _field(st, "checkup_day", t("points.earn.day", today=today), hint_text=today),
+        _field(st, "checkup_day", t("points.earn.day"), hint_text=today, **helped(t("points.earn.day_help", today=today))),
         ft.Button(t("points.earn.record_checkup"), icon=ft.Icons.MEDICAL_SERVICES, on_click=run(record_checkup, "checkup_day")),
         heading(t("points.earn.event_title")),
         ft.Text(t("points.earn.event_help")),

@@ -22,7 +22,7 @@ from app.state import Mamori
 from geo.models import LatLon
 from protocol.hazards import ShelterKind
 from views.contract import Screens, screen_view
-from views.widgets import clock, heading, notice, radio
+from views.widgets import checkbox, clock, heading, helped, notice, radio
 
 log = logging.getLogger(__name__)
 
@@ -331,15 +331,17 @@ def book_screen(app: Mamori, shell) -> list[ft.Control]:
     controls += [_step(t("rides.book.step_when")),
                  _choices(st.when, [("now", t("rides.book.now")), ("later", t("rides.book.later"))], lambda v: set_(when=v))]
     if st.when == "later":
-        controls += [_field(st, "day", t("rides.book.day")), ft.Row([_field(st, "start", t("rides.book.start"), expand=True),
-                                                                    _field(st, "end", t("rides.book.end"), expand=True)])]
+        controls += [_field(st, "day", t("rides.book.day"), **helped(t("rides.book.day_help"))),
+                     ft.Row([_field(st, "start", t("rides.book.start"), expand=True, **helped(t("rides.book.start_help"))),
+                             _field(st, "end", t("rides.book.end"), expand=True, **helped(t("rides.book.end_help")))],
+                            vertical_alignment=ft.CrossAxisAlignment.START)]
     number = ft.KeyboardType.NUMBER
     controls += [
         _step(t("rides.book.step_who")),
-        _field(st, "passengers", t("rides.book.passengers"), keyboard_type=number, hint_text="1"),
-        _field(st, "companions", t("rides.book.companions"), keyboard_type=number, hint_text="0"),
+        _field(st, "passengers", t("rides.book.passengers"), keyboard_type=number, hint_text="1", **helped(t("rides.book.passengers_help"))),
+        _field(st, "companions", t("rides.book.companions"), keyboard_type=number, hint_text="0", **helped(t("rides.book.companions_help"))),
         _field(st, "wheelchairs", t("rides.book.wheelchairs"), keyboard_type=number, hint_text="0"),
-        ft.Checkbox(label=t("rides.book.behalf"), value=st.behalf, on_change=lambda e: set_(behalf=bool(e.control.value))),
+        checkbox(t("rides.book.behalf"), st.behalf, lambda e: set_(behalf=bool(e.control.value))),
     ]
     if st.behalf:
         controls += [_field(st, "behalf_id", t("rides.book.behalf_id")),
@@ -411,7 +413,7 @@ def quote_card(app: Mamori, shell, q: Quote) -> list[ft.Control]:
     if q.simulated:
         rows.append(ft.Text(t("rides.notice.simulated"), theme_style=ft.TextThemeStyle.BODY_SMALL))
     if q.points_usable:
-        rows.append(ft.Checkbox(label=t("rides.book.pay_points", points=q.points_usable), value=st.pay_points,
-                                on_change=lambda e: (setattr(st, "pay_points", bool(e.control.value)), shell.render())))
+        rows.append(checkbox(t("rides.book.pay_points", points=q.points_usable), st.pay_points,
+                             lambda e: (setattr(st, "pay_points", bool(e.control.value)), shell.render())))
     return [ft.Row([ft.Container(ft.Column(rows, spacing=6), padding=12, border=ft.Border.all(2, ft.Colors.PRIMARY),
                                  border_radius=8, expand=True)])]

@@ -130,6 +130,55 @@ def finish_start(config: Config, opened: OpenedStore) -> tuple[Mamori, type[Shel
 SCRIPTS_FROM_HERE = "script-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval' blob:"
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def served_hosts(host: str, port: int) -> frozenset[str] | None:
+    """The Host headers this server answers to: its address and the loopback names, with the port;
+    None when it listens on every interface (any name of the machine is then fair)."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    names = {*LOOPBACK, f"[{host}]" if ":" in host else host}
+    return frozenset(n if port == 80 else f"{n}:{port}" for n in names)
+
+
+class SameOriginOnly:
+    """ASGI middleware: only pages this server served may talk to it.
+
+    A browser lets any web site open a WebSocket to 127.0.0.1, and Flet's server accepted every
+    one: a page from anywhere could have driven the resident's session and read what it shows
+    (home, family, the evacuee card). Requests naming another origin (a browser always names it on a
+    WebSocket and on a cross-site fetch) are refused with 403, as are Host headers this server does
+    not answer to (a DNS-rebinding page names its own host); Flet's ``Access-Control-Allow-Origin:
+    *`` is dropped, so other sites cannot read the answers either."""
+
+    def __init__(self, app: Callable, hosts: frozenset[str] | None):
+        self._app, self._hosts = app, hosts
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self._app(scope, receive, send)
+            return
+        headers = {k.decode(): v.decode("latin-1").lower() for k, v in scope["headers"] if k in (b"host", b"origin")}
+        host, origin = headers.get("host", ""), headers.get("origin")
+        if (self._hosts is not None and host not in self._hosts) or (origin is not None and origin.split("://", 1)[-1] != host):
+            log.warning("refused a %s request from origin %s for host %s", scope["type"], origin, host)
+            if scope["type"] == "websocket":
+                await receive()  # websocket.connect; closing before accepting answers the handshake with 403
+                await send({"type": "websocket.close", "code": 1008})
+            else:
+                await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"text/plain")]})
+                await send({"type": "http.response.body", "body": b"Mamori answers only its own pages.\n"})
+            return
+
+        async def without_cors(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"access-control-allow-origin"]
+            await send(message)
+
+        await self._app(scope, receive, without_cors)
+
+
 def serve(session: Callable[[ft.Page], Awaitable[None]], config: Config) -> None:
     """The web client behind uvicorn, each response carrying SCRIPTS_FROM_HERE; a phone build
     talks to its Flutter client through Flet's own transport."""
@@ -153,7 +202,8 @@ def serve(session: Callable[[ft.Page], Awaitable[None]], config: Config) -> None
 
     web = run(export_asgi_app=True)
     assert web is not None
-    Server(uvicorn.Config(web, host=config.host, port=config.port, ws="websockets-sansio",
+    guarded = SameOriginOnly(web, served_hosts(config.host, config.port))
+    Server(uvicorn.Config(guarded, host=config.host, port=config.port, ws="websockets-sansio",
                           headers=[("Content-Security-Policy", SCRIPTS_FROM_HERE)])).run()
 
 

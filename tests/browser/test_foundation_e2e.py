@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import expect
@@ -185,3 +187,43 @@ def test_a_page_load_asks_nothing_of_the_internet(browser, running_app):
         assert all(why == "csp" for why in outside.values()), f"sent beyond the app's server: {outside}"
     finally:
         page.close()
+
+
+class _OtherSite(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<!doctype html><title>another site</title>")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+PROBE = """async url => {
+    const ws = await new Promise(done => {
+        const socket = new WebSocket(url.replace('http', 'ws') + '/ws');
+        socket.onopen = () => { socket.close(); done('open'); };
+        socket.onerror = () => done('refused');
+    });
+    let read;
+    try { await (await fetch(url + '/')).text(); read = 'read'; } catch (e) { read = 'refused'; }
+    return [ws, read];
+}"""
+
+
+def test_a_page_of_another_site_cannot_reach_the_session(browser, running_app):
+    """Another site open in the resident's browser (here a server on another loopback port) tries
+    the app's WebSocket and reads its page: both refused (main.SameOriginOnly). The app's own page
+    still opens its session."""
+    other = ThreadingHTTPServer(("127.0.0.1", 0), _OtherSite)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    page = browser.new_page(**PHONE)
+    try:
+        page.goto(f"http://127.0.0.1:{other.server_address[1]}/")
+        assert page.evaluate(PROBE, running_app.url) == ["refused", "refused"]
+        page.goto(running_app.url)
+        assert page.evaluate(PROBE, running_app.url) == ["open", "read"]
+    finally:
+        page.close()
+        other.shutdown()

@@ -122,11 +122,17 @@ def codepoints(data_dir: Path) -> set[int]:
             | text_characters([COMMON_SYMBOLS]) | set(CIRCLED))
 
 
-def cut(font: TTFont, unicodes: Iterable[int]) -> TTFont:
+# What shaping applies to horizontal Japanese and Latin text. Left out: 'locl' (Chinese and Korean
+# glyph forms, half the font's glyphs; the app's languages are ja and en), vertical forms and the
+# alternates a text must ask for (jp78, jp90, fwid, pwid…).
+JAPANESE_FEATURES = ["ccmp", "calt", "liga", "kern"]
+
+
+def cut(font: TTFont, unicodes: Iterable[int], features: list[str]) -> TTFont:
     options = subset.Options()
     options.name_IDs = ["*"]
     options.notdef_outline = True
-    options.layout_features = ["*"]  # Devanagari needs its shaping features (matras, conjuncts)
+    options.layout_features = features
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes=sorted(unicodes))
     subsetter.subset(font)
@@ -144,11 +150,12 @@ def main() -> int:
     wanted = codepoints(args.data_dir)
     font = TTCollection(str(SOURCE)).fonts[0]  # face 0 is Noto Sans CJK JP
     covered = set(font.getBestCmap())
-    font = cut(font, wanted & covered)
+    font = cut(font, wanted & covered, JAPANESE_FEATURES)
     to_truetype(font)
     TARGET.parent.mkdir(parents=True, exist_ok=True)
     font.save(str(TARGET))
-    devanagari = cut(TTFont(str(DEVANAGARI_SOURCE)), [*DEVANAGARI, 0x20, 0x2D, 0x200C, 0x200D, 0x25CC])
+    devanagari = cut(TTFont(str(DEVANAGARI_SOURCE)), [*DEVANAGARI, 0x20, 0x2D, 0x200C, 0x200D, 0x25CC],
+                     ["*"])  # Devanagari needs its shaping features (matras, conjuncts)
     devanagari.save(str(DEVANAGARI_TARGET))
     left = sorted(chr(c) for c in wanted - covered if c not in DEVANAGARI)
     for path in (TARGET, DEVANAGARI_TARGET):

@@ -274,8 +274,7 @@ def test_every_screen_is_translated(app, shell, lang):
     for route in ("/checkin", "/checkin/survey", "/checkin/desk", "/checkin/desk/paper"):
         shown = " ".join(texts(screen(app, shell, route)))
         assert "checkin." not in shown, route
-    assert messages(lang)["checkin.staff_mode"] in [c.label for c in walk(screen(app, shell, "/checkin"))
-                                                    if isinstance(c, ft.Switch)]
+    named(screen(app, shell, "/checkin"), ft.Switch, messages(lang)["checkin.staff_mode"])
 
 
 def test_poster_token_is_a_shelter_poster_the_app_verifies(app, shell):

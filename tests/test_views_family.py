@@ -250,7 +250,7 @@ def test_group_invite_join_and_family_list(app, cityos, tmp_path):
         tap(button(family.tab(me, shell), "無事"))
         assert any("「無事」を保存しました。届く相手：市（災害対策本部）" in x for x in texts(family.tab(me, shell)))
         # A sharing switch asks first; only "stop" queues the revoke, and the history records it.
-        switch = next(c for c in walk(family.tab(me, shell)) if isinstance(c, ft.Switch) and c.label == "家族に自分の位置を見せる")
+        switch = named(family.tab(me, shell), ft.Switch, "家族に自分の位置を見せる")
         switch.value = False
         switch.on_change(type("E", (), {"control": switch})())
         assert not [w for w in me.link.outbox.pending(50) if w.body.get("type") == "Consent" and w.body["category"] == "location"]

@@ -8,7 +8,7 @@ import flet as ft
 from app.connection import PlatformLink
 from app.consent import USES, DataCategory
 from app.state import Mamori
-from views.widgets import heading, local_time, notice
+from views.widgets import heading, local_time, notice, switch
 
 
 def build(
@@ -30,11 +30,8 @@ def build(
     for choice in link.choices():
         category = choice.category
         controls += [
-            ft.Switch(
-                label=t(choice.title_key),
-                value=choice.granted,
-                on_change=lambda e, c=category: set_consent(c, True) if e.control.value else ask_revoke(c),
-            ),
+            switch(t(choice.title_key), choice.granted,
+                   lambda e, c=category: set_consent(c, True) if e.control.value else ask_revoke(c)),
             ft.Text(t(f"consent.{category.value}.detail")),
             ft.Text(f"{t(choice.purpose_key)} / {t(choice.recipient_key)}", theme_style=ft.TextThemeStyle.BODY_SMALL),
         ]

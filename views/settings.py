@@ -8,7 +8,7 @@ import flet as ft
 from app.i18n import LANGUAGES
 from app.state import Mamori
 from geo.regions import list_regions
-from views.widgets import heading, helped, local_time, notice, radio
+from views.widgets import heading, helped, local_time, notice, radio, switch
 
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English", "ja-easy": "やさしい にほんご"}
 
@@ -33,8 +33,8 @@ def build(
             on_change=lambda e: change(language=e.control.value),
             content=ft.Column([radio(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]),
         ),
-        ft.Switch(label=t("settings.large_text"), value=prefs.large_text, on_change=lambda e: change(large_text=e.control.value)),
-        ft.Switch(label=t("settings.high_contrast"), value=prefs.high_contrast, on_change=lambda e: change(high_contrast=e.control.value)),
+        switch(t("settings.large_text"), prefs.large_text, lambda e: change(large_text=e.control.value)),
+        switch(t("settings.high_contrast"), prefs.high_contrast, lambda e: change(high_contrast=e.control.value)),
         ft.Text(t("settings.home"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM),
         ft.Text(t("settings.home_set") if home else t("settings.home_unset"), key="home-status"),
         ft.Row(

@@ -16,10 +16,11 @@ def icon_action(icon: str, label: str, on_click: Callable) -> ft.Control:
     return ft.Semantics(label=label, button=True, container=True, content=ft.IconButton(icon, on_click=on_click))
 
 
-def labelled(control: ft.Radio | ft.Checkbox, label: str, *, disabled: bool = False) -> ft.Control:
-    """A radio or checkbox whose label wraps: Flet's own label stays on one line, cut off at a
-    phone's edge in large text (「あるくのに じかんが かかる（つえ な」, 「家族・介護者として、ほかの方の代わ」).
-    The whole tile toggles it, and screen readers hear one control named by the label."""
+def labelled(control: ft.Radio | ft.Checkbox | ft.Switch, label: str, *, disabled: bool = False) -> ft.Control:
+    """A radio, checkbox or switch in a column, whose label wraps: Flet's own label stays on one
+    line, cut off at a phone's edge in large text (「あるくのに じかんが かかる（つえ な」,
+    「家族・介護者として、ほかの方の代わ」, the consent 「助けて ほしい ことの 情報（じょう」). The whole
+    tile toggles it, and screen readers hear one control named by the label."""
     if isinstance(control, ft.Checkbox):
         control.visual_density = ft.VisualDensity.COMPACT  # as wide as a radio: labels in one column line up
     return ft.MergeSemantics(content=ft.ListTile(
@@ -36,6 +37,11 @@ def radio(value: str, label: str, *, disabled: bool = False) -> ft.Control:
 def checkbox(label: str, value: bool, on_change: Callable[[ft.Event], None]) -> ft.Control:
     """A checkbox in a column (see ``labelled``)."""
     return labelled(ft.Checkbox(value=value, on_change=on_change), label)
+
+
+def switch(label: str, value: bool, on_change: Callable[[ft.Event], None], *, disabled: bool = False) -> ft.Control:
+    """A switch in a column (see ``labelled``)."""
+    return labelled(ft.Switch(value=value, on_change=on_change, disabled=disabled), label, disabled=disabled)
 
 
 def helped(text: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from app.checkin import (
 from app.state import Mamori
 from geo.models import Shelter
 from protocol.hazards import ShelterKind
-from views.widgets import RESIDENT_TZ, checkbox, heading, helped, notice
+from views.widgets import RESIDENT_TZ, checkbox, heading, helped, notice, switch
 
 if TYPE_CHECKING:
     from views.features.checkin_state import CheckinScreen
@@ -212,9 +212,8 @@ def staff_switch(app: Mamori, shell, state: CheckinScreen, with_note: bool = Tru
         state.staff = bool(e.control.value)
         shell.navigate("/checkin/desk" if state.staff else "/checkin")
 
-    switch = ft.Switch(label=app.t("checkin.staff_mode"), value=bool(state.staff) and allowed,
-                       on_change=toggle, disabled=not allowed)
-    return ft.Column([switch, keys_notice(app, svc)]) if with_note else switch
+    staff = switch(app.t("checkin.staff_mode"), bool(state.staff) and allowed, toggle, disabled=not allowed)
+    return ft.Column([staff, keys_notice(app, svc)]) if with_note else staff
 
 
 def keys_notice(app: Mamori, svc: CheckinService) -> ft.Control:

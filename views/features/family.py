@@ -33,7 +33,7 @@ from views.features import family_hq
 from views.features.family_ctl import FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
 from views.features.qr_reader import scan_buttons
-from views.widgets import checkbox, clock, format_distance, heading, notice
+from views.widgets import checkbox, clock, format_distance, heading, notice, switch
 
 UNKNOWN_LOOK = ("#616161", ft.Icons.HELP_OUTLINE)
 
@@ -123,8 +123,7 @@ def answer_panel(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
         ft.Text(t("family.answer.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
         *answer_buttons(app, ctl.answer),
         ft.TextField(label=t("family.answer.note"), value=ctl.note, max_length=140, on_change=set_note),
-        ft.Switch(label=t("family.answer.with_location"), value=ctl.with_location and location_ok,
-                  disabled=not location_ok, on_change=set_location),
+        switch(t("family.answer.with_location"), ctl.with_location and location_ok, set_location, disabled=not location_ok),
     ]
     if not location_ok:
         controls.append(ft.Text(t("family.answer.location_needs_consent"), theme_style=ft.TextThemeStyle.BODY_SMALL))
@@ -465,9 +464,8 @@ def sharing_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     controls: list[ft.Control] = [
         ft.Text(t("family.sharing.title"), theme_style=ft.TextThemeStyle.TITLE_SMALL, weight=ft.FontWeight.BOLD)]
     for category, recipient in SHARES:
-        controls.append(ft.Switch(
-            label=t(f"family.sharing.{category}.{recipient}"), value=chosen.get(f"{category}:{recipient}", False),
-            on_change=lambda e, c=category, r=recipient: ctl.ask_sharing(c, r, bool(e.control.value))))
+        controls.append(switch(t(f"family.sharing.{category}.{recipient}"), chosen.get(f"{category}:{recipient}", False),
+                               lambda e, c=category, r=recipient: ctl.ask_sharing(c, r, bool(e.control.value))))
         if ctl.share_confirm is not None and ctl.share_confirm[:2] == (category, recipient):
             controls.append(share_confirm_box(app, ctl, *ctl.share_confirm))
     if not ctl.consented(DataCategory.SAFETY_STATUS):

@@ -5,12 +5,12 @@ a DNS-rebinding page reaches the server under its own host name. tests/browser h
 attack made from a real page of another origin."""
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import websockets
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from main import served_hosts
 from tests.browser.conftest import RunningApp, start_app, stop_app
@@ -24,16 +24,13 @@ def server(tmp_path_factory) -> Iterator[RunningApp]:
 
 
 def handshake(app: RunningApp, origin: str | None) -> str:
-    """'open' or the server's refusal, for a WebSocket to the Flet session endpoint."""
-
-    async def attempt() -> str:
-        try:
-            async with websockets.connect(app.url.replace("http", "ws") + "/ws", origin=origin, open_timeout=10):
-                return "open"
-        except websockets.InvalidStatus as exc:
-            return f"HTTP {exc.response.status_code}"
-
-    return asyncio.run(attempt())
+    """'open' or the server's refusal, for a WebSocket to the Flet session endpoint. The sync
+    client: the browser tests' Playwright keeps an event loop running in this thread."""
+    try:
+        with connect(app.url.replace("http", "ws") + "/ws", origin=origin, open_timeout=10):
+            return "open"
+    except InvalidStatus as exc:
+        return f"HTTP {exc.response.status_code}"
 
 
 def test_a_page_of_another_origin_cannot_open_the_session(server):

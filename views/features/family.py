@@ -33,7 +33,7 @@ from views.features import family_hq
 from views.features.family_ctl import FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
 from views.features.qr_reader import scan_buttons
-from views.widgets import checkbox, clock, format_distance, heading, notice, switch
+from views.widgets import checkbox, clock, format_distance, heading, helped, notice, switch
 
 UNKNOWN_LOOK = ("#616161", ft.Icons.HELP_OUTLINE)
 
@@ -122,7 +122,8 @@ def answer_panel(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     controls: list[ft.Control] = [
         ft.Text(t("family.answer.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
         *answer_buttons(app, ctl.answer),
-        ft.TextField(label=t("family.answer.note"), value=ctl.note, max_length=140, on_change=set_note),
+        ft.TextField(label=t("family.answer.note"), **helped(t("family.answer.note_help")), value=ctl.note, max_length=140,
+                     on_change=set_note),
         switch(t("family.answer.with_location"), ctl.with_location and location_ok, set_location, disabled=not location_ok),
     ]
     if not location_ok:

@@ -203,8 +203,10 @@ def serve(session: Callable[[ft.Page], Awaitable[None]], config: Config) -> None
     web = run(export_asgi_app=True)
     assert web is not None
     guarded = SameOriginOnly(web, served_hosts(config.host, config.port))
+    # A page that left before its session registered leaves Flet's handler waiting for ever;
+    # without a bound, shutdown waited for it and SIGTERM never stopped the server.
     Server(uvicorn.Config(guarded, host=config.host, port=config.port, ws="websockets-sansio",
-                          headers=[("Content-Security-Policy", SCRIPTS_FROM_HERE)])).run()
+                          headers=[("Content-Security-Policy", SCRIPTS_FROM_HERE)], timeout_graceful_shutdown=3)).run()
 
 
 def main(argv: list[str] | None = None) -> int:

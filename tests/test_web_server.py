@@ -54,3 +54,15 @@ def test_served_hosts_are_the_address_and_loopback_names():
     assert "192.168.1.20:8550" in (served_hosts("192.168.1.20", 8550) or ())
     assert "[::1]" in (served_hosts("::1", 80) or ())
     assert served_hosts("0.0.0.0", 8550) is None  # every interface: any name of the machine
+
+
+def test_a_session_left_before_it_registered_does_not_keep_the_server_from_stopping(tmp_path):
+    """A WebSocket that opens and closes before Flet's first message leaves Flet's handler
+    waiting; uvicorn's graceful shutdown waited for it forever, so SIGTERM never stopped the app."""
+    app = start_app(tmp_path / "mamori.sqlite")
+    try:
+        assert handshake(app, app.url) == "open"
+        app.process.terminate()
+        app.process.wait(15)  # TimeoutExpired: the server is still waiting for the left session
+    finally:
+        stop_app(app)

@@ -38,28 +38,26 @@ def texts(controls) -> list[str]:
     return [c.value for c in walk(controls) if isinstance(c, ft.Text) and isinstance(c.value, str)]
 
 
-def choices(controls) -> list[tuple[str, str]]:
-    """(value, label) of every radio below ``controls``, named as a screen reader names it: by its
-    own label, or by the texts merged with it (``views.widgets.radio``)."""
-    out = []
+def spoken(controls, kind: type | tuple[type, ...]):
+    """Each ``kind`` control below ``controls`` with the name a screen reader hears: its own
+    label, or the texts merged with it (``views.widgets.labelled``)."""
     for c in walk(controls):
         if isinstance(c, ft.MergeSemantics):
-            if inner := next((r for r in walk([c.content]) if isinstance(r, ft.Radio)), None):
-                out.append((inner.value, " ".join(texts([c.content]))))
-        elif isinstance(c, ft.Radio) and c.label:
-            out.append((c.value, c.label))
-    return out
+            if (inner := next((x for x in walk([c.content]) if isinstance(x, kind)), None)) is not None:
+                yield inner, " ".join(texts([c.content]))
+        elif isinstance(c, kind) and getattr(c, "label", None):
+            yield c, c.label
+
+
+def choices(controls) -> list[tuple[str, str]]:
+    """(value, spoken name) of every radio below ``controls``."""
+    return [(radio.value, name) for radio, name in spoken(controls, ft.Radio)]
 
 
 def named(controls, kind: type | tuple[type, ...], label: str):
-    """The ``kind`` control a screen reader names ``label``: by its own label, or by the texts
-    merged with it (``views.widgets.labelled``)."""
-    for c in walk(controls):
-        if isinstance(c, ft.MergeSemantics) and " ".join(texts([c.content])) == label:
-            if inner := next((x for x in walk([c.content]) if isinstance(x, kind)), None):
-                return inner
-        elif isinstance(c, kind) and getattr(c, "label", None) == label:
-            return c
+    """The ``kind`` control a screen reader names ``label``."""
+    if (found := next((c for c, name in spoken(controls, kind) if name == label), None)) is not None:
+        return found
     raise LookupError(f"no {kind} named {label!r}")
 
 

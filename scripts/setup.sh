@@ -24,4 +24,4 @@ extras="${1:-}"
 # Compile the checkout's bytecode once, as pip does for installed packages: where
 # PYTHONDONTWRITEBYTECODE is set (this project's CI machines) every start would otherwise
 # compile all of it again, about 0.3 s of each app start.
-.venv/bin/python -m compileall -q main.py app views offline geo protocol cityos bench >/dev/null
+.venv/bin/python -m compileall -q main.py webserver.py app views offline geo protocol cityos bench >/dev/null

@@ -38,6 +38,12 @@ class ShellSpy:
         self.page.views[:] = [f"shell of {self.app}"]
 
 
+def begun(startup: Startup) -> Startup:
+    """As the web server does once it listens (a phone build: before Flet's transport starts)."""
+    startup.begin()
+    return startup
+
+
 async def wait_for(condition, timeout_s: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not condition():
@@ -52,7 +58,7 @@ def test_a_page_opened_during_startup_says_it_is_getting_ready_then_shows_the_ap
         assert release.wait(10)
         return "app", ShellSpy
 
-    startup, page = Startup(build, Preferences(large_text=True)), Page()
+    startup, page = begun(Startup(build, Preferences(large_text=True))), Page()
 
     async def scenario():
         session = asyncio.create_task(startup.session(page))
@@ -71,7 +77,7 @@ def test_a_page_opened_during_startup_says_it_is_getting_ready_then_shows_the_ap
 
 
 def test_a_page_opened_after_startup_goes_straight_to_the_app():
-    startup, page = Startup(lambda: ("app", ShellSpy), Preferences()), Page()
+    startup, page = begun(Startup(lambda: ("app", ShellSpy), Preferences())), Page()
     run(wait_ready_then(startup, page))
     assert page.updates == 0 and page.views == ["shell of app"]
 
@@ -85,7 +91,7 @@ def test_a_failed_start_tells_the_resident_why():
     def build():
         raise ValueError("shelters.geojson: line 3 is not JSON")
 
-    startup, page = Startup(build, Preferences(language="en")), Page()
+    startup, page = begun(Startup(build, Preferences(language="en"))), Page()
     run(startup.session(page))
     assert page.texts() == [Translator("en")("app.start_failed", error="shelters.geojson: line 3 is not JSON")]
     assert page.theme.font_family == FONT_FAMILY

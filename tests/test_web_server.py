@@ -1,19 +1,28 @@
-"""The web server answers only its own pages (main.SameOriginOnly), on a real `main.py`.
+"""The web server (webserver.py): it answers only its own pages (SameOriginOnly), on a real
+`main.py`; its front door serves the client while Flet's app imports, then hands over to it.
 
 A browser lets any site open a WebSocket to 127.0.0.1 and names the site in the Origin header;
 a DNS-rebinding page reaches the server under its own host name. tests/browser has the same
 attack made from a real page of another origin."""
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
+import flet as ft
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from main import served_hosts
-from tests.browser.conftest import RunningApp, start_app, stop_app
+from tests.aio import run
+from tests.browser.conftest import ROOT, RunningApp, start_app, stop_app
+from webserver import ASSETS, FrontDoor, run_flet, served_hosts
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +75,75 @@ def test_a_session_left_before_it_registered_does_not_keep_the_server_from_stopp
         app.process.wait(15)  # TimeoutExpired: the server is still waiting for the left session
     finally:
         stop_app(app)
+
+
+async def no_session(page: ft.Page) -> None:
+    """Flet's app is built here for its HTTP answers; no page session opens."""
+
+
+def http(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8550")
+
+
+def test_the_front_door_serves_the_client_at_once_then_flets_app_serves_everything():
+    door = FrontDoor()
+
+    async def scenario() -> dict[str, httpx.Response]:
+        async with http(door) as client:
+            answers = {path: await client.get(path) for path in ("/", "/main.dart.js", "/favicon.png")}
+            manifest = asyncio.ensure_future(client.get("/manifest.json"))  # Flet rewrites it: waits for Flet's app
+            await asyncio.sleep(0.5)
+            assert not manifest.done()
+            door.open(lambda: run_flet(no_session, export_asgi_app=True))
+            answers["/manifest.json"] = await asyncio.wait_for(manifest, 60)
+            answers["flet /"] = await client.get("/")  # Flet's app is there: it answers now
+        return answers
+
+    answers = run(scenario())
+    assert all(a.status_code == 200 for a in answers.values()), {k: a.status_code for k, a in answers.items()}
+    page = answers["/"]
+    assert page.text == answers["flet /"].text  # Flet's page, rewritten as Flet's app rewrites it
+    assert 'flet.webRenderer="canvaskit"' in page.text and "flet.noCdn=true" in page.text and 'flet.webSocketEndpoint="/ws"' in page.text
+    assert answers["/favicon.png"].content == (ASSETS / "favicon.png").read_bytes()  # the app's assets first, as Flet's
+    assert len(answers["/main.dart.js"].content) > 1_000_000
+    for answer in (page, answers["/main.dart.js"], answers["flet /"]):
+        assert answer.headers["cross-origin-opener-policy"] == "same-origin"
+        assert answer.headers["cross-origin-embedder-policy"] == "require-corp"
+    assert '"name"' in answers["/manifest.json"].text
+
+
+def test_the_front_door_says_started_at_once_and_starts_flets_app_when_it_is_built(caplog):
+    """uvicorn listens only once the app says it started; Flet's app manager starts with Flet's
+    app, and stops at shutdown."""
+    caplog.set_level(logging.INFO, logger="flet_web.fastapi")
+    door = FrontDoor()
+
+    async def scenario() -> list[str]:
+        inbox: asyncio.Queue[dict] = asyncio.Queue()
+        said: asyncio.Queue[dict] = asyncio.Queue()
+        lifespan = asyncio.create_task(door({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, said.put))
+        await inbox.put({"type": "lifespan.startup"})
+        messages = [(await asyncio.wait_for(said.get(), 5))["type"]]
+        door.open(lambda: run_flet(no_session, export_asgi_app=True))
+        while "Starting up Flet App Manager" not in caplog.text:
+            await asyncio.sleep(0.05)
+        await inbox.put({"type": "lifespan.shutdown"})
+        messages.append((await asyncio.wait_for(said.get(), 10))["type"])
+        await asyncio.wait_for(lifespan, 10)
+        return messages
+
+    assert run(scenario()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert "Shutting down Flet App Manager" in caplog.text
+
+
+def test_a_taken_port_stops_the_app_with_the_reason(tmp_path):
+    """The front door's early 'started' must not keep a server that could not listen running."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, str(ROOT / "main.py"), "--port", str(port), "--store", str(tmp_path / "m.sqlite")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0 and "address already in use" in done.stderr.lower()
+    assert time.monotonic() - started < 30

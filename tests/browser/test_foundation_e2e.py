@@ -214,7 +214,7 @@ PROBE = """async url => {
 
 def test_a_page_of_another_site_cannot_reach_the_session(browser, running_app):
     """Another site open in the resident's browser (here a server on another loopback port) tries
-    the app's WebSocket and reads its page: both refused (main.SameOriginOnly). The app's own page
+    the app's WebSocket and reads its page: both refused (webserver.SameOriginOnly). The app's own page
     still opens its session."""
     other = ThreadingHTTPServer(("127.0.0.1", 0), _OtherSite)
     threading.Thread(target=other.serve_forever, daemon=True).start()

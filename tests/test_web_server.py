@@ -92,10 +92,12 @@ def test_the_front_door_serves_the_client_at_once_then_flets_app_serves_everythi
         async with http(door) as client:
             answers = {path: await client.get(path) for path in ("/", "/main.dart.js", "/favicon.png")}
             manifest = asyncio.ensure_future(client.get("/manifest.json"))  # Flet rewrites it: waits for Flet's app
+            outside = asyncio.ensure_future(client.get("/%2E%2E/pyproject.toml"))  # the path arrives as /../pyproject.toml
             await asyncio.sleep(0.5)
-            assert not manifest.done()
+            assert not manifest.done() and not outside.done()  # not a file of the client: Flet's app answers it
             door.open(lambda: run_flet(no_session, export_asgi_app=True))
             answers["/manifest.json"] = await asyncio.wait_for(manifest, 60)
+            assert (await asyncio.wait_for(outside, 10)).status_code == 404
             answers["flet /"] = await client.get("/")  # Flet's app is there: it answers now
         return answers
 

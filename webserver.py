@@ -45,6 +45,17 @@ def served_hosts(host: str, port: int) -> frozenset[str] | None:
     return frozenset(n if port == 80 else f"{n}:{port}" for n in names)
 
 
+def headers_changed(send: Callable, change: Callable[[list], list]) -> Callable:
+    """ASGI ``send`` with the response's headers passed through ``change``."""
+
+    async def changed(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = change(list(message.get("headers", [])))
+        await send(message)
+
+    return changed
+
+
 class SameOriginOnly:
     """ASGI middleware: only pages this server served may talk to it.
 
@@ -74,11 +85,7 @@ class SameOriginOnly:
                 await send({"type": "http.response.body", "body": b"Mamori answers only its own pages.\n"})
             return
 
-        async def without_cors(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"access-control-allow-origin"]
-            await send(message)
-
+        without_cors = headers_changed(send, lambda headers: [(k, v) for k, v in headers if k.lower() != b"access-control-allow-origin"])
         await self._app(scope, receive, without_cors)
 
 
@@ -123,12 +130,7 @@ class FrontDoor:
         if scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
         elif not self._flet_app.done() and (answer := self._answer(scope)):
-            async def with_headers(message: dict) -> None:
-                if message["type"] == "http.response.start":
-                    message["headers"] = [*message.get("headers", []), *self.HEADERS]
-                await send(message)
-
-            await answer(scope, receive, with_headers)
+            await answer(scope, receive, headers_changed(send, lambda headers: [*headers, *self.HEADERS]))
         else:
             await (await asyncio.wrap_future(self._flet_app))(scope, receive, send)
 

@@ -1,11 +1,11 @@
 """Async helpers for tests. ``run`` runs a coroutine to the end in a thread of its own: in the
 whole suite Playwright's sync API keeps an event loop running in the main thread, where
-``asyncio.run`` refuses to start. ``asgi_call`` calls an ASGI app directly."""
+``asyncio.run`` refuses to start. ``asgi_call`` calls an ASGI app directly; ``wait_for`` polls a condition within a bound."""
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 
@@ -38,3 +38,11 @@ async def asgi_call(app: Any, scope: dict[str, Any]) -> list[dict[str, Any]]:
 
     await app(scope, receive, send)
     return sent
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Until ``condition()`` holds, checked every 10 ms; fails after ``timeout_s``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)

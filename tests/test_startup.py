@@ -9,7 +9,7 @@ import threading
 from app.i18n import Translator
 from app.preferences import Preferences
 from main import Startup
-from tests.aio import run
+from tests.aio import run, wait_for
 from views.theme import FONT_FAMILY, LARGE_TEXT_SCALE
 
 T = Translator("ja")
@@ -42,13 +42,6 @@ def begun(startup: Startup) -> Startup:
     """As the web server does once it listens (a phone build: before Flet's transport starts)."""
     startup.begin()
     return startup
-
-
-async def wait_for(condition, timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 def test_a_page_opened_during_startup_says_it_is_getting_ready_then_shows_the_app():

@@ -20,7 +20,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.aio import run
+from tests.aio import run, wait_for
 from tests.browser.conftest import ROOT, RunningApp, start_app, stop_app
 from webserver import ASSETS, FrontDoor, run_flet, served_hosts
 
@@ -127,8 +127,7 @@ def test_the_front_door_says_started_at_once_and_starts_flets_app_when_it_is_bui
         await inbox.put({"type": "lifespan.startup"})
         messages = [(await asyncio.wait_for(said.get(), 5))["type"]]
         door.open(lambda: run_flet(no_session, export_asgi_app=True))
-        while "Starting up Flet App Manager" not in caplog.text:
-            await asyncio.sleep(0.05)
+        await wait_for(lambda: "Starting up Flet App Manager" in caplog.text, 60)
         await inbox.put({"type": "lifespan.shutdown"})
         messages.append((await asyncio.wait_for(said.get(), 10))["type"])
         await asyncio.wait_for(lifespan, 10)

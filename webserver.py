@@ -1,6 +1,6 @@
-"""Serving Mamori's web client on a computer: Flet's web app behind uvicorn, answered at once
-by a front door while Flet's app imports, guarded so only the pages this server served can use
-it. A phone build has no web server: ``serve`` hands the session to Flet's own transport."""
+"""Serving Mamori's web client on a computer: a front door serving the client at once, Flet's
+web app behind it for the sessions, uvicorn, and a guard so only the pages this server served
+can use it. A phone build has no web server: ``serve`` hands the session to Flet's own transport."""
 from __future__ import annotations
 
 import asyncio
@@ -90,58 +90,78 @@ class SameOriginOnly:
 
 
 class FrontDoor:
-    """ASGI app: Flet's web app, answered for at once. Flet's app takes about 0.3 s to import
-    (FastAPI, pydantic); until it is there, the front door serves the web client's own files, so
-    the browser starts loading its 9 MB client at once, and every other request (the session's
-    WebSocket, the manifests Flet rewrites, routes) waits for Flet's app. The page is Flet's
-    index.html rewritten by Flet's own function with the arguments Flet's app gives it, and each
-    answer carries the headers Flet's app adds."""
+    """ASGI app in front of Flet's: it serves the web client itself, so the browser loads it
+    at once and without competition, and leaves to Flet's app the sessions (WebSocket) and
+    routes (a reload of /shelters/map).
 
-    WAITS_FOR_FLET = frozenset({"/manifest.json", "/assets/FontManifest.json"})
+    Answers are Flet's own: the page and the two manifests are Flet's files rewritten by Flet's
+    functions with the arguments Flet's app gives them, the app's assets come before Flet's files,
+    and each answer carries the headers Flet's app adds.
+
+    Python's startup work, Flet's app (0.3 s of FastAPI and pydantic) and the app's own startup
+    (``begin``), takes about a second of CPU. Run while the browser downloads and compiles its
+    9 MB client on the same two cores, it slowed that by about 0.35 s. So it starts once the
+    client's program has been sent (the browser then runs it on one thread), when a request
+    needs Flet's app, or START_BY_S after the server listens, whichever comes first."""
+
+    PROGRAMS = frozenset({"/main.dart.js", "/main.dart.wasm"})
     HEADERS = ((b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp"))
+    START_BY_S = 1.0
 
-    def __init__(self) -> None:
-        from flet_web import get_package_web_dir, patch_index_html
-        from starlette.responses import HTMLResponse
+    def __init__(self, flet_app: Callable[[], Callable], begin: Callable[[], None]) -> None:
+        from flet_web import get_package_web_dir
         from starlette.staticfiles import StaticFiles
 
+        self._build, self._begin = flet_app, begin
         self._flet_app: Future[Callable] = Future()
+        self._started = threading.Lock()
         web_dir = get_package_web_dir()
-        with tempfile.TemporaryDirectory() as tmp:
-            index = shutil.copyfile(Path(web_dir) / "index.html", Path(tmp) / "index.html")
-            patch_index_html(str(index), base_href="", websocket_endpoint_path="/ws", web_renderer=RENDERER, no_cdn=True)
-            self._page = HTMLResponse(index.read_bytes())
-        self._files = StaticFiles(directory=ASSETS)
-        self._files.all_directories.append(web_dir)  # Flet's order: the app's assets first
+        self._rewritten = tempfile.TemporaryDirectory(prefix="mamori-web-")  # removed with the door
+        rewrite_flet_files(web_dir, Path(self._rewritten.name))
+        self._files = StaticFiles(directory=self._rewritten.name, html=True)  # html: / is the page
+        self._files.all_directories += [ASSETS, web_dir]  # Flet's order: its rewritten files, the app's assets, its own
 
-    def open(self, flet_app: Callable[[], Callable]) -> None:
-        """Build Flet's app (``flet_app()``) in a thread; requests go to it from then on."""
+    def listening(self) -> None:
+        """The server listens: start at the latest START_BY_S from now."""
+        timer = threading.Timer(self.START_BY_S, self.start)
+        timer.daemon = True
+        timer.start()
+
+    def start(self) -> None:
+        """Build Flet's app in a thread and begin the app's own startup, once; requests needing
+        Flet's app wait for it."""
+        if not self._started.acquire(blocking=False):
+            return
 
         def build() -> None:
             try:
-                self._flet_app.set_result(flet_app())
+                self._flet_app.set_result(self._build())
             except BaseException as exc:
                 log.exception("Flet's web app could not be built")
                 self._flet_app.set_exception(exc)
 
         threading.Thread(target=build, name="mamori-web", daemon=True).start()
+        self._begin()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
-        elif not self._flet_app.done() and (answer := self._answer(scope)):
-            await answer(scope, receive, headers_changed(send, lambda headers: [*headers, *self.HEADERS]))
+        elif self._is_client_file(scope):
+            await self._files(scope, receive, headers_changed(send, lambda headers: [*headers, *self.HEADERS]))
+            if scope["path"] in self.PROGRAMS:
+                self.start()
         else:
+            self.start()
             await (await asyncio.wrap_future(self._flet_app))(scope, receive, send)
 
-    def _answer(self, scope: dict) -> Callable | None:
-        """The page or a file of the client, for a GET of one; None for the rest."""
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["path"] in self.WAITS_FOR_FLET:
-            return None
-        if scope["path"] in ("/", "/index.html"):
-            return self._page
+    def _is_client_file(self, scope: dict) -> bool:
+        """A GET of the page or of a file of the client."""
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return False
+        if scope["path"] == "/":
+            return True
         found = self._files.lookup_path(scope["path"].lstrip("/"))[1]
-        return self._files if found is not None and stat.S_ISREG(found.st_mode) else None
+        return found is not None and stat.S_ISREG(found.st_mode)
 
     async def _lifespan(self, scope: dict, receive: Callable, send: Callable) -> None:
         """uvicorn listens only once its app says it started: say so at once, then run Flet's own
@@ -170,6 +190,22 @@ class FrontDoor:
         await flet_app.result()(scope, flet_receive, flet_send)
 
 
+def rewrite_flet_files(web_dir: str, into: Path) -> None:
+    """The files Flet's app rewrites before serving them, rewritten as it does (from the app's
+    assets when it has its own, else Flet's), into ``into``."""
+    from flet_web import patch_font_manifest_json, patch_index_html, patch_manifest_json
+
+    copied = {}
+    for name in ("index.html", "manifest.json", "assets/FontManifest.json"):
+        source = ASSETS / name if (ASSETS / name).exists() else Path(web_dir) / name
+        copied[name] = (into / name).resolve()
+        copied[name].parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, copied[name])
+    patch_index_html(str(copied["index.html"]), base_href="", websocket_endpoint_path="/ws", web_renderer=RENDERER, no_cdn=True)
+    patch_manifest_json(str(copied["manifest.json"]))
+    patch_font_manifest_json(str(copied["assets/FontManifest.json"]))
+
+
 def run_flet(session: Callable[[ft.Page], Awaitable[None]], **how: Any) -> Any:
     """``ft.run`` with Mamori's assets and the client bundled (no CDN): ``export_asgi_app=True``
     gives Flet's web app."""
@@ -179,20 +215,19 @@ def run_flet(session: Callable[[ft.Page], Awaitable[None]], **how: Any) -> Any:
 def serve(session: Callable[[ft.Page], Awaitable[None]], config: Config, begin: Callable[[], None]) -> None:
     """The web client behind uvicorn, each response carrying SCRIPTS_FROM_HERE; a phone build
     talks to its Flutter client through Flet's own transport. ``begin`` starts the app's own
-    startup once the server listens: its imports, run sooner, slowed the server's start."""
+    startup; the front door calls it once the browser has the client (see FrontDoor)."""
     if is_embedded():
         begin()
         run_flet(session)
         return
     import uvicorn
 
-    door = FrontDoor()
+    door = FrontDoor(lambda: run_flet(session, export_asgi_app=True), begin)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list | None = None) -> None:
             await super().startup(sockets)
-            door.open(lambda: run_flet(session, export_asgi_app=True))
-            begin()
+            door.listening()
             if self.started and not (get_bool_env_var("FLET_FORCE_WEB_SERVER") or is_linux_server()):
                 open_in_browser(f"http://{config.host}:{config.port}")  # as ft.run does on a desktop
 

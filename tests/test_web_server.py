@@ -1,5 +1,6 @@
 """The web server (webserver.py): it answers only its own pages (SameOriginOnly), on a real
-`main.py`; its front door serves the client while Flet's app imports, then hands over to it.
+`main.py`; its front door serves the client as Flet's app would, and starts Flet's app and the
+app's own startup once the browser has the client.
 
 A browser lets any site open a WebSocket to 127.0.0.1 and names the site in the Origin header;
 a DNS-rebinding page reaches the server under its own host name. tests/browser has the same
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import flet as ft
 import httpx
@@ -85,40 +86,92 @@ def http(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8550")
 
 
-def test_the_front_door_serves_the_client_at_once_then_flets_app_serves_everything():
-    door = FrontDoor()
+def flet_app() -> Callable:
+    return run_flet(no_session, export_asgi_app=True)
 
-    async def scenario() -> dict[str, httpx.Response]:
+
+class Begun:
+    """The app's own startup, as the front door begins it: counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+
+
+CLIENT_FILES = ("/", "/index.html", "/manifest.json", "/assets/FontManifest.json", "/favicon.png", "/flutter_bootstrap.js")
+
+
+def test_the_front_door_serves_flets_client_as_flets_app_would():
+    begun = Begun()
+    door = FrontDoor(flet_app, begun)
+
+    async def scenario() -> tuple[dict[str, httpx.Response], dict[str, httpx.Response]]:
         async with http(door) as client:
-            answers = {path: await client.get(path) for path in ("/", "/main.dart.js", "/favicon.png")}
-            manifest = asyncio.ensure_future(client.get("/manifest.json"))  # Flet rewrites it: waits for Flet's app
-            outside = asyncio.ensure_future(client.get("/%2E%2E/pyproject.toml"))  # the path arrives as /../pyproject.toml
-            await asyncio.sleep(0.5)
-            assert not manifest.done() and not outside.done()  # not a file of the client: Flet's app answers it
-            door.open(lambda: run_flet(no_session, export_asgi_app=True))
-            answers["/manifest.json"] = await asyncio.wait_for(manifest, 60)
-            assert (await asyncio.wait_for(outside, 10)).status_code == 404
-            answers["flet /"] = await client.get("/")  # Flet's app is there: it answers now
-        return answers
+            answers = {path: await client.get(path) for path in CLIENT_FILES}
+        async with http(flet_app()) as client:
+            flets = {path: await client.get(path) for path in CLIENT_FILES}
+        return answers, flets
 
-    answers = run(scenario())
-    assert all(a.status_code == 200 for a in answers.values()), {k: a.status_code for k, a in answers.items()}
-    page = answers["/"]
-    assert page.text == answers["flet /"].text  # Flet's page, rewritten as Flet's app rewrites it
-    assert 'flet.webRenderer="canvaskit"' in page.text and "flet.noCdn=true" in page.text and 'flet.webSocketEndpoint="/ws"' in page.text
+    answers, flets = run(scenario())
+    assert begun.calls == 0  # files alone start nothing: the browser has the CPU
+    for path in CLIENT_FILES:
+        assert answers[path].status_code == flets[path].status_code == 200, path
+        assert answers[path].content == flets[path].content, f"{path} differs from Flet's"
+        for header in ("content-type", "cross-origin-opener-policy", "cross-origin-embedder-policy"):
+            assert answers[path].headers[header] == flets[path].headers[header], (path, header)
+    page = answers["/"].text
+    assert 'flet.webRenderer="canvaskit"' in page and "flet.noCdn=true" in page and 'flet.webSocketEndpoint="/ws"' in page
     assert answers["/favicon.png"].content == (ASSETS / "favicon.png").read_bytes()  # the app's assets first, as Flet's
-    assert len(answers["/main.dart.js"].content) > 1_000_000
-    for answer in (page, answers["/main.dart.js"], answers["flet /"]):
-        assert answer.headers["cross-origin-opener-policy"] == "same-origin"
-        assert answer.headers["cross-origin-embedder-policy"] == "require-corp"
-    assert '"name"' in answers["/manifest.json"].text
+    assert "NotoSansJP" in answers["/assets/FontManifest.json"].text and "roboto.woff2" in answers["/assets/FontManifest.json"].text
+
+
+def test_python_starts_once_the_client_program_is_sent():
+    """Flet's app and the app's own startup wait until the browser has its 9 MB program, once."""
+    begun = Begun()
+    door = FrontDoor(flet_app, begun)
+
+    async def scenario() -> int:
+        async with http(door) as client:
+            program = await client.get("/main.dart.js")
+            assert program.status_code == 200 and len(program.content) > 1_000_000
+            await client.get("/main.dart.js")  # a reload starts nothing twice
+            route = await asyncio.wait_for(client.get("/shelters/map"), 60)  # Flet's app answers routes with its page
+            assert route.status_code == 200 and 'flet.webSocketEndpoint="/ws"' in route.text
+        return begun.calls
+
+    assert run(scenario()) == 1
+
+
+def test_a_request_for_flets_app_starts_it_at_once():
+    begun = Begun()
+    door = FrontDoor(flet_app, begun)
+
+    async def scenario() -> int:
+        async with http(door) as client:
+            outside = await asyncio.wait_for(client.get("/%2E%2E/pyproject.toml"), 60)  # arrives as /../pyproject.toml
+            assert outside.status_code == 404  # not a file of the client: Flet's app says so
+        return begun.calls
+
+    assert run(scenario()) == 1
+
+
+def test_with_no_page_python_starts_soon_after_the_server_listens():
+    """Sync and a first-run import must not wait for a browser that never comes."""
+    begun = Begun()
+    door = FrontDoor(flet_app, begun)
+    listening = time.monotonic()
+    door.listening()
+    run(wait_for(lambda: begun.calls == 1, 30))
+    assert time.monotonic() - listening >= FrontDoor.START_BY_S * 0.9
 
 
 def test_the_front_door_says_started_at_once_and_starts_flets_app_when_it_is_built(caplog):
     """uvicorn listens only once the app says it started; Flet's app manager starts with Flet's
     app, and stops at shutdown."""
     caplog.set_level(logging.INFO, logger="flet_web.fastapi")
-    door = FrontDoor()
+    door = FrontDoor(flet_app, Begun())
 
     async def scenario() -> list[str]:
         inbox: asyncio.Queue[dict] = asyncio.Queue()
@@ -126,7 +179,7 @@ def test_the_front_door_says_started_at_once_and_starts_flets_app_when_it_is_bui
         lifespan = asyncio.create_task(door({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, said.put))
         await inbox.put({"type": "lifespan.startup"})
         messages = [(await asyncio.wait_for(said.get(), 5))["type"]]
-        door.open(lambda: run_flet(no_session, export_asgi_app=True))
+        door.start()
         await wait_for(lambda: "Starting up Flet App Manager" in caplog.text, 60)
         await inbox.put({"type": "lifespan.shutdown"})
         messages.append((await asyncio.wait_for(said.get(), 10))["type"])

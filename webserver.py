@@ -160,7 +160,10 @@ class FrontDoor:
             return False
         if scope["path"] == "/":
             return True
-        found = self._files.lookup_path(scope["path"].lstrip("/"))[1]
+        try:
+            found = self._files.lookup_path(scope["path"].lstrip("/"))[1]
+        except (OSError, ValueError):  # a name too long, a NUL byte: not a file (Starlette's own reading)
+            return False
         return found is not None and stat.S_ISREG(found.st_mode)
 
     async def _lifespan(self, scope: dict, receive: Callable, send: Callable) -> None:

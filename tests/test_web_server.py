@@ -157,6 +157,17 @@ def test_a_request_for_flets_app_starts_it_at_once():
     assert run(scenario()) == 1
 
 
+def test_a_path_no_file_can_have_gets_flets_404_not_a_server_error():
+    """A name longer than the file system allows, or with a NUL byte, makes looking it up raise."""
+    door = FrontDoor(flet_app, Begun())
+
+    async def scenario() -> list[int]:
+        async with http(door) as client:
+            return [(await asyncio.wait_for(client.get(path), 60)).status_code for path in ("/" + "a" * 5000 + ".js", "/a%00.js")]
+
+    assert run(scenario()) == [404, 404]
+
+
 def test_with_no_page_python_starts_soon_after_the_server_listens():
     """Sync and a first-run import must not wait for a browser that never comes."""
     begun = Begun()

@@ -2,8 +2,9 @@
 start, and serve the app in web mode on 127.0.0.1 with the Flet web client bundled (no CDN).
 
 The web server answers first: most of startup (importing the app's modules, the platform link,
-a first-run region import) runs in a background thread while the browser loads Flet's client,
-and a page that connects before it is done shows that the app is getting ready."""
+a first-run region import) runs in a background thread once the browser has Flet's client
+(webserver.FrontDoor says when), and a page that connects before it is done shows that the app
+is getting ready."""
 from __future__ import annotations
 
 import asyncio

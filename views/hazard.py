@@ -14,7 +14,7 @@ from geo.models import LatLon
 from geo.routing import Alternative, RouteResult, RouteStatus, Street
 from protocol.hazards import HazardType
 from views.theme import verdict_colours
-from views.widgets import age_words, format_distance, heading, helped, icon_action, labelled, notice, radio
+from views.widgets import age_words, format_distance, heading, helped, icon_action, labelled, notice, radio, text_field
 
 ORIGINS = ("home", "position", "picked")
 STREET_WORTH_M = 50.0  # a named street walked at least this far is named in the route and on its map
@@ -231,7 +231,7 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
         )
     if household.needs_early_evacuation:
         controls.append(notice(t("mh.early"), ft.Icons.ELDERLY))
-    label = ft.TextField(label=t("mh.member_label"), **helped(t("mh.member_label_help")))
+    label = text_field(label=t("mh.member_label"), **helped(t("mh.member_label_help")))
     age = ft.RadioGroup(value=AgeBand.ADULT.value, content=ft.Column([radio(a.value, t(f"mh.age.{a.value}")) for a in AgeBand]))
     mobility = ft.RadioGroup(value=Mobility.NONE.value, content=ft.Column([radio(m.value, t(f"mh.mobility.{m.value}")) for m in Mobility]))
     medication, allergy = ft.Checkbox(), ft.Checkbox()
@@ -266,8 +266,8 @@ def build_household(app: Mamori, household: Household, save: Callable[[Household
                 ]
             )
         )
-    contact_name = ft.TextField(label=t("mh.contact_name"))
-    contact_phone = ft.TextField(label=t("mh.contact_phone"), keyboard_type=ft.KeyboardType.PHONE)
+    contact_name = text_field(label=t("mh.contact_name"))
+    contact_phone = text_field(label=t("mh.contact_phone"), keyboard_type=ft.KeyboardType.PHONE)
 
     def add_contact(e) -> None:
         name, phone = (contact_name.value or "").strip()[:40], (contact_phone.value or "").strip()[:20]

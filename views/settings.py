@@ -8,7 +8,7 @@ import flet as ft
 from app.i18n import LANGUAGES
 from app.state import Mamori
 from geo.regions import list_regions
-from views.widgets import heading, helped, local_time, notice, radio, switch
+from views.widgets import heading, helped, local_time, notice, radio, switch, text_field
 
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English", "ja-easy": "やさしい にほんご"}
 
@@ -54,7 +54,7 @@ def build(
         else notice(t("settings.no_regions")),
         ft.ExpansionTile(  # a folder path means nothing to a resident: folded, for whoever set the device up
             title=ft.Text(t("settings.advanced")),
-            controls=[ft.TextField(
+            controls=[text_field(
                 label=t("settings.data_dir"),
                 **helped(t("settings.data_dir_help")),
                 value=str(app.data_dir) if app.data_dir else "",

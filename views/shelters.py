@@ -12,7 +12,7 @@ from app.state import Mamori
 from geo.models import LatLon, Shelter
 from protocol.hazards import HazardType, ShelterKind
 from views.theme import suitability_colour, suitability_icon
-from views.widgets import format_distance, heading, local_time, notice
+from views.widgets import format_distance, heading, local_time, notice, text_field
 
 # The list shows this many rows at once; the count line always tells the full number.
 PAGE_SIZE = 60
@@ -42,7 +42,7 @@ def build_list(
 ) -> list[ft.Control]:
     t = app.t
     hits = query(app, f)
-    search = ft.TextField(
+    search = text_field(
         label=t("shelters.search"),
         value=f.text,
         prefix_icon=ft.Icons.SEARCH,

@@ -44,6 +44,15 @@ def switch(label: str, value: bool, on_change: Callable[[ft.Event], None], *, di
     return labelled(ft.Switch(value=value, on_change=on_change, disabled=disabled), label, disabled=disabled)
 
 
+def text_field(**options: Any) -> ft.TextField:
+    """A text field as wide as its column, like the buttons around it: Flet draws one with
+    neither ``width`` nor ``expand`` 300 px wide (a third of a desktop window). An infinite width
+    is Flutter's "fill the parent"; in a Row, where that has no end, ``expand=True`` does it."""
+    if not options.get("expand"):
+        options.setdefault("width", float("inf"))
+    return ft.TextField(**options)
+
+
 def helped(text: str) -> dict[str, Any]:
     """A TextField's keywords for what its short label leaves out: said under the field, wrapping
     (a long label wrapped inside the box and spilled over its border on a phone)."""

@@ -153,8 +153,12 @@ def test_large_text_mode(own_page):
     snap(page, "settings-large-text")
     # The app stays usable after the switch (an animated theme change once froze the client).
     page.get_by_role("tab", name="家族").click()
-    page.get_by_role("button", name="無事", exact=True).wait_for()
+    safe = page.get_by_role("button", name="無事", exact=True)
+    safe.wait_for()
     snap(page, "family-large-text")
+    # A text field is as wide as the buttons above it, not the 300 px Flet gives one by default.
+    note, button = page.get_by_role("textbox").first.bounding_box(), safe.bounding_box()
+    assert note and button and note["width"] >= button["width"] - 20, (note, button)
     page.get_by_role("tab", name="設定").click()
     page.get_by_role("switch", name="大きな文字").click()
     expect(page.get_by_role("switch", name="大きな文字")).not_to_be_checked()  # and back to normal text

@@ -35,7 +35,7 @@ from views.features.checkin_form import (
     success,
 )
 from views.features.checkin_state import CheckinScreen
-from views.widgets import clock, heading, notice
+from views.widgets import clock, heading, notice, text_field
 
 QR_SIDE_PX = 390  # at most this wide (a 430 px phone less margins), at a whole number of pixels per module
 
@@ -267,5 +267,5 @@ def _question(app: Mamori, q, answers: dict[str, object]) -> ft.Control:
 
         boxes = [ft.Checkbox(label=t(q.option_key(o)), value=o in chosen, on_change=toggle(o)) for o in q.options]
         return ft.Column([title, ft.Row(boxes, wrap=True)])
-    return ft.TextField(label=t(q.text_key), value=answers.get(q.id, ""), multiline=True, min_lines=2,
+    return text_field(label=t(q.text_key), value=answers.get(q.id, ""), multiline=True, min_lines=2,
                         on_change=set_value)

@@ -41,7 +41,7 @@ from views.features.checkin_form import (
 )
 from views.features.checkin_state import CheckinScreen
 from views.features.qr_reader import scan_buttons
-from views.widgets import heading, helped, local_time, notice
+from views.widgets import heading, helped, local_time, notice, text_field
 
 log = logging.getLogger(__name__)  # error kinds only
 
@@ -272,7 +272,7 @@ def scan_block(app: Mamori, shell, state: CheckinScreen, desk: ShelterDesk) -> l
         controls += result_block(app, shell, state, desk, result)
     controls += [
         ft.Text(t("checkin.desk.scan_help")),
-        ft.Row([ft.TextField(label=t("checkin.desk.paste"), on_change=typed, on_submit=check, expand=True),
+        ft.Row([text_field(label=t("checkin.desk.paste"), on_change=typed, on_submit=check, expand=True),
                 ft.OutlinedButton(t("checkin.desk.check"), on_click=check)]),
     ]
     return controls
@@ -327,7 +327,7 @@ def list_block(app: Mamori, shell, state: CheckinScreen, desk: ShelterDesk) -> l
     entries = desk.search(query) if query else desk.list_evacuees()
     controls: list[ft.Control] = [
         heading(t("checkin.desk.list")),
-        ft.TextField(label=t("checkin.desk.search"), **helped(t("checkin.desk.search_help")),
+        text_field(label=t("checkin.desk.search"), **helped(t("checkin.desk.search_help")),
                      value=query, prefix_icon=ft.Icons.SEARCH, on_submit=search),
         ft.Text(t("checkin.desk.count", n=len(entries))),
     ]

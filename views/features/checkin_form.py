@@ -26,7 +26,7 @@ from app.checkin import (
 from app.state import Mamori
 from geo.models import Shelter
 from protocol.hazards import ShelterKind
-from views.widgets import RESIDENT_TZ, checkbox, heading, helped, notice, switch
+from views.widgets import RESIDENT_TZ, checkbox, heading, helped, notice, switch, text_field
 
 if TYPE_CHECKING:
     from views.features.checkin_state import CheckinScreen
@@ -41,7 +41,7 @@ def _text(label: str, obj: object, attr: str, *, keyboard: ft.KeyboardType | Non
     def changed(e: ft.Event) -> None:
         setattr(obj, attr, e.control.value)
 
-    return ft.TextField(label=label, value=getattr(obj, attr), on_change=changed, keyboard_type=keyboard,
+    return text_field(label=label, value=getattr(obj, attr), on_change=changed, keyboard_type=keyboard,
                         hint_text=hint, multiline=multiline, min_lines=2 if multiline else None)
 
 
@@ -176,7 +176,7 @@ def shelter_picker(app: Mamori, query: str, set_query: Callable[[str], None], cu
             if current else t("checkin.shelter.none"))
     controls: list[ft.Control] = [
         ft.Text(line, theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
-        ft.TextField(label=t("checkin.shelter.search"), **helped(t("checkin.shelter.search_help")),
+        text_field(label=t("checkin.shelter.search"), **helped(t("checkin.shelter.search_help")),
                      value=query, prefix_icon=ft.Icons.SEARCH, on_submit=search),
     ]
     if query or current is None:

@@ -33,7 +33,7 @@ from views.features import family_hq
 from views.features.family_ctl import FamilyCtl, controller
 from views.features.family_hq import STATUS_LOOK
 from views.features.qr_reader import scan_buttons
-from views.widgets import checkbox, clock, format_distance, heading, helped, notice, switch
+from views.widgets import checkbox, clock, format_distance, heading, helped, notice, switch, text_field
 
 UNKNOWN_LOOK = ("#616161", ft.Icons.HELP_OUTLINE)
 
@@ -122,7 +122,7 @@ def answer_panel(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     controls: list[ft.Control] = [
         ft.Text(t("family.answer.title"), theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD),
         *answer_buttons(app, ctl.answer),
-        ft.TextField(label=t("family.answer.note"), **helped(t("family.answer.note_help")), value=ctl.note, max_length=140,
+        text_field(label=t("family.answer.note"), **helped(t("family.answer.note_help")), value=ctl.note, max_length=140,
                      on_change=set_note),
         switch(t("family.answer.with_location"), ctl.with_location and location_ok, set_location, disabled=not location_ok),
     ]
@@ -170,7 +170,7 @@ def my_status(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
         controls += [
             ft.Text(t("family.share.hint")),
             # A read-only field: selectable on every platform and read out by screen readers.
-            ft.TextField(label=t("family.share.text_label"), value=text, read_only=True, multiline=True, key="share-text"),
+            text_field(label=t("family.share.text_label"), value=text, read_only=True, multiline=True, key="share-text"),
             ft.Button(content=t("family.share.copy"), icon=ft.Icons.COPY,
                       on_click=lambda e: copy(ctl, text, "family.share.copied")),
         ]
@@ -360,7 +360,7 @@ def invite_part(app: Mamori, ctl: FamilyCtl, text: str) -> list[ft.Control]:
         ft.Text(t("family.invite.hint")),
         ft.Semantics(label=t("family.invite.qr_label"), image=True,
                      content=ft.Image(src=qr_png(text), width=260, height=260, key="invite-qr")),
-        ft.TextField(label=t("family.invite.code"), value=text, read_only=True, multiline=True, text_size=11, key="invite-text"),
+        text_field(label=t("family.invite.code"), value=text, read_only=True, multiline=True, text_size=11, key="invite-text"),
         ft.Button(content=t("family.invite.copy"), icon=ft.Icons.COPY, on_click=lambda e: copy(ctl, text, "family.invite.copied")),
     ]
 
@@ -370,10 +370,10 @@ def new_group_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     # Typed text lives in the controller: a background redraw must not wipe it.
     return [
         ft.Text(t("family.new.title"), theme_style=ft.TextThemeStyle.TITLE_SMALL, weight=ft.FontWeight.BOLD),
-        ft.TextField(label=t("family.group_name"), max_length=60, value=ctl.group_name,
+        text_field(label=t("family.group_name"), max_length=60, value=ctl.group_name,
                      on_change=lambda e: setattr(ctl, "group_name", e.control.value or "")),
         ft.Button(content=t("family.create"), icon=ft.Icons.GROUP_ADD, on_click=lambda e: ctl.create_group(ctl.group_name)),
-        ft.TextField(label=t("family.join.code"), value=ctl.join_code,
+        text_field(label=t("family.join.code"), value=ctl.join_code,
                      on_change=lambda e: setattr(ctl, "join_code", e.control.value or "")),
         ft.Button(content=t("family.join.button"), icon=ft.Icons.LOGIN, on_click=lambda e: ctl.join(ctl.join_code)),
         *scan_invite(app, ctl),
@@ -412,7 +412,7 @@ def support_part(app: Mamori, ctl: FamilyCtl, groups: list[dict]) -> list[ft.Con
 
     controls += [checkbox(t(f"family.need.{n}"), n in ctl.support_needs, lambda e, n=n: toggle(n, bool(e.control.value)))
                  for n in NEEDS]
-    controls.append(ft.TextField(label=t("family.support.address"), value=ctl.support_address, max_length=120,
+    controls.append(text_field(label=t("family.support.address"), value=ctl.support_address, max_length=120,
                                  on_change=lambda e: setattr(ctl, "support_address", e.control.value or "")))
     book, me = ctl.book(), ctl.me()
     carers = {m.person: m.name for g in groups for m in book.members(g["id"]) if m.person != me}

@@ -22,7 +22,7 @@ from geo.models import LatLon
 from protocol.hazards import ShelterKind
 from views.features.family_ctl import FamilyCtl
 from views.map import shelter_layer, street_layer
-from views.widgets import clock, heading, helped, notice
+from views.widgets import clock, heading, helped, notice, text_field
 
 UNLOCATED, OUTSIDE = "unlocated", "outside"
 ALERT_HAZARDS = ("flood", "landslide", "storm_surge", "tsunami", "earthquake", "inland_flood", "heavy_rain", "fire")
@@ -147,7 +147,7 @@ def search_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
     t = app.t
     controls: list[ft.Control] = [
         section(t("family.hq.search")),
-        ft.TextField(label=t("family.hq.search_label"), **helped(t("family.hq.search_label_help")), value=ctl.hq_query, max_length=60,
+        text_field(label=t("family.hq.search_label"), **helped(t("family.hq.search_label_help")), value=ctl.hq_query, max_length=60,
                      on_submit=lambda e: ctl.search_hq(e.control.value or ""),
                      on_change=lambda e: setattr(ctl, "hq_query", e.control.value or "")),
         ft.Button(content=t("family.hq.search_button"), icon=ft.Icons.SEARCH, on_click=lambda e: ctl.search_hq(ctl.hq_query)),
@@ -228,7 +228,7 @@ def alerts_part(app: Mamori, ctl: FamilyCtl) -> list[ft.Control]:
         ft.Dropdown(label=t("family.hq.alert_level"), value=str(form["level"]),
                     options=[ft.DropdownOption(key=str(n), text=t(f"family.alert.level.{n}")) for n in range(1, 6)],
                     on_select=lambda e: set_("level", int(e.control.value))),
-        ft.TextField(label=t("family.hq.alert_headline"), value=str(form["headline"]), max_length=200,
+        text_field(label=t("family.hq.alert_headline"), value=str(form["headline"]), max_length=200,
                      on_change=lambda e: set_("headline", e.control.value or "")),
         *area_choice(app, ctl),
         ft.Button(content=t("family.hq.alert_update" if form.get("id") else "family.hq.alert_issue"), icon=ft.Icons.CAMPAIGN,

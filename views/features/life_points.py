@@ -22,7 +22,7 @@ from app.points import FEATURE, Balance, ChartPoint, ConsentNeeded, CsvImportErr
 from app.state import Mamori
 from app.sync import FeatureState
 from views.contract import Screens, screen_view
-from views.widgets import clock, heading, helped, local_time, notice, radio
+from views.widgets import clock, heading, helped, local_time, notice, radio, text_field
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ def _field(st: PointsScreen, name: str, label: str, **kwargs) -> ft.TextField:
     def keep(e) -> None:
         st.form[name] = e.control.value
 
-    return ft.TextField(label=label, value=st.form.get(name, ""), on_change=keep, **kwargs)
+    return text_field(label=label, value=st.form.get(name, ""), on_change=keep, **kwargs)
 
 
 def earn_screen(app: Mamori, shell) -> list[ft.Control]:

@@ -22,7 +22,7 @@ from app.state import Mamori
 from geo.models import LatLon
 from protocol.hazards import ShelterKind
 from views.contract import Screens, screen_view
-from views.widgets import checkbox, clock, heading, helped, notice, radio
+from views.widgets import checkbox, clock, heading, helped, notice, radio, text_field
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def _field(st: RidesScreen, name: str, label: str, **kwargs) -> ft.TextField:
     def keep(e) -> None:
         st.fields[name] = e.control.value
 
-    return ft.TextField(label=label, value=st.fields.get(name, ""), on_change=keep, text_size=18, **kwargs)
+    return text_field(label=label, value=st.fields.get(name, ""), on_change=keep, text_size=18, **kwargs)
 
 
 def _choices(value: str, options: list[tuple[str, str]], on_change: Callable[[str], None]) -> ft.RadioGroup:
@@ -385,7 +385,7 @@ def stop_picker(app: Mamori, shell, which: str) -> list[ft.Control]:
                 options.insert(0, (known.id, known.name))
                 break
     return [
-        ft.Row([ft.TextField(label=t(f"rides.book.search_{which}"), value=query, on_change=search, on_submit=lambda e: shell.render(),
+        ft.Row([text_field(label=t(f"rides.book.search_{which}"), value=query, on_change=search, on_submit=lambda e: shell.render(),
                              text_size=18, expand=True),
                 ft.Button(t(f"rides.book.search_go_{which}"), icon=ft.Icons.SEARCH, on_click=lambda e: shell.render())]),
         _choices(chosen, options, pick) if options else ft.Text(t("rides.book.no_stops")),

@@ -7,6 +7,10 @@
   the machine is quiet; the tab looked for on every animation frame;
 - first_frame_cold_s: the same with the browser launched in the same instant as the app, so
   Chromium's own start (about 0.35 s on a 2-core VM) is counted too;
+- flet_floor_s: the same clock on ``bench/_flet_floor.py``, one page with a tab bar served as
+  Flet serves any app, started in turn with Mamori's warm starts: what Flet's server and client
+  take with next to no app, on this machine at this hour (a VM's speed swings by the hour: set
+  the two figures of one run side by side, not figures of different runs);
 - nearest10_ms vs fullscan_ms: median over random origins, R*Tree versus distance-to-all
   (target ≤ 5 ms);
 - route_taps: taps from Home to a drawn route with home set near the coast (target ≤ 1), and
@@ -87,7 +91,15 @@ def wait_until_quiet(idle_share: float = 0.8, window_s: float = 0.25, limit_s: f
             return
 
 
-def time_first_frame(store: Path, region_code: str, browser_running: bool = True) -> float:
+def mamori_command(region_code: str) -> list[str]:
+    return [sys.executable, str(ROOT / "main.py"), "--region", region_code]
+
+
+FLOOR_COMMAND = [sys.executable, "-m", "bench._flet_floor"]
+
+
+def time_first_frame(store: Path, command: list[str], browser_running: bool = True) -> float:
+    """Seconds from starting ``command`` (given ``--port``) until Chromium shows a tab."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
@@ -101,7 +113,7 @@ def time_first_frame(store: Path, region_code: str, browser_running: bool = True
             wait_until_quiet()
         start = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "main.py"), "--port", str(port), "--region", region_code],
+            [*command, "--port", str(port)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
@@ -164,9 +176,22 @@ def route_taps(store: Path, home: LatLon) -> tuple[int, int]:
         stop_app(running)
 
 
-def _report(what: str, starts: list[float]) -> float:
+def warm_starts(store: Path, command: list[str], starts: int) -> tuple[list[float], list[float]]:
+    """``starts`` warm starts of ``command`` and of the floor, in turns (which goes first
+    alternates), so that both meet the machine at the same speed."""
+    app: list[float] = []
+    floor: list[float] = []
+    for i in range(starts):
+        pair = [(app, command), (floor, FLOOR_COMMAND)]
+        for times, run in pair if i % 2 == 0 else pair[::-1]:
+            times.append(time_first_frame(store, run))
+    return app, floor
+
+
+def _report(what: str, starts: list[float], target: bool = True) -> float:
     median = statistics.median(starts) if starts else float("nan")
-    print(f"{what}: {median:.2f} s median of {len(starts)} ({', '.join(f'{s:.2f}' for s in starts)}) (target ≤ 4 s)")
+    print(f"{what}: {median:.2f} s median of {len(starts)} ({', '.join(f'{s:.2f}' for s in starts)})"
+          + (" (target ≤ 4 s)" if target else ""))
     return median
 
 
@@ -184,13 +209,16 @@ def main() -> int:
         print(f"first-run import of {region.folder.name}: {import_s:.2f} s (target ≤ 10 s)")
         nearest_ms, full_ms = time_queries(store, region.code, args.rounds)
         print(f"nearest-10 shelters: {nearest_ms:.2f} ms via R*Tree, {full_ms:.2f} ms full scan (target ≤ 5 ms)")
-        starts = [] if args.no_browser else [time_first_frame(store, region.code) for _ in range(args.starts)]
+        mamori = mamori_command(region.code)
+        starts, floor = ([], []) if args.no_browser else warm_starts(store, mamori, args.starts)
         first_frame = _report("warm start to first frame, browser running", starts)
-        cold = [] if args.no_browser else [time_first_frame(store, region.code, browser_running=False) for _ in range(args.starts)]
+        flet_floor = _report("the same for a one-page Flet app as Flet serves it, in turns with those", floor, target=False)
+        cold = [] if args.no_browser else [time_first_frame(store, mamori, browser_running=False) for _ in range(args.starts)]
         first_frame_cold = _report("the same, browser launched with the app", cold)
         taps, errors = (-1, -1) if args.no_browser else route_taps(store, COASTAL_HOME)
         print(f"taps from Home to a drawn route: {taps} (target ≤ 1); error widgets on Home and the route map: {errors} (target 0)")
     print(f"startup import_s={import_s:.2f} first_frame_s={first_frame:.2f} first_frame_cold_s={first_frame_cold:.2f} "
+          f"flet_floor_s={flet_floor:.2f} "
           f"nearest10_ms={nearest_ms:.2f} fullscan_ms={full_ms:.2f} "
           f"route_taps={taps} error_widgets={errors}")
     return 0

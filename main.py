@@ -114,14 +114,16 @@ class Startup:
 
 def finish_start(config: Config, opened: OpenedStore) -> tuple[Mamori, type[Shell]]:
     """Everything after the server answers: the app, its sync, the shell's first-use imports, and
-    the router, which is built in the background before any page opens, so Home's first render
-    has its answer."""
+    (when a home is set) the router, built in the background before any page opens, so Home's
+    first render has its answer. With no home, Home needs no route: the shell builds it once its
+    first screen is drawn."""
     app = build_app(config, opened)
     app.link.start_sync()
     from views.shell import Shell
 
     Shell.prepare(app)
-    app.evacuation.warm_up()
+    if app.prefs.home is not None:
+        app.evacuation.warm_up()
     return app, Shell
 
 

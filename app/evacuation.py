@@ -2,7 +2,8 @@
 a safe shelter, and the household's plan and supplies. No Flet; all offline.
 
 The router takes about a second to index a city's streets, so it is built on first use and
-kept; ``warm_up`` lets the UI build it in the background before the resident asks.
+kept; ``warm_up`` lets the UI build it in the background before the resident asks, at once or
+after the first screen is drawn.
 """
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ class Evacuation:
         self._layers: HazardLayers | None = None
         self._router: EvacuationRouter | None = None
         self._lock = threading.RLock()
+        self._warming = threading.Lock()  # guards the three below, never held during the build
+        self._warm_started = False
+        self._warm_now = threading.Event()
+        self._on_ready: list[Callable[[], None]] = []
 
     # ---- hazards ----
     @property
@@ -84,15 +89,30 @@ class Evacuation:
         """Hazard layers are derived and the router built: answers come at once."""
         return self._router is not None
 
-    def warm_up(self, on_ready: Callable[[], None] | None = None) -> None:
-        """Derive the hazard layers and build the router in the background, then ``on_ready``."""
+    def warm_up(self, on_ready: Callable[[], None] | None = None, after_s: float = 0.0) -> None:
+        """Derive the hazard layers and build the router in one background thread, then call each
+        ``on_ready`` given (at once when it is built already). ``after_s`` waits first: a browser
+        drawing its first frame on the same cores needs the CPU more. A call without it starts a
+        waiting build at once."""
+        with self._warming:
+            if self._router is None and on_ready is not None:
+                self._on_ready.append(on_ready)
+                on_ready = None
+            if after_s <= 0:
+                self._warm_now.set()
+            start, self._warm_started = not self._warm_started, True
+        if on_ready is not None:
+            on_ready()
+        if start:
+            threading.Thread(target=self._warm, args=(after_s,), name="mamori-router", daemon=True).start()
 
-        def run() -> None:
-            _ = self.router
-            if on_ready is not None:
-                on_ready()
-
-        threading.Thread(target=run, name="mamori-router", daemon=True).start()
+    def _warm(self, after_s: float) -> None:
+        self._warm_now.wait(after_s)
+        _ = self.router
+        with self._warming:
+            ready, self._on_ready = self._on_ready, []
+        for on_ready in ready:
+            on_ready()
 
     def walking_speed(self) -> float:
         return walking_speed_mps(self.household())

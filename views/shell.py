@@ -30,6 +30,9 @@ from views.theme import FONTS, apply_theme, make_theme
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# With no home or position Home needs no route: the router (half a second of CPU) waits this
+# long after a page opens, so the browser draws its first frame without competing for the CPU.
+FIRST_FRAME_S = 2.0
 
 TABS = (
     ("home", ft.Icons.HOME_OUTLINED),
@@ -90,8 +93,9 @@ class Shell:
         self.page.title = "Mamori 守り"
         if not self.page.web:  # the web client loads them before its first frame (assets/assets/FontManifest.json)
             self.page.fonts = FONTS
-        if not self.app.evacuation.ready:
-            self.app.evacuation.warm_up(on_ready=self.render)  # Home's answer appears when ready
+        if not self.app.evacuation.ready:  # Home's answer appears when it is built
+            needed = self.app.prefs.home is not None or self.app.position is not None
+            self.app.evacuation.warm_up(on_ready=self.render, after_s=0.0 if needed else FIRST_FRAME_S)
         self.render()
 
     def navigate(self, route: str) -> None:

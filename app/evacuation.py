@@ -92,8 +92,7 @@ class Evacuation:
     def warm_up(self, on_ready: Callable[[], None] | None = None, after_s: float = 0.0) -> None:
         """Derive the hazard layers and build the router in one background thread, then call each
         ``on_ready`` given (at once when it is built already). ``after_s`` waits first: a browser
-        drawing its first frame on the same cores needs the CPU more. A call without it starts a
-        waiting build at once."""
+        drawing its first frame on the same cores needs the CPU more; ``hurry`` ends the wait."""
         with self._warming:
             if self._router is None and on_ready is not None:
                 self._on_ready.append(on_ready)
@@ -105,6 +104,10 @@ class Evacuation:
             on_ready()
         if start:
             threading.Thread(target=self._warm, args=(after_s,), name="mamori-router", daemon=True).start()
+
+    def hurry(self) -> None:
+        """A warm-up waiting for the first frame starts now: a place asks for a route."""
+        self._warm_now.set()
 
     def _warm(self, after_s: float) -> None:
         self._warm_now.wait(after_s)

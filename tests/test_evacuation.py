@@ -13,7 +13,7 @@ def test_a_waiting_warm_up_starts_at_once_when_a_route_is_asked_for(ube_db, ube)
     built = threading.Event()
     evacuation.warm_up(on_ready=built.set, after_s=600)  # no home: after the first frame
     assert not evacuation.ready
-    evacuation.warm_up()  # a home is set: now
+    evacuation.hurry()  # a home is set: now
     assert built.wait(60), "the waiting build never started"
     assert evacuation.ready
 

@@ -66,8 +66,7 @@ def answer(app: Mamori, navigate: Callable[[str], None], alert: tuple[HazardType
     if not places:
         return [*controls, ft.Text(t("home.nearest.no_home")),
                 ft.Button(t("home.set_home"), icon=ft.Icons.HOME, on_click=lambda e: navigate("/shelters/map"))]
-    if not app.evacuation.ready:  # a place asks for a route: build it now, not after the first frame
-        app.evacuation.warm_up()
+    app.evacuation.hurry()  # a place asks for a route: no waiting for the first frame
     if not app.evacuation.layers_ready:  # the first start derives the hazard scenarios in the background
         return [*controls, notice(t("home.answer.preparing"), ft.Icons.HOURGLASS_TOP, key="answer-preparing")]
     for place, point in places:

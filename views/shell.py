@@ -30,8 +30,8 @@ from views.theme import FONTS, apply_theme, make_theme
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# With no home or position Home needs no route: the router (half a second of CPU) waits this
-# long after a page opens, so the browser draws its first frame without competing for the CPU.
+# Until Home asks for a route, the router (half a second of CPU) waits this long after a page
+# opens, so the browser draws its first frame without competing for the CPU.
 FIRST_FRAME_S = 2.0
 
 TABS = (
@@ -94,8 +94,8 @@ class Shell:
         if not self.page.web:  # the web client loads them before its first frame (assets/assets/FontManifest.json)
             self.page.fonts = FONTS
         if not self.app.evacuation.ready:  # Home's answer appears when it is built
-            needed = self.app.prefs.home is not None or self.app.position is not None
-            self.app.evacuation.warm_up(on_ready=self.render, after_s=0.0 if needed else FIRST_FRAME_S)
+            # With a home set, startup began the build already; a place on Home hurries it.
+            self.app.evacuation.warm_up(on_ready=self.render, after_s=FIRST_FRAME_S)
         self.render()
 
     def navigate(self, route: str) -> None:

@@ -46,7 +46,7 @@ def switch(label: str, value: bool, on_change: Callable[[ft.Event], None], *, di
 
 def text_field(**options: Any) -> ft.TextField:
     """A text field as wide as its column, like the buttons around it: Flet draws one with
-    neither ``width`` nor ``expand`` 300 px wide (a third of a desktop window). An infinite width
+    neither ``width`` nor ``expand`` 300 px wide (a quarter of a desktop window). An infinite width
     is Flutter's "fill the parent"; in a Row, where that has no end, ``expand=True`` does it."""
     if not options.get("expand"):
         options.setdefault("width", float("inf"))
